@@ -1,0 +1,59 @@
+// Lint rules, and the layer rule of ../shared/design.md: imports flow downward only.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+/** Each layer folder, with the layers it must not import. */
+const forbiddenImports = {
+  "src/protocol/**": ["transport", "hub", "backplane", "server", "api", "cli"],
+  "src/transport/**": ["hub", "backplane", "server", "api", "cli"],
+  "src/hub/**": ["server", "api", "cli", "backplane/memory", "backplane/postgres"],
+  "src/backplane/**": ["transport", "hub", "server", "api", "cli"],
+  "src/api/**": ["server", "cli"],
+  "src/server/**": ["cli"],
+};
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", ".switchboard/**", "web/vendor/**", "test-output/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
+      "@typescript-eslint/no-non-null-assertion": "off",
+    },
+  },
+  ...Object.entries(forbiddenImports).map(([files, layers]) => ({
+    files: [files],
+    ignores: ["**/*.test.ts", "**/*.case.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: layers.map((layer) => ({
+            group: [`**/${layer}/**`, `**/${layer}/*`, `../${layer}`],
+            message: `This layer must not import ${layer}/ (see ../shared/design.md: imports flow downward only).`,
+          })),
+        },
+      ],
+    },
+  })),
+  {
+    files: ["web/**/*.js"],
+    languageOptions: {
+      globals: {
+        window: "readonly",
+        document: "readonly",
+        signalR: "readonly",
+        fetch: "readonly",
+        console: "readonly",
+        location: "readonly",
+        performance: "readonly",
+        setTimeout: "readonly",
+      },
+    },
+  },
+  {
+    files: ["bin/**/*.js", "*.config.js"],
+    languageOptions: { globals: { process: "readonly", console: "readonly" } },
+  },
+);

@@ -1,0 +1,128 @@
+/**
+ * The seam between the hub layer and whatever carries messages between nodes.
+ *
+ * The hub layer registers its local connections here and publishes every send that is not for the caller
+ * alone; the backplane works out which connections a target means (on this node or any other) and hands each
+ * node its share through {@link BackplaneEventHandler.deliver}. The hub layer never talks to a database.
+ *
+ * Implementations: `memory/` (one process, no scale-out) and `postgres/` (the SQL backplane). Every
+ * implementation passes the conformance suite in `backplane.case.ts`.
+ */
+
+/** A hub invocation as the backplane carries it: a client method and its arguments, not yet serialised. */
+export interface BackplaneMessage {
+  /** The client-side method name (`connection.on(name, …)` in the official client). */
+  target: string;
+  arguments: unknown[];
+}
+
+/** Who a message is for. `hub` is the hub's path, so the same group name in two hubs is two groups. */
+export type SendTarget =
+  | { kind: "all"; hub: string; excludedConnectionIds?: string[] }
+  | { kind: "connections"; hub: string; connectionIds: string[] }
+  | { kind: "groups"; hub: string; groups: string[]; excludedConnectionIds?: string[] }
+  | { kind: "users"; hub: string; userIds: string[] };
+
+/** A connection as the registry knows it. */
+export interface ConnectionInfo {
+  connectionId: string;
+  hub: string;
+  /** Empty string for anonymous connections. */
+  userId: string;
+  nodeId: string;
+  connectedAt: Date;
+}
+
+export interface NodeInfo {
+  nodeId: string;
+  /** Host name and process id, for people reading the node list. */
+  description: string;
+  startedAt: Date;
+  lastHeartbeatAt: Date;
+  connectionCount: number;
+}
+
+/** What a publish reached, as the registry saw it when the message was written. */
+export interface PublishResult {
+  /** Connections the message was addressed to (after exclusions). */
+  connections: number;
+  /** Distinct nodes holding those connections. */
+  nodes: number;
+}
+
+/** Inbound traffic, from the backplane to the hub layer of this node. */
+export interface BackplaneEventHandler {
+  /**
+   * Delivers one message to connections of this node. Called in the order the messages were published
+   * by each sender. Must not throw and must not block: the hub layer queues the bytes and returns.
+   */
+  deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage): void;
+}
+
+export interface Backplane {
+  /** This node's id in the cluster (unique per process run). */
+  readonly nodeId: string;
+
+  /** Connects, registers this node and begins delivering to `handler`. Called once, before anything else. */
+  start(handler: BackplaneEventHandler): Promise<void>;
+
+  /** Unregisters this node and its connections and releases every resource. Idempotent. */
+  close(): Promise<void>;
+
+  /**
+   * A secret shared by every node of the cluster (at least 32 bytes), used to sign connection tokens so that
+   * any node can accept a connection another node negotiated. Stable for the life of the cluster.
+   */
+  clusterSecret(): Promise<Uint8Array>;
+
+  /** Records a connection of this node. Sends addressed to it from any node reach it from then on. */
+  addConnection(connection: { connectionId: string; hub: string; userId: string }): Promise<void>;
+
+  /** Forgets a connection of this node and its group memberships, at once. */
+  removeConnection(hub: string, connectionId: string): Promise<void>;
+
+  /**
+   * Adds a connection, on any node, to a group. Resolves once the membership is in force: a send to the group
+   * issued after this resolves reaches the connection.
+   * @throws UnknownConnectionError when no live connection has that id in that hub.
+   */
+  addToGroup(hub: string, connectionId: string, group: string): Promise<void>;
+
+  /** Removes a connection, on any node, from a group. Removing a non-member is not an error. */
+  removeFromGroup(hub: string, connectionId: string, group: string): Promise<void>;
+
+  /**
+   * Sends a message to every live recipient of `target`, on every node, once.
+   * Ordering: messages published by one node reach each recipient in the order of their `publish` calls.
+   * Resolves when the message is durably accepted for delivery (not when clients have it); rejects with
+   * BackplaneUnavailableError when it could not be accepted (nothing is then delivered).
+   */
+  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
+
+  /** Presence: the live connections of a user in a hub (any node), oldest first. */
+  userConnections(hub: string, userId: string): Promise<ConnectionInfo[]>;
+
+  /** Presence: the connection ids in a group. */
+  groupMembers(hub: string, group: string): Promise<string[]>;
+
+  /** The live nodes of the cluster. */
+  nodes(): Promise<NodeInfo[]>;
+}
+
+/** Adding an unknown connection to a group, or any other operation that names a connection nobody holds. */
+export class UnknownConnectionError extends Error {
+  readonly code = "BACKPLANE_ERR_UNKNOWN_CONNECTION";
+  constructor(readonly connectionId: string) {
+    super(`No connection with id '${connectionId}' is connected.`);
+    this.name = "UnknownConnectionError";
+  }
+}
+
+/** The backplane cannot accept the operation now (its database is unreachable, or it was closed). */
+export class BackplaneUnavailableError extends Error {
+  readonly code = "BACKPLANE_ERR_UNAVAILABLE";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "BackplaneUnavailableError";
+  }
+}

@@ -1,0 +1,166 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { hostname } from "node:os";
+import {
+  BackplaneUnavailableError,
+  UnknownConnectionError,
+  type Backplane,
+  type BackplaneEventHandler,
+  type BackplaneMessage,
+  type ConnectionInfo,
+  type NodeInfo,
+  type PublishResult,
+  type SendTarget,
+} from "../backplane.js";
+
+/**
+ * The in-process backplane: the registry lives in this process's memory and messages never leave it.
+ * With it you can only run a single node; to scale out, use the PostgreSQL backplane.
+ */
+export class MemoryBackplane implements Backplane {
+  readonly nodeId = randomUUID();
+  private readonly startedAt = new Date();
+  private readonly secret = randomBytes(32);
+  private handler: BackplaneEventHandler | undefined;
+  private closed = false;
+  /** Key: `${hub}\n${connectionId}`. */
+  private readonly connections = new Map<string, ConnectionInfo & { groups: Set<string> }>();
+  /** hub → group → connection ids. */
+  private readonly groups = new Map<string, Map<string, Set<string>>>();
+  /** hub → user id → connection ids, in connection order. */
+  private readonly users = new Map<string, Map<string, Set<string>>>();
+
+  async start(handler: BackplaneEventHandler): Promise<void> {
+    this.handler = handler;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.connections.clear();
+    this.groups.clear();
+    this.users.clear();
+  }
+
+  async clusterSecret(): Promise<Uint8Array> {
+    return this.secret;
+  }
+
+  async addConnection(connection: { connectionId: string; hub: string; userId: string }): Promise<void> {
+    this.ensureOpen();
+    const info = { ...connection, nodeId: this.nodeId, connectedAt: new Date(), groups: new Set<string>() };
+    this.connections.set(key(connection.hub, connection.connectionId), info);
+    if (connection.userId !== "") {
+      indexAdd(this.users, connection.hub, connection.userId, connection.connectionId);
+    }
+  }
+
+  async removeConnection(hub: string, connectionId: string): Promise<void> {
+    const info = this.connections.get(key(hub, connectionId));
+    if (!info) return;
+    this.connections.delete(key(hub, connectionId));
+    for (const group of info.groups) indexRemove(this.groups, hub, group, connectionId);
+    if (info.userId !== "") indexRemove(this.users, hub, info.userId, connectionId);
+  }
+
+  async addToGroup(hub: string, connectionId: string, group: string): Promise<void> {
+    this.ensureOpen();
+    const info = this.connections.get(key(hub, connectionId));
+    if (!info) throw new UnknownConnectionError(connectionId);
+    info.groups.add(group);
+    indexAdd(this.groups, hub, group, connectionId);
+  }
+
+  async removeFromGroup(hub: string, connectionId: string, group: string): Promise<void> {
+    this.ensureOpen();
+    this.connections.get(key(hub, connectionId))?.groups.delete(group);
+    indexRemove(this.groups, hub, group, connectionId);
+  }
+
+  async publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
+    this.ensureOpen();
+    const recipients = this.resolve(target);
+    if (recipients.length > 0) this.handler?.deliver(target.hub, recipients, message);
+    return { connections: recipients.length, nodes: recipients.length > 0 ? 1 : 0 };
+  }
+
+  async userConnections(hub: string, userId: string): Promise<ConnectionInfo[]> {
+    const ids = this.users.get(hub)?.get(userId) ?? new Set<string>();
+    return [...ids].map((id) => publicInfo(this.connections.get(key(hub, id))!));
+  }
+
+  async groupMembers(hub: string, group: string): Promise<string[]> {
+    return [...(this.groups.get(hub)?.get(group) ?? [])];
+  }
+
+  async nodes(): Promise<NodeInfo[]> {
+    if (this.closed) return [];
+    return [
+      {
+        nodeId: this.nodeId,
+        description: `${hostname()} pid ${process.pid}`,
+        startedAt: this.startedAt,
+        lastHeartbeatAt: new Date(),
+        connectionCount: this.connections.size,
+      },
+    ];
+  }
+
+  private resolve(target: SendTarget): string[] {
+    const { hub } = target;
+    switch (target.kind) {
+      case "all": {
+        const excluded = new Set(target.excludedConnectionIds);
+        const ids: string[] = [];
+        for (const info of this.connections.values()) {
+          if (info.hub === hub && !excluded.has(info.connectionId)) ids.push(info.connectionId);
+        }
+        return ids;
+      }
+      case "connections":
+        return unique(target.connectionIds).filter((id) => this.connections.has(key(hub, id)));
+      case "groups": {
+        const excluded = new Set(target.excludedConnectionIds);
+        const members = target.groups.flatMap((group) => [...(this.groups.get(hub)?.get(group) ?? [])]);
+        return unique(members).filter((id) => !excluded.has(id));
+      }
+      case "users":
+        return unique(target.userIds.flatMap((user) => [...(this.users.get(hub)?.get(user) ?? [])]));
+    }
+  }
+
+  private ensureOpen(): void {
+    if (this.closed) throw new BackplaneUnavailableError("The memory backplane is closed.");
+  }
+}
+
+function key(hub: string, connectionId: string): string {
+  return `${hub}\n${connectionId}`;
+}
+
+function unique(ids: Iterable<string>): string[] {
+  return [...new Set(ids)];
+}
+
+function publicInfo(info: ConnectionInfo): ConnectionInfo {
+  const { connectionId, hub, userId, nodeId, connectedAt } = info;
+  return { connectionId, hub, userId, nodeId, connectedAt };
+}
+
+function indexAdd(index: Map<string, Map<string, Set<string>>>, hub: string, name: string, id: string): void {
+  let byName = index.get(hub);
+  if (!byName) index.set(hub, (byName = new Map()));
+  let ids = byName.get(name);
+  if (!ids) byName.set(name, (ids = new Set()));
+  ids.add(id);
+}
+
+function indexRemove(
+  index: Map<string, Map<string, Set<string>>>,
+  hub: string,
+  name: string,
+  id: string,
+): void {
+  const ids = index.get(hub)?.get(name);
+  if (!ids) return;
+  ids.delete(id);
+  if (ids.size === 0) index.get(hub)!.delete(name);
+}

@@ -1,0 +1,65 @@
+import type { IncomingHttpHeaders } from "node:http";
+
+/** The three SignalR transports, spelled as negotiate and the clients spell them. */
+export type TransportName = "WebSockets" | "ServerSentEvents" | "LongPolling";
+
+/** Text frames carry JSON records, binary frames MessagePack ones. */
+export type FrameFormat = "Text" | "Binary";
+
+/** What the hub layer may know of the HTTP request that opened a connection. */
+export interface ConnectionRequest {
+  /** Request headers of the request that started the transport (the WebSocket upgrade, the SSE GET, the first poll). */
+  headers: IncomingHttpHeaders;
+  /** Query parameters of that request (the last value wins for repeated names). */
+  query: URLSearchParams;
+  /** The request path, without the query. */
+  path: string;
+  remoteAddress: string | undefined;
+  /** The user id chosen at negotiate (or at connect when negotiation was skipped); undefined for anonymous users. */
+  userId: string | undefined;
+  /** Claims or other data an authentication hook attached to the request. */
+  auth?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * One client connection as the transport layer sees it: a duplex stream of bytes.
+ * It knows nothing of hubs. The hub layer reads through {@link ConnectionHandler} callbacks and writes with `send`.
+ */
+export interface TransportConnection {
+  /** The public connection id (the one hubs address); not the secret connection token. */
+  readonly connectionId: string;
+  readonly transport: TransportName;
+  /** Whether the transport can carry binary frames (false for Server-Sent Events). */
+  readonly supportsBinary: boolean;
+  /**
+   * True when the transport proves liveness by itself (long polling): the hub layer then sends no pings
+   * and does not time the client out.
+   */
+  readonly inherentKeepAlive: boolean;
+  readonly request: ConnectionRequest;
+  /**
+   * Queues bytes for the client. `data` must hold whole hub-protocol records. `format` picks the WebSocket
+   * frame type (text for JSON, binary for MessagePack); other transports ignore it. Returns false when the
+   * connection's outgoing buffer is over its limit (the caller may then slow down or drop the client).
+   */
+  send(data: Buffer, format?: FrameFormat): boolean;
+  /** Ends the connection from the server side. Safe to call more than once. */
+  close(): void;
+  /** Aborted when the connection ends, from either side. */
+  readonly signal: AbortSignal;
+}
+
+/** The hub layer's side of the seam: the transport calls it when bytes arrive or the connection ends. */
+export interface ConnectionHandler {
+  /**
+   * Called once, when the transport is up. Returns the callbacks for this connection's traffic.
+   * The transport calls `onData` for every chunk the client sent, in order, and `onClose` exactly once.
+   */
+  onConnected(connection: TransportConnection): ConnectionCallbacks;
+}
+
+export interface ConnectionCallbacks {
+  onData(chunk: Buffer): void;
+  /** The connection ended; `error` is set when it ended abnormally (a transport error, a client gone silent). */
+  onClose(error?: Error): void;
+}
