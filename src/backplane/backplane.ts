@@ -93,9 +93,15 @@ export interface Backplane {
 
   /**
    * Sends a message to every live recipient of `target`, on every node, once.
+   *
+   * Recipients on THIS node are delivered synchronously, inside the `publish` call, before it returns its
+   * promise: local delivery so keeps working while a shared store is unreachable, and a node's local sends
+   * (including the hub layer's direct writes to the caller) stay in call order. Recipients on other nodes
+   * are reached through the shared log.
+   *
    * Ordering: messages published by one node reach each recipient in the order of their `publish` calls.
-   * Resolves when the message is durably accepted for delivery (not when clients have it); rejects with
-   * BackplaneUnavailableError when it could not be accepted (nothing is then delivered).
+   * Resolves when the remote part is durably accepted (not when clients have it); rejects with
+   * BackplaneUnavailableError when it could not be accepted (local recipients may already have it).
    */
   publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
 

@@ -1,0 +1,134 @@
+import type { BackplaneMessage, PublishResult, SendTarget } from "../backplane/backplane.js";
+
+/** Something clients can be sent to: one connection, several, a group, a user, everyone. */
+export interface ClientProxy {
+  /**
+   * Invokes `method` on every client this proxy names, on whichever node they are connected, without waiting
+   * for them. Resolves once the message is accepted for delivery, with how many connections (on how many
+   * nodes) it was addressed to; rejects when the backplane cannot accept it.
+   */
+  send(method: string, ...args: unknown[]): Promise<PublishResult>;
+}
+
+/** The targets a hub can send to (ASP.NET Core's IHubClients). */
+export interface HubClients {
+  readonly all: ClientProxy;
+  allExcept(connectionIds: readonly string[]): ClientProxy;
+  /** The connection that made the current call. Only inside hub methods and lifecycle hooks. */
+  readonly caller: ClientProxy;
+  /** Everyone but the caller. Only inside hub methods and lifecycle hooks. */
+  readonly others: ClientProxy;
+  client(connectionId: string): ClientProxy;
+  clients(connectionIds: readonly string[]): ClientProxy;
+  group(name: string): ClientProxy;
+  groups(names: readonly string[]): ClientProxy;
+  groupExcept(name: string, excludedConnectionIds: readonly string[]): ClientProxy;
+  /** The group's members but the caller. Only inside hub methods and lifecycle hooks. */
+  othersInGroup(name: string): ClientProxy;
+  /** Every connection of a user (on any node). */
+  user(userId: string): ClientProxy;
+  users(userIds: readonly string[]): ClientProxy;
+}
+
+/** Group membership, cluster-wide (ASP.NET Core's IGroupManager). */
+export interface GroupManager {
+  /**
+   * Adds a connection (on any node) to a group. Resolves once a send to the group reaches it.
+   * @throws UnknownConnectionError when no connection has that id.
+   */
+  add(connectionId: string, group: string): Promise<void>;
+  /** Removes a connection from a group; removing a non-member does nothing. */
+  remove(connectionId: string, group: string): Promise<void>;
+}
+
+/** How the proxies reach clients: the backplane for everything, a direct write for the caller. */
+export interface ClientSink {
+  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
+}
+
+/** The caller, when there is one: its id and a direct write to its own connection. */
+export interface CallerSink {
+  connectionId: string;
+  send(message: BackplaneMessage): void;
+}
+
+/** Builds the proxies of one hub, for one caller or for code outside any call (no caller). */
+export class HubClientsImpl implements HubClients {
+  constructor(
+    private readonly hub: string,
+    private readonly sink: ClientSink,
+    private readonly callerSink?: CallerSink,
+  ) {}
+
+  get all(): ClientProxy {
+    return this.to({ kind: "all", hub: this.hub });
+  }
+
+  allExcept(connectionIds: readonly string[]): ClientProxy {
+    return this.to({ kind: "all", hub: this.hub, excludedConnectionIds: [...connectionIds] });
+  }
+
+  get caller(): ClientProxy {
+    const caller = this.requireCaller("caller");
+    return {
+      send: async (method, ...args) => {
+        caller.send({ target: method, arguments: args });
+        return { connections: 1, nodes: 1 };
+      },
+    };
+  }
+
+  get others(): ClientProxy {
+    return this.allExcept([this.requireCaller("others").connectionId]);
+  }
+
+  client(connectionId: string): ClientProxy {
+    return this.clients([connectionId]);
+  }
+
+  clients(connectionIds: readonly string[]): ClientProxy {
+    return this.to({ kind: "connections", hub: this.hub, connectionIds: [...connectionIds] });
+  }
+
+  group(name: string): ClientProxy {
+    return this.groups([name]);
+  }
+
+  groups(names: readonly string[]): ClientProxy {
+    return this.to({ kind: "groups", hub: this.hub, groups: [...names] });
+  }
+
+  groupExcept(name: string, excludedConnectionIds: readonly string[]): ClientProxy {
+    return this.to({
+      kind: "groups",
+      hub: this.hub,
+      groups: [name],
+      excludedConnectionIds: [...excludedConnectionIds],
+    });
+  }
+
+  othersInGroup(name: string): ClientProxy {
+    return this.groupExcept(name, [this.requireCaller("othersInGroup").connectionId]);
+  }
+
+  user(userId: string): ClientProxy {
+    return this.users([userId]);
+  }
+
+  users(userIds: readonly string[]): ClientProxy {
+    return this.to({ kind: "users", hub: this.hub, userIds: [...userIds] });
+  }
+
+  private to(target: SendTarget): ClientProxy {
+    return { send: (method, ...args) => this.sink.publish(target, { target: method, arguments: args }) };
+  }
+
+  private requireCaller(proxy: string): CallerSink {
+    if (!this.callerSink) {
+      throw new Error(
+        `clients.${proxy} is only available inside a hub method or lifecycle hook (there is no caller here).`,
+      );
+    }
+    return this.callerSink;
+  }
+}

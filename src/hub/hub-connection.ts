@@ -1,0 +1,244 @@
+import { parseHandshakeRequest, writeHandshakeResponse } from "../protocol/handshake.js";
+import type { HubProtocol } from "../protocol/hub-protocol.js";
+import { MessageType, type HubMessage } from "../protocol/messages.js";
+import { ProtocolError } from "../protocol/protocol-error.js";
+import type { ConnectionCallbacks, TransportConnection } from "../transport/transport-connection.js";
+import type { HubCallerContext } from "./hub-connection-context.js";
+import { hubLog, type Logger } from "./hub.log.js";
+import type { HubOptions } from "./hub-options.js";
+import type { UploadStream } from "./upload-stream.js";
+
+/** What a connection needs from the endpoint that owns it. */
+export interface HubConnectionHost {
+  readonly hub: string;
+  readonly options: HubOptions;
+  readonly log: Logger;
+  resolveProtocol(name: string): HubProtocol | undefined;
+  /** Registers the connection and runs the hub's onConnected; rejects to refuse the connection. */
+  connected(connection: HubConnection): Promise<void>;
+  /**
+   * Dispatches one message. Returns undefined when the next message may be read at once, or a promise that
+   * resolves when it may (an invocation waiting for a free slot).
+   */
+  dispatch(connection: HubConnection, message: HubMessage): Promise<void> | undefined;
+  /** Runs the hub's onDisconnected and unregisters the connection. */
+  disconnected(connection: HubConnection, error: Error | undefined): Promise<void>;
+}
+
+type State = "handshaking" | "connecting" | "connected" | "closed";
+
+/**
+ * One client connection in the hub layer: the handshake, the incoming message queue, outgoing writes, and the
+ * timestamps the keep-alive tick reads. The dispatching of messages is the host's job.
+ */
+export class HubConnection implements ConnectionCallbacks {
+  private state: State = "handshaking";
+  private pending: Buffer = Buffer.alloc(0);
+  private readonly queue: HubMessage[] = [];
+  private draining = false;
+  private protocolInUse: HubProtocol | undefined;
+  private readonly aborter = new AbortController();
+  private closeError: Error | undefined;
+  readonly openedAt = Date.now();
+  lastSentAt = Date.now();
+  lastReceivedAt = Date.now();
+  /** The client timeout is armed by the client's first Ping (older clients never ping). */
+  pingReceived = false;
+  /** Invocations and server-to-client streams in flight, by invocation id. */
+  readonly invocations = new Map<string, AbortController>();
+  /** Client-to-server streams, by stream id. */
+  readonly uploads = new Map<string, UploadStream>();
+  /** Set once the handshake chose a protocol. */
+  context!: HubCallerContext;
+  readonly items = new Map<string, unknown>();
+  /** Invocations running now, against maximumParallelInvocationsPerClient. */
+  activeInvocations = 0;
+  /** Invocations waiting for a slot (at most one: the queue stops behind it). */
+  readonly slotWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly transport: TransportConnection,
+    private readonly host: HubConnectionHost,
+  ) {}
+
+  get connectionId(): string {
+    return this.transport.connectionId;
+  }
+
+  get protocol(): HubProtocol {
+    return this.protocolInUse!;
+  }
+
+  get isConnected(): boolean {
+    return this.state === "connected" || this.state === "connecting";
+  }
+
+  get isHandshaking(): boolean {
+    return this.state === "handshaking";
+  }
+
+  /** Aborted when the connection ends. */
+  get signal(): AbortSignal {
+    return this.aborter.signal;
+  }
+
+  get ids(): { hub: string; connectionId: string } {
+    return { hub: this.host.hub, connectionId: this.connectionId };
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.state === "closed") return;
+    this.lastReceivedAt = Date.now();
+    this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    try {
+      if (this.state === "handshaking") this.readHandshake();
+      // readHandshake may have moved the state on (TypeScript cannot see that through the call).
+      const state = this.state as State;
+      if (state !== "handshaking" && state !== "closed" && this.pending.length > 0) {
+        const { messages, rest } = this.protocol.parse(
+          this.pending,
+          this.host.options.maximumReceiveMessageSize,
+        );
+        this.pending = rest;
+        if (messages.length > 0) this.enqueue(messages);
+      }
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      if (this.state === "handshaking") {
+        hubLog.handshakeFailed(this.host.log, this.ids, err.message);
+        this.failHandshake(`An unexpected error occurred during connection handshake. ${err.message}`);
+      } else {
+        hubLog.badMessage(this.host.log, this.ids, err.message);
+        this.close(`Connection closed with an error. ${err.message}`);
+      }
+    }
+  }
+
+  onClose(error?: Error): void {
+    if (this.state === "closed") return;
+    const wasRegistered = this.state !== "handshaking";
+    this.state = "closed";
+    this.closeError ??= error;
+    this.aborter.abort(this.closeError ?? new Error("The connection was closed."));
+    for (const upload of this.uploads.values()) upload.end("The connection was closed.");
+    for (const invocation of this.invocations.values()) invocation.abort();
+    for (const wake of this.slotWaiters.splice(0)) wake();
+    if (wasRegistered) void this.host.disconnected(this, this.closeError);
+  }
+
+  /** Writes one message to the client; false when the client's buffer is full (it is then closed). */
+  write(message: HubMessage): boolean {
+    return this.writeBytes(this.protocol.write(message));
+  }
+
+  /** Writes bytes already serialised with this connection's protocol. */
+  writeBytes(bytes: Buffer): boolean {
+    if (this.state === "closed") return false;
+    this.lastSentAt = Date.now();
+    if (this.transport.send(bytes, this.protocol.transferFormat)) return true;
+    hubLog.slowClient(this.host.log, this.ids);
+    this.close("Connection closed with an error. The client did not read its messages fast enough.", true);
+    return false;
+  }
+
+  /**
+   * Ends the connection from the server: a Close message (with the error text and whether the client may
+   * reconnect), then the transport.
+   */
+  close(error?: string, allowReconnect = false): void {
+    if (this.state === "closed") return;
+    if (error !== undefined) this.closeError ??= new Error(error);
+    if (this.state !== "handshaking") {
+      const message: HubMessage = {
+        type: MessageType.Close,
+        error,
+        allowReconnect: allowReconnect || undefined,
+      };
+      this.transport.send(this.protocol.write(message), this.protocol.transferFormat);
+    }
+    this.transport.close();
+    this.onClose(this.closeError);
+  }
+
+  /** Closes a connection whose handshake never came. */
+  handshakeTimedOut(): void {
+    hubLog.handshakeTimedOut(this.host.log, this.ids, this.host.options.handshakeTimeoutMs);
+    this.closeError = new Error("Handshake was canceled.");
+    this.transport.close();
+    this.onClose(this.closeError);
+  }
+
+  private readHandshake(): void {
+    const { request, rest } = parseHandshakeRequest(
+      this.pending,
+      this.host.options.maximumReceiveMessageSize,
+    );
+    if (!request) return;
+    this.pending = rest;
+    const protocol = this.host.resolveProtocol(request.protocol);
+    if (!protocol) return this.failHandshake(`The protocol '${request.protocol}' is not supported.`);
+    if (!protocol.isVersionSupported(request.version)) {
+      return this.failHandshake(
+        `The server does not support version ${request.version} of the '${request.protocol}' protocol.`,
+      );
+    }
+    if (protocol.transferFormat === "Binary" && !this.transport.supportsBinary) {
+      return this.failHandshake(
+        `Cannot use the '${request.protocol}' protocol on the current transport. The transport does not support 'Binary' transfer format.`,
+      );
+    }
+    this.protocolInUse = protocol;
+    this.state = "connecting";
+    this.transport.send(writeHandshakeResponse(), protocol.transferFormat);
+    this.lastSentAt = Date.now();
+    hubLog.handshakeComplete(this.host.log, this.ids, protocol.name, this.transport.transport);
+    // Messages that arrive while the registry and onConnected run wait in the queue.
+    this.draining = true;
+    this.host.connected(this).then(
+      () => {
+        if (this.state !== "connecting") return;
+        this.state = "connected";
+        this.draining = false;
+        this.drain();
+      },
+      (err: unknown) => {
+        hubLog.lifecycleHookFailed(this.host.log, this.ids, "onConnected", err);
+        this.close("Connection closed with an error.", true);
+      },
+    );
+  }
+
+  private failHandshake(reason: string): void {
+    hubLog.handshakeFailed(this.host.log, this.ids, reason);
+    this.closeError = new Error(reason);
+    this.transport.send(writeHandshakeResponse(reason), "Text");
+    this.transport.close();
+    this.onClose(this.closeError);
+  }
+
+  private enqueue(messages: HubMessage[]): void {
+    for (const message of messages) this.queue.push(message);
+    if (!this.draining) this.drain();
+  }
+
+  /** Dispatches queued messages in order; the host decides how long each one holds up the next. */
+  private drain(): void {
+    this.draining = true;
+    const next = (): void => {
+      while (this.state === "connected") {
+        const message = this.queue.shift();
+        if (!message) break;
+        const pending = this.host.dispatch(this, message);
+        if (pending !== undefined) {
+          pending.then(next, (err: unknown) => {
+            hubLog.methodFailed(this.host.log, this.ids, "(dispatch)", err);
+            this.close("Connection closed with an error.", true);
+          });
+          return;
+        }
+      }
+      this.draining = false;
+    };
+    next();
+  }
+}

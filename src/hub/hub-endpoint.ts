@@ -1,0 +1,250 @@
+import type { Backplane, BackplaneMessage, PublishResult, SendTarget } from "../backplane/backplane.js";
+import type { HubProtocol } from "../protocol/hub-protocol.js";
+import { MessageType, type HubMessage } from "../protocol/messages.js";
+import type {
+  ConnectionCallbacks,
+  ConnectionHandler,
+  TransportConnection,
+} from "../transport/transport-connection.js";
+import { HubClientsImpl, type CallerSink, type GroupManager, type HubClients } from "./clients.js";
+import { HubConnection, type HubConnectionHost } from "./hub-connection.js";
+import type { HubCallerContext } from "./hub-connection-context.js";
+import { HubDispatcher } from "./hub-dispatcher.js";
+import { Hub, type HubDefinition } from "./hub.js";
+import { hubLog, type Logger } from "./hub.log.js";
+import type { HubOptions } from "./hub-options.js";
+import { buildMethodTable, type HubMethod } from "./method-table.js";
+
+/** A hub's clients and groups for code outside hub methods: an HTTP handler, a timer, a worker. */
+export interface HubContext {
+  readonly clients: Omit<HubClients, "caller" | "others" | "othersInGroup">;
+  readonly groups: GroupManager;
+}
+
+export interface HubEndpointOptions {
+  /** The hub's path, which is also its name in the backplane ("/hubs/chat"). */
+  path: string;
+  definition: HubDefinition;
+  backplane: Backplane;
+  protocols: readonly HubProtocol[];
+  options: HubOptions;
+  log: Logger;
+}
+
+/**
+ * Everything one hub needs at run time: its connections on this node, the dispatcher, keep-alive, and the
+ * delivery of backplane messages to its local connections. The transport layer sees it as a ConnectionHandler.
+ */
+export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
+  readonly hub: string;
+  readonly options: HubOptions;
+  readonly log: Logger;
+  private readonly backplane: Backplane;
+  private readonly definition: HubDefinition;
+  private readonly protocols: Map<string, HubProtocol>;
+  private readonly methods: Map<string, HubMethod>;
+  private readonly dispatcher: HubDispatcher;
+  private readonly connections = new Map<string, HubConnection>();
+  private readonly pingBytes = new Map<string, Buffer>();
+  private readonly groupManager: GroupManager;
+  private readonly outsideClients: HubClientsImpl;
+  private readonly disconnecting = new Set<Promise<void>>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(options: HubEndpointOptions) {
+    this.hub = options.path;
+    this.definition = options.definition;
+    this.backplane = options.backplane;
+    this.options = options.options;
+    this.log = options.log;
+    this.protocols = new Map(options.protocols.map((p) => [p.name, p]));
+    for (const p of options.protocols) this.pingBytes.set(p.name, p.write({ type: MessageType.Ping }));
+    this.methods = buildMethodTable(this.definition, Hub.prototype);
+    this.dispatcher = new HubDispatcher(
+      this.methods,
+      (c, signal) => this.activate(c, signal),
+      this.options,
+      this.log,
+    );
+    this.groupManager = {
+      add: (connectionId, group) => this.backplane.addToGroup(this.hub, connectionId, group),
+      remove: (connectionId, group) => this.backplane.removeFromGroup(this.hub, connectionId, group),
+    };
+    this.outsideClients = new HubClientsImpl(this.hub, this.sink);
+    const { keepAliveIntervalMs, clientTimeoutMs, handshakeTimeoutMs } = this.options;
+    const tick = Math.max(
+      10,
+      Math.min(1000, keepAliveIntervalMs / 2, clientTimeoutMs / 4, handshakeTimeoutMs / 2),
+    );
+    this.timer = setInterval(() => this.tick(), tick).unref();
+  }
+
+  /** The hub's clients and groups, for use outside hub methods. */
+  get context(): HubContext {
+    return { clients: this.outsideClients, groups: this.groupManager };
+  }
+
+  /** Connections of this hub on this node. */
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  onConnected(transport: TransportConnection): ConnectionCallbacks {
+    const connection = new HubConnection(transport, this);
+    this.connections.set(connection.connectionId, connection);
+    return connection;
+  }
+
+  resolveProtocol(name: string): HubProtocol | undefined {
+    return this.protocols.get(name);
+  }
+
+  async connected(connection: HubConnection): Promise<void> {
+    const { transport } = connection;
+    connection.context = this.callerContext(connection);
+    await this.backplane.addConnection({
+      connectionId: connection.connectionId,
+      hub: this.hub,
+      userId: transport.request.userId ?? "",
+    });
+    hubLog.connected(this.log, connection.ids, transport.request.userId);
+    const hub = this.activate(connection, connection.signal);
+    if (typeof hub.onConnected === "function") await (hub.onConnected as () => unknown).call(hub);
+  }
+
+  dispatch(connection: HubConnection, message: HubMessage): Promise<void> | undefined {
+    return this.dispatcher.dispatch(connection, message);
+  }
+
+  disconnected(connection: HubConnection, error: Error | undefined): Promise<void> {
+    const done = this.runDisconnected(connection, error).finally(() => this.disconnecting.delete(done));
+    this.disconnecting.add(done);
+    return done;
+  }
+
+  /**
+   * Delivers a backplane message to connections of this hub on this node: serialised once per protocol in
+   * use, whatever the number of recipients.
+   */
+  deliver(connectionIds: readonly string[], message: BackplaneMessage): void {
+    const invocation: HubMessage = {
+      type: MessageType.Invocation,
+      target: message.target,
+      arguments: message.arguments,
+    };
+    const frames = new Map<HubProtocol, Buffer>();
+    for (const id of connectionIds) {
+      const connection = this.connections.get(id);
+      if (!connection?.isConnected) continue;
+      const protocol = connection.protocol;
+      let frame = frames.get(protocol);
+      if (!frame) frames.set(protocol, (frame = protocol.write(invocation)));
+      connection.writeBytes(frame);
+    }
+  }
+
+  /**
+   * Ends every connection with a Close message that lets clients reconnect (to another node, when there is
+   * one), and waits for their onDisconnected hooks.
+   */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    for (const connection of this.connections.values()) {
+      if (connection.isHandshaking) connection.transport.close();
+      else connection.close(undefined, true);
+    }
+    await Promise.allSettled([...this.disconnecting]);
+  }
+
+  private async runDisconnected(connection: HubConnection, error: Error | undefined): Promise<void> {
+    try {
+      const hub = this.activate(connection, connection.signal);
+      if (typeof hub.onDisconnected === "function")
+        await (hub.onDisconnected as (e?: Error) => unknown).call(hub, error);
+    } catch (err) {
+      hubLog.lifecycleHookFailed(this.log, connection.ids, "onDisconnected", err);
+    }
+    try {
+      await this.backplane.removeConnection(this.hub, connection.connectionId);
+    } catch (err) {
+      hubLog.registryFailed(this.log, connection.ids, err);
+    } finally {
+      this.connections.delete(connection.connectionId);
+      hubLog.disconnected(this.log, connection.ids, error?.message);
+    }
+  }
+
+  private readonly sink = {
+    publish: (target: SendTarget, message: BackplaneMessage): Promise<PublishResult> =>
+      this.backplane.publish(target, message).catch((err: unknown) => {
+        hubLog.sendFailed(this.log, this.hub, message.target, err);
+        throw err;
+      }),
+  };
+
+  /** A hub instance for one call, with the caller's context, clients, groups and abort signal. */
+  private activate(connection: HubConnection, signal: AbortSignal): Record<string, unknown> {
+    const hub = (
+      typeof this.definition === "function" ? new this.definition() : Object.create(this.definition)
+    ) as Record<string, unknown>;
+    const caller: CallerSink = {
+      connectionId: connection.connectionId,
+      send: (message) => {
+        if (connection.isConnected) {
+          connection.write({
+            type: MessageType.Invocation,
+            target: message.target,
+            arguments: message.arguments,
+          });
+        }
+      },
+    };
+    hub.context = connection.context;
+    hub.clients = new HubClientsImpl(this.hub, this.sink, caller);
+    hub.groups = this.groupManager;
+    hub.signal = signal;
+    return hub;
+  }
+
+  private callerContext(connection: HubConnection): HubCallerContext {
+    const { request } = connection.transport;
+    return {
+      connectionId: connection.connectionId,
+      userId: request.userId,
+      nodeId: this.backplane.nodeId,
+      hub: this.hub,
+      headers: request.headers,
+      query: request.query,
+      auth: request.auth,
+      transport: connection.transport.transport,
+      protocol: connection.protocol.name,
+      items: connection.items,
+      signal: connection.signal,
+      abort: (error?: string) =>
+        connection.close(error === undefined ? undefined : `Connection closed with an error. ${error}`),
+    };
+  }
+
+  /** Keep-alive pings, client timeouts and handshake timeouts, for every connection, on one timer. */
+  private tick(): void {
+    const now = Date.now();
+    const { keepAliveIntervalMs, clientTimeoutMs, handshakeTimeoutMs } = this.options;
+    for (const connection of this.connections.values()) {
+      if (connection.isHandshaking) {
+        if (now - connection.openedAt >= handshakeTimeoutMs) connection.handshakeTimedOut();
+        continue;
+      }
+      if (!connection.isConnected || connection.transport.inherentKeepAlive) continue;
+      if (connection.pingReceived && now - connection.lastReceivedAt >= clientTimeoutMs) {
+        hubLog.clientTimedOut(this.log, connection.ids, clientTimeoutMs);
+        connection.close(
+          `Connection closed with an error. Nothing was received from the client for ${clientTimeoutMs} ms.`,
+          true,
+        );
+        continue;
+      }
+      if (now - connection.lastSentAt >= keepAliveIntervalMs)
+        connection.writeBytes(this.pingBytes.get(connection.protocol.name)!);
+    }
+  }
+}

@@ -1,0 +1,27 @@
+/** Hub behaviour settings; every field has the ASP.NET Core default unless noted. */
+export interface HubOptions {
+  /** Send a Ping after this long without sending anything (not on long polling). Default 15 000 ms. */
+  keepAliveIntervalMs: number;
+  /** Close a client that sent nothing for this long, counted from its first Ping. Default 30 000 ms. */
+  clientTimeoutMs: number;
+  /** Close a connection whose handshake has not arrived by then. Default 15 000 ms. */
+  handshakeTimeoutMs: number;
+  /** The largest message a client may send, in bytes; a larger one closes its connection. Default 32 768. */
+  maximumReceiveMessageSize: number;
+  /** Invocations of one client that run at the same time; later ones wait (streams do not count). Default 1. */
+  maximumParallelInvocationsPerClient: number;
+  /** Include the error's type and message in the error texts clients receive. Default false. */
+  enableDetailedErrors: boolean;
+  /** Upload-stream items a client may send ahead of the hub method reading them. Default 1 000 (ours). */
+  streamBufferCapacity: number;
+}
+
+export const defaultHubOptions: HubOptions = {
+  keepAliveIntervalMs: 15_000,
+  clientTimeoutMs: 30_000,
+  handshakeTimeoutMs: 15_000,
+  maximumReceiveMessageSize: 32 * 1024,
+  maximumParallelInvocationsPerClient: 1,
+  enableDetailedErrors: false,
+  streamBufferCapacity: 1_000,
+};

@@ -1,0 +1,63 @@
+/**
+ * The hub layer's log events. Call sites use these named functions, never raw strings, so every event has a
+ * stable name (the `event` field) to grep and alert on. Tokens and message payloads are never logged.
+ */
+
+/** The subset of a pino logger the hub layer uses. */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+type Ids = { hub: string; connectionId: string };
+
+export const hubLog = {
+  handshakeComplete: (log: Logger, ids: Ids, protocol: string, transport: string) =>
+    log.debug({ event: "HandshakeComplete", ...ids, protocol, transport }, "Completed connection handshake."),
+  handshakeFailed: (log: Logger, ids: Ids, reason: string) =>
+    log.warn(
+      { event: "HandshakeFailed", ...ids, reason },
+      "Connection handshake failed; closing the connection.",
+    ),
+  handshakeTimedOut: (log: Logger, ids: Ids, timeoutMs: number) =>
+    log.warn(
+      { event: "HandshakeTimedOut", ...ids, timeoutMs },
+      "No handshake arrived in time; closing the connection.",
+    ),
+  badMessage: (log: Logger, ids: Ids, reason: string) =>
+    log.warn({ event: "InvalidMessage", ...ids, reason }, "Malformed input; closing the connection."),
+  clientTimedOut: (log: Logger, ids: Ids, timeoutMs: number) =>
+    log.warn(
+      { event: "ClientTimeout", ...ids, timeoutMs },
+      "Nothing received from the client in time; closing the connection.",
+    ),
+  slowClient: (log: Logger, ids: Ids) =>
+    log.warn(
+      { event: "SlowClient", ...ids },
+      "The client's outgoing buffer is full; closing the connection.",
+    ),
+  unknownMethod: (log: Logger, ids: Ids, target: string) =>
+    log.debug(
+      { event: "UnknownHubMethod", ...ids, target },
+      "The client invoked a method the hub does not have.",
+    ),
+  methodFailed: (log: Logger, ids: Ids, target: string, err: unknown) =>
+    log.error({ event: "HubMethodFailed", ...ids, target, err }, "A hub method threw."),
+  lifecycleHookFailed: (log: Logger, ids: Ids, hook: string, err: unknown) =>
+    log.error({ event: "LifecycleHookFailed", ...ids, hook, err }, "A hub lifecycle hook threw."),
+  sendFailed: (log: Logger, hub: string, target: string, err: unknown) =>
+    log.error({ event: "SendFailed", hub, target, err }, "A send through the backplane failed."),
+  connected: (log: Logger, ids: Ids, userId: string | undefined) =>
+    log.debug({ event: "Connected", ...ids, userId }, "Connection registered."),
+  disconnected: (log: Logger, ids: Ids, reason: string | undefined) =>
+    log.debug({ event: "Disconnected", ...ids, reason }, "Connection ended."),
+  registryFailed: (log: Logger, ids: Ids, err: unknown) =>
+    log.error(
+      { event: "RegistryFailed", ...ids, err },
+      "The backplane could not register or unregister the connection.",
+    ),
+};

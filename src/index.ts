@@ -1,0 +1,45 @@
+/**
+ * @module
+ * Switchboard: a SignalR-compatible real-time hub server for Node.js that scales out through PostgreSQL.
+ *
+ * @example
+ * import { createServer, Hub } from "switchboard";
+ *
+ * class ChatHub extends Hub {
+ *   async send(text: string) {
+ *     await this.clients.all.send("message", this.context.userId, text);
+ *   }
+ * }
+ *
+ * const server = createServer({ hubs: { "/hubs/chat": ChatHub } });
+ * await server.listen(5000);
+ */
+
+// Creating and running a node.
+export { createServer, type SwitchboardServer } from "./server/create-server.js";
+export type { ServerOptions, Identity } from "./server/options.js";
+
+// Writing hubs: the base class, what a hub method sees, and the errors it may throw for clients to read.
+export { Hub, type HubDefinition } from "./hub/hub.js";
+export { HubError } from "./hub/hub-error.js";
+export type { HubCallerContext } from "./hub/hub-connection-context.js";
+export type { HubClients, ClientProxy, GroupManager } from "./hub/clients.js";
+export type { HubContext } from "./hub/hub-endpoint.js";
+export type { HubOptions } from "./hub/hub-options.js";
+export type { Logger } from "./hub/hub.log.js";
+
+// Backplanes: the interface, the in-memory default, and the errors every backplane raises.
+// The PostgreSQL backplane is the subpath export "switchboard/postgres".
+export {
+  UnknownConnectionError,
+  BackplaneUnavailableError,
+  type Backplane,
+  type BackplaneEventHandler,
+  type BackplaneMessage,
+  type SendTarget,
+  type PublishResult,
+  type ConnectionInfo,
+  type NodeInfo,
+} from "./backplane/backplane.js";
+export { MemoryBackplane } from "./backplane/memory/memory-backplane.js";
+export type { TransportName } from "./transport/transport-connection.js";

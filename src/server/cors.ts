@@ -1,0 +1,27 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+
+/**
+ * CORS for browser pages on other origins. The official client sends credentials by default, so the
+ * origin is echoed (never "*") with Allow-Credentials. Returns true when it answered a preflight itself.
+ */
+export function applyCors(
+  allowed: true | string[] | undefined,
+  req: IncomingMessage,
+  res: ServerResponse,
+): boolean {
+  const origin = req.headers.origin;
+  if (!allowed || !origin || (allowed !== true && !allowed.includes(origin))) return false;
+  res.setHeader("Access-Control-Allow-Origin", origin);
+  res.setHeader("Access-Control-Allow-Credentials", "true");
+  res.setHeader("Vary", "Origin");
+  if (req.method !== "OPTIONS") return false;
+  res.setHeader("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS");
+  res.setHeader(
+    "Access-Control-Allow-Headers",
+    req.headers["access-control-request-headers"] ??
+      "x-requested-with, x-signalr-user-agent, authorization, content-type",
+  );
+  res.setHeader("Access-Control-Max-Age", "600");
+  res.writeHead(204).end();
+  return true;
+}

@@ -1,0 +1,179 @@
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from "node:http";
+import type { Duplex } from "node:stream";
+import type { AddressInfo } from "node:net";
+import { pino } from "pino";
+import type { Backplane, BackplaneEventHandler, BackplaneMessage } from "../backplane/backplane.js";
+import { MemoryBackplane } from "../backplane/memory/memory-backplane.js";
+import { HubEndpoint, type HubContext } from "../hub/hub-endpoint.js";
+import type { Logger } from "../hub/hub.log.js";
+import { JsonHubProtocol } from "../protocol/json-hub-protocol.js";
+import { MessagePackHubProtocol } from "../protocol/messagepack-hub-protocol.js";
+import type { HubProtocol } from "../protocol/hub-protocol.js";
+import { ConnectionEndpoint } from "../transport/connection-endpoint.js";
+import { applyCors } from "./cors.js";
+import { resolveOptions, type Identity, type ServerOptions } from "./options.js";
+
+/** A running Switchboard node: its hubs, their HTTP endpoints and the backplane. */
+export interface SwitchboardServer {
+  /** This node's id in the cluster. */
+  readonly nodeId: string;
+  readonly backplane: Backplane;
+  /**
+   * Serves the hubs on an existing HTTP server, alongside the app's own routes (Express, Fastify, plain
+   * node:http): hub requests are answered here, every other request goes to the listeners it had.
+   */
+  attach(httpServer: HttpServer): void;
+  /** Creates an HTTP server for the hubs alone and listens on `port` (0 for a free one). */
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  /** For frameworks: answers a hub request and returns true, or returns false for the app to handle it. */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean;
+  /** For frameworks: takes a WebSocket upgrade for a hub and returns true, or returns false. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** A hub's clients and groups for code outside hub methods. */
+  hubContext(path: string): HubContext;
+  /** Resolves once the backplane is up (listen and attach start it; requests wait for it). */
+  ready(): Promise<void>;
+  /** Sends every client a Close that allows reconnecting, ends the connections, and stops the node. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a Switchboard node.
+ *
+ * @example
+ * const server = createServer({ hubs: { "/hubs/chat": ChatHub } });
+ * await server.listen(5000);
+ */
+export function createServer(options: ServerOptions): SwitchboardServer {
+  const resolved = resolveOptions(options);
+  const log: Logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
+  const backplane = options.backplane ?? new MemoryBackplane();
+  const protocols: HubProtocol[] = resolved.protocols.map((name) =>
+    name === "json" ? new JsonHubProtocol() : new MessagePackHubProtocol(),
+  );
+  const authenticate = identify(options);
+
+  const hubs = new Map<string, HubEndpoint>();
+  const endpoints: ConnectionEndpoint[] = [];
+  for (const [path, definition] of Object.entries(options.hubs)) {
+    const hub = new HubEndpoint({ path, definition, backplane, protocols, options: resolved.hub, log });
+    hubs.set(path, hub);
+    endpoints.push(
+      new ConnectionEndpoint({
+        path,
+        handler: hub,
+        transports: resolved.transports,
+        tokenSecret: () => backplane.clusterSecret(),
+        authenticate,
+        longPollingTimeoutMs: resolved.longPollingTimeoutMs,
+        disconnectTimeoutMs: resolved.disconnectTimeoutMs,
+        logger: log,
+      }),
+    );
+  }
+
+  const router: BackplaneEventHandler = {
+    deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage) {
+      hubs.get(hub)?.deliver(connectionIds, message);
+    },
+  };
+
+  let started: Promise<void> | undefined;
+  const ready = (): Promise<void> => (started ??= backplane.start(router));
+  /** HTTP servers that listen() created: close() closes them; servers given to attach() stay the app's. */
+  const ownServers: HttpServer[] = [];
+  let closing: Promise<void> | undefined;
+
+  const server: SwitchboardServer = {
+    nodeId: backplane.nodeId,
+    backplane,
+    handleRequest(req, res) {
+      if (!endpoints.some((e) => isUnder(req.url, e))) return false;
+      if (applyCors(options.cors, req, res)) return true;
+      for (const endpoint of endpoints) if (endpoint.handleRequest(req, res)) return true;
+      return false;
+    },
+    handleUpgrade(req, socket, head) {
+      for (const endpoint of endpoints) if (endpoint.handleUpgrade(req, socket, head)) return true;
+      return false;
+    },
+    attach(httpServer) {
+      void ready().catch((err: unknown) =>
+        log.error({ event: "BackplaneStartFailed", err }, "The backplane failed to start."),
+      );
+      const appListeners = httpServer.listeners("request") as ((
+        req: IncomingMessage,
+        res: ServerResponse,
+      ) => void)[];
+      httpServer.removeAllListeners("request");
+      httpServer.on("request", (req: IncomingMessage, res: ServerResponse) => {
+        if (server.handleRequest(req, res)) return;
+        if (appListeners.length === 0) res.writeHead(404, { "Content-Type": "text/plain" }).end("Not Found");
+        for (const listener of appListeners) listener.call(httpServer, req, res);
+      });
+      const hadUpgradeListeners = httpServer.listenerCount("upgrade") > 0;
+      httpServer.prependListener("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (!server.handleUpgrade(req, socket, head) && !hadUpgradeListeners) socket.destroy();
+      });
+    },
+    async listen(port, host) {
+      await ready();
+      const httpServer = createHttpServer();
+      ownServers.push(httpServer);
+      server.attach(httpServer);
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once("error", reject);
+        httpServer.listen(port, host, () => resolve());
+      });
+      return httpServer.address() as AddressInfo;
+    },
+    hubContext(path) {
+      const hub = hubs.get(path);
+      if (!hub) throw new Error(`No hub is mapped at '${path}'. Hubs: ${[...hubs.keys()].join(", ")}.`);
+      return hub.context;
+    },
+    ready,
+    close() {
+      return (closing ??= (async () => {
+        await Promise.allSettled([...hubs.values()].map((hub) => hub.close()));
+        await Promise.allSettled(endpoints.map((endpoint) => endpoint.close()));
+        await Promise.allSettled(
+          ownServers.map(
+            (s) => new Promise<void>((resolve) => (s.listening ? s.close(() => resolve()) : resolve())),
+          ),
+        );
+        for (const s of ownServers) s.closeAllConnections();
+        await backplane.close();
+      })());
+    },
+  };
+  return server;
+}
+
+function isUnder(url: string | undefined, endpoint: ConnectionEndpoint): boolean {
+  const path = (url ?? "").split("?")[0]!;
+  return path === endpoint.path || path.startsWith(`${endpoint.path}/`);
+}
+
+/** The transport's authentication hook, from the authenticate option or the userIdProvider. */
+function identify(
+  options: ServerOptions,
+): ((req: IncomingMessage) => Promise<Identity | "unauthorized" | undefined>) | undefined {
+  if (options.authenticate) {
+    const authenticate = options.authenticate;
+    return async (req) => authenticate(req);
+  }
+  if (options.userIdProvider) {
+    const provider = options.userIdProvider;
+    return async (req) => {
+      const userId = await provider(req);
+      return userId === undefined || userId === "" ? undefined : { userId };
+    };
+  }
+  return undefined;
+}

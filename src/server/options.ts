@@ -1,0 +1,141 @@
+import type { IncomingMessage } from "node:http";
+import type { Backplane } from "../backplane/backplane.js";
+import type { HubDefinition } from "../hub/hub.js";
+import type { Logger } from "../hub/hub.log.js";
+import { defaultHubOptions, type HubOptions } from "../hub/hub-options.js";
+import type { TransportName } from "../transport/transport-connection.js";
+
+/** Who is calling: the result of authenticating a request. */
+export interface Identity {
+  /** The user the connection belongs to; `clients.user(id)` reaches all of that user's connections. */
+  userId?: string;
+  /** Anything else the hub should see as `context.auth` (claims, roles). */
+  claims?: Record<string, unknown>;
+}
+
+/** The options of {@link createServer}. Every field but `hubs` is optional. */
+export interface ServerOptions extends Partial<HubOptions> {
+  /** Hubs by path, e.g. `{ "/hubs/chat": ChatHub }`. */
+  hubs: Record<string, HubDefinition>;
+  /** Carries sends between nodes and keeps the registry. Default: in memory (a single node). */
+  backplane?: Backplane;
+  /**
+   * Picks the user id of a request (negotiate and connect). Default: anonymous connections.
+   * Throwing or returning "unauthorized" from {@link ServerOptions.authenticate} refuses the request instead.
+   */
+  userIdProvider?: (request: IncomingMessage) => string | undefined | Promise<string | undefined>;
+  /**
+   * Authenticates a request (negotiate and connect); "unauthorized" answers 401. Overrides userIdProvider.
+   */
+  authenticate?: (
+    request: IncomingMessage,
+  ) => Promise<Identity | "unauthorized" | undefined> | Identity | "unauthorized" | undefined;
+  /** Transports offered, in preference order. Default: WebSockets, ServerSentEvents, LongPolling. */
+  transports?: TransportName[];
+  /** Hub protocols accepted. Default: json and messagepack. */
+  protocols?: ("json" | "messagepack")[];
+  /** How long a long-polling request waits for data before it returns empty. Default 90 000 ms. */
+  longPollingTimeoutMs?: number;
+  /** How long a long-polling connection lives without a poll. Default 15 000 ms. */
+  disconnectTimeoutMs?: number;
+  /** Allowed cross-origin callers (browser pages on another origin): a list of origins, or true for any. Default: none. */
+  cors?: true | string[];
+  /** A pino logger (or anything with its debug/info/warn/error). Default: pino at level "info" on stderr. */
+  logger?: Logger;
+}
+
+export interface ResolvedOptions {
+  hub: HubOptions;
+  transports: TransportName[];
+  protocols: ("json" | "messagepack")[];
+  longPollingTimeoutMs: number;
+  disconnectTimeoutMs: number;
+}
+
+const positiveNumbers = [
+  "keepAliveIntervalMs",
+  "clientTimeoutMs",
+  "handshakeTimeoutMs",
+  "maximumReceiveMessageSize",
+  "maximumParallelInvocationsPerClient",
+  "streamBufferCapacity",
+  "longPollingTimeoutMs",
+  "disconnectTimeoutMs",
+] as const;
+
+const knownOptions = new Set<string>([
+  ...positiveNumbers,
+  "hubs",
+  "backplane",
+  "userIdProvider",
+  "authenticate",
+  "transports",
+  "protocols",
+  "cors",
+  "logger",
+  "enableDetailedErrors",
+]);
+
+/** Checks every option and fills in defaults. A bad option throws an error that names it. */
+export function resolveOptions(options: ServerOptions): ResolvedOptions {
+  if (options === null || typeof options !== "object")
+    throw new TypeError("createServer needs an options object.");
+  for (const name of Object.keys(options)) {
+    if (!knownOptions.has(name)) throw new TypeError(`Unknown option '${name}'.`);
+  }
+  const hubs = options.hubs as unknown;
+  if (hubs === null || typeof hubs !== "object" || Object.keys(hubs).length === 0) {
+    throw new TypeError(
+      "Option 'hubs' must map at least one path to a hub, e.g. { \"/hubs/chat\": ChatHub }.",
+    );
+  }
+  for (const [path, hub] of Object.entries(hubs)) {
+    if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(path) || path.endsWith("/")) {
+      throw new TypeError(
+        `Option 'hubs': '${path}' is not a valid path (it must start with '/' and not end with '/').`,
+      );
+    }
+    if (hub === null || (typeof hub !== "function" && typeof hub !== "object")) {
+      throw new TypeError(`Option 'hubs': the hub at '${path}' must be a class or an object of methods.`);
+    }
+  }
+  for (const name of positiveNumbers) {
+    const value = options[name];
+    if (value !== undefined && !(typeof value === "number" && Number.isFinite(value) && value > 0)) {
+      throw new TypeError(`Option '${name}' must be a positive number, not ${JSON.stringify(value)}.`);
+    }
+  }
+  const transports = options.transports ?? ["WebSockets", "ServerSentEvents", "LongPolling"];
+  for (const t of transports) {
+    if (!["WebSockets", "ServerSentEvents", "LongPolling"].includes(t)) {
+      throw new TypeError(
+        `Option 'transports': unknown transport '${t}' (use WebSockets, ServerSentEvents or LongPolling).`,
+      );
+    }
+  }
+  if (transports.length === 0) throw new TypeError("Option 'transports' must name at least one transport.");
+  const protocols = options.protocols ?? ["json", "messagepack"];
+  for (const p of protocols) {
+    if (p !== "json" && p !== "messagepack")
+      throw new TypeError(`Option 'protocols': unknown protocol '${p}' (use json or messagepack).`);
+  }
+  if (options.longPollingTimeoutMs !== undefined && options.longPollingTimeoutMs >= 100_000) {
+    throw new TypeError(
+      "Option 'longPollingTimeoutMs' must stay below the official client's 100 000 ms poll timeout.",
+    );
+  }
+  if (options.cors !== undefined && options.cors !== true && !Array.isArray(options.cors)) {
+    throw new TypeError("Option 'cors' must be true or a list of origins.");
+  }
+  const hub: HubOptions = { ...defaultHubOptions };
+  for (const key of Object.keys(defaultHubOptions) as (keyof HubOptions)[]) {
+    if (options[key] !== undefined) (hub as unknown as Record<string, unknown>)[key] = options[key];
+  }
+  return {
+    hub,
+    transports,
+    protocols,
+    longPollingTimeoutMs: options.longPollingTimeoutMs ?? 90_000,
+    disconnectTimeoutMs: options.disconnectTimeoutMs ?? 15_000,
+  };
+}

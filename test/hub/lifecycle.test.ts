@@ -1,0 +1,142 @@
+// Keep-alive, client timeout, lifecycle hooks and graceful shutdown, with shortened intervals.
+import { HubConnectionState } from "@microsoft/signalr";
+import { afterEach, describe, expect, it } from "vitest";
+import { Hub } from "../../src/index.js";
+import { connectClient, eventually } from "../support/hub-client.js";
+import { openRaw, records } from "../support/raw-client.js";
+import { startServer, type RunningServer } from "../support/test-server.js";
+import { TestHub } from "../hubs/test-hub.js";
+
+const servers: RunningServer[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+async function start(options: Parameters<typeof startServer>[0], port?: number): Promise<RunningServer> {
+  const server = await startServer(options, port);
+  servers.push(server);
+  return server;
+}
+
+describe("keep-alive", () => {
+  it("pings a connection that has been quiet for the keep-alive interval", async () => {
+    const server = await start({ hubs: { "/testhub": TestHub }, keepAliveIntervalMs: 50 });
+    const raw = await openRaw(server.baseUrl, "/testhub");
+    for (let i = 0; i < 3; i++) {
+      expect(records(await raw.nextFrame())).toEqual([{ type: 6 }]);
+    }
+    raw.close();
+  });
+
+  it("keeps an official client with a short server timeout connected", async () => {
+    const server = await start({ hubs: { "/testhub": TestHub }, keepAliveIntervalMs: 50 });
+    const raw = await openRaw(server.baseUrl, "/testhub");
+    const client = await connectClient(server.url("/testhub"), [], { serverTimeoutMs: 400 });
+    // Ten keep-alive intervals of silence from the hub's side: the client would have timed out without pings.
+    for (let i = 0; i < 10; i++) await raw.nextFrame();
+    expect(client.connection.state).toBe(HubConnectionState.Connected);
+    expect(await client.connection.invoke("Echo", "alive")).toBe("alive");
+    await client.stop();
+    raw.close();
+  });
+
+  it("closes a client that pinged once and then went silent", async () => {
+    const server = await start({ hubs: { "/testhub": TestHub }, clientTimeoutMs: 200 });
+    const raw = await openRaw(server.baseUrl, "/testhub");
+    raw.send('{"type":6}\u001e');
+    const frame = await raw.nextFrame((f) => records(f).some((r) => r.type === 7));
+    expect(records(frame).find((r) => r.type === 7)).toEqual({
+      type: 7,
+      error: "Connection closed with an error. Nothing was received from the client for 200 ms.",
+      allowReconnect: true,
+    });
+    await raw.closed;
+  });
+
+  it("does not time out a client that never pinged (older clients do not)", async () => {
+    const server = await start({
+      hubs: { "/testhub": TestHub },
+      clientTimeoutMs: 100,
+      keepAliveIntervalMs: 40,
+    });
+    const raw = await openRaw(server.baseUrl, "/testhub");
+    for (let i = 0; i < 8; i++) await raw.nextFrame(); // 8 pings: well past the timeout
+    raw.send('{"type":1,"invocationId":"1","target":"Echo","arguments":["still open"]}\u001e');
+    expect(records(await raw.nextFrame((f) => records(f).some((r) => r.type === 3)))).toContainEqual({
+      type: 3,
+      invocationId: "1",
+      result: "still open",
+    });
+    raw.close();
+  });
+});
+
+describe("lifecycle hooks", () => {
+  it("run onConnected before the first invocation and onDisconnected with the connection's context", async () => {
+    const events: string[] = [];
+    class HookHub extends Hub {
+      override async onConnected() {
+        await new Promise((r) => setTimeout(r, 30)); // a slow hook must still run before invocations
+        events.push(`connected ${this.context.connectionId}`);
+      }
+      override onDisconnected(error?: Error) {
+        events.push(`disconnected ${this.context.connectionId} ${error ? "error" : "clean"}`);
+      }
+      ping() {
+        events.push("ping");
+        return "pong";
+      }
+    }
+    const server = await start({ hubs: { "/hooks": HookHub } });
+    const client = await connectClient(server.url("/hooks"));
+    const id = client.connection.connectionId;
+    expect(await client.connection.invoke("Ping")).toBe("pong");
+    await client.stop();
+    await eventually(() => events.length === 3, 5000, "onDisconnected");
+    expect(events).toEqual([`connected ${id}`, "ping", `disconnected ${id} clean`]);
+  });
+
+  it("closes the connection when onConnected throws", async () => {
+    class RefusingHub extends Hub {
+      override onConnected() {
+        throw new Error("not today");
+      }
+      echo(x: string) {
+        return x;
+      }
+    }
+    const server = await start({ hubs: { "/refuse": RefusingHub } });
+    // The Close may beat the client's start() to the finish line: then start() itself fails.
+    const outcome = await connectClient(server.url("/refuse")).then(
+      (client) => client.closed,
+      (err: Error) => err,
+    );
+    expect(outcome).toBeInstanceOf(Error);
+    await eventually(
+      () => server.server.backplane.nodes().then((n) => n[0]?.connectionCount === 0),
+      5000,
+      "unregistering",
+    );
+  });
+});
+
+describe("graceful shutdown", () => {
+  it("tells clients they may reconnect, and they come back to a new server on the same address", async () => {
+    const first = await start({ hubs: { "/testhub": TestHub } });
+    const port = Number(new URL(first.baseUrl).port);
+    const client = await connectClient(first.url("/testhub"), [], {
+      reconnectDelays: [50, 100, 200, 400, 800, 1600],
+    });
+    const reconnecting = new Promise<Error | undefined>((resolve) =>
+      client.connection.onreconnecting(resolve),
+    );
+    const reconnected = new Promise<string | undefined>((resolve) =>
+      client.connection.onreconnected(resolve),
+    );
+    await first.close();
+    expect(await reconnecting).toBeUndefined(); // a Close that allows reconnecting carries no error
+    await start({ hubs: { "/testhub": TestHub } }, port);
+    expect(await reconnected).toBeTruthy();
+    expect(await client.connection.invoke("Echo", "back")).toBe("back");
+    await client.stop();
+  });
+});
