@@ -138,7 +138,16 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       if (!connection?.isConnected) continue;
       const protocol = connection.protocol;
       let frame = frames.get(protocol);
-      if (!frame) frames.set(protocol, (frame = protocol.write(invocation)));
+      if (!frame) {
+        try {
+          frame = protocol.write(invocation);
+        } catch (err) {
+          // A value this protocol cannot carry (a cycle, a BigInt): that protocol's recipients miss it.
+          hubLog.sendFailed(this.log, this.hub, message.target, err);
+          continue;
+        }
+        frames.set(protocol, frame);
+      }
       connection.writeBytes(frame);
     }
   }

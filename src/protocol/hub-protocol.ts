@@ -18,16 +18,26 @@ export interface HubProtocol {
   readonly transferFormat: TransferFormat;
   isVersionSupported(version: number): boolean;
   /**
-   * Parses every complete message in `input`.
-   * @throws ProtocolError when a message is malformed; the connection that sent it must be closed.
+   * Parses every complete message in `input`. Messages of unknown type are skipped, not returned.
+   * @param maximumMessageSize the largest single message accepted, in bytes, framing included (as in ASP.NET
+   *   Core); `Infinity` for no limit. A larger one, complete or not yet complete, is an error (so a peer cannot
+   *   make us buffer without limit).
+   * @throws ProtocolError when a message is malformed or too large; the connection that sent it must be closed.
    */
-  parse(input: Buffer): ParseResult;
-  /** Serialises one message, framing included (a JSON record with its 0x1E, a length-prefixed MessagePack body). */
+  parse(input: Buffer, maximumMessageSize: number): ParseResult;
+  /**
+   * Serialises one message, framing included (a JSON record with its 0x1E, a length-prefixed MessagePack body).
+   * @throws TypeError or Error for values the format cannot carry (cycles, BigInt, MessagePack nesting deeper
+   *   than 100): a bug or bad data on our side, not the peer's, so never a ProtocolError.
+   */
   write(message: HubMessage): Buffer;
 }
 
 export interface ParseResult {
   messages: HubMessage[];
-  /** The unconsumed tail: the start of a message whose end has not arrived yet (often empty). */
+  /**
+   * The unconsumed tail: the start of a message whose end has not arrived yet (often empty). It is a view of
+   * `input`, as are MessagePack binary values in `messages`: do not overwrite `input` while they are in use.
+   */
   rest: Buffer;
 }
