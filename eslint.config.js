@@ -8,7 +8,8 @@ const forbiddenImports = {
   "src/transport/**": ["hub", "backplane", "server", "api", "cli"],
   "src/hub/**": ["server", "api", "cli", "backplane/memory", "backplane/postgres"],
   "src/backplane/**": ["transport", "hub", "server", "api", "cli"],
-  "src/api/**": ["server", "cli"],
+  "src/notifications/**": ["transport", "server", "api", "cli", "backplane/memory", "backplane/postgres"],
+  "src/api/**": ["server", "cli", "transport"],
   "src/server/**": ["cli"],
 };
 

@@ -42,4 +42,20 @@ export {
   type NodeInfo,
 } from "./backplane/backplane.js";
 export { MemoryBackplane } from "./backplane/memory/memory-backplane.js";
+
+// The notification service: register an identifier, notify it from anywhere.
+export {
+  Notifier,
+  type Notification,
+  type NotifyOptions,
+  type NotifyResult,
+  type Presence,
+  type NotificationSender,
+} from "./notifications/notifier.js";
+export {
+  NotConnectedError,
+  UnknownStatusError,
+  RegistrationRefusedError,
+} from "./notifications/notification-errors.js";
+export type { NotificationOptions } from "./notifications/notification-options.js";
 export type { TransportName } from "./transport/transport-connection.js";

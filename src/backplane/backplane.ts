@@ -115,6 +115,22 @@ export interface Backplane {
   nodes(): Promise<NodeInfo[]>;
 }
 
+/**
+ * Optional capability: messages kept for a key (an identifier) until a connection claims them, for senders
+ * that asked to store what nobody could receive. Check with {@link canStoreMessages}.
+ */
+export interface MessageStore {
+  /** Keeps `message` for `key` in `hub` for `ttlMs`; at-most-once: a later take returns it once. */
+  storeMessage(hub: string, key: string, message: BackplaneMessage, ttlMs: number): Promise<void>;
+  /** Removes and returns every unexpired message kept for `key`, oldest first. */
+  takeStoredMessages(hub: string, key: string): Promise<BackplaneMessage[]>;
+}
+
+export function canStoreMessages(backplane: object): backplane is MessageStore {
+  const candidate = backplane as Partial<MessageStore>;
+  return typeof candidate.storeMessage === "function" && typeof candidate.takeStoredMessages === "function";
+}
+
 /** Adding an unknown connection to a group, or any other operation that names a connection nobody holds. */
 export class UnknownConnectionError extends Error {
   readonly code = "BACKPLANE_ERR_UNKNOWN_CONNECTION";

@@ -16,6 +16,9 @@ import { MessagePackHubProtocol } from "../protocol/messagepack-hub-protocol.js"
 import type { HubProtocol } from "../protocol/hub-protocol.js";
 import { ConnectionEndpoint } from "../transport/connection-endpoint.js";
 import { applyCors } from "./cors.js";
+import { createNotificationHub } from "../notifications/notification-hub.js";
+import { Notifier } from "../notifications/notifier.js";
+import type { HubDefinition } from "../hub/hub.js";
 import { resolveOptions, type Identity, type ServerOptions } from "./options.js";
 
 /** A running Switchboard node: its hubs, their HTTP endpoints and the backplane. */
@@ -36,6 +39,8 @@ export interface SwitchboardServer {
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
   /** A hub's clients and groups for code outside hub methods. */
   hubContext(path: string): HubContext;
+  /** The notification service, when the `notifications` option is on. */
+  readonly notifications: Notifier | undefined;
   /** Resolves once the backplane is up (listen and attach start it; requests wait for it). */
   ready(): Promise<void>;
   /** Sends every client a Close that allows reconnecting, ends the connections, and stops the node. */
@@ -58,9 +63,18 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   );
   const authenticate = identify(options);
 
+  const hubDefinitions: [string, HubDefinition][] = Object.entries(options.hubs);
+  const notifier = resolved.notifications && new Notifier(backplane, resolved.notifications);
+  if (resolved.notifications) {
+    hubDefinitions.push([
+      resolved.notifications.path,
+      createNotificationHub(resolved.notifications, backplane),
+    ]);
+  }
+
   const hubs = new Map<string, HubEndpoint>();
   const endpoints: ConnectionEndpoint[] = [];
-  for (const [path, definition] of Object.entries(options.hubs)) {
+  for (const [path, definition] of hubDefinitions) {
     const hub = new HubEndpoint({ path, definition, backplane, protocols, options: resolved.hub, log });
     hubs.set(path, hub);
     endpoints.push(
@@ -92,6 +106,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   const server: SwitchboardServer = {
     nodeId: backplane.nodeId,
     backplane,
+    notifications: notifier,
     handleRequest(req, res) {
       if (!endpoints.some((e) => isUnder(req.url, e))) return false;
       if (applyCors(options.cors, req, res)) return true;

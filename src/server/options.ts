@@ -3,7 +3,9 @@ import type { Backplane } from "../backplane/backplane.js";
 import type { HubDefinition } from "../hub/hub.js";
 import type { Logger } from "../hub/hub.log.js";
 import { defaultHubOptions, type HubOptions } from "../hub/hub-options.js";
+import { defaultNotificationOptions } from "../notifications/notification-options.js";
 import type { TransportName } from "../transport/transport-connection.js";
+import type { NotificationOptions } from "../notifications/notification-options.js";
 
 /** Who is calling: the result of authenticating a request. */
 export interface Identity {
@@ -42,10 +44,16 @@ export interface ServerOptions extends Partial<HubOptions> {
   cors?: true | string[];
   /** A pino logger (or anything with its debug/info/warn/error). Default: pino at level "info" on stderr. */
   logger?: Logger;
+  /**
+   * Serves the built-in notification hub (`register(identifier)` → `addMessage(text)`) and enables
+   * `server.notifications`. `true` takes every default. Default: off.
+   */
+  notifications?: true | Partial<NotificationOptions>;
 }
 
 export interface ResolvedOptions {
   hub: HubOptions;
+  notifications: NotificationOptions | undefined;
   transports: TransportName[];
   protocols: ("json" | "messagepack")[];
   longPollingTimeoutMs: number;
@@ -74,6 +82,7 @@ const knownOptions = new Set<string>([
   "cors",
   "logger",
   "enableDetailedErrors",
+  "notifications",
 ]);
 
 /** Checks every option and fills in defaults. A bad option throws an error that names it. */
@@ -84,7 +93,11 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     if (!knownOptions.has(name)) throw new TypeError(`Unknown option '${name}'.`);
   }
   const hubs = options.hubs as unknown;
-  if (hubs === null || typeof hubs !== "object" || Object.keys(hubs).length === 0) {
+  if (
+    hubs === null ||
+    typeof hubs !== "object" ||
+    (Object.keys(hubs).length === 0 && !options.notifications)
+  ) {
     throw new TypeError(
       "Option 'hubs' must map at least one path to a hub, e.g. { \"/hubs/chat\": ChatHub }.",
     );
@@ -127,15 +140,54 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   if (options.cors !== undefined && options.cors !== true && !Array.isArray(options.cors)) {
     throw new TypeError("Option 'cors' must be true or a list of origins.");
   }
+  const notifications = resolveNotificationOptions(options.notifications);
+  if (notifications && Object.hasOwn(hubs, notifications.path)) {
+    throw new TypeError(
+      `Option 'notifications.path': '${notifications.path}' is already a hub in option 'hubs'.`,
+    );
+  }
   const hub: HubOptions = { ...defaultHubOptions };
   for (const key of Object.keys(defaultHubOptions) as (keyof HubOptions)[]) {
     if (options[key] !== undefined) (hub as unknown as Record<string, unknown>)[key] = options[key];
   }
   return {
     hub,
+    notifications,
     transports,
     protocols,
     longPollingTimeoutMs: options.longPollingTimeoutMs ?? 90_000,
     disconnectTimeoutMs: options.disconnectTimeoutMs ?? 15_000,
   };
+}
+
+function resolveNotificationOptions(option: ServerOptions["notifications"]): NotificationOptions | undefined {
+  if (option === undefined) return undefined;
+  if (option !== true && (option === null || typeof option !== "object")) {
+    throw new TypeError("Option 'notifications' must be true or an object of notification options.");
+  }
+  const given = option === true ? {} : option;
+  const resolved: NotificationOptions = { ...defaultNotificationOptions, ...given };
+  if (typeof resolved.path !== "string" || !resolved.path.startsWith("/") || resolved.path.endsWith("/")) {
+    throw new TypeError(
+      `Option 'notifications.path' must be a path like "/hubs/notifications", not ${JSON.stringify(resolved.path)}.`,
+    );
+  }
+  if (typeof resolved.clientMethod !== "string" || resolved.clientMethod === "") {
+    throw new TypeError("Option 'notifications.clientMethod' must be a non-empty string.");
+  }
+  const statuses = resolved.statuses as unknown;
+  if (
+    statuses === null ||
+    typeof statuses !== "object" ||
+    Object.values(statuses).some((t) => typeof t !== "string")
+  ) {
+    throw new TypeError("Option 'notifications.statuses' must map status names to message texts.");
+  }
+  if (!(typeof resolved.offlineTtlMs === "number" && resolved.offlineTtlMs > 0)) {
+    throw new TypeError("Option 'notifications.offlineTtlMs' must be a positive number.");
+  }
+  if (resolved.canRegister !== undefined && typeof resolved.canRegister !== "function") {
+    throw new TypeError("Option 'notifications.canRegister' must be a function.");
+  }
+  return resolved;
 }

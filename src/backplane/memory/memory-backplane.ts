@@ -7,6 +7,7 @@ import {
   type BackplaneEventHandler,
   type BackplaneMessage,
   type ConnectionInfo,
+  type MessageStore,
   type NodeInfo,
   type PublishResult,
   type SendTarget,
@@ -16,7 +17,7 @@ import {
  * The in-process backplane: the registry lives in this process's memory and messages never leave it.
  * With it you can only run a single node; to scale out, use the PostgreSQL backplane.
  */
-export class MemoryBackplane implements Backplane {
+export class MemoryBackplane implements Backplane, MessageStore {
   readonly nodeId = randomUUID();
   private readonly startedAt = new Date();
   private readonly secret = randomBytes(32);
@@ -28,6 +29,8 @@ export class MemoryBackplane implements Backplane {
   private readonly groups = new Map<string, Map<string, Set<string>>>();
   /** hub → user id → connection ids, in connection order. */
   private readonly users = new Map<string, Map<string, Set<string>>>();
+  /** Key: `${hub}\n${key}`. */
+  private readonly stored = new Map<string, { message: BackplaneMessage; expiresAt: number }[]>();
 
   async start(handler: BackplaneEventHandler): Promise<void> {
     this.handler = handler;
@@ -38,6 +41,7 @@ export class MemoryBackplane implements Backplane {
     this.connections.clear();
     this.groups.clear();
     this.users.clear();
+    this.stored.clear();
   }
 
   async clusterSecret(): Promise<Uint8Array> {
@@ -80,6 +84,20 @@ export class MemoryBackplane implements Backplane {
     const recipients = this.resolve(target);
     if (recipients.length > 0) this.handler?.deliver(target.hub, recipients, message);
     return { connections: recipients.length, nodes: recipients.length > 0 ? 1 : 0 };
+  }
+
+  async storeMessage(hub: string, key: string, message: BackplaneMessage, ttlMs: number): Promise<void> {
+    this.ensureOpen();
+    const list = this.stored.get(`${hub}\n${key}`) ?? [];
+    list.push({ message, expiresAt: Date.now() + ttlMs });
+    this.stored.set(`${hub}\n${key}`, list);
+  }
+
+  async takeStoredMessages(hub: string, key: string): Promise<BackplaneMessage[]> {
+    const list = this.stored.get(`${hub}\n${key}`) ?? [];
+    this.stored.delete(`${hub}\n${key}`);
+    const now = Date.now();
+    return list.filter((entry) => entry.expiresAt > now).map((entry) => entry.message);
   }
 
   async userConnections(hub: string, userId: string): Promise<ConnectionInfo[]> {

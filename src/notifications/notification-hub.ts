@@ -1,0 +1,45 @@
+import { canStoreMessages, type Backplane } from "../backplane/backplane.js";
+import { Hub } from "../hub/hub.js";
+import { RegistrationRefusedError } from "./notification-errors.js";
+import { identifierGroup, validIdentifier, type NotificationOptions } from "./notification-options.js";
+import { HubError } from "../hub/hub-error.js";
+
+/**
+ * The built-in notification hub: a client calls `register(identifier)` (the write-up's `registerClient`) and
+ * from then on receives `addMessage(text)` for every notification sent to that identifier, from any node.
+ * One identifier may have many connections (tabs, devices): all of them are notified.
+ */
+export function createNotificationHub(options: NotificationOptions, backplane: Backplane) {
+  const mayRegister = async (hub: Hub, identifier: string): Promise<boolean> => {
+    if (options.allowAnonymousRegistration) return true;
+    const { userId, auth } = hub.context;
+    if (options.canRegister) return options.canRegister({ userId, claims: auth }, identifier);
+    return userId !== undefined && userId === identifier;
+  };
+
+  return class NotificationHub extends Hub {
+    /** Registers this connection under `identifier`, and delivers what was stored for it while it was away. */
+    async register(
+      identifier: unknown,
+    ): Promise<{ identifier: string; connectionId: string; nodeId: string }> {
+      if (!validIdentifier(identifier))
+        throw new HubError("An identifier is a non-empty string of at most 256 characters.");
+      if (!(await mayRegister(this, identifier)))
+        throw new HubError(new RegistrationRefusedError(identifier).message);
+      await this.groups.add(this.context.connectionId, identifierGroup(identifier));
+      if (canStoreMessages(backplane)) {
+        for (const message of await backplane.takeStoredMessages(options.path, identifier)) {
+          await this.clients.caller.send(message.target, ...message.arguments);
+        }
+      }
+      return { identifier, connectionId: this.context.connectionId, nodeId: this.context.nodeId };
+    }
+
+    /** Stops receiving notifications for `identifier` on this connection. */
+    async unregister(identifier: unknown): Promise<void> {
+      if (!validIdentifier(identifier))
+        throw new HubError("An identifier is a non-empty string of at most 256 characters.");
+      await this.groups.remove(this.context.connectionId, identifierGroup(identifier));
+    }
+  };
+}
