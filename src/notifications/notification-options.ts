@@ -40,11 +40,10 @@ export function identifierGroup(identifier: string): string {
 
 /** Checks identifiers: non-empty, at most 256 characters, no control characters. */
 export function validIdentifier(identifier: unknown): identifier is string {
-  // eslint-disable-next-line no-control-regex
-  return (
-    typeof identifier === "string" &&
-    identifier.length > 0 &&
-    identifier.length <= 256 &&
-    !/[\u0000-\u001f\u007f]/.test(identifier)
-  );
+  if (typeof identifier !== "string" || identifier.length === 0 || identifier.length > 256) return false;
+  for (let i = 0; i < identifier.length; i++) {
+    const code = identifier.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return false;
+  }
+  return true;
 }

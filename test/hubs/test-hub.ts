@@ -61,7 +61,6 @@ export class TestHub extends Hub {
     return result;
   }
 
-  // eslint-disable-next-line require-yield -- a stream with no items is the point
   async *emptyStream(): AsyncGenerator<never> {}
 
   // eslint-disable-next-line require-yield -- it throws before its first item
