@@ -39,8 +39,10 @@ export interface TransportConnection {
   readonly request: ConnectionRequest;
   /**
    * Queues bytes for the client. `data` must hold whole hub-protocol records. `format` picks the WebSocket
-   * frame type (text for JSON, binary for MessagePack); other transports ignore it. Returns false when the
-   * connection's outgoing buffer is over its limit (the caller may then slow down or drop the client).
+   * frame type (text for JSON, binary for MessagePack; default text); other transports ignore it.
+   * Returns false, and does **not** queue `data`, when the connection is closed or its outgoing buffer
+   * already holds more than its limit (the caller may then retry later, or drop the client). The limit
+   * bounds memory per connection: one `send` may take the buffer past it, the next one is refused.
    */
   send(data: Buffer, format?: FrameFormat): boolean;
   /** Ends the connection from the server side. Safe to call more than once. */

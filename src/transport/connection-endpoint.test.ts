@@ -1,0 +1,165 @@
+import { once } from "node:events";
+import { pino } from "pino";
+import { afterEach, describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
+import { ConnectionEndpoint } from "./connection-endpoint.js";
+import { RecordingHandler, startEndpoint, TEST_SECRET, type EndpointHarness } from "./test-support.js";
+import type { Logger } from "./transport.log.js";
+import type { ConnectionCallbacks, ConnectionHandler, TransportConnection } from "./transport-connection.js";
+
+describe("ConnectionEndpoint", () => {
+  const harnesses: EndpointHarness[] = [];
+  const start = async (options: Parameters<typeof startEndpoint>[0]) => {
+    const harness = await startEndpoint(options);
+    harnesses.push(harness);
+    return harness;
+  };
+  afterEach(async () => {
+    await Promise.all(harnesses.splice(0).map((h) => h.close()));
+  });
+
+  const negotiate = async (harness: EndpointHarness, version = 1) => {
+    const res = await fetch(`${harness.url}/negotiate?negotiateVersion=${version}`, { method: "POST" });
+    return (await res.json()) as { connectionId: string; connectionToken?: string };
+  };
+
+  it("accepts a pino logger", () => {
+    const logger: Logger = pino({ level: "silent" });
+    expect(
+      () =>
+        new ConnectionEndpoint({
+          path: "/x",
+          handler: new RecordingHandler(),
+          tokenSecret: () => TEST_SECRET,
+          logger,
+        }),
+    ).not.toThrow();
+  });
+
+  it("rejects invalid options", () => {
+    const base = { handler: new RecordingHandler(), tokenSecret: () => TEST_SECRET };
+    expect(() => new ConnectionEndpoint({ ...base, path: "chat" })).toThrow(TypeError);
+    expect(() => new ConnectionEndpoint({ ...base, path: "/chat", transports: [] })).toThrow(RangeError);
+    expect(() => new ConnectionEndpoint({ ...base, path: "/chat", disconnectTimeoutMs: 0 })).toThrow(
+      RangeError,
+    );
+  });
+
+  it("negotiate version 0: the connection id is the id clients send, and only the issuing node knows it", async () => {
+    const handler = new RecordingHandler("Text");
+    const a = await start({ handler });
+    const b = await start({ handler: new RecordingHandler() });
+    const { connectionId } = await negotiate(a, 0);
+    expect((await fetch(`${b.url}?id=${connectionId}`)).status).toBe(404);
+    const first = await fetch(`${a.url}?id=${connectionId}`);
+    expect(first.status).toBe(200);
+    const recorded = await handler.connections.next();
+    expect(recorded.connection.connectionId).toBe(connectionId);
+  });
+
+  it("SSE and long polling need the node that negotiated (sticky sessions)", async () => {
+    const a = await start({ handler: new RecordingHandler() });
+    const b = await start({ handler: new RecordingHandler() });
+    const { connectionToken } = await negotiate(a);
+    expect((await fetch(`${b.url}?id=${connectionToken}`)).status).toBe(404);
+    const sse = await fetch(`${b.url}?id=${connectionToken}`, { headers: { Accept: "text/event-stream" } });
+    expect(sse.status).toBe(404);
+  });
+
+  it("serves paths with a trailing slash and a root endpoint", async () => {
+    const a = await start({ handler: new RecordingHandler(), path: "/" });
+    expect((await fetch(`${a.origin}/negotiate?negotiateVersion=1`, { method: "POST" })).status).toBe(200);
+    const b = await start({ handler: new RecordingHandler() });
+    expect((await fetch(`${b.url}/negotiate/`, { method: "POST" })).status).toBe(200);
+    expect((await fetch(`${b.origin}/chatty/negotiate`, { method: "POST" })).status).toBe(404);
+  });
+
+  it("authentication refuses the requests that start SSE and long polling with 401", async () => {
+    const handler = new RecordingHandler();
+    const a = await start({
+      handler,
+      authenticate: (req) => (req.headers["x-deny"] ? "unauthorized" : { userId: "u1" }),
+    });
+    const deny = { "X-Deny": "1" };
+    const { connectionToken } = await negotiate(a);
+    const sse = await fetch(`${a.url}?id=${connectionToken}`, {
+      headers: { ...deny, Accept: "text/event-stream" },
+    });
+    expect([sse.status, await sse.text()]).toEqual([401, ""]);
+    const poll = await fetch(`${a.url}?id=${connectionToken}`, { headers: deny });
+    expect([poll.status, await poll.text()]).toEqual([401, ""]);
+    expect((await fetch(`${a.url}?id=${connectionToken}`)).status).toBe(200);
+    expect((await handler.connections.next()).connection.request.userId).toBe("u1");
+  });
+
+  it("a handler may send from inside onConnected on every transport", async () => {
+    const greeter: ConnectionHandler = {
+      onConnected(connection: TransportConnection): ConnectionCallbacks {
+        connection.send(Buffer.from("welcome"));
+        return { onData: () => {}, onClose: () => {} };
+      },
+    };
+    const a = await start({ handler: greeter });
+    const sse = await fetch(`${a.url}?id=${(await negotiate(a)).connectionToken}`, {
+      headers: { Accept: "text/event-stream" },
+    });
+    expect(sse.headers.get("content-type")).toBe("text/event-stream");
+    const reader = sse.body!.getReader();
+    let text = "";
+    while (!text.includes("data: welcome\r\n\r\n"))
+      text += Buffer.from((await reader.read()).value!).toString();
+    expect(text).toBe(":\r\ndata: welcome\r\n\r\n");
+    await reader.cancel();
+
+    const token = (await negotiate(a)).connectionToken!;
+    expect((await fetch(`${a.url}?id=${token}`)).status).toBe(200);
+    expect(await (await fetch(`${a.url}?id=${token}`)).text()).toBe("welcome");
+  });
+
+  it("a handler that throws in onData loses only its own connection", async () => {
+    const echo = new RecordingHandler("Text");
+    let connections = 0;
+    const handler: ConnectionHandler = {
+      onConnected(connection) {
+        connections += 1;
+        if (connections > 1) return echo.onConnected(connection);
+        return {
+          onData: () => {
+            throw new Error("bug in the hub");
+          },
+          onClose: () => {},
+        };
+      },
+    };
+    const a = await start({ handler });
+    const broken = new WebSocket(a.url.replace("http", "ws"));
+    await once(broken, "open");
+    const healthy = new WebSocket(a.url.replace("http", "ws"));
+    await once(healthy, "open");
+    const brokenClosed = once(broken, "close");
+    broken.send("x");
+    expect((await brokenClosed)[0]).toBe(1011);
+    const echoed = once(healthy, "message");
+    healthy.send("still here");
+    expect(String((await echoed)[0])).toBe("still here");
+    healthy.close();
+  });
+
+  it("never logs connection tokens", async () => {
+    const lines: string[] = [];
+    const capture = (obj: object, msg?: string) => lines.push(JSON.stringify(obj) + (msg ?? ""));
+    const logger: Logger = { debug: capture, info: capture, warn: capture, error: capture };
+    const handler = new RecordingHandler("Text");
+    const a = await start({ handler, logger, disconnectTimeoutMs: 50 });
+    const { connectionToken } = await negotiate(a);
+    const token = connectionToken!;
+    await fetch(`${a.url}?id=${token}`);
+    const recorded = await handler.connections.next();
+    await fetch(`${a.url}?id=${token}`, { method: "POST", body: "hi" });
+    await fetch(`${a.url}?id=${token}`, { headers: { Accept: "text/event-stream" } });
+    await fetch(`${a.url}?id=${token}XX`);
+    await recorded.closed;
+    expect(lines.length).toBeGreaterThan(3);
+    expect(lines.join("\n")).not.toContain(token);
+  });
+});

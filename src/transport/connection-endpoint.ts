@@ -1,0 +1,394 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import { WebSocketServer, type WebSocket } from "ws";
+import type { BaseConnection, ConnectionInit } from "./base-connection.js";
+import { ConnectionRegistry, type ConnectionEntry } from "./connection-registry.js";
+import { isTokenFresh, newConnectionId, verifyConnectionToken } from "./connection-token.js";
+import {
+  resolveEndpointOptions,
+  type AuthenticatedUser,
+  type ConnectionEndpointOptions,
+  type ResolvedEndpointOptions,
+} from "./endpoint-options.js";
+import {
+  abortHandshake,
+  BodyTooLargeError,
+  connectionRequest,
+  queryValue,
+  readBody,
+  splitUrl,
+  writeJson,
+  writeText,
+} from "./http-utils.js";
+import { LongPollingConnection } from "./long-polling-transport.js";
+import { negotiateConnection, parseNegotiateVersion } from "./negotiate.js";
+import {
+  BODY_TOO_LARGE,
+  CHANGE_TRANSPORT,
+  ID_REQUIRED,
+  NO_CONNECTION,
+  NO_DELETE,
+  NO_POST_ON_WEBSOCKET,
+  notSupported,
+  SEND_IN_PROGRESS,
+} from "./responses.js";
+import { ServerSentEventsConnection } from "./server-sent-events-transport.js";
+import { transportLog } from "./transport.log.js";
+import { WebSocketConnection } from "./websocket-transport.js";
+
+type Route = { kind: "negotiate" | "connection"; pathname: string; query: URLSearchParams };
+type Answer = (status: number, body?: string) => void;
+
+/** Empty and missing user ids both mean anonymous. */
+const sameUser = (a: string | undefined, b: string | undefined): boolean => (a ?? "") === (b ?? "");
+
+/**
+ * One SignalR connection endpoint (`{path}` and `{path}/negotiate`): negotiate, the three transports,
+ * sends and long polling stops. It turns each client connection into a {@link TransportConnection} for
+ * the handler and knows nothing of hubs. It does not answer CORS preflights (the server layer does).
+ *
+ * Clustering: connection tokens (negotiate version 1) are signed, so a WebSocket upgrade may reach any
+ * node that shares the token secret, even one that never saw the negotiate. Server-Sent Events, long
+ * polling and negotiate version 0 need sticky sessions: their requests must reach the node that
+ * negotiated or holds the connection (others answer 404).
+ *
+ * `authenticate` runs on negotiate and on the request that starts a connection; its user id must be the
+ * same on both (a token is bound to its user). The `id` query parameter (the token) is not passed on in
+ * {@link ConnectionRequest.query}.
+ */
+export class ConnectionEndpoint {
+  /** The base path as given. */
+  readonly path: string;
+  private readonly options: ResolvedEndpointOptions;
+  private readonly basePath: string;
+  private readonly registry = new ConnectionRegistry();
+  private readonly live = new Set<BaseConnection>();
+  private readonly sending = new Set<BaseConnection>();
+  private readonly webSockets: WebSocketServer;
+  private closing = false;
+
+  /** @throws RangeError or TypeError for invalid options. */
+  constructor(options: ConnectionEndpointOptions) {
+    this.options = resolveEndpointOptions(options);
+    this.path = this.options.path;
+    this.basePath = this.path.endsWith("/") ? this.path.slice(0, -1) : this.path;
+    this.webSockets = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: this.options.maxWebSocketMessageBytes,
+    });
+  }
+
+  /**
+   * Serves a plain HTTP request if its path is this endpoint's. Never throws; errors become 500s.
+   * @returns false when the path is not this endpoint's (the request is left untouched).
+   */
+  handleRequest(req: IncomingMessage, res: ServerResponse): boolean {
+    const route = this.route(req.url);
+    if (route === undefined) return false;
+    const work =
+      route.kind === "negotiate" ? this.negotiate(req, res, route) : this.dispatch(req, res, route);
+    work.catch((error: unknown) => {
+      transportLog.requestFailed(this.log, req.method ?? "", error);
+      if (res.headersSent) res.destroy();
+      else writeText(res, 500);
+    });
+    return true;
+  }
+
+  /**
+   * Serves a WebSocket upgrade if its path is this endpoint's. Never throws; errors become 500s.
+   * @returns false when the path is not this endpoint's (the socket is left untouched).
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const route = this.route(req.url);
+    if (route?.kind !== "connection") return false;
+    // Node leaves upgrade sockets without an error listener; an unhandled 'error' would crash the process.
+    socket.on("error", (error) => transportLog.webSocketError(this.log, "", error));
+    this.upgrade(req, socket, head, route).catch((error: unknown) => {
+      transportLog.requestFailed(this.log, "GET", error);
+      abortHandshake(socket, 500);
+    });
+    return true;
+  }
+
+  /** Ends every connection (their `onClose` has run when this settles) and refuses new ones with 503. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const finished = [...this.live].map((connection) => {
+      connection.close();
+      return connection.finished;
+    });
+    for (const entry of this.registry.all()) if (entry.state === "pending") this.registry.delete(entry);
+    this.webSockets.close();
+    await Promise.all(finished);
+  }
+
+  private get log() {
+    return this.options.logger;
+  }
+
+  private route(url: string | undefined): Route | undefined {
+    const { pathname, query } = splitUrl(url);
+    const path = pathname.endsWith("/") ? pathname.slice(0, -1) : pathname;
+    if (path === this.basePath) return { kind: "connection", pathname, query };
+    if (path === `${this.basePath}/negotiate`) return { kind: "negotiate", pathname, query };
+    return undefined;
+  }
+
+  private rejecter(method: string, reply: (status: number, body: string) => void): Answer {
+    return (status, body = "") => {
+      transportLog.requestRejected(this.log, method, status, body);
+      reply(status, body);
+    };
+  }
+
+  private async authenticate(req: IncomingMessage): Promise<AuthenticatedUser | "unauthorized"> {
+    const result = this.options.authenticate ? await this.options.authenticate(req) : undefined;
+    if (result === "unauthorized") transportLog.unauthorized(this.log, req.method ?? "");
+    return result ?? {};
+  }
+
+  private async negotiate(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+    const reject = this.rejecter("POST", (status, body) => writeText(res, status, body, { Allow: "POST" }));
+    if (req.method !== "POST") return reject(405);
+    if (this.closing) return reject(503);
+    const user = await this.authenticate(req);
+    if (user === "unauthorized") return reject(401);
+    const version = parseNegotiateVersion(queryValue(route.query, "negotiateVersion"));
+    if ("error" in version) return writeJson(res, 200, { error: version.error });
+
+    const { response, key, tokenValidUntilMs } = await negotiateConnection(
+      version.version,
+      user.userId,
+      this.options,
+    );
+    const pending = { key, connectionId: response.connectionId, userId: user.userId, tokenValidUntilMs };
+    this.registry.add({ ...pending, state: "pending" }, this.options.disconnectTimeoutMs);
+    transportLog.negotiated(this.log, response.connectionId, response.negotiateVersion);
+    writeJson(res, 200, response);
+  }
+
+  private async dispatch(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
+    const method = req.method ?? "";
+    const reject = this.rejecter(method, (status, body) => writeText(res, status, body));
+    switch (method) {
+      case "GET":
+        // A WebSocket upgrade that reached the request handler: the server did not route it to handleUpgrade.
+        if (req.headers.upgrade?.toLowerCase() === "websocket") {
+          return reject(400, "Expected a WebSocket upgrade request.");
+        }
+        if ((req.headers.accept ?? "").includes("text/event-stream")) {
+          return this.startOrPoll("ServerSentEvents", req, res, route, reject);
+        }
+        return this.startOrPoll("LongPolling", req, res, route, reject);
+      case "POST":
+        return this.receive(req, res, route, reject);
+      case "DELETE":
+        return this.stopLongPolling(route, res, reject);
+      default:
+        return this.rejecter(method, (status) => writeText(res, status, "", { Allow: "GET, POST, DELETE" }))(
+          405,
+        );
+    }
+  }
+
+  /** The event-stream GET, and every long polling GET (the first one starts the connection). */
+  private async startOrPoll(
+    transport: "ServerSentEvents" | "LongPolling",
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    reject: Answer,
+  ): Promise<void> {
+    if (!this.options.transports.includes(transport)) return reject(404, notSupported(transport));
+    const id = queryValue(route.query, "id");
+    if (!id) return reject(400, ID_REQUIRED);
+    const entry = this.registry.get(id);
+    if (entry === undefined) return reject(404, NO_CONNECTION);
+    if (entry.state === "closed") {
+      // A long polling connection that ended drains its buffer, then answers 204.
+      if (entry.connection instanceof LongPollingConnection && transport === "LongPolling") {
+        return entry.connection.poll(res);
+      }
+      return reject(404, NO_CONNECTION);
+    }
+    if (entry.state !== "pending") {
+      if (entry.transport !== transport) return reject(400, CHANGE_TRANSPORT);
+      if (entry.connection instanceof LongPollingConnection) return entry.connection.poll(res);
+      return reject(409);
+    }
+
+    const user = await this.authenticate(req);
+    if (user === "unauthorized") return reject(401);
+    if (!sameUser(user.userId, entry.userId)) return reject(404, NO_CONNECTION);
+    // While we waited, the entry may have expired, or another request may have started it.
+    if (this.registry.get(id) !== entry) return reject(404, NO_CONNECTION);
+    if (entry.state !== "pending") return reject(409);
+
+    this.registry.claim(entry, "active", transport);
+    const init = this.connectionInit(entry.connectionId, req, route, user);
+    const connection =
+      transport === "LongPolling"
+        ? new LongPollingConnection(init, {
+            pollTimeoutMs: this.options.longPollingTimeoutMs,
+            disconnectTimeoutMs: this.options.disconnectTimeoutMs,
+          })
+        : new ServerSentEventsConnection(init, res);
+    this.adopt(entry, connection);
+    // The stream opens first so the handler may send from inside onConnected; if onConnected then
+    // throws, the client sees the stream end. A first poll is answered after onConnected succeeded.
+    if (connection instanceof ServerSentEventsConnection) connection.open();
+    try {
+      connection.start(this.options.handler);
+    } catch {
+      return writeText(res, 500);
+    }
+    if (connection instanceof LongPollingConnection) connection.answerFirstPoll(res);
+  }
+
+  /** A POST: bytes from an SSE or long polling client. */
+  private async receive(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: Route,
+    reject: Answer,
+  ): Promise<void> {
+    const id = queryValue(route.query, "id");
+    if (!id) return reject(400, ID_REQUIRED);
+    const entry = this.registry.get(id);
+    if (entry?.transport === "WebSockets" && entry.state !== "closed") {
+      return reject(405, NO_POST_ON_WEBSOCKET);
+    }
+    const connection = entry?.state === "active" ? entry.connection : undefined;
+    if (connection === undefined) return reject(404, NO_CONNECTION);
+    // The official client never overlaps sends; refusing overlaps keeps the bytes in order.
+    if (this.sending.has(connection)) {
+      transportLog.concurrentSend(this.log, connection.connectionId);
+      return reject(409, SEND_IN_PROGRESS);
+    }
+    this.sending.add(connection);
+    let body: Buffer;
+    try {
+      body = await readBody(req, this.options.maxRequestBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        transportLog.requestBodyTooLarge(this.log, connection.connectionId, error.limit);
+        transportLog.requestRejected(this.log, "POST", 413, BODY_TOO_LARGE);
+        return writeText(res, 413, BODY_TOO_LARGE, { Connection: "close" });
+      }
+      return reject(400, "The request body could not be read.");
+    } finally {
+      this.sending.delete(connection);
+    }
+    if (!connection.isOpen) return reject(404, NO_CONNECTION);
+    connection.receive(body);
+    writeText(res, 200);
+  }
+
+  /** DELETE: the long polling client stops. */
+  private stopLongPolling(route: Route, res: ServerResponse, reject: Answer): void {
+    const id = queryValue(route.query, "id");
+    if (!id) return reject(400, ID_REQUIRED);
+    const entry = this.registry.get(id);
+    if (entry === undefined || entry.state === "closed") return reject(404, NO_CONNECTION);
+    if (!(entry.connection instanceof LongPollingConnection)) return reject(400, NO_DELETE);
+    entry.connection.stopByClient();
+    writeText(res, 202);
+  }
+
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route): Promise<void> {
+    const reject = this.rejecter("GET", (status, body) => abortHandshake(socket, status, body));
+    if (req.method !== "GET") return reject(405);
+    if (req.headers.upgrade?.toLowerCase() !== "websocket") {
+      return reject(400, "Expected a WebSocket upgrade.");
+    }
+    if (!this.options.transports.includes("WebSockets")) return reject(404, notSupported("WebSockets"));
+    if (this.closing) return reject(503);
+    const user = await this.authenticate(req);
+    if (user === "unauthorized") return reject(401);
+
+    // An empty id counts as none, as in ASP.NET Core.
+    const id = queryValue(route.query, "id") || undefined;
+    let entry: ConnectionEntry | undefined;
+    if (id !== undefined) {
+      const known = this.registry.get(id);
+      if (known === undefined) {
+        // Not negotiated here: a signed, fresh token for this user may start the connection on this node.
+        const verified = verifyConnectionToken(id, await this.options.tokenSecret(), user.userId);
+        if (!verified || !isTokenFresh(verified.issuedAtMs, this.options.tokenLifetimeMs)) {
+          return reject(404, NO_CONNECTION);
+        }
+        if (this.registry.get(id) !== undefined) return reject(409);
+        const validUntil = verified.issuedAtMs + this.options.tokenLifetimeMs;
+        const init = {
+          key: id,
+          connectionId: verified.connectionId,
+          userId: user.userId,
+          tokenValidUntilMs: validUntil,
+        };
+        entry = this.registry.add({ ...init, state: "starting" }, this.options.disconnectTimeoutMs);
+      } else if (known.state === "closed") {
+        return reject(404, NO_CONNECTION);
+      } else if (known.state !== "pending") {
+        return known.transport === "WebSockets" ? reject(409) : reject(400, CHANGE_TRANSPORT);
+      } else if (!sameUser(user.userId, known.userId)) {
+        return reject(404, NO_CONNECTION);
+      } else {
+        entry = known;
+      }
+      this.registry.claim(entry, "starting", "WebSockets");
+    }
+    if (socket.destroyed) {
+      if (entry) this.retire(entry);
+      return;
+    }
+
+    // Without an id the client skipped negotiation: the connection is made up here and has no token.
+    const connectionId = entry?.connectionId ?? newConnectionId();
+    let upgraded = false;
+    socket.once("close", () => {
+      if (!upgraded && entry) this.retire(entry);
+    });
+    this.webSockets.handleUpgrade(req, socket, head, (webSocket: WebSocket) => {
+      upgraded = true;
+      const init = this.connectionInit(connectionId, req, route, user);
+      const connection = new WebSocketConnection(init, webSocket);
+      if (entry) this.registry.claim(entry, "active", "WebSockets");
+      this.adopt(entry, connection);
+      try {
+        connection.start(this.options.handler);
+      } catch {
+        // start() closed the socket with 1011 and logged the error.
+      }
+    });
+  }
+
+  private connectionInit(
+    connectionId: string,
+    req: IncomingMessage,
+    route: Route,
+    user: AuthenticatedUser,
+  ): ConnectionInit {
+    const request = connectionRequest(req, route.pathname, route.query, user.userId, user.claims);
+    return { connectionId, request, logger: this.log, maxBufferedBytes: this.options.maxBufferedBytes };
+  }
+
+  /** Tracks a new connection until it finishes. */
+  private adopt(entry: ConnectionEntry | undefined, connection: BaseConnection): void {
+    if (entry) entry.connection = connection;
+    this.live.add(connection);
+    void connection.finished.then(() => this.live.delete(connection));
+    connection.signal.addEventListener("abort", () => {
+      if (entry) this.retire(entry);
+    });
+  }
+
+  /** Keeps a tombstone while the token could still be replayed, or while long polling drains. */
+  private retire(entry: ConnectionEntry): void {
+    if (entry.state === "closed") return;
+    const drain = entry.transport === "LongPolling" ? this.options.disconnectTimeoutMs : 0;
+    this.registry.retire(entry, Math.max(drain, entry.tokenValidUntilMs - Date.now()));
+  }
+}

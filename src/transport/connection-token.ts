@@ -1,0 +1,120 @@
+// Connection ids and self-verifying connection tokens.
+//
+// The token format (negotiateVersion 1), base64url without padding, 59 characters:
+//
+//   bytes  0..16  connection id (its base64url is the public connectionId)
+//   bytes 16..20  issued-at, whole seconds since the Unix epoch, unsigned big-endian
+//   bytes 20..28  random nonce
+//   bytes 28..44  HMAC-SHA256(secret, LABEL ‖ bytes 0..28 ‖ UTF-8 user id), first 16 bytes
+//
+// Any node that shares the secret can check a token without having seen the negotiate, so a load
+// balancer may send the WebSocket upgrade anywhere. The MAC covers the user id chosen by
+// authentication, so a token only starts a connection for the user it was issued to. The issued-at
+// time bounds how long a token can start a connection on a node that did not issue it (replays).
+
+import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+
+const ID_BYTES = 16;
+const ISSUED_AT_BYTES = 4;
+const NONCE_BYTES = 8;
+const MAC_BYTES = 16;
+const SIGNED_BYTES = ID_BYTES + ISSUED_AT_BYTES + NONCE_BYTES;
+const TOKEN_BYTES = SIGNED_BYTES + MAC_BYTES;
+const TOKEN_PATTERN = /^[A-Za-z0-9_-]{59}$/;
+/** Domain separation: the secret may be shared with other uses. */
+const LABEL = Buffer.from("switchboard connection token v1\n", "utf8");
+
+/** The shortest secret accepted, in bytes. */
+export const MIN_SECRET_BYTES = 16;
+
+/** A freshly issued connection: the public id and the secret token the client connects with. */
+export interface IssuedConnectionToken {
+  connectionId: string;
+  connectionToken: string;
+  /** When the token was issued, in milliseconds since the epoch (rounded down to whole seconds). */
+  issuedAtMs: number;
+}
+
+/** What a valid token says. */
+export interface VerifiedConnectionToken {
+  connectionId: string;
+  issuedAtMs: number;
+}
+
+/** A new public connection id: base64url of 16 random bytes (22 characters). */
+export function newConnectionId(): string {
+  return randomBytes(ID_BYTES).toString("base64url");
+}
+
+function checkSecret(secret: Uint8Array): void {
+  if (secret.byteLength < MIN_SECRET_BYTES) {
+    throw new RangeError(`The connection token secret must be at least ${MIN_SECRET_BYTES} bytes long.`);
+  }
+}
+
+function mac(secret: Uint8Array, signed: Uint8Array, userId: string | undefined): Buffer {
+  const hmac = createHmac("sha256", secret);
+  hmac.update(LABEL);
+  hmac.update(signed);
+  hmac.update(userId ?? "", "utf8");
+  return hmac.digest().subarray(0, MAC_BYTES);
+}
+
+/**
+ * Issues a connection id and its token.
+ * @param secret the cluster-wide secret (at least {@link MIN_SECRET_BYTES} bytes).
+ * @param userId the authenticated user the token is bound to; undefined for anonymous users.
+ * @param nowMs the current time, for tests.
+ * @throws RangeError when the secret is too short.
+ */
+export function issueConnectionToken(
+  secret: Uint8Array,
+  userId: string | undefined,
+  nowMs: number = Date.now(),
+): IssuedConnectionToken {
+  checkSecret(secret);
+  const bytes = Buffer.alloc(TOKEN_BYTES);
+  randomBytes(ID_BYTES).copy(bytes, 0);
+  const issuedAtSeconds = Math.floor(nowMs / 1000);
+  bytes.writeUInt32BE(issuedAtSeconds >>> 0, ID_BYTES);
+  randomBytes(NONCE_BYTES).copy(bytes, ID_BYTES + ISSUED_AT_BYTES);
+  mac(secret, bytes.subarray(0, SIGNED_BYTES), userId).copy(bytes, SIGNED_BYTES);
+  return {
+    connectionId: bytes.subarray(0, ID_BYTES).toString("base64url"),
+    connectionToken: bytes.toString("base64url"),
+    issuedAtMs: issuedAtSeconds * 1000,
+  };
+}
+
+/**
+ * Checks a token's MAC and returns what it holds, or undefined when it is not a valid token for this
+ * secret and user. Freshness is the caller's business (see {@link isTokenFresh}).
+ * @throws RangeError when the secret is too short.
+ */
+export function verifyConnectionToken(
+  token: string,
+  secret: Uint8Array,
+  userId: string | undefined,
+): VerifiedConnectionToken | undefined {
+  checkSecret(secret);
+  if (!TOKEN_PATTERN.test(token)) return undefined;
+  const bytes = Buffer.from(token, "base64url");
+  // Base64url has spare bits in its last character: insist on the one canonical spelling, so a token
+  // cannot be replayed under a second name that maps to the same bytes.
+  if (bytes.length !== TOKEN_BYTES || bytes.toString("base64url") !== token) return undefined;
+  const expected = mac(secret, bytes.subarray(0, SIGNED_BYTES), userId);
+  if (!timingSafeEqual(expected, bytes.subarray(SIGNED_BYTES))) return undefined;
+  return {
+    connectionId: bytes.subarray(0, ID_BYTES).toString("base64url"),
+    issuedAtMs: bytes.readUInt32BE(ID_BYTES) * 1000,
+  };
+}
+
+/**
+ * Whether a token issued at `issuedAtMs` may still start a connection. Tokens from up to `lifetimeMs`
+ * in the future are accepted too, to tolerate clock skew between nodes.
+ */
+export function isTokenFresh(issuedAtMs: number, lifetimeMs: number, nowMs: number = Date.now()): boolean {
+  // issuedAt is rounded down to a second: allow that second.
+  return nowMs - issuedAtMs <= lifetimeMs + 1000 && issuedAtMs - nowMs <= lifetimeMs;
+}

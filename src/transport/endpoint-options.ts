@@ -1,0 +1,108 @@
+import type { IncomingMessage } from "node:http";
+import { noopLogger, type Logger } from "./transport.log.js";
+import type { ConnectionHandler, TransportName } from "./transport-connection.js";
+
+/** Who made a request, as the `authenticate` hook says. */
+export interface AuthenticatedUser {
+  /** The user id hubs address with `Clients.User`; undefined for an anonymous but allowed request. */
+  userId?: string;
+  /** Claims or other data for the hub layer (`ConnectionRequest.auth`). */
+  claims?: Record<string, unknown>;
+}
+
+/**
+ * The result of the `authenticate` hook: a user, `undefined` for an anonymous request that is allowed,
+ * or `"unauthorized"` to answer 401.
+ */
+export type AuthenticationResult = AuthenticatedUser | undefined | "unauthorized";
+
+/** Options of a {@link ConnectionEndpoint}. */
+export interface ConnectionEndpointOptions {
+  /** The endpoint's base path, such as `/chat`; negotiate is `{path}/negotiate`. */
+  path: string;
+  /** Receives every connection once its transport is up. */
+  handler: ConnectionHandler;
+  /** Enabled transports, in the order clients should try them. Default: WebSockets, ServerSentEvents, LongPolling. */
+  transports?: readonly TransportName[];
+  /**
+   * The secret connection tokens are signed with (at least 16 bytes). Every node of a cluster must
+   * return the same bytes. Called for every negotiate and every token check, so keep it cheap.
+   */
+  tokenSecret: () => Promise<Uint8Array> | Uint8Array;
+  /**
+   * Authenticates negotiate requests and the requests that start a connection (the WebSocket upgrade,
+   * the event-stream GET, the first poll). Not called for sends, later polls and DELETE: the
+   * connection token is their credential. Default: everyone is anonymous and allowed.
+   */
+  authenticate?: (req: IncomingMessage) => Promise<AuthenticationResult> | AuthenticationResult;
+  /** How long a poll waits for data before it returns empty. Default 90 000 ms. */
+  longPollingTimeoutMs?: number;
+  /**
+   * How long a negotiated connection may wait to start, and how long a long polling connection may go
+   * without a poll before it is closed as gone. Default 15 000 ms.
+   */
+  disconnectTimeoutMs?: number;
+  /**
+   * How long after negotiate a connection token can start a WebSocket on a node that does not hold the
+   * negotiated connection (round-robin load balancing), and how long a node remembers used tokens so they
+   * cannot be replayed. Also the clock skew tolerated between nodes. Default 60 000 ms.
+   */
+  tokenLifetimeMs?: number;
+  /**
+   * Outgoing buffer limit per connection in bytes: `send` refuses data while more than this is waiting
+   * (in the socket for WebSockets and SSE, for the next poll with long polling). Default 1 MiB.
+   */
+  maxBufferedBytes?: number;
+  /** Largest POST body (SSE and long polling sends); larger ones get 413. Default 1 MiB. */
+  maxRequestBodyBytes?: number;
+  /**
+   * Largest incoming WebSocket message; the socket closes with 1009 above it. Default 16 MiB (the hub
+   * layer enforces its own, smaller message limit).
+   */
+  maxWebSocketMessageBytes?: number;
+  /** A pino-compatible logger. Default: none. */
+  logger?: Logger;
+}
+
+/** The options with every default filled in. */
+export type ResolvedEndpointOptions = Required<Omit<ConnectionEndpointOptions, "authenticate">> &
+  Pick<ConnectionEndpointOptions, "authenticate">;
+
+const ALL_TRANSPORTS: readonly TransportName[] = ["WebSockets", "ServerSentEvents", "LongPolling"];
+const MIB = 1024 * 1024;
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number.`);
+  return value;
+}
+
+/**
+ * Fills in defaults and checks the options.
+ * @throws RangeError or TypeError for an invalid option.
+ */
+export function resolveEndpointOptions(options: ConnectionEndpointOptions): ResolvedEndpointOptions {
+  if (!options.path.startsWith("/")) throw new TypeError("The endpoint path must start with '/'.");
+  const transports = options.transports ?? ALL_TRANSPORTS;
+  if (transports.length === 0) throw new RangeError("At least one transport must be enabled.");
+  for (const transport of transports) {
+    if (!ALL_TRANSPORTS.includes(transport))
+      throw new RangeError(`Unknown transport '${String(transport)}'.`);
+  }
+  return {
+    path: options.path,
+    handler: options.handler,
+    transports: [...new Set(transports)],
+    tokenSecret: options.tokenSecret,
+    authenticate: options.authenticate,
+    longPollingTimeoutMs: positive("longPollingTimeoutMs", options.longPollingTimeoutMs ?? 90_000),
+    disconnectTimeoutMs: positive("disconnectTimeoutMs", options.disconnectTimeoutMs ?? 15_000),
+    tokenLifetimeMs: positive("tokenLifetimeMs", options.tokenLifetimeMs ?? 60_000),
+    maxBufferedBytes: positive("maxBufferedBytes", options.maxBufferedBytes ?? MIB),
+    maxRequestBodyBytes: positive("maxRequestBodyBytes", options.maxRequestBodyBytes ?? MIB),
+    maxWebSocketMessageBytes: positive(
+      "maxWebSocketMessageBytes",
+      options.maxWebSocketMessageBytes ?? 16 * MIB,
+    ),
+    logger: options.logger ?? noopLogger,
+  };
+}

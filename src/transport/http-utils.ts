@@ -1,0 +1,140 @@
+// Small HTTP helpers of the transport layer: URL splitting, plain-text answers, bounded body reading.
+
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
+import type { ConnectionRequest } from "./transport-connection.js";
+
+/** A request URL split into its raw path and its query. */
+export interface SplitUrl {
+  pathname: string;
+  query: URLSearchParams;
+}
+
+/** Splits `req.url` by hand: `new URL` would read a path like `//x` as a host. */
+export function splitUrl(url: string | undefined): SplitUrl {
+  const raw = url ?? "/";
+  const mark = raw.indexOf("?");
+  if (mark === -1) return { pathname: raw, query: new URLSearchParams() };
+  return { pathname: raw.slice(0, mark), query: new URLSearchParams(raw.slice(mark + 1)) };
+}
+
+/** A query parameter by case-insensitive name (as ASP.NET Core reads them); the last value wins. */
+export function queryValue(query: URLSearchParams, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  let found: string | undefined;
+  for (const [key, value] of query) if (key.toLowerCase() === wanted) found = value;
+  return found;
+}
+
+/** The query as the hub layer sees it: one value per name (the last), the secret `id` removed. */
+export function publicQuery(query: URLSearchParams): URLSearchParams {
+  const last = new Map<string, string>();
+  for (const [key, value] of query) if (key.toLowerCase() !== "id") last.set(key, value);
+  return new URLSearchParams([...last]);
+}
+
+/** What the hub layer learns of the request that started a connection. */
+export function connectionRequest(
+  req: IncomingMessage,
+  pathname: string,
+  query: URLSearchParams,
+  userId: string | undefined,
+  claims: Record<string, unknown> | undefined,
+): ConnectionRequest {
+  return {
+    headers: req.headers,
+    query: publicQuery(query),
+    path: pathname,
+    remoteAddress: req.socket.remoteAddress,
+    userId,
+    auth: claims,
+  };
+}
+
+/** Answers with a plain-text body (possibly empty). Does nothing if an answer already started. */
+export function writeText(
+  res: ServerResponse,
+  status: number,
+  body = "",
+  headers: Record<string, string> = {},
+): void {
+  if (res.headersSent || res.destroyed) return;
+  const bytes = Buffer.from(body, "utf8");
+  res.writeHead(status, { "Content-Type": "text/plain", "Content-Length": bytes.length, ...headers });
+  res.end(bytes);
+}
+
+/** Answers with a JSON body and an explicit Content-Length. */
+export function writeJson(res: ServerResponse, status: number, value: unknown): void {
+  if (res.headersSent || res.destroyed) return;
+  const bytes = Buffer.from(JSON.stringify(value), "utf8");
+  res.writeHead(status, { "Content-Type": "application/json", "Content-Length": bytes.length });
+  res.end(bytes);
+}
+
+/** Refuses a WebSocket upgrade with a plain HTTP answer, then closes the socket. */
+export function abortHandshake(socket: Duplex, status: number, body = ""): void {
+  if (socket.destroyed) return;
+  const bytes = Buffer.from(body, "utf8");
+  const head =
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ""}\r\n` +
+    "Connection: close\r\nContent-Type: text/plain\r\n" +
+    `Content-Length: ${bytes.length}\r\n\r\n`;
+  socket.once("finish", () => socket.destroy());
+  socket.end(Buffer.concat([Buffer.from(head, "latin1"), bytes]));
+}
+
+/** Thrown by {@link readBody} for a body over the limit. */
+export class BodyTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`The request body is larger than ${limit} bytes.`);
+    this.name = "BodyTooLargeError";
+  }
+}
+
+/**
+ * Reads a whole request body, at most `limit` bytes.
+ * @throws BodyTooLargeError when the body is over the limit (checked on Content-Length first).
+ * @throws Error when the request ends early or fails.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"]);
+  if (Number.isFinite(declared) && declared > limit) return Promise.reject(new BodyTooLargeError(limit));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", onError);
+      req.off("close", onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        // Stop reading; the 413 goes out with "Connection: close", which drops the rest.
+        req.pause();
+        reject(new BodyTooLargeError(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const onClose = (): void => {
+      cleanup();
+      reject(new Error("The request ended before its body was complete."));
+    };
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", onError);
+    req.on("close", onClose);
+  });
+}

@@ -1,0 +1,95 @@
+// The negotiate exchange: version parsing and response shapes, as ASP.NET Core's HttpConnectionDispatcher
+// writes them. No I/O.
+
+import { issueConnectionToken, newConnectionId } from "./connection-token.js";
+import type { FrameFormat, TransportName } from "./transport-connection.js";
+
+/** The highest negotiate version this server speaks; higher requests are clamped to it. */
+export const MAX_NEGOTIATE_VERSION = 1;
+
+/** The lowest negotiate version accepted. */
+export const MIN_NEGOTIATE_VERSION = 0;
+
+/** One entry of `availableTransports`. */
+export interface AvailableTransport {
+  transport: TransportName;
+  transferFormats: FrameFormat[];
+}
+
+/** The successful negotiate answer (`connectionToken` only for version 1 and later). */
+export interface NegotiateResponse {
+  negotiateVersion: number;
+  connectionId: string;
+  connectionToken?: string;
+  availableTransports: AvailableTransport[];
+}
+
+const TRANSFER_FORMATS: Readonly<Record<TransportName, FrameFormat[]>> = {
+  WebSockets: ["Text", "Binary"],
+  ServerSentEvents: ["Text"],
+  LongPolling: ["Text", "Binary"],
+};
+
+/** The transports in the order the client should try them, each with the formats it carries. */
+export function availableTransports(transports: readonly TransportName[]): AvailableTransport[] {
+  return transports.map((transport) => ({ transport, transferFormats: [...TRANSFER_FORMATS[transport]] }));
+}
+
+/** .NET's int.TryParse: optional surrounding white space and sign, 32-bit range. */
+const INTEGER = /^\s*[+-]?\d+\s*$/;
+
+/**
+ * Reads the `negotiateVersion` query value. Missing means 0; versions above the maximum are clamped.
+ * @returns the version to use, or the `error` text to answer with (in a 200 JSON body, as .NET does).
+ */
+export function parseNegotiateVersion(raw: string | undefined): { version: number } | { error: string } {
+  if (raw === undefined) return { version: 0 };
+  const value = INTEGER.test(raw) ? Number(raw.trim()) : NaN;
+  if (!Number.isSafeInteger(value) || value > 2 ** 31 - 1 || value < -(2 ** 31)) {
+    return { error: "The client requested a non-integer protocol version." };
+  }
+  if (value < MIN_NEGOTIATE_VERSION) {
+    return {
+      error: `The client requested version '${value}', but the server does not support this version.`,
+    };
+  }
+  return { version: Math.min(value, MAX_NEGOTIATE_VERSION) };
+}
+
+/** A new connection as negotiate creates it. */
+export interface Negotiation {
+  response: NegotiateResponse;
+  /** What the client will send as `id`: the token (version 1) or the connection id (version 0). */
+  key: string;
+  /** Until when the token may start a connection on any node (epoch ms); 0 for version 0. */
+  tokenValidUntilMs: number;
+}
+
+/**
+ * Creates the ids of a new connection and the negotiate answer.
+ * @param secret the token secret; only read for version 1.
+ */
+export async function negotiateConnection(
+  version: number,
+  userId: string | undefined,
+  options: {
+    transports: readonly TransportName[];
+    tokenSecret: () => Promise<Uint8Array> | Uint8Array;
+    tokenLifetimeMs: number;
+  },
+): Promise<Negotiation> {
+  const transports = availableTransports(options.transports);
+  if (version === 0) {
+    // Version 0 has no token: the id is the credential, and only the issuing node knows it.
+    const connectionId = newConnectionId();
+    const response = { negotiateVersion: 0, connectionId, availableTransports: transports };
+    return { response, key: connectionId, tokenValidUntilMs: 0 };
+  }
+  const issued = issueConnectionToken(await options.tokenSecret(), userId);
+  const { connectionId, connectionToken } = issued;
+  return {
+    response: { negotiateVersion: version, connectionId, connectionToken, availableTransports: transports },
+    key: connectionToken,
+    tokenValidUntilMs: issued.issuedAtMs + options.tokenLifetimeMs,
+  };
+}
