@@ -1,29 +1,43 @@
 #!/usr/bin/env node
-// The switchboard command: `switchboard demo`, `switchboard start`, `switchboard --help`.
-import { createServer as createHttpServer } from "node:http";
-import { fileURLToPath } from "node:url";
+// The switchboard command. `npm start` runs `switchboard demo`.
 import { dirname, join } from "node:path";
-import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { createServer } from "../server/create-server.js";
-import { staticFiles } from "../server/static-files.js";
-import { ChatHub } from "./demo/chat-hub.js";
+import { migrate } from "../backplane/postgres/migrations.js";
+import { runDemo } from "./commands/demo.js";
+import { startNode } from "./commands/start.js";
+import { openDatabase } from "./database.js";
 
-const usage = `Usage: switchboard <command> [options]
+export const usage = `Usage: switchboard <command> [options]
 
 Commands:
-  demo     Start a node with the demo chat hub and its page (what \`npm start\` runs).
-  start    Start a node with the demo chat hub, without the page.
+  demo      PostgreSQL (embedded unless --database-url), three nodes as separate processes and a
+            round-robin load balancer without sticky sessions in front; prints the URL to open.
+            This is what \`npm start\` runs.
+  start     One node. With --database-url (or $DATABASE_URL) it joins that cluster; without, it starts
+            an embedded PostgreSQL and prints the URL other nodes can join with; --memory runs it alone.
+  migrate   Create or upgrade the backplane's tables in --database-url (or $DATABASE_URL), then exit.
 
 Options:
-  --port <n>       Port to listen on (default: $PORT or 5000; 0 picks a free one).
-  --host <addr>    Address to listen on (default: 127.0.0.1).
-  --log-level <l>  trace, debug, info, warn, error or silent (default: $LOG_LEVEL or info).
-  -h, --help       Show this text.
+  --port <n>           Port to listen on (default: $PORT or 5000 for demo, 5000 for start; 0 = any free port).
+  --host <addr>        Address to listen on (default: 127.0.0.1).
+  --database-url <u>   PostgreSQL connection string (default: $DATABASE_URL, else an embedded PostgreSQL).
+  --data-dir <dir>     Where the embedded PostgreSQL keeps its files (default: .switchboard/pg).
+  --schema <name>      The backplane's schema (migrate only; default: switchboard).
+  --nodes <n>          How many nodes the demo starts (default: 3).
+  --memory             start: no PostgreSQL, a single node with the in-memory backplane.
+  --no-migrate         start: do not create or upgrade the schema on start.
+  --hubs <module>      start: a module whose default export maps paths to hubs (default: the demo chat hub).
+  --page               start: also serve the demo page.
+  --demo-mode          start: anyone may register any identifier with the notification hub. Demos only.
+  --log-level <level>  trace, debug, info, warn, error or silent (default: $LOG_LEVEL or info).
+  -h, --help           Show this text.
 `;
 
 const projectRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<number> {
   let parsed;
@@ -34,6 +48,15 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         port: { type: "string" },
         host: { type: "string" },
+        "database-url": { type: "string" },
+        "data-dir": { type: "string" },
+        schema: { type: "string" },
+        nodes: { type: "string" },
+        memory: { type: "boolean" },
+        "no-migrate": { type: "boolean" },
+        hubs: { type: "string" },
+        page: { type: "boolean" },
+        "demo-mode": { type: "boolean" },
         "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -44,66 +67,103 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parsed;
   const command = positionals[0];
-  if (values.help || command === undefined || command === "help") {
+  if (values.help || command === "help") {
     process.stdout.write(usage);
-    return values.help || command === "help" ? 0 : 2;
+    return 0;
   }
-  if (command !== "demo" && command !== "start") {
-    process.stderr.write(`Unknown command '${command}'.\n\n${usage}`);
+  if (command === undefined) {
+    process.stderr.write(usage);
     return 2;
   }
-  const portText = values.port ?? process.env.PORT ?? "5000";
-  const port = Number(portText);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    process.stderr.write(`Option --port must be a port number (0-65535), not '${portText}'.\n`);
-    return 2;
+  try {
+    const log = pino({ level: values["log-level"] ?? process.env.LOG_LEVEL ?? "info" });
+    const dataDir = values["data-dir"] ?? join(".switchboard", "pg");
+    const host = values.host ?? "127.0.0.1";
+    switch (command) {
+      case "migrate": {
+        const url = values["database-url"] ?? process.env.DATABASE_URL;
+        if (!url) throw new UsageError("migrate needs --database-url or $DATABASE_URL.");
+        const applied = await migrate(url, values.schema);
+        process.stdout.write(
+          applied.length ? `Applied migrations ${applied.join(", ")}.\n` : "The schema is up to date.\n",
+        );
+        return 0;
+      }
+      case "start": {
+        const database = values.memory ? undefined : await openDatabase(values["database-url"], dataDir);
+        if (database?.embedded) {
+          log.info(
+            { event: "EmbeddedPostgres" },
+            `Embedded PostgreSQL is up. Other nodes join with --database-url ${database.url}`,
+          );
+        }
+        const node = await startNode({
+          port: port(values.port ?? process.env.PORT ?? "5000"),
+          host,
+          databaseUrl: database?.url,
+          migrate: !values["no-migrate"],
+          hubsModule: values.hubs,
+          page: values.page ?? false,
+          demoMode: values["demo-mode"] ?? false,
+          projectRoot,
+          log,
+        });
+        await untilSignal();
+        log.info({ event: "ShuttingDown" }, "Stopping: clients are told to reconnect.");
+        await node.close();
+        await database?.embedded?.stop();
+        return 0;
+      }
+      case "demo": {
+        const nodes = Number(values.nodes ?? "3");
+        if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16)
+          throw new UsageError(`--nodes must be a whole number from 1 to 16, not '${values.nodes}'.`);
+        const demo = await runDemo({
+          port: port(values.port ?? process.env.PORT ?? "5000"),
+          host,
+          nodes,
+          databaseUrl: values["database-url"],
+          dataDir,
+          log,
+        });
+        process.stdout.write(
+          `\nSwitchboard demo: open ${demo.url}/ (${nodes} nodes behind a round-robin load balancer).\nCtrl-C stops everything.\n\n`,
+        );
+        await untilSignal();
+        log.info({ event: "ShuttingDown" }, "Stopping the demo.");
+        await demo.stop();
+        return 0;
+      }
+      default:
+        throw new UsageError(`Unknown command '${command}'.`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n\n${usage}`);
+      return 2;
+    }
+    throw err;
   }
-  const host = values.host ?? "127.0.0.1";
-  const log = pino({ level: values["log-level"] ?? process.env.LOG_LEVEL ?? "info" });
+}
 
-  const switchboard = createServer({ hubs: { "/hubs/chat": ChatHub }, logger: log });
-  const require = createRequire(import.meta.url);
-  const serveStatic =
-    command === "demo"
-      ? staticFiles(join(projectRoot, "web"), {
-          "/vendor/signalr.min.js": require.resolve("@microsoft/signalr/dist/browser/signalr.min.js"),
-        })
-      : undefined;
-  const http = createHttpServer((req, res) => {
-    void (serveStatic?.(req, res) ?? Promise.resolve(false)).then((served) => {
-      if (!served) res.writeHead(404, { "Content-Type": "text/plain" }).end("Not Found");
-    });
-  });
-  switchboard.attach(http);
-  await switchboard.ready();
-  await new Promise<void>((resolve, reject) => {
-    http.once("error", reject);
-    http.listen(port, host, () => resolve());
-  });
-  const address = http.address();
-  const url = `http://${host}:${typeof address === "object" && address ? address.port : port}`;
-  log.info({ event: "Listening", url, nodeId: switchboard.nodeId }, `Switchboard is listening on ${url}`);
-  if (command === "demo")
-    process.stdout.write(
-      `\nOpen ${url}/ in two browser tabs and send messages between them.\nCtrl-C stops.\n\n`,
-    );
+function port(text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 0 || value > 65535)
+    throw new UsageError(`--port must be a port number (0-65535), not '${text}'.`);
+  return value;
+}
 
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
   });
-  log.info({ event: "ShuttingDown" }, "Stopping: clients are told to reconnect.");
-  await switchboard.close();
-  await new Promise<void>((resolve) => http.close(() => resolve()));
-  http.closeAllConnections();
-  return 0;
 }
 
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`switchboard: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`switchboard: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exit(1);
   },
 );

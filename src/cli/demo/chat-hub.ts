@@ -38,13 +38,11 @@ export class ChatHub extends Hub {
   }
 
   async toRoom(room: string, text: string): Promise<void> {
-    await this.clients
-      .group(room)
-      .send("message", {
-        from: this.context.connectionId,
-        room,
-        text: String(text).slice(0, 2000),
-        at: Date.now(),
-      });
+    await this.clients.group(room).send("message", {
+      from: this.context.connectionId,
+      room,
+      text: String(text).slice(0, 2000),
+      at: Date.now(),
+    });
   }
 }

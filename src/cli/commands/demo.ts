@@ -1,0 +1,74 @@
+import type { Logger as PinoLogger } from "pino";
+import { openDatabase } from "../database.js";
+import { startLoadBalancer } from "../load-balancer.js";
+import { spawnNode, type NodeProcess } from "../node-process.js";
+
+export interface DemoSettings {
+  port: number;
+  host: string;
+  nodes: number;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  log: PinoLogger;
+}
+
+/**
+ * The whole idea in one command: a PostgreSQL (embedded unless a URL is given), several nodes as separate
+ * processes, and a round-robin load balancer without sticky sessions in front. Resolves with a stop function.
+ */
+export async function runDemo(settings: DemoSettings): Promise<{ url: string; stop(): Promise<void> }> {
+  const { log } = settings;
+  const database = await openDatabase(settings.databaseUrl, settings.dataDir);
+  if (database.embedded)
+    log.info({ event: "EmbeddedPostgres", url: redact(database.url) }, "Embedded PostgreSQL is up.");
+  const nodes: NodeProcess[] = [];
+  try {
+    // One at a time: the first runs the migrations, the others find them done.
+    for (let i = 0; i < settings.nodes; i++) {
+      nodes.push(
+        await spawnNode(
+          ["--database-url", database.url, "--page", "--demo-mode", "--host", settings.host],
+          forwardWarnings,
+        ),
+      );
+    }
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.stop()));
+    await database.embedded?.stop();
+    throw err;
+  }
+  const balancer = await startLoadBalancer(
+    nodes.map((n) => n.url),
+    settings.port,
+    settings.host,
+  );
+  for (const node of nodes)
+    log.info(
+      { event: "NodeStarted", url: node.url, nodeId: node.nodeId, pid: node.pid },
+      `Node ${node.nodeId.slice(0, 8)} at ${node.url}`,
+    );
+  return {
+    url: balancer.url,
+    async stop() {
+      await balancer.close();
+      await Promise.all(nodes.map((n) => n.stop()));
+      await database.embedded?.stop();
+    },
+  };
+}
+
+/** Node logs are JSON lines; the demo's terminal shows only their warnings and errors. */
+function forwardWarnings(line: string): void {
+  try {
+    const entry = JSON.parse(line) as { level?: number };
+    if ((entry.level ?? 0) >= 40) process.stderr.write(`${line}\n`);
+  } catch {
+    if (line.trim()) process.stderr.write(`${line}\n`);
+  }
+}
+
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = "***";
+  return parsed.toString();
+}
