@@ -27,9 +27,12 @@ export function queryValue(query: URLSearchParams, name: string): string | undef
 }
 
 /** The query as the hub layer sees it: one value per name (the last), the secret `id` removed. */
+const hiddenParameters = new Set(["id", "access_token"]);
+
 export function publicQuery(query: URLSearchParams): URLSearchParams {
   const last = new Map<string, string>();
-  for (const [key, value] of query) if (key.toLowerCase() !== "id") last.set(key, value);
+  // The connection token and a browser's access token are credentials: hub code never sees them.
+  for (const [key, value] of query) if (!hiddenParameters.has(key.toLowerCase())) last.set(key, value);
   return new URLSearchParams([...last]);
 }
 

@@ -1,0 +1,260 @@
+/**
+ * The OpenAPI 3.1 description of the server API, served at `GET /api/openapi.json`, so a backend in any
+ * language can generate a client. Written by hand to match routes.ts and schemas.ts; a test checks that every
+ * route is documented and every documented operation is routed.
+ */
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object) => ({ "application/json": { schema } });
+const response = (description: string, schema: object) => ({ description, content: json(schema) });
+const errorResponse = (name: string) => ({ $ref: `#/components/responses/${name}` });
+
+const pathParameter = (name: string, description: string) => ({
+  name,
+  in: "path",
+  required: true,
+  description: `${description} Percent-encode it; after decoding: 1–256 characters, no control characters.`,
+  schema: { type: "string", minLength: 1, maxLength: 256 },
+});
+
+/** The errors every authenticated operation may answer. */
+const commonErrors = {
+  "401": errorResponse("Unauthorized"),
+  "404": errorResponse("NotFound"),
+  "405": errorResponse("MethodNotAllowed"),
+  "500": errorResponse("InternalError"),
+  "503": errorResponse("BackplaneUnavailable"),
+};
+
+/** …and those of every operation with a JSON body. */
+const bodyErrors = {
+  "400": errorResponse("BadRequest"),
+  "413": errorResponse("PayloadTooLarge"),
+  "415": errorResponse("UnsupportedMediaType"),
+};
+
+const sendOperation = (summary: string, operationId: string, parameters: object[]) => ({
+  operationId,
+  summary,
+  description:
+    "Invokes `method` with `arguments` on every matching connection of the hub, on every node. " +
+    "Answers once the backplane accepted the message, with how many connections it was addressed to " +
+    "(0 is not an error here).",
+  tags: ["messages"],
+  parameters,
+  requestBody: { required: true, content: json(ref("SendRequest")) },
+  responses: {
+    "202": response("Accepted for delivery.", ref("PublishResult")),
+    ...bodyErrors,
+    ...commonErrors,
+  },
+});
+
+export const openApiDocument = {
+  openapi: "3.1.0",
+  info: {
+    title: "Switchboard server API",
+    version: "1",
+    description:
+      "Notify, publish and query presence from a backend in any language. Authenticate with " +
+      "`Authorization: Bearer <key>` or `X-API-Key: <key>`. Errors are `{ error, code }` with a stable `code`. " +
+      "When no API key is configured, every operation but this document answers 404 `api_disabled`.",
+  },
+  security: [{ bearer: [] }, { apiKeyHeader: [] }],
+  tags: [{ name: "notifications" }, { name: "messages" }, { name: "cluster" }],
+  paths: {
+    "/api/notifications/{identifier}": {
+      post: {
+        operationId: "notify",
+        summary: "Notify every connection that registered an identifier.",
+        tags: ["notifications"],
+        parameters: [pathParameter("identifier", "The identifier clients registered.")],
+        requestBody: { required: true, content: json(ref("NotifyRequest")) },
+        responses: {
+          "200": response("Sent (or stored, with ifOffline: store).", ref("NotifyResult")),
+          ...bodyErrors,
+          ...commonErrors,
+          "404": response(
+            "`not_connected`: nobody registered the identifier; also `not_found`, `api_disabled`, " +
+              "`notifications_disabled`.",
+            ref("Error"),
+          ),
+        },
+      },
+    },
+    "/api/users/{userId}/messages": {
+      post: sendOperation("Send to every connection of a user.", "sendToUser", [
+        pathParameter("userId", "The user id connections authenticated as."),
+      ]),
+    },
+    "/api/groups/{group}/messages": {
+      post: sendOperation("Send to every connection in a group.", "sendToGroup", [
+        pathParameter("group", "The group name."),
+      ]),
+    },
+    "/api/broadcast": {
+      post: sendOperation("Send to every connection of a hub.", "broadcast", []),
+    },
+    "/api/presence/{identifier}": {
+      get: {
+        operationId: "presence",
+        summary: "Which connections hold an identifier now.",
+        tags: ["notifications"],
+        parameters: [pathParameter("identifier", "The identifier clients registered.")],
+        responses: {
+          "200": response("The identifier's connections, on any node.", ref("Presence")),
+          "400": errorResponse("BadRequest"),
+          ...commonErrors,
+        },
+      },
+    },
+    "/api/nodes": {
+      get: {
+        operationId: "listNodes",
+        summary: "The live nodes of the cluster.",
+        tags: ["cluster"],
+        responses: { "200": response("The nodes.", ref("NodeList")), ...commonErrors },
+      },
+    },
+    "/api/openapi.json": {
+      get: {
+        operationId: "openApiDocument",
+        summary: "This document. Needs no API key.",
+        tags: ["cluster"],
+        security: [],
+        responses: { "200": response("The OpenAPI document.", { type: "object" }) },
+      },
+    },
+  },
+  components: {
+    securitySchemes: {
+      bearer: { type: "http", scheme: "bearer", description: "An API key as a bearer token." },
+      apiKeyHeader: { type: "apiKey", in: "header", name: "X-API-Key" },
+    },
+    schemas: {
+      Error: {
+        type: "object",
+        required: ["error", "code"],
+        properties: {
+          error: { type: "string", description: "For people; may change." },
+          code: {
+            type: "string",
+            description: "Stable; branch on this.",
+            enum: [
+              "invalid_json",
+              "invalid_request",
+              "unknown_status",
+              "unauthorized",
+              "api_disabled",
+              "not_found",
+              "not_connected",
+              "unknown_hub",
+              "notifications_disabled",
+              "method_not_allowed",
+              "payload_too_large",
+              "unsupported_media_type",
+              "internal_error",
+              "backplane_unavailable",
+            ],
+          },
+        },
+      },
+      NotifyRequest: {
+        type: "object",
+        description: "Exactly one of `status` and `message`. Unknown fields are rejected.",
+        additionalProperties: false,
+        properties: {
+          status: { type: "string", minLength: 1, maxLength: 256, description: "A configured status name." },
+          message: { type: "string", minLength: 1, description: "A free text, sent as it is." },
+          ifOffline: {
+            type: "string",
+            enum: ["error", "store"],
+            default: "error",
+            description: "When nobody holds the identifier: answer 404 not_connected, or store it for later.",
+          },
+        },
+        oneOf: [{ required: ["status"] }, { required: ["message"] }],
+      },
+      NotifyResult: {
+        type: "object",
+        required: ["identifier", "text", "connections", "nodes", "stored"],
+        properties: {
+          identifier: { type: "string" },
+          text: { type: "string", description: "The text the clients received (or will receive)." },
+          connections: { type: "integer", minimum: 0 },
+          nodes: { type: "integer", minimum: 0 },
+          stored: { type: "boolean", description: "True when nobody was connected and it was stored." },
+        },
+      },
+      SendRequest: {
+        type: "object",
+        required: ["method"],
+        additionalProperties: false,
+        properties: {
+          method: { type: "string", minLength: 1, maxLength: 256, description: "The client method." },
+          arguments: { type: "array", items: {}, default: [], description: "Its arguments." },
+          hub: {
+            type: "string",
+            pattern: "^/",
+            description:
+              "The hub path, e.g. /hubs/chat. Default: the notification hub (required without one).",
+          },
+        },
+      },
+      PublishResult: {
+        type: "object",
+        required: ["connections", "nodes"],
+        properties: {
+          connections: { type: "integer", minimum: 0, description: "Connections it was addressed to." },
+          nodes: { type: "integer", minimum: 0, description: "Distinct nodes holding them." },
+        },
+      },
+      Presence: {
+        type: "object",
+        required: ["identifier", "connected", "connectionIds"],
+        properties: {
+          identifier: { type: "string" },
+          connected: { type: "boolean" },
+          connectionIds: { type: "array", items: { type: "string" } },
+        },
+      },
+      NodeList: {
+        type: "object",
+        required: ["nodes"],
+        properties: { nodes: { type: "array", items: ref("Node") } },
+      },
+      Node: {
+        type: "object",
+        required: ["nodeId", "description", "startedAt", "lastHeartbeatAt", "connectionCount"],
+        properties: {
+          nodeId: { type: "string" },
+          description: { type: "string", description: "Host name and process id." },
+          startedAt: { type: "string", format: "date-time" },
+          lastHeartbeatAt: { type: "string", format: "date-time" },
+          connectionCount: { type: "integer", minimum: 0 },
+        },
+      },
+    },
+    responses: {
+      BadRequest: response("`invalid_json`, `invalid_request` or `unknown_status`.", ref("Error")),
+      Unauthorized: {
+        description: "`unauthorized`: no API key, or a wrong one.",
+        headers: { "WWW-Authenticate": { schema: { type: "string" } } },
+        content: json(ref("Error")),
+      },
+      NotFound: response(
+        "`not_found`, `api_disabled`, `unknown_hub`, `not_connected` or `notifications_disabled`.",
+        ref("Error"),
+      ),
+      MethodNotAllowed: {
+        description: "`method_not_allowed`; the `Allow` header lists the methods of the path.",
+        headers: { Allow: { schema: { type: "string" } } },
+        content: json(ref("Error")),
+      },
+      PayloadTooLarge: response("`payload_too_large`: the body exceeds the limit.", ref("Error")),
+      UnsupportedMediaType: response("`unsupported_media_type`: send application/json.", ref("Error")),
+      InternalError: response("`internal_error`: logged on the server; no detail.", ref("Error")),
+      BackplaneUnavailable: response("`backplane_unavailable`: retry later.", ref("Error")),
+    },
+  },
+} as const;

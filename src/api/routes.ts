@@ -1,0 +1,136 @@
+/**
+ * The server API's routes: one table, each row a method, a path template and a handler. openapi.ts documents
+ * exactly these rows (a test compares the two).
+ */
+import type { Backplane, SendTarget } from "../backplane/backplane.js";
+import { NotConnectedError, UnknownStatusError } from "../notifications/notification-errors.js";
+import type { Notification, Notifier } from "../notifications/notifier.js";
+import { ApiError } from "./api-errors.js";
+import { openApiDocument } from "./openapi.js";
+import type { HttpMethod, RoutePattern } from "./router.js";
+import { notifyBody, parseOrThrow, sendBody } from "./schemas.js";
+
+/** What handlers work with, built once by createApiHandler. */
+export interface ApiContext {
+  notifier: Notifier | undefined;
+  backplane: Pick<Backplane, "publish" | "nodes">;
+  /**
+   * The hub a message route sends to: the body's `hub`, or the default.
+   * @throws ApiError "unknown_hub", or "invalid_request" when there is no default.
+   */
+  resolveHub(hub: string | undefined): string;
+}
+
+/** A route's input: decoded, validated path parameters, and the parsed JSON body (POST only; not yet validated). */
+export interface RouteInput {
+  params: Readonly<Record<string, string>>;
+  body: unknown;
+}
+
+export interface ApiResponse {
+  status: number;
+  body: unknown;
+}
+
+export interface ApiRoute extends RoutePattern {
+  /** Answered without an API key, and even when the API is disabled. */
+  public: boolean;
+  handle(context: ApiContext, input: RouteInput): Promise<ApiResponse>;
+}
+
+function route(
+  method: HttpMethod,
+  path: string,
+  handle: ApiRoute["handle"],
+  options: { public?: boolean } = {},
+): ApiRoute {
+  return { method, path, handle, public: options.public ?? false };
+}
+
+function requireNotifier(context: ApiContext): Notifier {
+  if (context.notifier) return context.notifier;
+  throw new ApiError(
+    "notifications_disabled",
+    "The notification service is not enabled on this server (server option 'notifications').",
+  );
+}
+
+/** The one parameter a template declares; the router guarantees it is there. */
+function param(input: RouteInput, name: string): string {
+  return input.params[name]!;
+}
+
+async function notify(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
+  const notifier = requireNotifier(context);
+  const body = parseOrThrow(notifyBody, input.body, "body");
+  const notification: Notification =
+    body.status !== undefined ? { status: body.status } : { message: body.message! };
+  try {
+    const result = await notifier.notify(param(input, "identifier"), notification, {
+      ifOffline: body.ifOffline ?? "error",
+    });
+    return { status: 200, body: result };
+  } catch (err) {
+    if (err instanceof NotConnectedError) throw new ApiError("not_connected", err.message);
+    if (err instanceof UnknownStatusError) throw new ApiError("unknown_status", err.message);
+    throw err;
+  }
+}
+
+/** The handler of a message route: validates the body, picks the hub and publishes to `target(hub)`. */
+function send(target: (hub: string, input: RouteInput) => SendTarget): ApiRoute["handle"] {
+  return async (context, input) => {
+    const body = parseOrThrow(sendBody, input.body, "body");
+    const hub = context.resolveHub(body.hub);
+    const { connections, nodes } = await context.backplane.publish(target(hub, input), {
+      target: body.method,
+      arguments: body.arguments ?? [],
+    });
+    return { status: 202, body: { connections, nodes } };
+  };
+}
+
+async function presence(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
+  const notifier = requireNotifier(context);
+  const { identifier, connected, connectionIds } = await notifier.presence(param(input, "identifier"));
+  return { status: 200, body: { identifier, connected, connectionIds } };
+}
+
+async function nodes(context: ApiContext): Promise<ApiResponse> {
+  const list = await context.backplane.nodes();
+  return {
+    status: 200,
+    body: {
+      nodes: list.map((node) => ({
+        nodeId: node.nodeId,
+        description: node.description,
+        startedAt: node.startedAt.toISOString(),
+        lastHeartbeatAt: node.lastHeartbeatAt.toISOString(),
+        connectionCount: node.connectionCount,
+      })),
+    },
+  };
+}
+
+/** Every route of the server API. */
+export const apiRoutes: readonly ApiRoute[] = [
+  route("POST", "/api/notifications/{identifier}", notify),
+  route(
+    "POST",
+    "/api/users/{userId}/messages",
+    send((hub, input) => ({ kind: "users", hub, userIds: [param(input, "userId")] })),
+  ),
+  route(
+    "POST",
+    "/api/groups/{group}/messages",
+    send((hub, input) => ({ kind: "groups", hub, groups: [param(input, "group")] })),
+  ),
+  route(
+    "POST",
+    "/api/broadcast",
+    send((hub) => ({ kind: "all", hub })),
+  ),
+  route("GET", "/api/presence/{identifier}", presence),
+  route("GET", "/api/nodes", nodes),
+  route("GET", "/api/openapi.json", async () => ({ status: 200, body: openApiDocument }), { public: true }),
+];
