@@ -24,7 +24,8 @@ Options:
   --host <addr>        Address to listen on (default: 127.0.0.1).
   --database-url <u>   PostgreSQL connection string (default: $DATABASE_URL, else an embedded PostgreSQL).
   --data-dir <dir>     Where the embedded PostgreSQL keeps its files (default: .switchboard/pg).
-  --schema <name>      The backplane's schema (migrate only; default: switchboard).
+  --schema <name>      The backplane's schema, so several apps can share a database (default: switchboard).
+  --node-timeout <ms>  start: a node silent this long is dead and swept with its connections (default: 10000).
   --nodes <n>          How many nodes the demo starts (default: 3).
   --memory             start: no PostgreSQL, a single node with the in-memory backplane.
   --no-migrate         start: do not create or upgrade the schema on start.
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
         "data-dir": { type: "string" },
         schema: { type: "string" },
         nodes: { type: "string" },
+        "node-timeout": { type: "string" },
         memory: { type: "boolean" },
         "no-migrate": { type: "boolean" },
         hubs: { type: "string" },
@@ -101,6 +103,11 @@ export async function main(argv: string[]): Promise<number> {
           port: port(values.port ?? process.env.PORT ?? "5000"),
           host,
           databaseUrl: database?.url,
+          schema: values.schema,
+          nodeTimeoutMs:
+            values["node-timeout"] === undefined
+              ? undefined
+              : positiveInteger("--node-timeout", values["node-timeout"]),
           migrate: !values["no-migrate"],
           hubsModule: values.hubs,
           page: values.page ?? false,
@@ -150,6 +157,13 @@ function port(text: string): number {
   const value = Number(text);
   if (!Number.isInteger(value) || value < 0 || value > 65535)
     throw new UsageError(`--port must be a port number (0-65535), not '${text}'.`);
+  return value;
+}
+
+function positiveInteger(option: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new UsageError(`${option} must be a positive whole number, not '${text}'.`);
   return value;
 }
 

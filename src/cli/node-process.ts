@@ -23,17 +23,19 @@ const cliScript = join(dirname(here), `main${extname(here)}`);
 
 /**
  * Starts `switchboard start <args>` in a new process and resolves once it listens. Its log lines go to
- * `onLog`; the first `Listening` event gives its URL.
+ * `onLog`; the first `Listening` event gives its URL, so the log level must be `info` or lower.
  */
 export function spawnNode(
   args: string[],
   onLog: (line: string) => void = () => {},
-  env: NodeJS.ProcessEnv = process.env,
+  options: { execArgv?: string[]; env?: NodeJS.ProcessEnv } = {},
 ): Promise<NodeProcess> {
-  // process.execArgv carries the TypeScript loader when we run from source (tsx), so the child does too.
-  const child = spawn(process.execPath, [...process.execArgv, cliScript, "start", "--port", "0", ...args], {
+  // process.execArgv carries the TypeScript loader when we run from source (tsx), so the child does too;
+  // a test runner passes its own (`--import tsx`).
+  const execArgv = options.execArgv ?? process.execArgv;
+  const child = spawn(process.execPath, [...execArgv, cliScript, "start", "--port", "0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
-    env,
+    env: options.env ?? process.env,
   });
   const exited = new Promise<number | NodeJS.Signals>((resolve) =>
     child.once("exit", (code, signal) => resolve(signal ?? code ?? 0)),

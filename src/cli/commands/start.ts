@@ -6,6 +6,7 @@ import type { Logger as PinoLogger } from "pino";
 import { postgres } from "../../backplane/postgres/postgres-backplane.js";
 import type { HubDefinition } from "../../hub/hub.js";
 import { createServer, type SwitchboardServer } from "../../server/create-server.js";
+import type { ServerOptions } from "../../server/options.js";
 import { staticFiles } from "../../server/static-files.js";
 import { ChatHub } from "../demo/chat-hub.js";
 
@@ -14,8 +15,15 @@ export interface NodeSettings {
   host: string;
   /** PostgreSQL URL; undefined for the in-memory backplane (a single node). */
   databaseUrl: string | undefined;
+  /** The backplane's schema; default "switchboard". */
+  schema: string | undefined;
+  /** How long a silent node lives before it is swept; the heartbeat runs five times as often. */
+  nodeTimeoutMs: number | undefined;
   migrate: boolean;
-  /** A module whose default export (or `hubs` export) maps paths to hubs; default: the demo chat hub. */
+  /**
+   * A module exporting `hubs` (or a default export) that maps paths to hubs, and optionally `userIdProvider`
+   * or `authenticate`; default: the demo chat hub.
+   */
   hubsModule: string | undefined;
   /** Serve the demo page from web/. */
   page: boolean;
@@ -34,12 +42,21 @@ export interface RunningNode {
 /** Starts one Switchboard node: the hubs, the notification service, and the demo page when asked. */
 export async function startNode(settings: NodeSettings): Promise<RunningNode> {
   const { log } = settings;
-  const hubs = settings.hubsModule ? await loadHubs(settings.hubsModule) : { "/hubs/chat": ChatHub };
+  const app = settings.hubsModule ? await loadApp(settings.hubsModule) : { hubs: { "/hubs/chat": ChatHub } };
+  const timeout = settings.nodeTimeoutMs;
   const backplane = settings.databaseUrl
-    ? postgres({ connectionString: settings.databaseUrl, migrate: settings.migrate, logger: log })
+    ? postgres({
+        connectionString: settings.databaseUrl,
+        schema: settings.schema,
+        migrate: settings.migrate,
+        logger: log,
+        ...(timeout
+          ? { nodeTimeoutMs: timeout, heartbeatIntervalMs: Math.max(1, Math.floor(timeout / 5)) }
+          : {}),
+      })
     : undefined;
   const server = createServer({
-    hubs,
+    ...app,
     backplane,
     logger: log,
     notifications: { allowAnonymousRegistration: settings.demoMode },
@@ -79,10 +96,11 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
   };
 }
 
-async function loadHubs(modulePath: string): Promise<Record<string, HubDefinition>> {
-  const module = (await import(pathToFileURL(resolve(modulePath)).href)) as {
+type App = Pick<ServerOptions, "hubs" | "userIdProvider" | "authenticate">;
+
+async function loadApp(modulePath: string): Promise<App> {
+  const module = (await import(pathToFileURL(resolve(modulePath)).href)) as Partial<App> & {
     default?: unknown;
-    hubs?: unknown;
   };
   const hubs = module.hubs ?? module.default;
   if (hubs === null || typeof hubs !== "object") {
@@ -90,5 +108,9 @@ async function loadHubs(modulePath: string): Promise<Record<string, HubDefinitio
       `--hubs ${modulePath}: the module must export its hubs (default or "hubs"), e.g. { "/hubs/chat": ChatHub }.`,
     );
   }
-  return hubs as Record<string, HubDefinition>;
+  return {
+    hubs: hubs as Record<string, HubDefinition>,
+    userIdProvider: module.userIdProvider,
+    authenticate: module.authenticate,
+  };
 }

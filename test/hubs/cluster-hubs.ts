@@ -1,0 +1,77 @@
+// The hubs cluster tests load into real node processes with `switchboard start --hubs test/hubs/cluster-hubs.ts`.
+import type { IncomingMessage } from "node:http";
+import { Hub, HubError } from "../../src/index.js";
+
+/** A hub that can send to every kind of target, so tests can drive each from any node. */
+export class ClusterHub extends Hub {
+  whereAmI() {
+    return { connectionId: this.context.connectionId, nodeId: this.context.nodeId };
+  }
+  toAll(text: string) {
+    return this.clients.all.send("msg", text);
+  }
+  toAllExcept(ids: string[], text: string) {
+    return this.clients.allExcept(ids).send("msg", text);
+  }
+  toOthers(text: string) {
+    return this.clients.others.send("msg", text);
+  }
+  toClient(id: string, text: string) {
+    return this.clients.client(id).send("msg", text);
+  }
+  toClients(ids: string[], text: string) {
+    return this.clients.clients(ids).send("msg", text);
+  }
+  toGroup(group: string, text: string) {
+    return this.clients.group(group).send("msg", text);
+  }
+  toGroups(groups: string[], text: string) {
+    return this.clients.groups(groups).send("msg", text);
+  }
+  toGroupExcept(group: string, ids: string[], text: string) {
+    return this.clients.groupExcept(group, ids).send("msg", text);
+  }
+  toOthersInGroup(group: string, text: string) {
+    return this.clients.othersInGroup(group).send("msg", text);
+  }
+  toUser(user: string, text: string) {
+    return this.clients.user(user).send("msg", text);
+  }
+  toUsers(users: string[], text: string) {
+    return this.clients.users(users).send("msg", text);
+  }
+  /** Sends `count` numbered messages to a user, one await after the other: the receiver checks the order. */
+  async sequenceToUser(user: string, count: number) {
+    for (let i = 1; i <= count; i++) await this.clients.user(user).send("seq", i);
+  }
+  /** A server-made payload of `bytes` characters (clients may not send that much themselves). */
+  largeToUser(user: string, bytes: number) {
+    return this.clients.user(user).send("large", "x".repeat(bytes - 1) + "!");
+  }
+  join(group: string) {
+    return this.groups.add(this.context.connectionId, group);
+  }
+  leave(group: string) {
+    return this.groups.remove(this.context.connectionId, group);
+  }
+  addToGroup(connectionId: string, group: string) {
+    return this.groups.add(connectionId, group);
+  }
+  /** The write-up's notify: a status to a user id, wherever that user is connected; a clear error when nobody is. */
+  async notifyUser(user: string, status: string) {
+    const texts: Record<string, string> = {
+      Confirmed: "Your request has been confirmed.",
+      Failed: "Your request has failed.",
+    };
+    const result = await this.clients.user(user).send("addMessage", texts[status] ?? status);
+    if (result.connections === 0) throw new HubError(`No connection for identifier '${user}'.`);
+    return result;
+  }
+}
+
+export const hubs = { "/hub": ClusterHub };
+
+/** The user id comes from the `user` query parameter (tests only: no authentication). */
+export function userIdProvider(req: IncomingMessage): string | undefined {
+  return new URL(req.url ?? "/", "http://localhost").searchParams.get("user") ?? undefined;
+}

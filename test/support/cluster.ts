@@ -1,0 +1,67 @@
+// A cluster of real Switchboard node processes on one test database, with a round-robin balancer in front.
+import { startLoadBalancer, type LoadBalancer } from "../../src/cli/load-balancer.js";
+import { spawnNode, type NodeProcess } from "../../src/cli/node-process.js";
+
+export interface Cluster {
+  nodes: NodeProcess[];
+  balancer: LoadBalancer;
+  /** A URL through the balancer. */
+  url(path: string): string;
+  /** A URL of one node directly. */
+  nodeUrl(index: number, path: string): string;
+  /** Kills a node with SIGKILL and takes it out of the balancer. */
+  kill(index: number): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ClusterOptions {
+  nodes: number;
+  databaseUrl: string;
+  schema: string;
+  /** Extra `switchboard start` arguments. */
+  args?: string[];
+}
+
+/** Starts the nodes one after the other (the first migrates the schema), then the balancer. */
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const nodes: NodeProcess[] = [];
+  const logs: string[] = [];
+  const args = [
+    "--database-url",
+    options.databaseUrl,
+    "--schema",
+    options.schema,
+    "--hubs",
+    "test/hubs/cluster-hubs.ts",
+    "--log-level",
+    process.env.TEST_LOG ? "debug" : "info",
+    ...(options.args ?? []),
+  ];
+  for (let i = 0; i < options.nodes; i++) {
+    nodes.push(
+      await spawnNode(
+        args,
+        (line) => (process.env.TEST_LOG ? console.log(`[node ${i}] ${line}`) : logs.push(line)),
+        { execArgv: ["--import", "tsx"] },
+      ),
+    );
+  }
+  const balancer = await startLoadBalancer(nodes.map((n) => n.url));
+  const live = new Set(nodes);
+  return {
+    nodes,
+    balancer,
+    url: (path) => balancer.url + path,
+    nodeUrl: (index, path) => nodes[index]!.url + path,
+    async kill(index) {
+      const node = nodes[index]!;
+      live.delete(node);
+      balancer.setBackends([...live].map((n) => n.url));
+      await node.kill();
+    },
+    async stop() {
+      await balancer.close();
+      await Promise.all([...live].map((n) => n.stop()));
+    },
+  };
+}
