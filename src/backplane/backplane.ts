@@ -131,6 +131,16 @@ export function canStoreMessages(backplane: object): backplane is MessageStore {
   return typeof candidate.storeMessage === "function" && typeof candidate.takeStoredMessages === "function";
 }
 
+/** Optional capability: how the backplane's link to its shared store is doing. Check with {@link reportsHealth}. */
+export interface HealthReporter {
+  /** "degraded" while the shared store is unreachable: local delivery works, cross-node sends fail. */
+  health(): { status: "ok" | "degraded"; reason?: string };
+}
+
+export function reportsHealth(backplane: object): backplane is HealthReporter {
+  return typeof (backplane as Partial<HealthReporter>).health === "function";
+}
+
 /** Adding an unknown connection to a group, or any other operation that names a connection nobody holds. */
 export class UnknownConnectionError extends Error {
   readonly code = "BACKPLANE_ERR_UNKNOWN_CONNECTION";

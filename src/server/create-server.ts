@@ -19,6 +19,8 @@ import { applyCors } from "./cors.js";
 import { createNotificationHub } from "../notifications/notification-hub.js";
 import { Notifier } from "../notifications/notifier.js";
 import type { HubDefinition } from "../hub/hub.js";
+import { createApiHandler } from "../api/api-handler.js";
+import { healthHandler } from "./health.js";
 import { resolveOptions, type Identity, type ServerOptions } from "./options.js";
 
 /** A running Switchboard node: its hubs, their HTTP endpoints and the backplane. */
@@ -91,6 +93,22 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     );
   }
 
+  const api =
+    options.api &&
+    createApiHandler({
+      notifier,
+      backplane,
+      hubs: hubDefinitions.map(([path]) => path),
+      apiKeyHashes: options.api.apiKeyHashes,
+      allowWithoutKey: options.api.allowWithoutKey,
+      maxBodyBytes: options.api.maxBodyBytes,
+      logger: log,
+    });
+  const health =
+    options.health === false
+      ? undefined
+      : healthHandler(backplane, () => [...hubs.values()].reduce((n, h) => n + h.connectionCount, 0));
+
   const router: BackplaneEventHandler = {
     deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage) {
       hubs.get(hub)?.deliver(connectionIds, message);
@@ -108,6 +126,15 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     backplane,
     notifications: notifier,
     handleRequest(req, res) {
+      if (health?.(req, res)) return true;
+      if (api && (req.url === "/api" || req.url?.startsWith("/api/"))) {
+        if (applyCors(options.cors, req, res)) return true;
+        void api(req, res).then((handled) => {
+          if (!handled && !res.headersSent)
+            res.writeHead(404, { "Content-Type": "text/plain" }).end("Not Found");
+        });
+        return true;
+      }
       if (!endpoints.some((e) => isUnder(req.url, e))) return false;
       if (applyCors(options.cors, req, res)) return true;
       for (const endpoint of endpoints) if (endpoint.handleRequest(req, res)) return true;

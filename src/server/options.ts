@@ -49,6 +49,14 @@ export interface ServerOptions extends Partial<HubOptions> {
    * `server.notifications`. `true` takes every default. Default: off.
    */
   notifications?: true | Partial<NotificationOptions>;
+  /**
+   * Serves the HTTP server API under /api (notify, send, presence, nodes, /api/openapi.json). Keys are
+   * configured as hex SHA-256 hashes (`hashApiKey`); without any, the API answers only with demo mode on.
+   * Default: off.
+   */
+  api?: { apiKeyHashes?: string[]; allowWithoutKey?: boolean; maxBodyBytes?: number };
+  /** Serves `GET /healthz`: 200 with the node's state, 503 when its backplane is degraded. Default true. */
+  health?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -83,6 +91,8 @@ const knownOptions = new Set<string>([
   "logger",
   "enableDetailedErrors",
   "notifications",
+  "api",
+  "health",
 ]);
 
 /** Checks every option and fills in defaults. A bad option throws an error that names it. */
