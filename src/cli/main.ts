@@ -31,7 +31,10 @@ Options:
   --no-migrate         start: do not create or upgrade the schema on start.
   --hubs <module>      start: a module whose default export maps paths to hubs (default: the demo chat hub).
   --page               start: also serve the demo page.
-  --demo-mode          start: anyone may register any identifier with the notification hub. Demos only.
+  --demo-mode          start: anyone may register any identifier with the notification hub, and the HTTP
+                       API needs no key. Demos only.
+  --api-key-hash <h>   start: the hex SHA-256 of an HTTP API key; repeat for several (default:
+                       $SWITCHBOARD_API_KEY_HASHES, comma-separated). Without any, /api is off.
   --log-level <level>  trace, debug, info, warn, error or silent (default: $LOG_LEVEL or info).
   -h, --help           Show this text.
 `;
@@ -59,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
         hubs: { type: "string" },
         page: { type: "boolean" },
         "demo-mode": { type: "boolean" },
+        "api-key-hash": { type: "string", multiple: true },
         "log-level": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
@@ -112,6 +116,10 @@ export async function main(argv: string[]): Promise<number> {
           hubsModule: values.hubs,
           page: values.page ?? false,
           demoMode: values["demo-mode"] ?? false,
+          apiKeyHashes:
+            values["api-key-hash"] ??
+            process.env.SWITCHBOARD_API_KEY_HASHES?.split(",").filter(Boolean) ??
+            [],
           projectRoot,
           log,
         });

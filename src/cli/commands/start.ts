@@ -27,8 +27,10 @@ export interface NodeSettings {
   hubsModule: string | undefined;
   /** Serve the demo page from web/. */
   page: boolean;
-  /** Anyone may register any identifier with the notification hub (demo mode). */
+  /** Anyone may register any identifier, and the HTTP API needs no key (demo mode). */
   demoMode: boolean;
+  /** Hex SHA-256 hashes of the HTTP API's keys. */
+  apiKeyHashes: string[];
   projectRoot: string;
   log: PinoLogger;
 }
@@ -60,6 +62,7 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
     backplane,
     logger: log,
     notifications: { allowAnonymousRegistration: settings.demoMode },
+    api: { apiKeyHashes: settings.apiKeyHashes, allowWithoutKey: settings.demoMode },
   });
   const require = createRequire(import.meta.url);
   const serveStatic = settings.page

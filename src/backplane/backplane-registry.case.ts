@@ -1,0 +1,141 @@
+/** Group changes across nodes, connection removal, presence, the cluster secret and closing. */
+import { expect, it } from "vitest";
+import type { SpecConn, SpecKit } from "./backplane.case.js";
+import { BackplaneUnavailableError, UnknownConnectionError, type SendTarget } from "./backplane.js";
+
+export function registryCases(kit: SpecKit): void {
+  const { cluster, on, connect, fence, got, msg, upTo, maxNodes, hub: HUB } = kit;
+  it.skipIf(maxNodes < 2)(
+    "addToGroup of a connection on another node is in force when it resolves",
+    async () => {
+      const nodes = await cluster(2);
+      const conns: SpecConn[] = [];
+      for (let i = 0; i < 20; i++) {
+        const conn = await connect(nodes[1]!, `b${i}`);
+        conns.push(conn);
+        await nodes[0]!.backplane.addToGroup(HUB, conn.id, `g${i}`);
+        await nodes[0]!.backplane.publish({ kind: "groups", hub: HUB, groups: [`g${i}`] }, msg(i));
+      }
+      await fence(nodes, conns);
+      conns.forEach((conn, i) => expect(got(conn)).toEqual([i]));
+    },
+  );
+
+  it.skipIf(maxNodes < 2)(
+    "removeFromGroup of a connection on another node is in force when it resolves",
+    async () => {
+      const nodes = await cluster(2);
+      const b1 = await connect(nodes[1]!, "b1");
+      const b2 = await connect(nodes[1]!, "b2");
+      for (const id of ["b1", "b2"]) await nodes[0]!.backplane.addToGroup(HUB, id, "room");
+      const room: SendTarget = { kind: "groups", hub: HUB, groups: ["room"] };
+      await nodes[0]!.backplane.publish(room, msg("before"));
+      await nodes[0]!.backplane.removeFromGroup(HUB, "b1", "room");
+      expect(await nodes[0]!.backplane.publish(room, msg("after"))).toEqual({ connections: 1, nodes: 1 });
+      await fence(nodes, [b1, b2]);
+      expect([got(b1), got(b2)]).toEqual([["before"], ["before", "after"]]);
+    },
+  );
+
+  it("addToGroup of an unknown connection throws UnknownConnectionError at once", async () => {
+    const nodes = await cluster(upTo(2));
+    await connect(on(nodes, 1), "b1", "", "/elsewhere");
+    const started = Date.now();
+    await expect(nodes[0]!.backplane.addToGroup(HUB, "ghost", "room")).rejects.toBeInstanceOf(
+      UnknownConnectionError,
+    );
+    await expect(nodes[0]!.backplane.addToGroup(HUB, "b1", "room")).rejects.toMatchObject({
+      code: "BACKPLANE_ERR_UNKNOWN_CONNECTION",
+      connectionId: "b1",
+    });
+    expect(Date.now() - started).toBeLessThan(5000); // a lookup, not a wait for an answer that never comes
+    expect(await nodes[0]!.backplane.groupMembers(HUB, "room")).toEqual([]);
+  });
+
+  it("removeFromGroup stops delivery to that member, and removing a non-member is not an error", async () => {
+    const nodes = await cluster(upTo(2));
+    const a1 = await connect(on(nodes, 0), "a1");
+    const b1 = await connect(on(nodes, 1), "b1");
+    await on(nodes, 1).backplane.addToGroup(HUB, "a1", "room");
+    await on(nodes, 1).backplane.addToGroup(HUB, "b1", "room");
+    await on(nodes, 1).backplane.removeFromGroup(HUB, "b1", "room");
+    await on(nodes, 1).backplane.removeFromGroup(HUB, "b1", "room");
+    await on(nodes, 1).backplane.removeFromGroup(HUB, "ghost", "nowhere");
+    await nodes[0]!.backplane.publish({ kind: "groups", hub: HUB, groups: ["room"] }, msg("m"));
+    await fence(nodes, [a1, b1]);
+    expect([got(a1), got(b1)]).toEqual([["m"], []]);
+    expect(await nodes[0]!.backplane.groupMembers(HUB, "room")).toEqual(["a1"]);
+  });
+
+  it("removeConnection stops delivery at once and forgets its user and groups", async () => {
+    const nodes = await cluster(upTo(2));
+    const a1 = await connect(on(nodes, 0), "a1", "alice");
+    const b1 = await connect(on(nodes, 1), "b1", "alice");
+    await nodes[0]!.backplane.addToGroup(HUB, "b1", "room");
+    await on(nodes, 1).backplane.removeConnection(HUB, "b1");
+    const sender = nodes[0]!.backplane;
+    expect(await sender.publish({ kind: "connections", hub: HUB, connectionIds: ["b1"] }, msg("c"))).toEqual({
+      connections: 0,
+      nodes: 0,
+    });
+    expect(await sender.publish({ kind: "groups", hub: HUB, groups: ["room"] }, msg("g"))).toEqual({
+      connections: 0,
+      nodes: 0,
+    });
+    await sender.publish({ kind: "users", hub: HUB, userIds: ["alice"] }, msg("u"));
+    await sender.publish({ kind: "all", hub: HUB }, msg("a"));
+    await fence(nodes, [a1]);
+    expect([got(a1), got(b1)]).toEqual([["u", "a"], []]);
+    expect(await sender.groupMembers(HUB, "room")).toEqual([]);
+    expect((await sender.userConnections(HUB, "alice")).map((c) => c.connectionId)).toEqual(["a1"]);
+  });
+
+  it("userConnections lists a user's live connections on every node, oldest first", async () => {
+    const nodes = await cluster(upTo(2));
+    await connect(on(nodes, 0), "u1", "alice");
+    await connect(on(nodes, 1), "u2", "alice");
+    await connect(on(nodes, 1), "v1", "bob");
+    const list = await nodes[0]!.backplane.userConnections(HUB, "alice");
+    expect(list.map((c) => [c.connectionId, c.userId, c.hub, c.nodeId])).toEqual([
+      ["u1", "alice", HUB, on(nodes, 0).backplane.nodeId],
+      ["u2", "alice", HUB, on(nodes, 1).backplane.nodeId],
+    ]);
+    expect(list[0]!.connectedAt).toBeInstanceOf(Date);
+    expect(await nodes[0]!.backplane.userConnections(HUB, "nobody")).toEqual([]);
+    expect(await nodes[0]!.backplane.userConnections("/other", "alice")).toEqual([]);
+  });
+
+  it("groupMembers and nodes describe the whole cluster", async () => {
+    const nodes = await cluster(upTo(3));
+    await connect(on(nodes, 0), "a1");
+    await connect(on(nodes, 1), "b1");
+    await connect(on(nodes, 1), "b2");
+    await on(nodes, 2).backplane.addToGroup(HUB, "b2", "room");
+    await on(nodes, 2).backplane.addToGroup(HUB, "a1", "room");
+    expect((await nodes[0]!.backplane.groupMembers(HUB, "room")).sort()).toEqual(["a1", "b2"]);
+    const list = await nodes[0]!.backplane.nodes();
+    expect(list.map((n) => n.nodeId).sort()).toEqual(nodes.map((n) => n.backplane.nodeId).sort());
+    const total = list.reduce((sum, n) => sum + n.connectionCount, 0);
+    expect(total).toBe(3);
+    for (const n of list) expect(n.lastHeartbeatAt.getTime()).toBeGreaterThanOrEqual(n.startedAt.getTime());
+  });
+
+  it("clusterSecret is at least 32 bytes and the same on every node", async () => {
+    const nodes = await cluster(upTo(3));
+    const secrets = await Promise.all(nodes.map((n) => n.backplane.clusterSecret()));
+    expect(secrets[0]!.byteLength).toBeGreaterThanOrEqual(32);
+    for (const secret of secrets) expect(Buffer.from(secret).equals(Buffer.from(secrets[0]!))).toBe(true);
+  });
+
+  it("after close, publish and addConnection reject with BackplaneUnavailableError", async () => {
+    const [node] = await cluster(1);
+    await node!.backplane.close();
+    await node!.backplane.close();
+    await expect(node!.backplane.publish({ kind: "all", hub: HUB }, msg("m"))).rejects.toBeInstanceOf(
+      BackplaneUnavailableError,
+    );
+    await expect(
+      node!.backplane.addConnection({ connectionId: "a", hub: HUB, userId: "" }),
+    ).rejects.toBeInstanceOf(BackplaneUnavailableError);
+  });
+}

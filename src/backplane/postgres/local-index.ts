@@ -1,0 +1,137 @@
+import { TargetKind, type DecodedTarget } from "./protocol.js";
+
+/** A connection of this node, as the reader needs it. */
+export interface LocalConnection {
+  readonly connectionId: string;
+  readonly hub: string;
+  readonly userId: string;
+  /**
+   * Log rows at or below this seq predate the connection and are not delivered to it. Infinity while
+   * its registration is being written (it then receives nothing yet, but group changes apply).
+   */
+  sinceSeq: number;
+  readonly groups: Set<string>;
+}
+
+/**
+ * This node's connections, their users and their groups, in memory, so a reader turns a log row into
+ * local connection ids without a query. Connections are added and removed by this node; group
+ * memberships change only when the reader applies a group-change row, so they follow log order.
+ */
+export class LocalIndex {
+  /** hub → connection id → connection. */
+  private readonly byHub = new Map<string, Map<string, LocalConnection>>();
+  /** hub → user id → connection ids. */
+  private readonly users = new Map<string, Map<string, Set<string>>>();
+  /** hub → group → connection ids. */
+  private readonly groups = new Map<string, Map<string, Set<string>>>();
+
+  get size(): number {
+    let size = 0;
+    for (const connections of this.byHub.values()) size += connections.size;
+    return size;
+  }
+
+  get(hub: string, connectionId: string): LocalConnection | undefined {
+    return this.byHub.get(hub)?.get(connectionId);
+  }
+
+  /**
+   * Adds a connection, receiving nothing until its `sinceSeq` is set. Adding one that is already here
+   * replaces it but keeps its groups, as the registry's upsert keeps its memberships.
+   */
+  add(hub: string, connectionId: string, userId: string): LocalConnection {
+    const groups = this.remove(hub, connectionId)?.groups ?? new Set<string>();
+    const connection: LocalConnection = { connectionId, hub, userId, sinceSeq: Infinity, groups };
+    let connections = this.byHub.get(hub);
+    if (!connections) this.byHub.set(hub, (connections = new Map()));
+    connections.set(connectionId, connection);
+    if (userId !== "") indexAdd(this.users, hub, userId, connectionId);
+    for (const group of groups) indexAdd(this.groups, hub, group, connectionId);
+    return connection;
+  }
+
+  remove(hub: string, connectionId: string): LocalConnection | undefined {
+    const connections = this.byHub.get(hub);
+    const connection = connections?.get(connectionId);
+    if (!connections || !connection) return undefined;
+    connections.delete(connectionId);
+    if (connections.size === 0) this.byHub.delete(hub);
+    if (connection.userId !== "") indexRemove(this.users, hub, connection.userId, connectionId);
+    for (const group of connection.groups) indexRemove(this.groups, hub, group, connectionId);
+    return connection;
+  }
+
+  /** Applies a group change read from the log; changes for connections not (or no longer) here are ignored. */
+  applyGroupChange(hub: string, connectionId: string, group: string, add: boolean): void {
+    const connection = this.get(hub, connectionId);
+    if (!connection) return;
+    if (add) {
+      connection.groups.add(group);
+      indexAdd(this.groups, hub, group, connectionId);
+    } else {
+      connection.groups.delete(group);
+      indexRemove(this.groups, hub, group, connectionId);
+    }
+  }
+
+  /** The local connections a row with this seq and target is for, each once. */
+  resolve(seq: number, hub: string, target: DecodedTarget): string[] {
+    const connections = this.byHub.get(hub);
+    if (!connections) return [];
+    const excluded = new Set(target.excluded);
+    const ids = new Set<string>();
+    const consider = (id: string) => {
+      const connection = connections.get(id);
+      if (connection && connection.sinceSeq < seq && !excluded.has(id)) ids.add(id);
+    };
+    switch (target.kind) {
+      case TargetKind.all:
+        for (const id of connections.keys()) consider(id);
+        break;
+      case TargetKind.connections:
+        for (const id of target.ids) consider(id);
+        break;
+      case TargetKind.groups:
+        for (const group of target.ids) for (const id of this.groups.get(hub)?.get(group) ?? []) consider(id);
+        break;
+      case TargetKind.users:
+        for (const user of target.ids) for (const id of this.users.get(hub)?.get(user) ?? []) consider(id);
+        break;
+    }
+    return [...ids];
+  }
+
+  /** Every connection, for re-registering after this node was swept. */
+  all(): LocalConnection[] {
+    return [...this.byHub.values()].flatMap((connections) => [...connections.values()]);
+  }
+
+  clear(): void {
+    this.byHub.clear();
+    this.users.clear();
+    this.groups.clear();
+  }
+}
+
+function indexAdd(index: Map<string, Map<string, Set<string>>>, hub: string, name: string, id: string): void {
+  let byName = index.get(hub);
+  if (!byName) index.set(hub, (byName = new Map()));
+  let ids = byName.get(name);
+  if (!ids) byName.set(name, (ids = new Set()));
+  ids.add(id);
+}
+
+function indexRemove(
+  index: Map<string, Map<string, Set<string>>>,
+  hub: string,
+  name: string,
+  id: string,
+): void {
+  const byName = index.get(hub);
+  const ids = byName?.get(name);
+  if (!byName || !ids) return;
+  ids.delete(id);
+  if (ids.size === 0) byName.delete(name);
+  if (byName.size === 0) index.delete(hub);
+}

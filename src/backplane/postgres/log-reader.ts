@@ -1,0 +1,117 @@
+import type { BackplaneEventHandler } from "../backplane.js";
+import type { LocalIndex } from "./local-index.js";
+import { readSince, type LogRow } from "./log.js";
+import type { SchemaNames } from "./names.js";
+import type { Log } from "./postgres.log.js";
+import { decodeEnvelope, EnvelopeType } from "./protocol.js";
+import type { Sql } from "./sql.js";
+
+/**
+ * Follows the log from a cursor and hands this node's rows to the event handler, strictly in seq order,
+ * each once. Reads are single-flight: a request while one runs makes it read again when done, so any
+ * number of wake-ups and timer ticks costs at most one extra read. A failed read leaves the cursor where
+ * it was; the next request retries from it.
+ */
+export class LogReader {
+  private cursor = 0;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = false;
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly names: SchemaNames,
+    private readonly nodeId: string,
+    private readonly batchSize: number,
+    private readonly index: LocalIndex,
+    private readonly handler: BackplaneEventHandler,
+    private readonly log: Log,
+  ) {}
+
+  /** Starts after `head`: rows up to it (traffic from before this node existed) are never delivered. */
+  start(head: number): void {
+    this.cursor = head;
+    this.sql.stats.cursor = head;
+  }
+
+  /** Asks for a read soon. Cheap to call often. */
+  request(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.loop().finally(() => (this.running = undefined));
+  }
+
+  /** Stops reading; resolves when a read in progress has finished. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.running;
+  }
+
+  private async loop(): Promise<void> {
+    do {
+      this.again = false;
+      try {
+        // A full page means there may be more: read on at once rather than wait for the next tick.
+        while (!this.stopped && (await this.readPage())) this.again = false;
+      } catch (err) {
+        this.log.readFailed(this.nodeId, this.cursor, err);
+        return; // the poll timer retries from the same cursor
+      }
+    } while (this.again && !this.stopped);
+  }
+
+  /** Reads and delivers one page; returns true when the page was full. */
+  private async readPage(): Promise<boolean> {
+    const stats = this.sql.stats;
+    stats.reads++;
+    const { head, rows } = await readSince(
+      this.sql.query.bind(this.sql),
+      this.names,
+      this.nodeId,
+      this.cursor,
+      this.batchSize,
+    );
+    if (this.stopped) return false;
+    if (head < this.cursor) {
+      // The log was reset under us (schema recreated, database restored): follow the new log from its head.
+      this.log.logHeadWentBack(this.cursor, head);
+      this.cursor = head;
+    }
+    for (const row of rows) {
+      this.apply(row);
+      this.cursor = row.seq;
+    }
+    stats.messagesRead += rows.length;
+    const full = rows.length >= this.batchSize;
+    // Every row up to head is visible in this snapshot (see protocol.ts), so the rest were for others.
+    if (!full && head > this.cursor) this.cursor = head;
+    stats.cursor = this.cursor;
+    return full;
+  }
+
+  private apply(row: LogRow): void {
+    let envelope;
+    try {
+      envelope = decodeEnvelope(row.payload);
+    } catch (err) {
+      this.log.rowUndecodable(row.seq, err);
+      return;
+    }
+    if (envelope.type !== EnvelopeType.Invocation) {
+      const add = envelope.type === EnvelopeType.GroupAdd;
+      this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add);
+      return;
+    }
+    const ids = this.index.resolve(row.seq, row.hub, envelope.target);
+    if (ids.length === 0) return;
+    this.sql.stats.deliveries++;
+    try {
+      this.handler.deliver(row.hub, ids, envelope.message);
+    } catch (err) {
+      this.log.handlerThrew(row.seq, err);
+    }
+  }
+}

@@ -1,0 +1,200 @@
+import {
+  BackplaneUnavailableError,
+  type BackplaneMessage,
+  type PublishResult,
+  type SendTarget,
+} from "../backplane.js";
+import { append, type AppendEntry, type AppendResult } from "./log.js";
+import type { SchemaNames } from "./names.js";
+import type { Log } from "./postgres.log.js";
+import { encodeInvocation, targetParts } from "./protocol.js";
+import type { Sql } from "./sql.js";
+
+interface Pending extends AppendEntry {
+  enqueuedAt: number;
+  settled: boolean;
+  resolve(result: PublishResult): void;
+  reject(err: Error): void;
+}
+
+export interface LogWriterLimits {
+  maxBatchMessages: number;
+  maxBatchBytes: number;
+  maxQueuedMessages: number;
+  publishTimeoutMs: number;
+}
+
+/**
+ * The batching writer behind publish: calls made while a batch is being written wait in a bounded FIFO
+ * queue and go together as the next batch (one statement, one transaction). At most one batch is in
+ * flight, so batches commit in the order of the calls: publish order per node is seq order.
+ *
+ * Every publish settles: it resolves after its batch commits, or rejects with BackplaneUnavailableError
+ * when the queue is full, when it waited longer than `publishTimeoutMs`, or when its batch failed.
+ */
+export class LogWriter {
+  private queue: Pending[] = [];
+  private inFlight: Pending[] | undefined;
+  private flushScheduled = false;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private closedReason: string | undefined;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly sql: Sql,
+    private readonly names: SchemaNames,
+    private readonly limits: LogWriterLimits,
+    private readonly log: Log,
+    /** Called after each commit with the nodes that hold recipients of the batch. */
+    private readonly onCommitted: (nodeIds: ReadonlySet<string>) => void,
+  ) {}
+
+  /** Encodes the message once and queues it. See {@link LogWriter}. */
+  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
+    if (this.closedReason !== undefined) {
+      return Promise.reject(new BackplaneUnavailableError(this.closedReason));
+    }
+    let entry: AppendEntry;
+    try {
+      const parts = targetParts(target);
+      if (typeof target.hub !== "string") throw new TypeError("A send target needs a hub.");
+      entry = { ...parts, hub: target.hub, payload: encodeInvocation(parts, message) };
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (this.queue.length >= this.limits.maxQueuedMessages) {
+      this.log.queueFull(this.limits.maxQueuedMessages);
+      return Promise.reject(
+        new BackplaneUnavailableError(
+          `The publish queue is full (${this.limits.maxQueuedMessages} messages): the database is not keeping up.`,
+        ),
+      );
+    }
+    return new Promise<PublishResult>((resolve, reject) => {
+      this.queue.push({ ...entry, enqueuedAt: Date.now(), settled: false, resolve, reject });
+      this.armExpiry();
+      this.scheduleFlush();
+    });
+  }
+
+  /** Resolves once nothing is queued or in flight. */
+  idle(): Promise<void> {
+    if (this.queue.length === 0 && this.inFlight === undefined) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Refuses new publishes; with `drain`, lets queued ones be written first, otherwise rejects them. */
+  async close(reason: string, drain: boolean): Promise<void> {
+    this.closedReason ??= reason;
+    if (drain) await this.idle();
+    for (const entry of this.queue.splice(0)) settle(entry, new BackplaneUnavailableError(reason));
+    clearTimeout(this.expiryTimer);
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.inFlight !== undefined) return;
+    this.flushScheduled = true;
+    // A microtask, so the calls made in the same turn of the event loop share the first batch too.
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    if (this.inFlight !== undefined) return;
+    const batch = this.takeBatch();
+    if (batch.length === 0) return this.notifyIdle();
+    this.inFlight = batch;
+    // Backstop for a connection that went silent: statement_timeout normally answers first.
+    const backstop = setTimeout(() => this.expire(batch, true), this.limits.publishTimeoutMs + 5000);
+    backstop.unref();
+    try {
+      this.sql.stats.writeStatements++;
+      const results = await append(this.sql.query.bind(this.sql), this.names, batch);
+      this.committed(batch, results);
+    } catch (err) {
+      this.log.batchFailed(batch.length, err);
+      const error = new BackplaneUnavailableError(
+        `The message log could not be written: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+      for (const entry of batch) settle(entry, error);
+    } finally {
+      clearTimeout(backstop);
+      this.inFlight = undefined;
+    }
+    if (this.queue.length > 0) this.scheduleFlush();
+    else this.notifyIdle();
+  }
+
+  private committed(batch: Pending[], results: AppendResult[]): void {
+    const stats = this.sql.stats;
+    stats.batches++;
+    const nodeIds = new Set<string>();
+    batch.forEach((entry, index) => {
+      const result = results[index] ?? { connections: 0, nodeIds: [] };
+      if (result.nodeIds.length > 0) stats.messagesWritten++;
+      for (const id of result.nodeIds) nodeIds.add(id);
+      settle(entry, { connections: result.connections, nodes: result.nodeIds.length });
+    });
+    if (nodeIds.size > 0) this.onCommitted(nodeIds);
+  }
+
+  private takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    let bytes = 0;
+    while (this.queue.length > 0 && batch.length < this.limits.maxBatchMessages) {
+      const next = this.queue[0]!;
+      if (batch.length > 0 && bytes + next.payload.byteLength > this.limits.maxBatchBytes) break;
+      this.queue.shift();
+      if (next.settled) continue; // timed out while queued
+      bytes += next.payload.byteLength;
+      batch.push(next);
+    }
+    return batch;
+  }
+
+  /** One timer for the whole queue: entries are FIFO with equal timeouts, so the head expires first. */
+  private armExpiry(): void {
+    if (this.expiryTimer !== undefined) return;
+    const head = this.queue.find((entry) => !entry.settled);
+    if (!head) return;
+    const delay = Math.max(0, head.enqueuedAt + this.limits.publishTimeoutMs - Date.now());
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = undefined;
+      const now = Date.now();
+      const expired = this.queue.filter(
+        (e) => !e.settled && e.enqueuedAt + this.limits.publishTimeoutMs <= now,
+      );
+      this.expire(expired, false);
+      this.queue = this.queue.filter((entry) => !entry.settled);
+      this.armExpiry();
+    }, delay);
+    this.expiryTimer.unref();
+  }
+
+  private expire(entries: Pending[], inFlight: boolean): void {
+    const live = entries.filter((entry) => !entry.settled);
+    if (live.length === 0) return;
+    this.log.publishTimedOut(live.length, inFlight);
+    const error = new BackplaneUnavailableError(
+      inFlight
+        ? `The database did not confirm the write within ${this.limits.publishTimeoutMs} ms; its outcome is unknown.`
+        : `The message was not written within ${this.limits.publishTimeoutMs} ms (publishTimeoutMs).`,
+    );
+    for (const entry of live) settle(entry, error);
+  }
+
+  private notifyIdle(): void {
+    if (this.queue.length > 0 || this.inFlight !== undefined) return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+}
+
+function settle(entry: Pending, outcome: PublishResult | Error): void {
+  if (entry.settled) return;
+  entry.settled = true;
+  if (outcome instanceof Error) entry.reject(outcome);
+  else entry.resolve(outcome);
+}

@@ -1,0 +1,207 @@
+/**
+ * The SQL of the message log: append a batch, read from a cursor, trim. The row layout and the reasons
+ * behind it are in protocol.ts ("The Postgres backplane protocol").
+ */
+import type pg from "pg";
+import type { SchemaNames } from "./names.js";
+import type { TargetKind } from "./protocol.js";
+
+/** One message of a batch, in wire form. */
+export interface AppendEntry {
+  kind: TargetKind;
+  hub: string;
+  ids: readonly string[];
+  excluded: readonly string[];
+  payload: Uint8Array;
+}
+
+/** What one entry reached, from the registry as the appending statement saw it. */
+export interface AppendResult {
+  connections: number;
+  nodeIds: string[];
+}
+
+/** Anything with pg's `query(text, values)`: a pool, a client, or the counting {@link Sql}. */
+export type Query = <R extends pg.QueryResultRow>(
+  text: string,
+  values?: unknown[],
+  name?: string,
+) => Promise<pg.QueryResult<R>>;
+
+/**
+ * The append statement. One statement is one transaction: it resolves every entry's target against the
+ * registry (its recipients' nodes and count), takes the entries' seq numbers from the counter row and
+ * inserts the rows. Entries without recipients get no row and no number. The counter row is updated
+ * last, so its lock is held only for the insert and the commit.
+ */
+export function appendSql(n: SchemaNames): string {
+  return `
+WITH msg AS (
+  SELECT m.ord::int AS ord, m.kind, m.hub, m.payload
+  FROM unnest($1::int[], $2::text[], $3::bytea[]) WITH ORDINALITY AS m(kind, hub, payload, ord)
+), item AS (
+  SELECT DISTINCT i.ord, i.value, i.excluded
+  FROM unnest($4::int[], $5::text[], $6::bool[]) AS i(ord, value, excluded)
+), recipient AS (
+  SELECT m.ord, c.connection_id, c.node_id
+  FROM msg m JOIN item i ON i.ord = m.ord AND NOT i.excluded
+  JOIN ${n.connections} c ON c.hub = m.hub AND c.connection_id = i.value
+  WHERE m.kind = 1
+  UNION
+  SELECT m.ord, g.connection_id, g.node_id
+  FROM msg m JOIN item i ON i.ord = m.ord AND NOT i.excluded
+  JOIN ${n.groupMembers} g ON g.hub = m.hub AND g.group_name = i.value
+  WHERE m.kind = 2
+    AND NOT EXISTS (SELECT 1 FROM item x WHERE x.ord = m.ord AND x.excluded AND x.value = g.connection_id)
+  UNION
+  SELECT m.ord, c.connection_id, c.node_id
+  FROM msg m JOIN item i ON i.ord = m.ord AND NOT i.excluded
+  JOIN ${n.connections} c ON c.hub = m.hub AND c.user_id = i.value
+  WHERE m.kind = 3 AND i.value <> ''
+), targeted AS (
+  SELECT ord, count(DISTINCT connection_id) AS connections, array_agg(DISTINCT node_id) AS node_ids
+  FROM recipient GROUP BY ord
+), hub_node AS (
+  -- One pass over each broadcast hub's connections per batch, however many broadcasts the batch holds.
+  SELECT c.hub, c.node_id, count(*) AS n
+  FROM ${n.connections} c
+  WHERE c.hub IN (SELECT hub FROM msg WHERE kind = 0)
+  GROUP BY c.hub, c.node_id
+), excluded AS (
+  SELECT m.ord, c.node_id, count(*) AS n
+  FROM msg m JOIN item i ON i.ord = m.ord AND i.excluded
+  JOIN ${n.connections} c ON c.hub = m.hub AND c.connection_id = i.value
+  WHERE m.kind = 0
+  GROUP BY m.ord, c.node_id
+), broadcast AS (
+  SELECT m.ord, sum(h.n - coalesce(e.n, 0)) AS connections,
+         array_agg(h.node_id) FILTER (WHERE h.n > coalesce(e.n, 0)) AS node_ids
+  FROM msg m JOIN hub_node h ON h.hub = m.hub
+  LEFT JOIN excluded e ON e.ord = m.ord AND e.node_id = h.node_id
+  WHERE m.kind = 0
+  GROUP BY m.ord
+), numbered AS (
+  SELECT m.ord, m.hub, m.payload, r.node_ids, r.connections, row_number() OVER (ORDER BY m.ord) AS rn
+  FROM msg m
+  JOIN (SELECT * FROM targeted UNION ALL SELECT * FROM broadcast WHERE connections > 0) r ON r.ord = m.ord
+), head AS (
+  UPDATE ${n.logHead} SET last_seq = last_seq + (SELECT count(*) FROM numbered)
+  WHERE id = 1 AND EXISTS (SELECT 1 FROM numbered)
+  RETURNING last_seq
+), written AS (
+  INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
+  SELECT head.last_seq - (SELECT count(*) FROM numbered) + n.rn, n.hub, n.node_ids, n.payload
+  FROM numbered n CROSS JOIN head
+  RETURNING seq
+)
+SELECT n.ord, n.connections::int AS connections, n.node_ids::text[] AS node_ids,
+       (SELECT count(*) FROM written)::int AS written
+FROM numbered n`;
+}
+
+/**
+ * Appends entries as one statement (one transaction when `query` is a pool or an idle client) and
+ * returns, per entry, what it reached. Entries with no recipients were not written.
+ */
+export async function append(
+  query: Query,
+  names: SchemaNames,
+  entries: readonly AppendEntry[],
+): Promise<AppendResult[]> {
+  const kinds: number[] = [];
+  const hubs: string[] = [];
+  const payloads: Uint8Array[] = [];
+  const itemOrd: number[] = [];
+  const itemValue: string[] = [];
+  const itemExcluded: boolean[] = [];
+  entries.forEach((entry, index) => {
+    kinds.push(entry.kind);
+    hubs.push(entry.hub);
+    payloads.push(entry.payload);
+    const item = (value: string, excluded: boolean) => {
+      itemOrd.push(index + 1);
+      itemValue.push(value);
+      itemExcluded.push(excluded);
+    };
+    for (const id of entry.ids) item(id, false);
+    for (const id of entry.excluded) item(id, true);
+  });
+  const result = await query<{ ord: number; connections: number; node_ids: string[] }>(
+    appendSql(names),
+    [kinds, hubs, payloads, itemOrd, itemValue, itemExcluded],
+    `${names.statementPrefix}append`,
+  );
+  const results: AppendResult[] = entries.map(() => ({ connections: 0, nodeIds: [] }));
+  for (const row of result.rows)
+    results[row.ord - 1] = { connections: row.connections, nodeIds: row.node_ids };
+  return results;
+}
+
+/** One row read from the log. */
+export interface LogRow {
+  seq: number;
+  hub: string;
+  payload: Buffer;
+}
+
+/**
+ * Reads this node's rows after `cursor`, oldest first, and the head of the same snapshot. When fewer
+ * than `limit` rows come back, every row up to `head` has been seen and the cursor may jump to it.
+ */
+export async function readSince(
+  query: Query,
+  names: SchemaNames,
+  nodeId: string,
+  cursor: number,
+  limit: number,
+): Promise<{ head: number; rows: LogRow[] }> {
+  const result = await query<{ head: string; seq: string | null; hub: string; payload: Buffer }>(
+    `SELECT h.last_seq AS head, m.seq, m.hub, m.payload
+     FROM ${names.logHead} h
+     LEFT JOIN LATERAL (
+       SELECT seq, hub, payload FROM ${names.messages}
+       WHERE seq > $1 AND seq <= h.last_seq AND $2::uuid = ANY (node_ids)
+       ORDER BY seq LIMIT $3
+     ) m ON true
+     WHERE h.id = 1
+     ORDER BY m.seq`,
+    [cursor, nodeId, limit],
+    `${names.statementPrefix}read`,
+  );
+  const first = result.rows[0];
+  if (!first) throw new Error(`The log head row is missing from ${names.logHead}.`);
+  const rows: LogRow[] = [];
+  for (const row of result.rows) {
+    if (row.seq !== null) rows.push({ seq: Number(row.seq), hub: row.hub, payload: row.payload });
+  }
+  return { head: Number(first.head), rows };
+}
+
+/** The seq of the newest committed row: where a new node starts reading (old traffic is not replayed). */
+export async function readHead(query: Query, names: SchemaNames): Promise<number> {
+  const result = await query<{ last_seq: string }>(`SELECT last_seq FROM ${names.logHead} WHERE id = 1`);
+  const row = result.rows[0];
+  if (!row) throw new Error(`The log head row is missing from ${names.logHead}.`);
+  return Number(row.last_seq);
+}
+
+/**
+ * Deletes one batch of the oldest rows that are past retention (by age or by count) and returns how many
+ * it deleted. Each call is a short transaction over at most `batchSize` rows; rows another trimmer has
+ * locked are skipped rather than waited for.
+ */
+export async function trimOnce(
+  query: Query,
+  names: SchemaNames,
+  retention: { maxAgeMs: number; maxRows: number; batchSize: number },
+): Promise<number> {
+  const result = await query(
+    `DELETE FROM ${names.messages}
+     WHERE seq IN (SELECT seq FROM ${names.messages} ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED)
+       AND (created_at < now() - make_interval(secs => $2::double precision / 1000)
+            OR seq <= (SELECT last_seq FROM ${names.logHead} WHERE id = 1) - $3::bigint)`,
+    [retention.batchSize, retention.maxAgeMs, retention.maxRows],
+    `${names.statementPrefix}trim`,
+  );
+  return result.rowCount ?? 0;
+}

@@ -1,0 +1,123 @@
+import pg from "pg";
+import { SchemaNames } from "./names.js";
+
+/** One step of the schema's history. Steps are append-only: never edit a released one, add the next. */
+export interface Migration {
+  version: number;
+  name: string;
+  /** The statements of the step, for the given schema. Identifiers are quoted; there are no values. */
+  statements(names: SchemaNames): string[];
+}
+
+/** The schema's history, oldest first. */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: "registry and message log",
+    statements: (n) => [
+      `CREATE TABLE ${n.nodes} (
+        id uuid PRIMARY KEY,
+        description text NOT NULL,
+        started_at timestamptz NOT NULL DEFAULT now(),
+        heartbeat_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      // last_seen is the time of registration; the owning node's heartbeat vouches for it afterwards
+      // (refreshing every row every heartbeat would cost a write per connection per interval).
+      `CREATE TABLE ${n.connections} (
+        hub text NOT NULL,
+        connection_id text NOT NULL,
+        user_id text NOT NULL DEFAULT '',
+        node_id uuid NOT NULL REFERENCES ${n.nodes} (id) ON DELETE CASCADE,
+        connected_at timestamptz NOT NULL DEFAULT now(),
+        last_seen timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (hub, connection_id)
+      )`,
+      `CREATE INDEX connections_user ON ${n.connections} (hub, user_id) WHERE user_id <> ''`,
+      `CREATE INDEX connections_node ON ${n.connections} (node_id)`,
+      `CREATE TABLE ${n.groupMembers} (
+        hub text NOT NULL,
+        group_name text NOT NULL,
+        connection_id text NOT NULL,
+        node_id uuid NOT NULL,
+        PRIMARY KEY (hub, group_name, connection_id),
+        FOREIGN KEY (hub, connection_id) REFERENCES ${n.connections} (hub, connection_id) ON DELETE CASCADE
+      )`,
+      `CREATE INDEX group_members_connection ON ${n.groupMembers} (hub, connection_id)`,
+      `CREATE TABLE ${n.settings} (
+        name text PRIMARY KEY,
+        value bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      )`,
+      `CREATE TABLE ${n.logHead} (
+        id smallint PRIMARY KEY CHECK (id = 1),
+        last_seq bigint NOT NULL
+      )`,
+      `INSERT INTO ${n.logHead} (id, last_seq) VALUES (1, 0)`,
+      // The log churns (insert, read for minutes, delete): vacuum it early.
+      `CREATE TABLE ${n.messages} (
+        seq bigint PRIMARY KEY,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        hub text NOT NULL,
+        node_ids uuid[] NOT NULL,
+        payload bytea NOT NULL
+      ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02)`,
+    ],
+  },
+];
+
+/** Namespace of the migration advisory lock (the second key is a hash of the schema name). */
+const MIGRATION_LOCK = 0x53_42_4d_47; // "SBMG"
+
+/**
+ * Brings `schema` up to the newest migration and returns the versions it applied (empty when up to date).
+ * Safe when several nodes start at once: the whole run is one transaction under an advisory lock, so
+ * exactly one of them applies each step and the others then find nothing to do.
+ */
+export async function migrate(connectionString: string, schema = "switchboard"): Promise<number[]> {
+  const client = new pg.Client({ connectionString, application_name: "switchboard migrate" });
+  await client.connect();
+  try {
+    return await migrateWith(client, schema);
+  } finally {
+    await client.end();
+  }
+}
+
+/** {@link migrate} on a connection the caller owns (it must not be inside a transaction). */
+export async function migrateWith(
+  client: pg.ClientBase,
+  schema: string,
+  onApplied?: (migration: Migration) => void,
+): Promise<number[]> {
+  const names = new SchemaNames(schema);
+  await client.query("BEGIN");
+  try {
+    await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [MIGRATION_LOCK, schema]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${names.schema}`);
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${names.migrations} (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_at timestamptz NOT NULL DEFAULT now()
+      )`,
+    );
+    const done = await client.query<{ version: number }>(`SELECT version FROM ${names.migrations}`);
+    const applied = new Set(done.rows.map((row) => row.version));
+    const newlyApplied: Migration[] = [];
+    for (const migration of migrations) {
+      if (applied.has(migration.version)) continue;
+      for (const statement of migration.statements(names)) await client.query(statement);
+      await client.query(`INSERT INTO ${names.migrations} (version, name) VALUES ($1, $2)`, [
+        migration.version,
+        migration.name,
+      ]);
+      newlyApplied.push(migration);
+    }
+    await client.query("COMMIT");
+    for (const migration of newlyApplied) onApplied?.(migration);
+    return newlyApplied.map((migration) => migration.version);
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,68 @@
+import { createHash } from "node:crypto";
+import pg from "pg";
+
+/**
+ * Every database name the backplane uses, in one place: tables, the NOTIFY channel and prepared-statement
+ * names, all derived from the configured schema. Identifiers are quoted with pg's `escapeIdentifier`, so
+ * any schema name is safe to splice into SQL text (values always travel as parameters).
+ */
+export class SchemaNames {
+  /** The quoted schema. */
+  readonly schema: string;
+  /** `schema_migrations`: the versions of {@link migrations} applied to this schema. */
+  readonly migrations: string;
+  /** `nodes`: one row per running node, with its heartbeat. */
+  readonly nodes: string;
+  /** `connections`: one row per live connection: hub, id, user, owning node. */
+  readonly connections: string;
+  /** `group_members`: hub, group, connection and the connection's node (copied for targeted writes). */
+  readonly groupMembers: string;
+  /** `settings`: cluster-wide values such as the connection-token secret. */
+  readonly settings: string;
+  /** `log_head`: the single counter row that numbers the log in commit order (see protocol.ts). */
+  readonly logHead: string;
+  /** `messages`: the message log. */
+  readonly messages: string;
+  /**
+   * The NOTIFY channel for wake-ups: `<schema>.wakeup`, or a hash of it when that would pass PostgreSQL's
+   * 63-byte identifier limit (LISTEN would truncate it, pg_notify would refuse it).
+   */
+  readonly channel: string;
+  /** Prefix of prepared-statement names, so two schemas on one connection never share a name. */
+  readonly statementPrefix: string;
+
+  constructor(readonly schemaName: string) {
+    const q = pg.escapeIdentifier;
+    this.schema = q(schemaName);
+    const table = (name: string) => `${this.schema}.${q(name)}`;
+    this.migrations = table("schema_migrations");
+    this.nodes = table("nodes");
+    this.connections = table("connections");
+    this.groupMembers = table("group_members");
+    this.settings = table("settings");
+    this.logHead = table("log_head");
+    this.messages = table("messages");
+    const hash = createHash("sha256").update(schemaName).digest("hex");
+    const channel = `${schemaName}.wakeup`;
+    this.channel = Buffer.byteLength(channel) <= 63 ? channel : `switchboard.${hash.slice(0, 32)}`;
+    this.statementPrefix = `sb_${hash.slice(0, 12)}_`;
+  }
+
+  /** The channel quoted for `LISTEN`. */
+  get channelIdentifier(): string {
+    return pg.escapeIdentifier(this.channel);
+  }
+}
+
+/** The settings row holding the cluster secret. */
+export const CLUSTER_SECRET_SETTING = "cluster_secret";
+
+/** `application_name` of the LISTEN connection, so operators (and tests) can find it in pg_stat_activity. */
+export function listenApplicationName(nodeId: string): string {
+  return `switchboard-listen ${nodeId}`;
+}
+
+/** `application_name` of a node's pool connections. */
+export function poolApplicationName(nodeId: string): string {
+  return `switchboard ${nodeId}`;
+}

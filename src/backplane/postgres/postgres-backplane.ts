@@ -1,0 +1,354 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
+import {
+  BackplaneUnavailableError,
+  UnknownConnectionError,
+  type Backplane,
+  type BackplaneEventHandler,
+  type BackplaneMessage,
+  type ConnectionInfo,
+  type NodeInfo,
+  type PublishResult,
+  type SendTarget,
+} from "../backplane.js";
+import { LocalIndex } from "./local-index.js";
+import { readHead } from "./log.js";
+import { LogReader } from "./log-reader.js";
+import { LogWriter } from "./log-writer.js";
+import { Maintenance } from "./maintenance.js";
+import { migrateWith } from "./migrations.js";
+import { poolApplicationName, SchemaNames } from "./names.js";
+import { resolveOptions, type PostgresBackplaneOptions, type ResolvedOptions } from "./options.js";
+import { createLog, type Log } from "./postgres.log.js";
+import * as registry from "./registry.js";
+import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
+import { WakeupListener, WakeupSender } from "./wakeup.js";
+
+/**
+ * The SQL backplane: every node of the cluster shares one PostgreSQL schema holding the registry (nodes,
+ * connections, groups) and the message log. See protocol.ts for the log's layout and cursor scheme.
+ *
+ * Guarantees, beyond those of {@link Backplane}:
+ * - A message reaches each live recipient at most once, and the messages of one node reach each recipient
+ *   in publish order (the log is read in seq order and one node's batches commit in call order).
+ * - Nothing committed is lost to a dropped LISTEN connection or a restart of the database: readers follow
+ *   their cursor, and wake-ups are only hints. A node further behind than the retention loses the rows
+ *   trimmed meanwhile.
+ * - A node silent for `nodeTimeoutMs` is swept with its connections and memberships by any live node.
+ *
+ * What it cannot do: deliver to a connection of a node that is down (there is no store-and-forward), or
+ * run through a pooler in transaction mode (LISTEN needs a session).
+ */
+export class PostgresBackplane implements Backplane {
+  /** This node's id: a random UUID per instance. */
+  readonly nodeId = randomUUID();
+  private readonly options: ResolvedOptions;
+  private readonly names: SchemaNames;
+  private readonly log: Log;
+  private readonly counters = emptyStats();
+  private readonly index = new LocalIndex();
+  private readonly pool: pg.Pool;
+  private readonly sql: Sql;
+  private readonly writer: LogWriter;
+  private readonly wakeups: WakeupSender;
+  private reader: LogReader | undefined;
+  private listener: WakeupListener | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private state: "new" | "starting" | "started" | "closed" = "new";
+  private closing: Promise<void> | undefined;
+  private secret: Promise<Uint8Array> | undefined;
+  private registered = false;
+  private readonly maintenance: Maintenance;
+
+  /** Validates the options (throws an Error naming a bad one); connects nothing until {@link start}. */
+  constructor(options: PostgresBackplaneOptions) {
+    this.options = resolveOptions(options);
+    this.names = new SchemaNames(this.options.schema);
+    this.log = createLog(this.options.logger);
+    this.pool = createPool({
+      connectionString: this.options.connectionString,
+      poolSize: this.options.poolSize,
+      statementTimeoutMs: this.options.publishTimeoutMs,
+      applicationName: poolApplicationName(this.nodeId),
+      onError: (err) => this.log.poolError(err),
+    });
+    this.sql = new Sql(this.pool, this.counters);
+    this.wakeups = new WakeupSender(this.sql, this.names, this.log);
+    this.maintenance = new Maintenance(this.sql, this.names, this.nodeId, this.options, this.index, this.log);
+    this.writer = new LogWriter(this.sql, this.names, this.options, this.log, (nodeIds) => {
+      // This node's own reader needs no round trip through the database to be woken.
+      if (nodeIds.has(this.nodeId)) this.reader?.request();
+      const others = [...nodeIds].filter((id) => id !== this.nodeId);
+      if (others.length > 0) this.wakeups.send(others);
+    });
+  }
+
+  /** The schema this backplane lives in. */
+  get schema(): string {
+    return this.options.schema;
+  }
+
+  /**
+   * Runs the migrations (unless `migrate: false`), registers this node, starts reading at the current
+   * head of the log (older traffic is not replayed), LISTENs, and starts the heartbeat, sweep, poll and
+   * trim timers. Rejects with BackplaneUnavailableError when the database cannot be reached.
+   */
+  async start(handler: BackplaneEventHandler): Promise<void> {
+    if (this.state !== "new") throw new Error("start() may be called only once.");
+    this.state = "starting";
+    const query = this.sql.query.bind(this.sql);
+    try {
+      if (this.options.migrate) await this.runMigrations();
+      await registry.registerNode(query, this.names, this.nodeId, this.options.description);
+      this.registered = true;
+      const head = await readHead(query, this.names);
+      this.reader = new LogReader(
+        this.sql,
+        this.names,
+        this.nodeId,
+        this.options.readBatchSize,
+        this.index,
+        handler,
+        this.log,
+      );
+      this.reader.start(head);
+      this.listener = new WakeupListener({
+        connectionString: this.options.connectionString,
+        names: this.names,
+        nodeId: this.nodeId,
+        log: this.log,
+        stats: this.counters,
+        onWakeup: () => this.reader?.request(),
+        onReconnected: () => this.reader?.request(),
+      });
+      await this.listener.start();
+      this.every(this.options.pollIntervalMs, () => this.reader?.request());
+      this.every(this.options.heartbeatIntervalMs, () => void this.maintenance.heartbeat());
+      this.every(this.options.retention.intervalMs, () => void this.maintenance.trim());
+      this.state = "started";
+      this.log.started(this.nodeId, this.options.schema, head);
+    } catch (err) {
+      this.closing = this.shutdown(false);
+      await this.closing;
+      throw new BackplaneUnavailableError(
+        `The PostgreSQL backplane could not start: ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /**
+   * Writes what is queued, stops reading, unregisters this node (its connections and memberships go
+   * with it) and closes every database connection. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown(true);
+    return this.closing;
+  }
+
+  /**
+   * For tests: stops every timer and connection without unregistering, as a killed process would. The
+   * node's rows stay until another node sweeps them.
+   */
+  crash(): Promise<void> {
+    this.closing ??= this.shutdown(false);
+    return this.closing;
+  }
+
+  /** 32 random bytes created once per schema by the first node that asks; every node reads the same. */
+  clusterSecret(): Promise<Uint8Array> {
+    this.secret ??= registry
+      .clusterSecret(this.sql.query.bind(this.sql), this.names)
+      .catch((err: unknown) => {
+        this.secret = undefined;
+        throw unavailable(err);
+      });
+    return this.secret;
+  }
+
+  /** Records a connection of this node; sends written after this resolves reach it, earlier ones do not. */
+  async addConnection(connection: { connectionId: string; hub: string; userId: string }): Promise<void> {
+    this.ensureStarted();
+    const { hub, connectionId, userId } = connection;
+    this.maintenance.forgetOrphan(hub, connectionId);
+    // In the index before the insert, so a group change for it read meanwhile is not lost; it receives
+    // messages only once sinceSeq is known.
+    const local = this.index.add(hub, connectionId, userId);
+    try {
+      const head = await registry.insertConnection(this.sql.query.bind(this.sql), this.names, this.nodeId, {
+        hub,
+        connectionId,
+        userId,
+      });
+      local.sinceSeq = head;
+    } catch (err) {
+      if (this.index.get(hub, connectionId) === local) this.index.remove(hub, connectionId);
+      // The insert may have committed before the connection failed: make sure no row outlives it.
+      this.maintenance.addOrphan(hub, connectionId);
+      throw unavailable(err);
+    }
+  }
+
+  /**
+   * Forgets a connection of this node at once: nothing more is delivered to it here, and its registry
+   * rows (with its memberships) are deleted. If the delete fails, this rejects and the heartbeat retries
+   * it, so the registry does not keep a ghost.
+   */
+  async removeConnection(hub: string, connectionId: string): Promise<void> {
+    this.index.remove(hub, connectionId);
+    if (this.state !== "started") return;
+    try {
+      await registry.deleteConnection(
+        this.sql.query.bind(this.sql),
+        this.names,
+        this.nodeId,
+        hub,
+        connectionId,
+      );
+    } catch (err) {
+      this.maintenance.addOrphan(hub, connectionId);
+      throw unavailable(err);
+    }
+  }
+
+  /**
+   * Adds a connection of any node to a group. The change is one log row addressed to the owning node, so
+   * a send written after this resolves is read after it there and reaches the connection.
+   * @throws UnknownConnectionError at once when no connection has that id in that hub.
+   */
+  async addToGroup(hub: string, connectionId: string, group: string): Promise<void> {
+    this.ensureStarted();
+    const owner = await this.changeGroup(true, hub, connectionId, group);
+    if (owner === undefined) throw new UnknownConnectionError(connectionId);
+  }
+
+  /** Removes a connection of any node from a group; sends written after this resolves do not reach it there. */
+  async removeFromGroup(hub: string, connectionId: string, group: string): Promise<void> {
+    this.ensureStarted();
+    await this.changeGroup(false, hub, connectionId, group);
+  }
+
+  /**
+   * Appends the message to the log through the batching writer. Resolves after the batch commits, with
+   * the recipients the registry held at that moment; rejects with BackplaneUnavailableError when the
+   * queue is full, the write fails or is not confirmed within `publishTimeoutMs` (then nothing was
+   * written, except when the connection was lost mid-commit: the error then says the outcome is unknown).
+   */
+  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
+    if (this.state !== "started") {
+      return Promise.reject(new BackplaneUnavailableError(`The PostgreSQL backplane is ${this.state}.`));
+    }
+    return this.writer.publish(target, message);
+  }
+
+  /** The user's connections in the hub on live nodes (heartbeat within `nodeTimeoutMs`), oldest first. */
+  async userConnections(hub: string, userId: string): Promise<ConnectionInfo[]> {
+    return this.registryQuery((q) =>
+      registry.userConnections(q, this.names, hub, userId, this.options.nodeTimeoutMs),
+    );
+  }
+
+  /** The group's connection ids, sorted; a dead node's members go when it is swept. */
+  async groupMembers(hub: string, group: string): Promise<string[]> {
+    return this.registryQuery((q) => registry.groupMembers(q, this.names, hub, group));
+  }
+
+  /** Nodes whose heartbeat is within `nodeTimeoutMs`, oldest first, with their connection counts. */
+  async nodes(): Promise<NodeInfo[]> {
+    return this.registryQuery((q) => registry.liveNodes(q, this.names, this.options.nodeTimeoutMs));
+  }
+
+  /** A snapshot of this node's counters (statements sent, batches, rows written and read, wake-ups…). */
+  stats(): PostgresBackplaneStats {
+    return { ...this.counters };
+  }
+
+  private async changeGroup(add: boolean, hub: string, connectionId: string, group: string) {
+    try {
+      const owner = await registry.changeGroup(
+        this.sql.query.bind(this.sql),
+        this.names,
+        add,
+        hub,
+        connectionId,
+        group,
+      );
+      if (owner === this.nodeId) this.reader?.request();
+      else if (owner !== undefined) this.wakeups.send([owner]);
+      return owner;
+    } catch (err) {
+      // The connection was deleted between the lookup and the insert: the foreign key says so.
+      if ((err as { code?: string }).code === "23503") return undefined;
+      throw unavailable(err);
+    }
+  }
+
+  private async registryQuery<T>(run: (query: Sql["query"]) => Promise<T>): Promise<T> {
+    if (this.state === "closed") throw new BackplaneUnavailableError("The PostgreSQL backplane is closed.");
+    return run(this.sql.query.bind(this.sql)).catch((err: unknown) => {
+      throw unavailable(err);
+    });
+  }
+
+  /** On its own connection: the pool's statement_timeout would cut short the wait for another node's run. */
+  private async runMigrations(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.options.connectionString,
+      application_name: "switchboard migrate",
+    });
+    client.on("error", (err) => this.log.poolError(err));
+    await client.connect();
+    try {
+      await migrateWith(client, this.options.schema, (m) =>
+        this.log.migrationApplied(this.options.schema, m.version, m.name),
+      );
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  /** Stops everything; `graceful` also drains the writer and unregisters, as a clean exit does. */
+  private async shutdown(graceful: boolean): Promise<void> {
+    const wasStarted = this.state === "started";
+    const failedStart = this.state === "starting";
+    this.state = "closed";
+    this.maintenance.stop();
+    for (const timer of this.timers.splice(0)) clearInterval(timer);
+    await this.writer.close("The PostgreSQL backplane is closed.", graceful && wasStarted);
+    await this.reader?.stop();
+    await this.listener?.close();
+    if ((graceful && wasStarted) || (failedStart && this.registered)) {
+      await this.wakeups.idle();
+      await registry
+        .unregisterNode(this.sql.query.bind(this.sql), this.names, this.nodeId)
+        .catch((err: unknown) => this.log.unregisterFailed(this.nodeId, err));
+    }
+    this.index.clear();
+    await this.pool.end().catch(() => {});
+    if (wasStarted) this.log.stopped(this.nodeId);
+  }
+
+  private every(ms: number, tick: () => void): void {
+    const timer = setInterval(tick, ms);
+    timer.unref(); // the server, not the backplane, decides how long the process lives
+    this.timers.push(timer);
+  }
+
+  private ensureStarted(): void {
+    if (this.state !== "started")
+      throw new BackplaneUnavailableError(`The PostgreSQL backplane is ${this.state}.`);
+  }
+}
+
+/** Creates a PostgreSQL backplane; call `start(handler)` to connect. See {@link PostgresBackplaneOptions}. */
+export function postgres(options: PostgresBackplaneOptions): PostgresBackplane {
+  return new PostgresBackplane(options);
+}
+
+function unavailable(err: unknown): Error {
+  if (err instanceof BackplaneUnavailableError || err instanceof UnknownConnectionError) return err;
+  return new BackplaneUnavailableError(
+    `The PostgreSQL backplane's database failed: ${err instanceof Error ? err.message : String(err)}`,
+    { cause: err },
+  );
+}

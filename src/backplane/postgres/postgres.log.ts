@@ -1,0 +1,122 @@
+/**
+ * The log events of the PostgreSQL backplane: one named function per event, each with a stable id and name,
+ * so call sites hold no raw strings and operators can grep and alert on `event`.
+ */
+
+/**
+ * The logger the backplane writes to. pino's `Logger` fits as is; so does anything with these four methods.
+ * The default drops `debug`/`info` and writes `warn`/`error` to the console, so failures are never silent.
+ */
+export interface BackplaneLogger {
+  debug(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+/** Drops debug and info; warnings and errors go to the console. */
+export const consoleLogger: BackplaneLogger = {
+  debug: () => {},
+  info: () => {},
+  warn: (fields, message) => console.warn(`[switchboard] ${message}`, fields),
+  error: (fields, message) => console.error(`[switchboard] ${message}`, fields),
+};
+
+function errorFields(err: unknown): Record<string, unknown> {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return { err: err.message, ...(code === undefined ? {} : { code }) };
+  }
+  return { err: String(err) };
+}
+
+/** The event catalog; `createLog(logger).nodeSwept(id)` and so on. */
+export function createLog(logger: BackplaneLogger) {
+  const at =
+    (level: keyof BackplaneLogger, eventId: number, event: string) =>
+    (message: string, fields: Record<string, unknown> = {}) =>
+      logger[level]({ event, eventId, ...fields }, message);
+  const started = at("info", 1, "BackplaneStarted");
+  const stopped = at("info", 2, "BackplaneStopped");
+  const migrated = at("info", 3, "MigrationApplied");
+  const swept = at("warn", 4, "NodeSwept");
+  const resurrected = at("warn", 5, "NodeReregistered");
+  const heartbeatFailed = at("warn", 6, "HeartbeatFailed");
+  const listenConnected = at("debug", 7, "ListenConnected");
+  const listenLost = at("warn", 8, "ListenConnectionLost");
+  const readFailed = at("warn", 9, "LogReadFailed");
+  const batchFailed = at("error", 10, "BatchWriteFailed");
+  const queueFull = at("warn", 11, "PublishQueueFull");
+  const undecodable = at("error", 12, "LogRowUndecodable");
+  const trimFailed = at("warn", 13, "TrimFailed");
+  const trimmed = at("debug", 14, "LogTrimmed");
+  const notifyFailed = at("warn", 15, "NotifyFailed");
+  const deliverThrew = at("error", 16, "HandlerThrew");
+  const poolError = at("warn", 17, "PoolClientError");
+  const closeFailed = at("warn", 18, "UnregisterFailed");
+  const publishTimedOut = at("warn", 19, "PublishTimedOut");
+  const headWentBack = at("error", 20, "LogHeadWentBack");
+
+  return {
+    started: (nodeId: string, schema: string, head: number) =>
+      started("PostgreSQL backplane started.", { nodeId, schema, head }),
+    stopped: (nodeId: string) => stopped("PostgreSQL backplane stopped.", { nodeId }),
+    migrationApplied: (schema: string, version: number, name: string) =>
+      migrated(`Applied migration ${version} (${name}).`, { schema, version, name }),
+    nodeSwept: (nodeId: string, byNodeId: string) =>
+      swept("Removed a node whose heartbeat stopped, with its connections and groups.", { nodeId, byNodeId }),
+    nodeReregistered: (nodeId: string, connections: number) =>
+      resurrected("This node had been swept as dead; registered it again with its connections.", {
+        nodeId,
+        connections,
+      }),
+    heartbeatFailed: (nodeId: string, err: unknown) =>
+      heartbeatFailed("Heartbeat failed; the node will be swept if this lasts.", {
+        nodeId,
+        ...errorFields(err),
+      }),
+    listenConnected: (nodeId: string) => listenConnected("LISTEN connection established.", { nodeId }),
+    listenLost: (nodeId: string, retryInMs: number, err: unknown) =>
+      listenLost("LISTEN connection lost; reconnecting (polling continues meanwhile).", {
+        nodeId,
+        retryInMs,
+        ...errorFields(err),
+      }),
+    readFailed: (nodeId: string, cursor: number, err: unknown) =>
+      readFailed("Reading the message log failed; will retry from the same cursor.", {
+        nodeId,
+        cursor,
+        ...errorFields(err),
+      }),
+    batchFailed: (messages: number, err: unknown) =>
+      batchFailed("Writing a batch to the message log failed; its publishes were rejected.", {
+        messages,
+        ...errorFields(err),
+      }),
+    queueFull: (limit: number) =>
+      queueFull("The publish queue is full; rejecting the publish.", { maxQueuedMessages: limit }),
+    rowUndecodable: (seq: number, err: unknown) =>
+      undecodable("Skipped a log row this node cannot decode.", { seq, ...errorFields(err) }),
+    trimFailed: (err: unknown) => trimFailed("Trimming the message log failed.", errorFields(err)),
+    trimmed: (rows: number) => trimmed("Trimmed the message log.", { rows }),
+    notifyFailed: (err: unknown) =>
+      notifyFailed("Sending the wake-up failed; readers will find the rows by polling.", errorFields(err)),
+    handlerThrew: (seq: number, err: unknown) =>
+      deliverThrew("The event handler threw while delivering; continuing.", { seq, ...errorFields(err) }),
+    poolError: (err: unknown) => poolError("An idle database connection failed.", errorFields(err)),
+    unregisterFailed: (nodeId: string, err: unknown) =>
+      closeFailed("Could not unregister this node on close; it will be swept.", {
+        nodeId,
+        ...errorFields(err),
+      }),
+    logHeadWentBack: (cursor: number, head: number) =>
+      headWentBack("The log's head is behind this node's cursor: the log was reset; reading from its head.", {
+        cursor,
+        head,
+      }),
+    publishTimedOut: (messages: number, inFlight: boolean) =>
+      publishTimedOut("Publishes were not confirmed in time; rejected them.", { messages, inFlight }),
+  };
+}
+
+export type Log = ReturnType<typeof createLog>;

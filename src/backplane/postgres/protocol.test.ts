@@ -1,0 +1,59 @@
+import { encode } from "@msgpack/msgpack";
+import { describe, expect, it } from "vitest";
+import {
+  decodeEnvelope,
+  encodeGroupChange,
+  encodeInvocation,
+  EnvelopeType,
+  targetParts,
+} from "./protocol.js";
+
+describe("the Postgres backplane protocol", () => {
+  it("round-trips an invocation with its target", () => {
+    const parts = targetParts({
+      kind: "groups",
+      hub: "/h",
+      groups: ["a", "b", "a"],
+      excludedConnectionIds: ["x"],
+    });
+    const payload = encodeInvocation(parts, { target: "say", arguments: [1, "two", new Uint8Array([3])] });
+    expect(decodeEnvelope(payload)).toEqual({
+      type: EnvelopeType.Invocation,
+      target: { kind: 2, ids: ["a", "b"], excluded: ["x"] },
+      message: { target: "say", arguments: [1, "two", new Uint8Array([3])] },
+    });
+  });
+
+  it("round-trips group changes", () => {
+    expect(decodeEnvelope(encodeGroupChange(true, "c1", "room"))).toEqual({
+      type: EnvelopeType.GroupAdd,
+      connectionId: "c1",
+      group: "room",
+    });
+    expect(decodeEnvelope(encodeGroupChange(false, "c1", "room")).type).toBe(EnvelopeType.GroupRemove);
+  });
+
+  it("ignores unknown trailing fields, as a newer writer may add them", () => {
+    const payload = encode([1, 3, ["alice"], [], "say", ["hi"], "a future field", { more: true }]);
+    expect(decodeEnvelope(payload)).toMatchObject({
+      target: { kind: 3, ids: ["alice"] },
+      message: { target: "say" },
+    });
+    expect(decodeEnvelope(encode([2, "c1", "g", 99]))).toMatchObject({ connectionId: "c1", group: "g" });
+  });
+
+  it("refuses unknown types and malformed payloads", () => {
+    expect(() => decodeEnvelope(encode([42, "x"]))).toThrow("Unknown payload type");
+    expect(() => decodeEnvelope(encode({ not: "an array" }))).toThrow();
+    expect(() => decodeEnvelope(encode([1, 9, [], [], "m", []]))).toThrow("target kind");
+    expect(() => decodeEnvelope(encode([1, 0, [], [], 5, []]))).toThrow("Malformed");
+  });
+
+  it("refuses a message without a string target or an arguments array", () => {
+    const parts = targetParts({ kind: "all", hub: "/h" });
+    expect(() => encodeInvocation(parts, { target: 1 as unknown as string, arguments: [] })).toThrow(
+      TypeError,
+    );
+    expect(() => targetParts({ kind: "nope" } as never)).toThrow("Unknown send target kind");
+  });
+});

@@ -1,0 +1,133 @@
+/**
+ * The Postgres backplane protocol:
+ *
+ * - The log is the table `messages (seq bigint, created_at, hub text, node_ids uuid[], payload bytea)`.
+ *   Data only ever travels in this table; NOTIFY carries nothing but a wake-up hint.
+ * - `seq` is gap-free and commit-ordered. It is not a bigserial: concurrent transactions commit bigserial
+ *   ids out of order, and a reader trusting `id > last` skips the row that commits late. Instead every
+ *   writing statement takes the next numbers from the single counter row `log_head` with
+ *   `UPDATE log_head SET last_seq = last_seq + n RETURNING last_seq` (the scheme of ASP.NET SignalR's SQL
+ *   Server backplane). The row lock is held until the writer commits, so the next writer gets its numbers
+ *   only after the previous one is visible: commit order equals seq order, and a rollback returns its
+ *   numbers. Hence a reader's snapshot always holds exactly the rows `1 .. log_head.last_seq` (of those
+ *   not trimmed), and `seq > cursor` can never skip a row that commits later nor return one twice.
+ *   The price is that writers serialise on one row; batching (many messages per statement) pays for it.
+ * - `node_ids` lists the nodes that held recipients when the row was written, resolved against the
+ *   registry in the same statement. A node reads only `seq > cursor AND me = ANY(node_ids)`, and moves
+ *   its cursor to `log_head.last_seq` of the same snapshot when it has read everything, so rows for other
+ *   nodes are never fetched twice. Rows with no recipients are not written.
+ * - Group changes are log rows too, addressed to the node owning the connection. That node keeps its
+ *   memberships in memory and applies the change in log order, so a send written after the change (a
+ *   higher seq) finds the member, and one written before it does not.
+ * - `payload` is one MessagePack array, encoded once by the writer, whose first item is its type:
+ *   - `[1, targetKind, ids, excludedIds, method, arguments]`: an invocation. targetKind is
+ *     0 all, 1 connections, 2 groups, 3 users; `ids` are the connection ids, group names or user ids.
+ *   - `[2, connectionId, group]`: add a connection of the addressed node to a group.
+ *   - `[3, connectionId, group]`: remove it.
+ *   Readers ignore unknown trailing fields, so a newer writer may append items, and skip (and log) rows
+ *   of an unknown type, so nodes of two versions can share a log during a rolling upgrade.
+ */
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import type { BackplaneMessage, SendTarget } from "../backplane.js";
+
+/** The first item of every payload. */
+export const EnvelopeType = { Invocation: 1, GroupAdd: 2, GroupRemove: 3 } as const;
+
+/** The wire number of each {@link SendTarget} kind. */
+export const TargetKind = { all: 0, connections: 1, groups: 2, users: 3 } as const;
+export type TargetKind = (typeof TargetKind)[keyof typeof TargetKind];
+
+export type Envelope =
+  | { type: typeof EnvelopeType.Invocation; target: DecodedTarget; message: BackplaneMessage }
+  | {
+      type: typeof EnvelopeType.GroupAdd | typeof EnvelopeType.GroupRemove;
+      connectionId: string;
+      group: string;
+    };
+
+/** A send target as a reader needs it: the kind, the named ids and the excluded connection ids. */
+export interface DecodedTarget {
+  kind: TargetKind;
+  ids: string[];
+  excluded: string[];
+}
+
+const encoder = new Encoder();
+const decoder = new Decoder();
+
+/** The named ids and the exclusions of a target, in wire form. */
+export function targetParts(target: SendTarget): DecodedTarget {
+  switch (target.kind) {
+    case "all":
+      return { kind: TargetKind.all, ids: [], excluded: strings(target.excludedConnectionIds ?? []) };
+    case "connections":
+      return { kind: TargetKind.connections, ids: strings(target.connectionIds), excluded: [] };
+    case "groups":
+      return {
+        kind: TargetKind.groups,
+        ids: strings(target.groups),
+        excluded: strings(target.excludedConnectionIds ?? []),
+      };
+    case "users":
+      return { kind: TargetKind.users, ids: strings(target.userIds), excluded: [] };
+    default:
+      throw new TypeError(`Unknown send target kind '${String((target as { kind: unknown }).kind)}'.`);
+  }
+}
+
+/** Encodes an invocation once; the bytes go to the log as they are. */
+export function encodeInvocation(target: DecodedTarget, message: BackplaneMessage): Uint8Array {
+  if (typeof message?.target !== "string" || !Array.isArray(message.arguments)) {
+    throw new TypeError("A backplane message needs a string target and an arguments array.");
+  }
+  return encoder.encode([
+    EnvelopeType.Invocation,
+    target.kind,
+    target.ids,
+    target.excluded,
+    message.target,
+    message.arguments,
+  ]);
+}
+
+export function encodeGroupChange(add: boolean, connectionId: string, group: string): Uint8Array {
+  return encoder.encode([add ? EnvelopeType.GroupAdd : EnvelopeType.GroupRemove, connectionId, group]);
+}
+
+/**
+ * Decodes a payload. Items after the ones listed above are ignored.
+ * @throws when the payload is malformed or of a type this version does not know.
+ */
+export function decodeEnvelope(payload: Uint8Array): Envelope {
+  // A plain view, not pg's Buffer: binary arguments decode as subarrays, and they must be Uint8Arrays.
+  const value = decoder.decode(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+  if (!Array.isArray(value)) throw new Error("The payload is not a MessagePack array.");
+  const [type] = value as unknown[];
+  if (type === EnvelopeType.Invocation) {
+    const [, kind, ids, excluded, method, args] = value as unknown[];
+    if (kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3)
+      throw new Error(`Unknown target kind ${String(kind)}.`);
+    if (!isStrings(ids) || !isStrings(excluded) || typeof method !== "string" || !Array.isArray(args)) {
+      throw new Error("Malformed invocation payload.");
+    }
+    return { type, target: { kind, ids, excluded }, message: { target: method, arguments: args } };
+  }
+  if (type === EnvelopeType.GroupAdd || type === EnvelopeType.GroupRemove) {
+    const [, connectionId, group] = value as unknown[];
+    if (typeof connectionId !== "string" || typeof group !== "string")
+      throw new Error("Malformed group change.");
+    return { type, connectionId, group };
+  }
+  throw new Error(`Unknown payload type ${String(type)}.`);
+}
+
+function strings(values: readonly string[]): string[] {
+  if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) {
+    throw new TypeError("Send target ids must be an array of strings.");
+  }
+  return [...new Set(values)];
+}
+
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === "string");
+}

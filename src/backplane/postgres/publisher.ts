@@ -1,0 +1,94 @@
+import {
+  BackplaneUnavailableError,
+  type BackplaneMessage,
+  type ConnectionInfo,
+  type PublishResult,
+  type SendTarget,
+} from "../backplane.js";
+import { LogWriter } from "./log-writer.js";
+import { SchemaNames } from "./names.js";
+import { resolveWriterOptions, type LogWriterOptions } from "./options.js";
+import { createLog } from "./postgres.log.js";
+import * as registry from "./registry.js";
+import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
+import { WakeupSender } from "./wakeup.js";
+
+/** Options of {@link createPublisher}: where the cluster's log is, and how writes batch. */
+export type PublisherOptions = LogWriterOptions;
+
+/**
+ * Publishes into a cluster's log from a process that is not a node (a worker, a cron job, a CLI). It
+ * sends no heartbeats, holds no connections and reads nothing.
+ */
+export interface Publisher {
+  /**
+   * Sends a message to every live recipient of `target` on every node, at most once each. Messages sent
+   * through one publisher reach each recipient in the order of the calls. Resolves after the write
+   * commits, with what the registry held then; rejects with BackplaneUnavailableError when it could not
+   * be written (see `publishTimeoutMs`).
+   */
+  send(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
+  /** Whether the user has at least one live connection in the hub, on any node. */
+  isUserConnected(hub: string, userId: string): Promise<boolean>;
+  /** The user's live connections in the hub, on any node, oldest first. */
+  userConnections(hub: string, userId: string): Promise<ConnectionInfo[]>;
+  /** Counters: statements sent, batches and messages written, wake-ups sent. */
+  stats(): PostgresBackplaneStats;
+  /** Writes what is queued, then closes the database connections. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a {@link Publisher}. It connects lazily on first use and expects the schema to exist (run
+ * `switchboard migrate`, or start a node, first).
+ * @throws Error naming the option when an option is invalid.
+ */
+export function createPublisher(options: PublisherOptions): Publisher {
+  const resolved = resolveWriterOptions(options, 2);
+  const names = new SchemaNames(resolved.schema);
+  const log = createLog(resolved.logger);
+  const counters = emptyStats();
+  const pool = createPool({
+    connectionString: resolved.connectionString,
+    poolSize: resolved.poolSize,
+    statementTimeoutMs: resolved.publishTimeoutMs,
+    applicationName: "switchboard publisher",
+    onError: (err) => log.poolError(err),
+  });
+  const sql = new Sql(pool, counters);
+  const query = sql.query.bind(sql);
+  const wakeups = new WakeupSender(sql, names, log);
+  const writer = new LogWriter(sql, names, resolved, log, (nodeIds) => wakeups.send(nodeIds));
+  let closing: Promise<void> | undefined;
+
+  const guard = async <T>(run: () => Promise<T>): Promise<T> => {
+    if (closing) throw new BackplaneUnavailableError("The publisher is closed.");
+    return run().catch((err: unknown) => {
+      throw err instanceof BackplaneUnavailableError
+        ? err
+        : new BackplaneUnavailableError(`The publisher's database failed: ${(err as Error).message}`, {
+            cause: err,
+          });
+    });
+  };
+
+  return {
+    send: (target, message) => writer.publish(target, message),
+    isUserConnected: (hub, userId) =>
+      guard(
+        async () =>
+          (await registry.userConnections(query, names, hub, userId, resolved.nodeTimeoutMs)).length > 0,
+      ),
+    userConnections: (hub, userId) =>
+      guard(() => registry.userConnections(query, names, hub, userId, resolved.nodeTimeoutMs)),
+    stats: () => ({ ...counters }),
+    close() {
+      closing ??= (async () => {
+        await writer.close("The publisher is closed.", true);
+        await wakeups.idle();
+        await pool.end().catch(() => {});
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,260 @@
+/**
+ * The SQL of the registry: nodes, connections, group memberships and cluster settings. Times come from
+ * the database's clock (`now()`), so clock skew between nodes cannot make a live node look dead.
+ */
+import { randomBytes } from "node:crypto";
+import type { ConnectionInfo, NodeInfo } from "../backplane.js";
+import type { Query } from "./log.js";
+import { CLUSTER_SECRET_SETTING, type SchemaNames } from "./names.js";
+import { encodeGroupChange } from "./protocol.js";
+
+export async function registerNode(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+  description: string,
+): Promise<void> {
+  await query(`INSERT INTO ${n.nodes} (id, description) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, [
+    nodeId,
+    description,
+  ]);
+}
+
+/**
+ * Refreshes this node's heartbeat and deletes nodes silent for longer than `timeoutMs`, with everything
+ * they held (the foreign keys cascade to connections and group memberships). Nodes another sweeper has
+ * locked are skipped, so concurrent sweepers never wait on (or deadlock with) each other.
+ * @returns whether this node's row still existed, and the ids of the nodes swept.
+ */
+export async function heartbeatAndSweep(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+  timeoutMs: number,
+): Promise<{ alive: boolean; swept: string[] }> {
+  const result = await query<{ alive: boolean; swept: string[] }>(
+    `WITH beat AS (
+       UPDATE ${n.nodes} SET heartbeat_at = now() WHERE id = $1 RETURNING id
+     ), swept AS (
+       DELETE FROM ${n.nodes} WHERE id IN (
+         SELECT id FROM ${n.nodes}
+         WHERE id <> $1 AND heartbeat_at < now() - make_interval(secs => $2::double precision / 1000)
+         ORDER BY id FOR UPDATE SKIP LOCKED
+       ) RETURNING id
+     )
+     SELECT EXISTS (SELECT 1 FROM beat) AS alive, ARRAY(SELECT id::text FROM swept) AS swept`,
+    [nodeId, timeoutMs],
+    `${n.statementPrefix}heartbeat`,
+  );
+  const row = result.rows[0]!;
+  return { alive: row.alive, swept: row.swept };
+}
+
+export async function unregisterNode(query: Query, n: SchemaNames, nodeId: string): Promise<void> {
+  await query(`DELETE FROM ${n.nodes} WHERE id = $1`, [nodeId]);
+}
+
+/**
+ * Records a connection and returns the log head as of the same snapshot: rows up to it were committed
+ * before the connection existed and must not reach it.
+ */
+export async function insertConnection(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+  connection: { hub: string; connectionId: string; userId: string },
+): Promise<number> {
+  const result = await query<{ head: string }>(
+    `WITH added AS (
+       INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (hub, connection_id) DO UPDATE
+         SET user_id = EXCLUDED.user_id, node_id = EXCLUDED.node_id, connected_at = now(), last_seen = now()
+       RETURNING 1
+     )
+     SELECT h.last_seq AS head FROM ${n.logHead} h, added WHERE h.id = 1`,
+    [connection.hub, connection.connectionId, connection.userId, nodeId],
+    `${n.statementPrefix}add_connection`,
+  );
+  return Number(result.rows[0]!.head);
+}
+
+export async function deleteConnection(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+  hub: string,
+  connectionId: string,
+): Promise<void> {
+  await query(
+    `DELETE FROM ${n.connections} WHERE hub = $1 AND connection_id = $2 AND node_id = $3`,
+    [hub, connectionId, nodeId],
+    `${n.statementPrefix}remove_connection`,
+  );
+}
+
+/**
+ * Adds or removes a group membership and, in the same statement (one transaction), appends the change
+ * to the log addressed to the node owning the connection, numbered like any other row.
+ * @returns the owning node, or undefined when no such connection (add) or membership (remove) exists.
+ */
+export async function changeGroup(
+  query: Query,
+  n: SchemaNames,
+  add: boolean,
+  hub: string,
+  connectionId: string,
+  group: string,
+): Promise<string | undefined> {
+  const payload = encodeGroupChange(add, connectionId, group);
+  const change = add
+    ? `target AS (
+         SELECT node_id FROM ${n.connections} WHERE hub = $1 AND connection_id = $2
+       ), member AS (
+         INSERT INTO ${n.groupMembers} (hub, group_name, connection_id, node_id)
+         SELECT $1, $3, $2, node_id FROM target
+         ON CONFLICT DO NOTHING
+       )`
+    : `target AS (
+         DELETE FROM ${n.groupMembers} WHERE hub = $1 AND group_name = $3 AND connection_id = $2
+         RETURNING node_id
+       )`;
+  const result = await query<{ node_id: string }>(
+    `WITH ${change}, head AS (
+       UPDATE ${n.logHead} SET last_seq = last_seq + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM target)
+       RETURNING last_seq
+     ), logged AS (
+       INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
+       SELECT head.last_seq, $1, ARRAY[target.node_id], $4 FROM head, target
+     )
+     SELECT node_id::text FROM target`,
+    [hub, connectionId, group, payload],
+    `${n.statementPrefix}${add ? "group_add" : "group_remove"}`,
+  );
+  return result.rows[0]?.node_id;
+}
+
+/** A connection's row in the registry, with the liveness of its node checked against `timeoutMs`. */
+const liveConnectionColumns = `c.connection_id, c.hub, c.user_id, c.node_id::text AS node_id, c.connected_at`;
+
+export async function userConnections(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  userId: string,
+  timeoutMs: number,
+): Promise<ConnectionInfo[]> {
+  const result = await query<{
+    connection_id: string;
+    hub: string;
+    user_id: string;
+    node_id: string;
+    connected_at: Date;
+  }>(
+    `SELECT ${liveConnectionColumns}
+     FROM ${n.connections} c JOIN ${n.nodes} nd ON nd.id = c.node_id
+     WHERE c.hub = $1 AND c.user_id = $2 AND c.user_id <> ''
+       AND nd.heartbeat_at >= now() - make_interval(secs => $3::double precision / 1000)
+     ORDER BY c.connected_at, c.connection_id`,
+    [hub, userId, timeoutMs],
+  );
+  return result.rows.map((row) => ({
+    connectionId: row.connection_id,
+    hub: row.hub,
+    userId: row.user_id,
+    nodeId: row.node_id,
+    connectedAt: row.connected_at,
+  }));
+}
+
+export async function groupMembers(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  group: string,
+): Promise<string[]> {
+  const result = await query<{ connection_id: string }>(
+    `SELECT connection_id FROM ${n.groupMembers} WHERE hub = $1 AND group_name = $2 ORDER BY connection_id`,
+    [hub, group],
+  );
+  return result.rows.map((row) => row.connection_id);
+}
+
+export async function liveNodes(query: Query, n: SchemaNames, timeoutMs: number): Promise<NodeInfo[]> {
+  const result = await query<{
+    id: string;
+    description: string;
+    started_at: Date;
+    heartbeat_at: Date;
+    connections: number;
+  }>(
+    `SELECT nd.id::text AS id, nd.description, nd.started_at, nd.heartbeat_at,
+            (SELECT count(*) FROM ${n.connections} c WHERE c.node_id = nd.id)::int AS connections
+     FROM ${n.nodes} nd
+     WHERE nd.heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000)
+     ORDER BY nd.started_at, nd.id`,
+    [timeoutMs],
+  );
+  return result.rows.map((row) => ({
+    nodeId: row.id,
+    description: row.description,
+    startedAt: row.started_at,
+    lastHeartbeatAt: row.heartbeat_at,
+    connectionCount: row.connections,
+  }));
+}
+
+/**
+ * The cluster secret: created by whichever node asks first (a random 32 bytes), read by all others.
+ * Two nodes racing both insert with ON CONFLICT DO NOTHING, then both read the one row that won.
+ */
+export async function clusterSecret(query: Query, n: SchemaNames): Promise<Uint8Array> {
+  await query(`INSERT INTO ${n.settings} (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`, [
+    CLUSTER_SECRET_SETTING,
+    randomBytes(32),
+  ]);
+  const result = await query<{ value: Buffer }>(`SELECT value FROM ${n.settings} WHERE name = $1`, [
+    CLUSTER_SECRET_SETTING,
+  ]);
+  return new Uint8Array(result.rows[0]!.value);
+}
+
+/**
+ * Registers this node again, with the connections and memberships it still holds in memory, after
+ * another node swept it as dead (a long pause or a partition). Memberships are restored without log
+ * rows: the node's own memory already has them.
+ */
+export async function reregister(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+  description: string,
+  connections: readonly { hub: string; connectionId: string; userId: string; groups: Iterable<string> }[],
+): Promise<void> {
+  const memberships = connections.flatMap((c) => [...c.groups].map((group) => ({ ...c, group })));
+  await query(`INSERT INTO ${n.nodes} (id, description) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, [
+    nodeId,
+    description,
+  ]);
+  await query(
+    `INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id)
+     SELECT hub, id, user_id, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS c(hub, id, user_id)
+     ON CONFLICT (hub, connection_id) DO NOTHING`,
+    [
+      connections.map((c) => c.hub),
+      connections.map((c) => c.connectionId),
+      connections.map((c) => c.userId),
+      nodeId,
+    ],
+  );
+  await query(
+    `INSERT INTO ${n.groupMembers} (hub, group_name, connection_id, node_id)
+     SELECT hub, group_name, id, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS g(hub, group_name, id)
+     ON CONFLICT DO NOTHING`,
+    [
+      memberships.map((m) => m.hub),
+      memberships.map((m) => m.group),
+      memberships.map((m) => m.connectionId),
+      nodeId,
+    ],
+  );
+}

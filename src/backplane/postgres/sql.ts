@@ -1,0 +1,107 @@
+import pg from "pg";
+
+/** Counters of one backplane or publisher, for tests, metrics and the admin page. Monotonic. */
+export interface PostgresBackplaneStats {
+  /** Every SQL statement this instance sent. */
+  statements: number;
+  /** Statements of the publish path only: one append per batch plus at most one NOTIFY per batch. */
+  writeStatements: number;
+  /** Batches written (each one statement, one transaction). */
+  batches: number;
+  /** Messages appended to the log (publishes with no recipients are not written). */
+  messagesWritten: number;
+  /** Log rows read by this node (only rows addressed to it). */
+  messagesRead: number;
+  /** Calls to the handler's deliver. */
+  deliveries: number;
+  /** Log read statements. */
+  reads: number;
+  /** NOTIFY wake-ups sent. */
+  notifications: number;
+  /** NOTIFY wake-ups received that named this node. */
+  wakeups: number;
+  /** Times the LISTEN connection was re-established after a loss. */
+  listenReconnects: number;
+  /** The highest seq this node has read up to (0 for a publisher). */
+  cursor: number;
+}
+
+export function emptyStats(): PostgresBackplaneStats {
+  return {
+    statements: 0,
+    writeStatements: 0,
+    batches: 0,
+    messagesWritten: 0,
+    messagesRead: 0,
+    deliveries: 0,
+    reads: 0,
+    notifications: 0,
+    wakeups: 0,
+    listenReconnects: 0,
+    cursor: 0,
+  };
+}
+
+/** The pool, with every statement counted. Named statements are prepared once per connection. */
+export class Sql {
+  constructor(
+    readonly pool: pg.Pool,
+    readonly stats: PostgresBackplaneStats,
+  ) {}
+
+  query<R extends pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+    name?: string,
+  ): Promise<pg.QueryResult<R>> {
+    this.stats.statements++;
+    return this.pool.query<R>(name === undefined ? { text, values } : { text, values, name });
+  }
+
+  /** Runs `work` on one connection inside BEGIN … COMMIT (ROLLBACK on error). */
+  async transaction<T>(work: (query: Sql["query"]) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    const query = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) => {
+      this.stats.statements++;
+      return client.query<R>(text, values);
+    };
+    try {
+      await query("BEGIN");
+      const result = await work(query);
+      await query("COMMIT");
+      client.release();
+      return result;
+    } catch (err) {
+      const rolledBack = await client.query("ROLLBACK").then(
+        () => true,
+        () => false,
+      );
+      client.release(!rolledBack); // a connection that cannot even roll back is destroyed, not reused
+      throw err;
+    }
+  }
+}
+
+/** A pool for one backplane or publisher: server-side statement timeout, TCP keep-alive, named. */
+export function createPool(options: {
+  connectionString: string;
+  poolSize: number;
+  statementTimeoutMs: number;
+  applicationName: string;
+  onError: (err: unknown) => void;
+}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.poolSize,
+    // The database cancels a statement that runs too long, so a timed-out publish rolls back: the caller's
+    // rejection then means "not written", never "written but reported failed".
+    statement_timeout: options.statementTimeoutMs,
+    connectionTimeoutMillis: options.statementTimeoutMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    application_name: options.applicationName,
+  });
+  // An idle client whose backend dies emits 'error' on the pool; unhandled, it would crash the process.
+  pool.on("error", options.onError);
+  return pool;
+}
