@@ -1,7 +1,7 @@
 /**
  * The conformance suite every Backplane passes. A backplane's test file calls
  * `runBackplaneSpec({ name, createCluster })`; `createCluster(n)` returns n unstarted backplanes sharing
- * one cluster. Tests that need more nodes than `maxNodes` are skipped (the memory backplane has one).
+ * one cluster. Tests that need more nodes than `maxNodes` are not defined (the memory backplane has one).
  *
  * Delivery is asynchronous, so "nothing else arrived" is checked with a fence: each sender sends one more
  * message to every connection involved and the test waits for it; since one sender's messages arrive in
