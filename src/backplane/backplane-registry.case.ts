@@ -134,4 +134,36 @@ export function registryCases(kit: SpecKit): void {
       node!.backplane.addConnection({ connectionId: "a", hub: HUB, userId: "" }),
     ).rejects.toBeInstanceOf(BackplaneUnavailableError);
   });
+
+  it("recipients on the publishing node have the message when publish returns, before it resolves", async () => {
+    const [node] = await cluster(1);
+    const a = await connect(node!, "a", "ann");
+    await node!.backplane.addToGroup(HUB, "a", "room");
+    const pending = [
+      node!.backplane.publish({ kind: "all", hub: HUB }, msg("to all")),
+      node!.backplane.publish({ kind: "users", hub: HUB, userIds: ["ann"] }, msg("to ann")),
+      node!.backplane.publish({ kind: "groups", hub: HUB, groups: ["room"] }, msg("to room")),
+      node!.backplane.publish({ kind: "connections", hub: HUB, connectionIds: ["a"] }, msg("to a")),
+    ];
+    // Synchronous: the hub layer's direct writes to a caller, made next, stay behind these.
+    expect(got(a)).toEqual(["to all", "to ann", "to room", "to a"]);
+    expect(await Promise.all(pending)).toEqual(Array(4).fill({ connections: 1, nodes: 1 }));
+  });
+
+  multiNode(
+    "a group change made on a connection's own node is not undone by an older change of another node",
+    async () => {
+      const nodes = await cluster(2);
+      const b = await connect(nodes[1]!, "b");
+      // Node 0 adds b (a log row for node 1); node 1 at once removes it: node 1 may read the add later.
+      await nodes[0]!.backplane.addToGroup(HUB, "b", "room");
+      await nodes[1]!.backplane.removeFromGroup(HUB, "b", "room");
+      await fence(nodes, [b]);
+      await nodes[1]!.backplane.publish({ kind: "groups", hub: HUB, groups: ["room"] }, msg("local"));
+      await nodes[0]!.backplane.publish({ kind: "groups", hub: HUB, groups: ["room"] }, msg("remote"));
+      await fence(nodes, [b]);
+      expect(got(b)).toEqual([]);
+      expect(await nodes[0]!.backplane.groupMembers(HUB, "room")).toEqual([]);
+    },
+  );
 }

@@ -11,6 +11,12 @@ export interface LocalConnection {
    */
   sinceSeq: number;
   readonly groups: Set<string>;
+  /**
+   * Per group, the seq of the newest change applied. A change is applied twice (at once by the node that
+   * made it, and again when its log row is read) or late (a row of another node read after a newer
+   * change of ours): only a newer seq may change the membership, so it always ends as the log orders it.
+   */
+  readonly groupSeqs: Map<string, number>;
 }
 
 /**
@@ -41,8 +47,10 @@ export class LocalIndex {
    * replaces it but keeps its groups, as the registry's upsert keeps its memberships.
    */
   add(hub: string, connectionId: string, userId: string): LocalConnection {
-    const groups = this.remove(hub, connectionId)?.groups ?? new Set<string>();
-    const connection: LocalConnection = { connectionId, hub, userId, sinceSeq: Infinity, groups };
+    const previous = this.remove(hub, connectionId);
+    const groups = previous?.groups ?? new Set<string>();
+    const groupSeqs = previous?.groupSeqs ?? new Map<string, number>();
+    const connection: LocalConnection = { connectionId, hub, userId, sinceSeq: Infinity, groups, groupSeqs };
     let connections = this.byHub.get(hub);
     if (!connections) this.byHub.set(hub, (connections = new Map()));
     connections.set(connectionId, connection);
@@ -62,10 +70,15 @@ export class LocalIndex {
     return connection;
   }
 
-  /** Applies a group change read from the log; changes for connections not (or no longer) here are ignored. */
-  applyGroupChange(hub: string, connectionId: string, group: string, add: boolean): void {
+  /**
+   * Applies a group change with its log seq; changes for connections not (or no longer) here, and changes
+   * older than one already applied to that membership, are ignored.
+   */
+  applyGroupChange(hub: string, connectionId: string, group: string, add: boolean, seq: number): void {
     const connection = this.get(hub, connectionId);
     if (!connection) return;
+    if (seq <= (connection.groupSeqs.get(group) ?? 0)) return;
+    connection.groupSeqs.set(group, seq);
     if (add) {
       connection.groups.add(group);
       indexAdd(this.groups, hub, group, connectionId);
@@ -75,7 +88,10 @@ export class LocalIndex {
     }
   }
 
-  /** The local connections a row with this seq and target is for, each once. */
+  /**
+   * The local connections a row with this seq and target is for, each once. `Infinity` for a send this
+   * node makes now: every connection whose registration is complete.
+   */
   resolve(seq: number, hub: string, target: DecodedTarget): string[] {
     const connections = this.byHub.get(hub);
     if (!connections) return [];

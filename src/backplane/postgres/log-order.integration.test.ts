@@ -107,7 +107,7 @@ describe("the commit-ordered cursor", () => {
     await slow.query("BEGIN");
     await slow.query("SELECT txid_current()"); // it has begun, and holds an xid below the next writer's
     await writer.backplane.publish({ kind: "all", hub: HUB }, { target: "m", arguments: ["fast"] });
-    await append((text, values) => slow.query(text, values), names, [entry("slow")]);
+    await append((text, values) => slow.query(text, values), names, [entry("slow")], null);
     await slow.query("SELECT pg_sleep(0.2)");
     await slow.query("COMMIT");
     await writer.backplane.publish({ kind: "all", hub: HUB }, { target: "m", arguments: ["last"] });
@@ -122,7 +122,7 @@ describe("the commit-ordered cursor", () => {
     const checker = sequenceChecker();
     const held = await rawClient();
     await held.query("BEGIN");
-    await append((text, values) => held.query(text, values), names, [entry("held-0"), entry("held-1")]);
+    await append((text, values) => held.query(text, values), names, [entry("held-0"), entry("held-1")], null);
     // Later writers begin while the held rows are numbered but uncommitted; with a bigserial they would
     // commit first and a reader at their id would skip the held rows for ever.
     const sends = Array.from({ length: 20 }, (_, i) =>
@@ -162,7 +162,7 @@ describe("the commit-ordered cursor", () => {
     const holder = (async () => {
       for (let k = 0; k < 5; k++) {
         await raw.query("BEGIN");
-        await append((text, values) => raw.query(text, values), names, [entry(`raw:${k}`)]);
+        await append((text, values) => raw.query(text, values), names, [entry(`raw:${k}`)], null);
         await raw.query("SELECT pg_sleep(0.05)");
         await raw.query("COMMIT");
       }

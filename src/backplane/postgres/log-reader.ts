@@ -17,6 +17,8 @@ export class LogReader {
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  /** Why the last read failed, until a read succeeds again (the backplane then reports itself degraded). */
+  failure: string | undefined;
 
   constructor(
     private readonly sql: Sql,
@@ -57,6 +59,7 @@ export class LogReader {
         // A full page means there may be more: read on at once rather than wait for the next tick.
         while (!this.stopped && (await this.readPage())) this.again = false;
       } catch (err) {
+        this.failure = err instanceof Error ? err.message : String(err);
         this.log.readFailed(this.nodeId, this.cursor, err);
         return; // the poll timer retries from the same cursor
       }
@@ -74,6 +77,7 @@ export class LogReader {
       this.cursor,
       this.batchSize,
     );
+    this.failure = undefined;
     if (this.stopped) return false;
     if (head < this.cursor) {
       // The log was reset under us (schema recreated, database restored): follow the new log from its head.
@@ -102,7 +106,7 @@ export class LogReader {
     }
     if (envelope.type !== EnvelopeType.Invocation) {
       const add = envelope.type === EnvelopeType.GroupAdd;
-      this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add);
+      this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add, row.seq);
       return;
     }
     const ids = this.index.resolve(row.seq, row.hub, envelope.target);

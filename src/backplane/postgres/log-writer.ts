@@ -45,8 +45,10 @@ export class LogWriter {
     private readonly names: SchemaNames,
     private readonly limits: LogWriterLimits,
     private readonly log: Log,
-    /** Called after each commit with the nodes that hold recipients of the batch. */
+    /** Called after each commit with the other nodes that hold recipients of the batch (rows to read). */
     private readonly onCommitted: (nodeIds: ReadonlySet<string>) => void,
+    /** The writing node, which delivers to its own connections itself; null for a publisher. */
+    private readonly originNodeId: string | null = null,
   ) {}
 
   /** Encodes the message once and queues it. See {@link LogWriter}. */
@@ -111,7 +113,7 @@ export class LogWriter {
     backstop.unref();
     try {
       this.sql.stats.writeStatements++;
-      const results = await append(this.sql.query.bind(this.sql), this.names, batch);
+      const results = await append(this.sql.query.bind(this.sql), this.names, batch, this.originNodeId);
       this.committed(batch, results);
     } catch (err) {
       this.log.batchFailed(batch.length, err);
@@ -134,8 +136,9 @@ export class LogWriter {
     const nodeIds = new Set<string>();
     batch.forEach((entry, index) => {
       const result = results[index] ?? { connections: 0, nodeIds: [] };
-      if (result.nodeIds.length > 0) stats.messagesWritten++;
-      for (const id of result.nodeIds) nodeIds.add(id);
+      const remote = result.nodeIds.filter((id) => id !== this.originNodeId);
+      if (remote.length > 0) stats.messagesWritten++;
+      for (const id of remote) nodeIds.add(id);
       settle(entry, { connections: result.connections, nodes: result.nodeIds.length });
     });
     if (nodeIds.size > 0) this.onCommitted(nodeIds);

@@ -15,7 +15,7 @@ export interface AppendEntry {
   payload: Uint8Array;
 }
 
-/** What one entry reached, from the registry as the appending statement saw it. */
+/** What one entry reached, from the registry as the appending statement saw it (the writer's node included). */
 export interface AppendResult {
   connections: number;
   nodeIds: string[];
@@ -31,8 +31,9 @@ export type Query = <R extends pg.QueryResultRow>(
 /**
  * The append statement. One statement is one transaction: it resolves every entry's target against the
  * registry (its recipients' nodes and count), takes the entries' seq numbers from the counter row and
- * inserts the rows. Entries without recipients get no row and no number. The counter row is updated
- * last, so its lock is held only for the insert and the commit.
+ * inserts the rows. Entries without recipients on nodes other than the writer (`$7`, null for a
+ * publisher) get no row and no number. The counter row is updated last, so its lock is held only for
+ * the insert and the commit.
  */
 export function appendSql(n: SchemaNames): string {
   return `
@@ -80,10 +81,15 @@ WITH msg AS (
   LEFT JOIN excluded e ON e.ord = m.ord AND e.node_id = h.node_id
   WHERE m.kind = 0
   GROUP BY m.ord
+), resolved AS (
+  SELECT * FROM targeted UNION ALL SELECT * FROM broadcast WHERE connections > 0
 ), numbered AS (
-  SELECT m.ord, m.hub, m.payload, r.node_ids, r.connections, row_number() OVER (ORDER BY m.ord) AS rn
-  FROM msg m
-  JOIN (SELECT * FROM targeted UNION ALL SELECT * FROM broadcast WHERE connections > 0) r ON r.ord = m.ord
+  -- The writing node delivered to its own connections already: its id is left out of the row, and a
+  -- row that would be for it alone is not written at all.
+  SELECT m.ord, m.hub, m.payload, array_remove(r.node_ids, $7::uuid) AS node_ids,
+         row_number() OVER (ORDER BY m.ord) AS rn
+  FROM msg m JOIN resolved r ON r.ord = m.ord
+  WHERE cardinality(array_remove(r.node_ids, $7::uuid)) > 0
 ), head AS (
   UPDATE ${n.logHead} SET last_seq = last_seq + (SELECT count(*) FROM numbered)
   WHERE id = 1 AND EXISTS (SELECT 1 FROM numbered)
@@ -94,9 +100,9 @@ WITH msg AS (
   FROM numbered n CROSS JOIN head
   RETURNING seq
 )
-SELECT n.ord, n.connections::int AS connections, n.node_ids::text[] AS node_ids,
+SELECT r.ord, r.connections::int AS connections, r.node_ids::text[] AS node_ids,
        (SELECT count(*) FROM written)::int AS written
-FROM numbered n`;
+FROM resolved r`;
 }
 
 /**
@@ -107,6 +113,7 @@ export async function append(
   query: Query,
   names: SchemaNames,
   entries: readonly AppendEntry[],
+  originNodeId: string | null,
 ): Promise<AppendResult[]> {
   const kinds: number[] = [];
   const hubs: string[] = [];
@@ -128,7 +135,7 @@ export async function append(
   });
   const result = await query<{ ord: number; connections: number; node_ids: string[] }>(
     appendSql(names),
-    [kinds, hubs, payloads, itemOrd, itemValue, itemExcluded],
+    [kinds, hubs, payloads, itemOrd, itemValue, itemExcluded, originNodeId],
     `${names.statementPrefix}append`,
   );
   const results: AppendResult[] = entries.map(() => ({ connections: 0, nodeIds: [] }));

@@ -6,12 +6,14 @@ import {
   type Backplane,
   type BackplaneEventHandler,
   type BackplaneMessage,
+  type HealthReporter,
   type ConnectionInfo,
   type NodeInfo,
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
 import { LocalIndex } from "./local-index.js";
+import { targetParts } from "./protocol.js";
 import { readHead } from "./log.js";
 import { LogReader } from "./log-reader.js";
 import { LogWriter } from "./log-writer.js";
@@ -39,7 +41,7 @@ import { WakeupListener, WakeupSender } from "./wakeup.js";
  * What it cannot do: deliver to a connection of a node that is down (there is no store-and-forward), or
  * run through a pooler in transaction mode (LISTEN needs a session).
  */
-export class PostgresBackplane implements Backplane {
+export class PostgresBackplane implements Backplane, HealthReporter {
   /** This node's id: a random UUID per instance. */
   readonly nodeId = randomUUID();
   private readonly options: ResolvedOptions;
@@ -55,6 +57,7 @@ export class PostgresBackplane implements Backplane {
   private listener: WakeupListener | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private state: "new" | "starting" | "started" | "closed" = "new";
+  private handler: BackplaneEventHandler | undefined;
   private closing: Promise<void> | undefined;
   private secret: Promise<Uint8Array> | undefined;
   private registered = false;
@@ -75,12 +78,14 @@ export class PostgresBackplane implements Backplane {
     this.sql = new Sql(this.pool, this.counters);
     this.wakeups = new WakeupSender(this.sql, this.names, this.log);
     this.maintenance = new Maintenance(this.sql, this.names, this.nodeId, this.options, this.index, this.log);
-    this.writer = new LogWriter(this.sql, this.names, this.options, this.log, (nodeIds) => {
-      // This node's own reader needs no round trip through the database to be woken.
-      if (nodeIds.has(this.nodeId)) this.reader?.request();
-      const others = [...nodeIds].filter((id) => id !== this.nodeId);
-      if (others.length > 0) this.wakeups.send(others);
-    });
+    this.writer = new LogWriter(
+      this.sql,
+      this.names,
+      this.options,
+      this.log,
+      (nodeIds) => this.wakeups.send([...nodeIds]),
+      this.nodeId,
+    );
   }
 
   /** The schema this backplane lives in. */
@@ -97,6 +102,7 @@ export class PostgresBackplane implements Backplane {
     if (this.state !== "new") throw new Error("start() may be called only once.");
     this.state = "starting";
     const query = this.sql.query.bind(this.sql);
+    this.handler = handler;
     try {
       if (this.options.migrate) await this.runMigrations();
       await registry.registerNode(query, this.names, this.nodeId, this.options.description);
@@ -229,14 +235,34 @@ export class PostgresBackplane implements Backplane {
   }
 
   /**
-   * Appends the message to the log through the batching writer. Resolves after the batch commits, with
-   * the recipients the registry held at that moment; rejects with BackplaneUnavailableError when the
-   * queue is full, the write fails or is not confirmed within `publishTimeoutMs` (then nothing was
-   * written, except when the connection was lost mid-commit: the error then says the outcome is unknown).
+   * Delivers to this node's recipients at once, from its in-memory index (so local delivery keeps working
+   * while the database is away, and stays in call order with the hub layer's direct writes), then appends
+   * the message to the log for the other nodes through the batching writer. Resolves after the batch
+   * commits, with the recipients the registry held at that moment (ours included); rejects with
+   * BackplaneUnavailableError when the queue is full, the write fails or is not confirmed within
+   * `publishTimeoutMs` (then no other node gets it, except when the connection was lost mid-commit: the
+   * error then says the outcome is unknown). A send to connections that are all ours needs no database.
    */
   publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
     if (this.state !== "started") {
       return Promise.reject(new BackplaneUnavailableError(`The PostgreSQL backplane is ${this.state}.`));
+    }
+    let local: string[];
+    try {
+      local = this.index.resolve(Infinity, target.hub, targetParts(target));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (local.length > 0) {
+      this.counters.deliveries++;
+      try {
+        this.handler?.deliver(target.hub, local, message);
+      } catch (err) {
+        this.log.handlerThrew(0, err);
+      }
+    }
+    if (target.kind === "connections" && local.length === new Set(target.connectionIds).size) {
+      return Promise.resolve({ connections: local.length, nodes: local.length > 0 ? 1 : 0 });
     }
     return this.writer.publish(target, message);
   }
@@ -258,6 +284,19 @@ export class PostgresBackplane implements Backplane {
     return this.registryQuery((q) => registry.liveNodes(q, this.names, this.options.nodeTimeoutMs));
   }
 
+  /**
+   * "degraded" while the log cannot be read (the database is down or unreachable): this node's own
+   * connections still get its sends, but no other node's, and sends to other nodes fail.
+   */
+  health(): { status: "ok" | "degraded"; reason?: string } {
+    if (this.state !== "started")
+      return { status: "degraded", reason: `The PostgreSQL backplane is ${this.state}.` };
+    const failure = this.reader?.failure;
+    return failure
+      ? { status: "degraded", reason: `The message log cannot be read: ${failure}` }
+      : { status: "ok" };
+  }
+
   /** A snapshot of this node's counters (statements sent, batches, rows written and read, wake-ups…). */
   stats(): PostgresBackplaneStats {
     return { ...this.counters };
@@ -265,7 +304,7 @@ export class PostgresBackplane implements Backplane {
 
   private async changeGroup(add: boolean, hub: string, connectionId: string, group: string) {
     try {
-      const owner = await registry.changeGroup(
+      const change = await registry.changeGroup(
         this.sql.query.bind(this.sql),
         this.names,
         add,
@@ -273,9 +312,12 @@ export class PostgresBackplane implements Backplane {
         connectionId,
         group,
       );
-      if (owner === this.nodeId) this.reader?.request();
-      else if (owner !== undefined) this.wakeups.send([owner]);
-      return owner;
+      if (change === undefined) return undefined;
+      // Our own connection: in force here at once (its log row, read later, is then too old to apply).
+      if (change.owner === this.nodeId)
+        this.index.applyGroupChange(hub, connectionId, group, add, change.seq);
+      else this.wakeups.send([change.owner]);
+      return change.owner;
     } catch (err) {
       // The connection was deleted between the lookup and the insert: the foreign key says so.
       if ((err as { code?: string }).code === "23503") return undefined;

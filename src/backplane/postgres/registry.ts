@@ -95,7 +95,8 @@ export async function deleteConnection(
 /**
  * Adds or removes a group membership and, in the same statement (one transaction), appends the change
  * to the log addressed to the node owning the connection, numbered like any other row.
- * @returns the owning node, or undefined when no such connection (add) or membership (remove) exists.
+ * @returns the owning node and the change's seq, or undefined when no such connection (add) or
+ *   membership (remove) exists.
  */
 export async function changeGroup(
   query: Query,
@@ -104,7 +105,7 @@ export async function changeGroup(
   hub: string,
   connectionId: string,
   group: string,
-): Promise<string | undefined> {
+): Promise<{ owner: string; seq: number } | undefined> {
   const payload = encodeGroupChange(add, connectionId, group);
   const change = add
     ? `target AS (
@@ -118,7 +119,7 @@ export async function changeGroup(
          DELETE FROM ${n.groupMembers} WHERE hub = $1 AND group_name = $3 AND connection_id = $2
          RETURNING node_id
        )`;
-  const result = await query<{ node_id: string }>(
+  const result = await query<{ node_id: string; seq: string }>(
     `WITH ${change}, head AS (
        UPDATE ${n.logHead} SET last_seq = last_seq + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM target)
        RETURNING last_seq
@@ -126,11 +127,12 @@ export async function changeGroup(
        INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
        SELECT head.last_seq, $1, ARRAY[target.node_id], $4 FROM head, target
      )
-     SELECT node_id::text FROM target`,
+     SELECT target.node_id::text, head.last_seq AS seq FROM target, head`,
     [hub, connectionId, group, payload],
     `${n.statementPrefix}${add ? "group_add" : "group_remove"}`,
   );
-  return result.rows[0]?.node_id;
+  const row = result.rows[0];
+  return row && { owner: row.node_id, seq: Number(row.seq) };
 }
 
 /** A connection's row in the registry, with the liveness of its node checked against `timeoutMs`. */
