@@ -117,6 +117,11 @@ export function createServer(options: ServerOptions): SwitchboardServer {
 
   let started: Promise<void> | undefined;
   const ready = (): Promise<void> => (started ??= backplane.start(router));
+  // Which node answered, for load-balanced set-ups (the demo shows it): on hub, API and health responses.
+  const isForUs = (url: string | undefined): boolean =>
+    isUnderPath(url, "/healthz") ||
+    (api !== undefined && isUnderPath(url, "/api")) ||
+    endpoints.some((e) => isUnder(url, e));
   /** HTTP servers that listen() created: close() closes them; servers given to attach() stay the app's. */
   const ownServers: HttpServer[] = [];
   let closing: Promise<void> | undefined;
@@ -126,6 +131,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     backplane,
     notifications: notifier,
     handleRequest(req, res) {
+      if (isForUs(req.url)) res.setHeader("X-Switchboard-Node", backplane.nodeId);
       if (health?.(req, res)) return true;
       if (api && (req.url === "/api" || req.url?.startsWith("/api/"))) {
         if (applyCors(options.cors, req, res)) return true;
@@ -198,8 +204,12 @@ export function createServer(options: ServerOptions): SwitchboardServer {
 }
 
 function isUnder(url: string | undefined, endpoint: ConnectionEndpoint): boolean {
+  return isUnderPath(url, endpoint.path);
+}
+
+function isUnderPath(url: string | undefined, base: string): boolean {
   const path = (url ?? "").split("?")[0]!;
-  return path === endpoint.path || path.startsWith(`${endpoint.path}/`);
+  return path === base || path.startsWith(`${base}/`);
 }
 
 /** The transport's authentication hook, from the authenticate option or the userIdProvider. */
