@@ -47,6 +47,7 @@ export { MemoryBackplane } from "./backplane/memory/memory-backplane.js";
 // The notification service: register an identifier, notify it from anywhere.
 export {
   Notifier,
+  createNotifier,
   type Notification,
   type NotifyOptions,
   type NotifyResult,

@@ -5,7 +5,12 @@ import {
   type SendTarget,
 } from "../backplane/backplane.js";
 import { NotConnectedError, UnknownStatusError } from "./notification-errors.js";
-import { identifierGroup, validIdentifier, type NotificationOptions } from "./notification-options.js";
+import {
+  defaultNotificationOptions,
+  identifierGroup,
+  validIdentifier,
+  type NotificationOptions,
+} from "./notification-options.js";
 
 /** What a notifier sends through: a node's backplane, or an out-of-process publisher. */
 export interface NotificationSender {
@@ -93,4 +98,23 @@ export class Notifier {
     const connectionIds = await this.sender.groupMembers(this.options.path, identifierGroup(identifier));
     return { identifier, connected: connectionIds.length > 0, connectionIds };
   }
+}
+
+/**
+ * A notifier for code that is not a node: give it an out-of-process publisher (`createPublisher` from
+ * "switchboard/postgres") and the same notification options the nodes use.
+ *
+ * @example
+ * const notifier = createNotifier(createPublisher({ connectionString }));
+ * await notifier.notify("order-42", { status: "Confirmed" });
+ */
+export function createNotifier(
+  sender: NotificationSender,
+  options: Partial<NotificationOptions> = {},
+): Notifier {
+  return new Notifier(sender, {
+    ...defaultNotificationOptions,
+    ...options,
+    statuses: { ...defaultNotificationOptions.statuses, ...options.statuses },
+  });
 }

@@ -1,5 +1,6 @@
 import type { LocalIndex } from "./local-index.js";
 import { trimOnce } from "./log.js";
+import { trimExpiredStored } from "./stored-messages.js";
 import type { SchemaNames } from "./names.js";
 import type { ResolvedOptions } from "./options.js";
 import type { Log } from "./postgres.log.js";
@@ -85,6 +86,11 @@ export class Maintenance {
         total += deleted;
         if (deleted < this.options.retention.batchSize || Date.now() > deadline || this.stopped) break;
       }
+      total += await trimExpiredStored(
+        this.sql.query.bind(this.sql),
+        this.names,
+        this.options.retention.batchSize,
+      );
       if (total > 0) this.log.trimmed(total);
     } catch (err) {
       this.log.trimFailed(err);

@@ -63,6 +63,22 @@ export const migrations: readonly Migration[] = [
       ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02)`,
     ],
   },
+  {
+    version: 2,
+    name: "stored messages",
+    statements: (n) => [
+      // Taken (deleted) by the first connection that registers the key; expired rows are trimmed.
+      `CREATE TABLE ${n.storedMessages} (
+        id bigserial PRIMARY KEY,
+        hub text NOT NULL,
+        key text NOT NULL,
+        payload bytea NOT NULL,
+        expires_at timestamptz NOT NULL
+      )`,
+      `CREATE INDEX stored_messages_key ON ${n.storedMessages} (hub, key)`,
+      `CREATE INDEX stored_messages_expiry ON ${n.storedMessages} (expires_at)`,
+    ],
+  },
 ];
 
 /** Namespace of the migration advisory lock (the second key is a hash of the schema name). */

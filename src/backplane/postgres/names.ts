@@ -23,6 +23,8 @@ export class SchemaNames {
   readonly logHead: string;
   /** `messages`: the message log. */
   readonly messages: string;
+  /** Messages kept for an identifier that had no connection (notify with ifOffline "store"). */
+  readonly storedMessages: string;
   /**
    * The NOTIFY channel for wake-ups: `<schema>.wakeup`, or a hash of it when that would pass PostgreSQL's
    * 63-byte identifier limit (LISTEN would truncate it, pg_notify would refuse it).
@@ -42,6 +44,7 @@ export class SchemaNames {
     this.settings = table("settings");
     this.logHead = table("log_head");
     this.messages = table("messages");
+    this.storedMessages = table("stored_messages");
     const hash = createHash("sha256").update(schemaName).digest("hex");
     const channel = `${schemaName}.wakeup`;
     this.channel = Buffer.byteLength(channel) <= 63 ? channel : `switchboard.${hash.slice(0, 32)}`;

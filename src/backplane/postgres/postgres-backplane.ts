@@ -7,6 +7,7 @@ import {
   type BackplaneEventHandler,
   type BackplaneMessage,
   type HealthReporter,
+  type MessageStore,
   type ConnectionInfo,
   type NodeInfo,
   type PublishResult,
@@ -14,6 +15,7 @@ import {
 } from "../backplane.js";
 import { LocalIndex } from "./local-index.js";
 import { targetParts } from "./protocol.js";
+import * as stored from "./stored-messages.js";
 import { readHead } from "./log.js";
 import { LogReader } from "./log-reader.js";
 import { LogWriter } from "./log-writer.js";
@@ -41,7 +43,7 @@ import { WakeupListener, WakeupSender } from "./wakeup.js";
  * What it cannot do: deliver to a connection of a node that is down (there is no store-and-forward), or
  * run through a pooler in transaction mode (LISTEN needs a session).
  */
-export class PostgresBackplane implements Backplane, HealthReporter {
+export class PostgresBackplane implements Backplane, HealthReporter, MessageStore {
   /** This node's id: a random UUID per instance. */
   readonly nodeId = randomUUID();
   private readonly options: ResolvedOptions;
@@ -265,6 +267,16 @@ export class PostgresBackplane implements Backplane, HealthReporter {
       return Promise.resolve({ connections: local.length, nodes: local.length > 0 ? 1 : 0 });
     }
     return this.writer.publish(target, message);
+  }
+
+  /** Keeps a message for `key` until a connection takes it (at most once), for `ttlMs`. */
+  async storeMessage(hub: string, key: string, message: BackplaneMessage, ttlMs: number): Promise<void> {
+    await this.registryQuery((q) => stored.storeMessage(q, this.names, hub, key, message, ttlMs));
+  }
+
+  /** Removes and returns the unexpired messages kept for `key`, oldest first. */
+  async takeStoredMessages(hub: string, key: string): Promise<BackplaneMessage[]> {
+    return this.registryQuery((q) => stored.takeStoredMessages(q, this.names, hub, key));
   }
 
   /** The user's connections in the hub on live nodes (heartbeat within `nodeTimeoutMs`), oldest first. */

@@ -2,9 +2,11 @@ import {
   BackplaneUnavailableError,
   type BackplaneMessage,
   type ConnectionInfo,
+  type MessageStore,
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
+import { storeMessage, takeStoredMessages } from "./stored-messages.js";
 import { LogWriter } from "./log-writer.js";
 import { SchemaNames } from "./names.js";
 import { resolveWriterOptions, type LogWriterOptions } from "./options.js";
@@ -20,7 +22,7 @@ export type PublisherOptions = LogWriterOptions;
  * Publishes into a cluster's log from a process that is not a node (a worker, a cron job, a CLI). It
  * sends no heartbeats, holds no connections and reads nothing.
  */
-export interface Publisher {
+export interface Publisher extends MessageStore {
   /**
    * Sends a message to every live recipient of `target` on every node, at most once each. Messages sent
    * through one publisher reach each recipient in the order of the calls. Resolves after the write
@@ -28,6 +30,10 @@ export interface Publisher {
    * be written (see `publishTimeoutMs`).
    */
   send(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
+  /** The same as `send`, under the Backplane's name, so a publisher can drive a Notifier. */
+  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
+  /** The connection ids in a group, on any node. */
+  groupMembers(hub: string, group: string): Promise<string[]>;
   /** Whether the user has at least one live connection in the hub, on any node. */
   isUserConnected(hub: string, userId: string): Promise<boolean>;
   /** The user's live connections in the hub, on any node, oldest first. */
@@ -74,6 +80,11 @@ export function createPublisher(options: PublisherOptions): Publisher {
 
   return {
     send: (target, message) => writer.publish(target, message),
+    publish: (target, message) => writer.publish(target, message),
+    groupMembers: (hub, group) => guard(() => registry.groupMembers(query, names, hub, group)),
+    storeMessage: (hub, key, message, ttlMs) =>
+      guard(() => storeMessage(query, names, hub, key, message, ttlMs)),
+    takeStoredMessages: (hub, key) => guard(() => takeStoredMessages(query, names, hub, key)),
     isUserConnected: (hub, userId) =>
       guard(
         async () =>
