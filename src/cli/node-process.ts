@@ -23,7 +23,8 @@ const cliScript = join(dirname(here), `main${extname(here)}`);
 
 /**
  * Starts `switchboard start <args>` in a new process and resolves once it listens. Its log lines go to
- * `onLog`; the first `Listening` event gives its URL, so the log level must be `info` or lower.
+ * `onLog`; the first `Listening` event gives its URL, so the log level must be `info` or lower (the
+ * default here, whatever LOG_LEVEL says).
  */
 export function spawnNode(
   args: string[],
@@ -33,6 +34,8 @@ export function spawnNode(
   // process.execArgv carries the TypeScript loader when we run from source (tsx), so the child does too;
   // a test runner passes its own (`--import tsx`).
   const execArgv = options.execArgv ?? process.execArgv;
+  // The Listening line is logged at info: never let an inherited LOG_LEVEL hide it.
+  if (!args.includes("--log-level")) args = [...args, "--log-level", "info"];
   const child = spawn(process.execPath, [...execArgv, cliScript, "start", "--port", "0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: options.env ?? process.env,
