@@ -25,6 +25,11 @@ export interface HubCallerContext {
   readonly items: Map<string, unknown>;
   /** Aborted when the connection ends. */
   readonly signal: AbortSignal;
+  /**
+   * Fields added to every log event about this connection (for example the identifiers it registered),
+   * so a failed delivery can be traced to whom it was for. Never put secrets here.
+   */
+  readonly logFields: Record<string, unknown>;
   /** Ends the connection (the client sees a Close message, with `error` if given). */
   abort(error?: string): void;
 }

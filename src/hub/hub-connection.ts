@@ -6,6 +6,7 @@ import type { ConnectionCallbacks, TransportConnection } from "../transport/tran
 import type { HubCallerContext } from "./hub-connection-context.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { HubOptions } from "./hub-options.js";
+import type { HubMetrics } from "./hub-metrics.js";
 import type { UploadStream } from "./upload-stream.js";
 
 /** What a connection needs from the endpoint that owns it. */
@@ -13,6 +14,7 @@ export interface HubConnectionHost {
   readonly hub: string;
   readonly options: HubOptions;
   readonly log: Logger;
+  readonly metrics: HubMetrics;
   resolveProtocol(name: string): HubProtocol | undefined;
   /** Registers the connection and runs the hub's onConnected; rejects to refuse the connection. */
   connected(connection: HubConnection): Promise<void>;
@@ -51,6 +53,7 @@ export class HubConnection implements ConnectionCallbacks {
   /** Set once the handshake chose a protocol. */
   context!: HubCallerContext;
   readonly items = new Map<string, unknown>();
+  readonly logFields: Record<string, unknown> = {};
   /** Invocations running now, against maximumParallelInvocationsPerClient. */
   activeInvocations = 0;
   /** Invocations waiting for a slot (at most one: the queue stops behind it). */
@@ -82,8 +85,9 @@ export class HubConnection implements ConnectionCallbacks {
     return this.aborter.signal;
   }
 
-  get ids(): { hub: string; connectionId: string } {
-    return { hub: this.host.hub, connectionId: this.connectionId };
+  /** The fields that identify this connection in log events. */
+  get ids(): { hub: string; connectionId: string } & Record<string, unknown> {
+    return { ...this.logFields, hub: this.host.hub, connectionId: this.connectionId };
   }
 
   onData(chunk: Buffer): void {
@@ -137,6 +141,7 @@ export class HubConnection implements ConnectionCallbacks {
     this.lastSentAt = Date.now();
     if (this.transport.send(bytes, this.protocol.transferFormat)) return true;
     hubLog.slowClient(this.host.log, this.ids);
+    this.host.metrics.deliveryFailed(this.host.hub, "slow_client");
     this.close("Connection closed with an error. The client did not read its messages fast enough.", true);
     return false;
   }
@@ -218,6 +223,7 @@ export class HubConnection implements ConnectionCallbacks {
 
   private enqueue(messages: HubMessage[]): void {
     for (const message of messages) this.queue.push(message);
+    this.host.metrics.messagesReceived(this.host.hub, messages.length);
     if (!this.draining) this.drain();
   }
 

@@ -10,6 +10,7 @@ import { HubError } from "./hub-error.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { HubMethod } from "./method-table.js";
 import type { HubOptions } from "./hub-options.js";
+import type { HubMetrics } from "./hub-metrics.js";
 import { UploadStream } from "./upload-stream.js";
 
 /** Creates the hub instance that serves one invocation (context, clients, groups and signal filled in). */
@@ -25,6 +26,7 @@ export class HubDispatcher {
     private readonly activate: HubActivator,
     private readonly options: HubOptions,
     private readonly log: Logger,
+    private readonly metrics: HubMetrics,
   ) {}
 
   dispatch(connection: HubConnection, message: HubMessage): Promise<void> | undefined {
@@ -155,7 +157,9 @@ export class HubDispatcher {
       if (invocationId && connection.isConnected) {
         connection.write(completion(invocationId, result === undefined ? {} : { result }));
       }
+      this.metrics.invocationCompleted(connection.ids.hub, "ok");
     } catch (err) {
+      this.metrics.invocationCompleted(connection.ids.hub, "error");
       hubLog.methodFailed(this.log, connection.ids, target, err);
       if (invocationId) {
         this.completeWithError(
@@ -203,7 +207,9 @@ export class HubDispatcher {
       if (signal.aborted) void iterator.return?.()?.catch(() => undefined);
       // The spec wants a Completion even after a cancel; the official client ignores it then.
       if (connection.isConnected) connection.write(completion(invocationId, {}));
+      this.metrics.invocationCompleted(connection.ids.hub, "ok");
     } catch (err) {
+      this.metrics.invocationCompleted(connection.ids.hub, "error");
       hubLog.methodFailed(this.log, connection.ids, target, err);
       // An error before the first item is an error of the invocation, as in .NET (whose methods throw
       // before they return their stream); after it, an error of the stream.

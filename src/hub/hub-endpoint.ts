@@ -14,6 +14,7 @@ import { Hub, type HubDefinition } from "./hub.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { HubOptions } from "./hub-options.js";
 import { buildMethodTable, type HubMethod } from "./method-table.js";
+import { noMetrics, type HubMetrics } from "./hub-metrics.js";
 
 /** A hub's clients and groups for code outside hub methods: an HTTP handler, a timer, a worker. */
 export interface HubContext {
@@ -29,6 +30,7 @@ export interface HubEndpointOptions {
   protocols: readonly HubProtocol[];
   options: HubOptions;
   log: Logger;
+  metrics?: HubMetrics;
 }
 
 /**
@@ -39,6 +41,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   readonly hub: string;
   readonly options: HubOptions;
   readonly log: Logger;
+  readonly metrics: HubMetrics;
   private readonly backplane: Backplane;
   private readonly definition: HubDefinition;
   private readonly protocols: Map<string, HubProtocol>;
@@ -49,6 +52,8 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   private readonly groupManager: GroupManager;
   private readonly outsideClients: HubClientsImpl;
   private readonly disconnecting = new Set<Promise<void>>();
+  /** Connections counted as open (registered); the metrics count each open and close once. */
+  private readonly registered = new Set<HubConnection>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(options: HubEndpointOptions) {
@@ -57,6 +62,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     this.backplane = options.backplane;
     this.options = options.options;
     this.log = options.log;
+    this.metrics = options.metrics ?? noMetrics;
     this.protocols = new Map(options.protocols.map((p) => [p.name, p]));
     for (const p of options.protocols) this.pingBytes.set(p.name, p.write({ type: MessageType.Ping }));
     this.methods = buildMethodTable(this.definition, Hub.prototype);
@@ -65,6 +71,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       (c, signal) => this.activate(c, signal),
       this.options,
       this.log,
+      this.metrics,
     );
     this.groupManager = {
       add: (connectionId, group) => this.backplane.addToGroup(this.hub, connectionId, group),
@@ -108,6 +115,8 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       userId: transport.request.userId ?? "",
     });
     hubLog.connected(this.log, connection.ids, transport.request.userId);
+    this.metrics.connectionOpened(this.hub);
+    this.registered.add(connection);
     const hub = this.activate(connection, connection.signal);
     if (typeof hub.onConnected === "function") await (hub.onConnected as () => unknown).call(hub);
   }
@@ -142,13 +151,26 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
         try {
           frame = protocol.write(invocation);
         } catch (err) {
-          // A value this protocol cannot carry (a cycle, a BigInt): that protocol's recipients miss it.
-          hubLog.sendFailed(this.log, this.hub, message.target, err);
+          // A value this protocol cannot carry (a cycle, a BigInt): this recipient misses it.
+          hubLog.deliveryFailed(
+            this.log,
+            connection.ids,
+            message.target,
+            `not serialisable as ${protocol.name}: ${String(err)}`,
+          );
+          this.metrics.deliveryFailed(this.hub, "unserializable");
           continue;
         }
         frames.set(protocol, frame);
       }
-      connection.writeBytes(frame);
+      if (!connection.writeBytes(frame)) {
+        hubLog.deliveryFailed(
+          this.log,
+          connection.ids,
+          message.target,
+          "the client's outgoing buffer is full",
+        );
+      }
     }
   }
 
@@ -173,6 +195,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     } catch (err) {
       hubLog.lifecycleHookFailed(this.log, connection.ids, "onDisconnected", err);
     }
+    if (this.registered.delete(connection)) this.metrics.connectionClosed(this.hub);
     try {
       await this.backplane.removeConnection(this.hub, connection.connectionId);
     } catch (err) {
@@ -229,6 +252,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       protocol: connection.protocol.name,
       items: connection.items,
       signal: connection.signal,
+      logFields: connection.logFields,
       abort: (error?: string) =>
         connection.close(error === undefined ? undefined : `Connection closed with an error. ${error}`),
     };

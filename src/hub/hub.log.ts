@@ -13,7 +13,8 @@ export interface Logger {
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
-type Ids = { hub: string; connectionId: string };
+/** A connection's hub, id and its log fields (see HubCallerContext.logFields). */
+type Ids = { hub: string; connectionId: string } & Record<string, unknown>;
 
 export const hubLog = {
   handshakeComplete: (log: Logger, ids: Ids, protocol: string, transport: string) =>
@@ -49,6 +50,11 @@ export const hubLog = {
     log.error({ event: "HubMethodFailed", ...ids, target, err }, "A hub method threw."),
   lifecycleHookFailed: (log: Logger, ids: Ids, hook: string, err: unknown) =>
     log.error({ event: "LifecycleHookFailed", ...ids, hook, err }, "A hub lifecycle hook threw."),
+  deliveryFailed: (log: Logger, ids: Ids, method: string, reason: string) =>
+    log.warn(
+      { event: "DeliveryFailed", ...ids, method, reason },
+      "A message could not be delivered to a connection of this node.",
+    ),
   sendFailed: (log: Logger, hub: string, target: string, err: unknown) =>
     log.error({ event: "SendFailed", hub, target, err }, "A send through the backplane failed."),
   connected: (log: Logger, ids: Ids, userId: string | undefined) =>

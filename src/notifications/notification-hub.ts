@@ -27,6 +27,9 @@ export function createNotificationHub(options: NotificationOptions, backplane: B
       if (!(await mayRegister(this, identifier)))
         throw new HubError(new RegistrationRefusedError(identifier).message);
       await this.groups.add(this.context.connectionId, identifierGroup(identifier));
+      // A delivery that fails on this connection is then logged with the identifiers it was for.
+      const registered = (this.context.logFields.identifiers as string[] | undefined) ?? [];
+      if (!registered.includes(identifier)) this.context.logFields.identifiers = [...registered, identifier];
       if (canStoreMessages(backplane)) {
         for (const message of await backplane.takeStoredMessages(options.path, identifier)) {
           await this.clients.caller.send(message.target, ...message.arguments);
@@ -40,6 +43,8 @@ export function createNotificationHub(options: NotificationOptions, backplane: B
       if (!validIdentifier(identifier))
         throw new HubError("An identifier is a non-empty string of at most 256 characters.");
       await this.groups.remove(this.context.connectionId, identifierGroup(identifier));
+      const registered = (this.context.logFields.identifiers as string[] | undefined) ?? [];
+      this.context.logFields.identifiers = registered.filter((id) => id !== identifier);
     }
   };
 }

@@ -21,6 +21,7 @@ import { Notifier } from "../notifications/notifier.js";
 import type { HubDefinition } from "../hub/hub.js";
 import { createApiHandler } from "../api/api-handler.js";
 import { healthHandler } from "./health.js";
+import { createMetrics } from "./metrics.js";
 import { resolveOptions, type Identity, type ServerOptions } from "./options.js";
 
 /** A running Switchboard node: its hubs, their HTTP endpoints and the backplane. */
@@ -74,10 +75,19 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     ]);
   }
 
+  const metrics = options.metrics ? createMetrics(backplane) : undefined;
   const hubs = new Map<string, HubEndpoint>();
   const endpoints: ConnectionEndpoint[] = [];
   for (const [path, definition] of hubDefinitions) {
-    const hub = new HubEndpoint({ path, definition, backplane, protocols, options: resolved.hub, log });
+    const hub = new HubEndpoint({
+      path,
+      definition,
+      backplane,
+      protocols,
+      options: resolved.hub,
+      log,
+      metrics: metrics?.hubMetrics,
+    });
     hubs.set(path, hub);
     endpoints.push(
       new ConnectionEndpoint({
@@ -133,6 +143,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     handleRequest(req, res) {
       if (isForUs(req.url)) res.setHeader("X-Switchboard-Node", backplane.nodeId);
       if (health?.(req, res)) return true;
+      if (metrics?.handle(req, res)) return true;
       if (api && (req.url === "/api" || req.url?.startsWith("/api/"))) {
         if (applyCors(options.cors, req, res)) return true;
         void api(req, res).then((handled) => {

@@ -57,6 +57,8 @@ export interface ServerOptions extends Partial<HubOptions> {
   api?: { apiKeyHashes?: string[]; allowWithoutKey?: boolean; maxBodyBytes?: number };
   /** Serves `GET /healthz`: 200 with the node's state, 503 when its backplane is degraded. Default true. */
   health?: boolean;
+  /** Serves Prometheus metrics at `GET /metrics` (connections, messages, invocations, failed deliveries, backplane counters). Default false. */
+  metrics?: boolean;
 }
 
 export interface ResolvedOptions {
@@ -93,6 +95,7 @@ const knownOptions = new Set<string>([
   "notifications",
   "api",
   "health",
+  "metrics",
 ]);
 
 /** Checks every option and fills in defaults. A bad option throws an error that names it. */

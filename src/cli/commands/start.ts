@@ -63,6 +63,7 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
     logger: log,
     notifications: { allowAnonymousRegistration: settings.demoMode },
     api: { apiKeyHashes: settings.apiKeyHashes, allowWithoutKey: settings.demoMode },
+    metrics: true,
   });
   const require = createRequire(import.meta.url);
   const serveStatic = settings.page
