@@ -1,52 +1,15 @@
 // Every clients.* target and group operation, with several official clients on one node.
 import type { IncomingMessage } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { Hub, UnknownConnectionError } from "../../src/index.js";
+import { UnknownConnectionError } from "../../src/index.js";
+import { ClusterHub } from "../hubs/cluster-hubs.js";
 import { connectClient, type TestClient } from "../support/hub-client.js";
 import { startServer, type RunningServer } from "../support/test-server.js";
 
-class RoutingHub extends Hub {
-  toAll(text: string) {
-    return this.clients.all.send("msg", text);
-  }
-  toAllExcept(ids: string[], text: string) {
-    return this.clients.allExcept(ids).send("msg", text);
-  }
+/** The cluster tests' hub (a method per target kind), plus what these tests look at on one node. */
+class RoutingHub extends ClusterHub {
   toCaller(text: string) {
     return this.clients.caller.send("msg", text);
-  }
-  toOthers(text: string) {
-    return this.clients.others.send("msg", text);
-  }
-  toClient(id: string, text: string) {
-    return this.clients.client(id).send("msg", text);
-  }
-  toClients(ids: string[], text: string) {
-    return this.clients.clients(ids).send("msg", text);
-  }
-  toGroup(group: string, text: string) {
-    return this.clients.group(group).send("msg", text);
-  }
-  toGroups(groups: string[], text: string) {
-    return this.clients.groups(groups).send("msg", text);
-  }
-  toGroupExcept(group: string, ids: string[], text: string) {
-    return this.clients.groupExcept(group, ids).send("msg", text);
-  }
-  toOthersInGroup(group: string, text: string) {
-    return this.clients.othersInGroup(group).send("msg", text);
-  }
-  toUser(user: string, text: string) {
-    return this.clients.user(user).send("msg", text);
-  }
-  toUsers(users: string[], text: string) {
-    return this.clients.users(users).send("msg", text);
-  }
-  join(group: string) {
-    return this.groups.add(this.context.connectionId, group);
-  }
-  leave(group: string) {
-    return this.groups.remove(this.context.connectionId, group);
   }
   async addOther(connectionId: string, group: string) {
     try {

@@ -12,6 +12,7 @@ import {
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
+import { indexAdd, indexRemove, type NameIndex } from "../name-index.js";
 
 /**
  * The in-process backplane: the registry lives in this process's memory and messages never leave it.
@@ -26,9 +27,9 @@ export class MemoryBackplane implements Backplane, MessageStore {
   /** Key: `${hub}\n${connectionId}`. */
   private readonly connections = new Map<string, ConnectionInfo & { groups: Set<string> }>();
   /** hub → group → connection ids. */
-  private readonly groups = new Map<string, Map<string, Set<string>>>();
+  private readonly groups: NameIndex = new Map();
   /** hub → user id → connection ids, in connection order. */
-  private readonly users = new Map<string, Map<string, Set<string>>>();
+  private readonly users: NameIndex = new Map();
   /** Key: `${hub}\n${key}`. */
   private readonly stored = new Map<string, { message: BackplaneMessage; expiresAt: number }[]>();
 
@@ -161,24 +162,4 @@ function unique(ids: Iterable<string>): string[] {
 function publicInfo(info: ConnectionInfo): ConnectionInfo {
   const { connectionId, hub, userId, nodeId, connectedAt } = info;
   return { connectionId, hub, userId, nodeId, connectedAt };
-}
-
-function indexAdd(index: Map<string, Map<string, Set<string>>>, hub: string, name: string, id: string): void {
-  let byName = index.get(hub);
-  if (!byName) index.set(hub, (byName = new Map()));
-  let ids = byName.get(name);
-  if (!ids) byName.set(name, (ids = new Set()));
-  ids.add(id);
-}
-
-function indexRemove(
-  index: Map<string, Map<string, Set<string>>>,
-  hub: string,
-  name: string,
-  id: string,
-): void {
-  const ids = index.get(hub)?.get(name);
-  if (!ids) return;
-  ids.delete(id);
-  if (ids.size === 0) index.get(hub)!.delete(name);
 }

@@ -1,4 +1,5 @@
 import { TargetKind, type DecodedTarget } from "./protocol.js";
+import { indexAdd, indexRemove, type NameIndex } from "../name-index.js";
 
 /** A connection of this node, as the reader needs it. */
 export interface LocalConnection {
@@ -28,9 +29,9 @@ export class LocalIndex {
   /** hub → connection id → connection. */
   private readonly byHub = new Map<string, Map<string, LocalConnection>>();
   /** hub → user id → connection ids. */
-  private readonly users = new Map<string, Map<string, Set<string>>>();
+  private readonly users: NameIndex = new Map();
   /** hub → group → connection ids. */
-  private readonly groups = new Map<string, Map<string, Set<string>>>();
+  private readonly groups: NameIndex = new Map();
 
   get size(): number {
     let size = 0;
@@ -128,26 +129,4 @@ export class LocalIndex {
     this.users.clear();
     this.groups.clear();
   }
-}
-
-function indexAdd(index: Map<string, Map<string, Set<string>>>, hub: string, name: string, id: string): void {
-  let byName = index.get(hub);
-  if (!byName) index.set(hub, (byName = new Map()));
-  let ids = byName.get(name);
-  if (!ids) byName.set(name, (ids = new Set()));
-  ids.add(id);
-}
-
-function indexRemove(
-  index: Map<string, Map<string, Set<string>>>,
-  hub: string,
-  name: string,
-  id: string,
-): void {
-  const byName = index.get(hub);
-  const ids = byName?.get(name);
-  if (!byName || !ids) return;
-  ids.delete(id);
-  if (ids.size === 0) byName.delete(name);
-  if (byName.size === 0) index.delete(hub);
 }
