@@ -139,6 +139,7 @@ export async function main(argv: string[]): Promise<number> {
           nodes,
           databaseUrl: values["database-url"],
           dataDir,
+          schema: values.schema,
           log,
         });
         process.stdout.write(

@@ -38,6 +38,11 @@ export function createNotificationHub(options: NotificationOptions, backplane: B
       return { identifier, connectionId: this.context.connectionId, nodeId: this.context.nodeId };
     }
 
+    /** Where this connection is: its id and the node that holds it (for pages that show the cluster). */
+    whereAmI(): { connectionId: string; nodeId: string } {
+      return { connectionId: this.context.connectionId, nodeId: this.context.nodeId };
+    }
+
     /** Stops receiving notifications for `identifier` on this connection. */
     async unregister(identifier: unknown): Promise<void> {
       if (!validIdentifier(identifier))

@@ -11,6 +11,8 @@ export interface Cluster {
   nodeUrl(index: number, path: string): string;
   /** Kills a node with SIGKILL and takes it out of the balancer. */
   kill(index: number): Promise<void>;
+  /** Stops a node with SIGTERM (it tells its clients to reconnect) and takes it out of the balancer. */
+  stopNode(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -20,6 +22,11 @@ export interface ClusterOptions {
   schema: string;
   /** Extra `switchboard start` arguments. */
   args?: string[];
+  /**
+   * The `--hubs` module; default test/hubs/cluster-hubs.ts. `false` starts the nodes with their built-in hubs
+   * (the demo's chat hub), as `switchboard demo` does. The notification hub is on every node either way.
+   */
+  hubs?: string | false;
 }
 
 /** Starts the nodes one after the other (the first migrates the schema), then the balancer. */
@@ -31,8 +38,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     options.databaseUrl,
     "--schema",
     options.schema,
-    "--hubs",
-    "test/hubs/cluster-hubs.ts",
+    ...(options.hubs === false ? [] : ["--hubs", options.hubs ?? "test/hubs/cluster-hubs.ts"]),
     "--log-level",
     process.env.TEST_LOG ? "debug" : "info",
     ...(options.args ?? []),
@@ -58,6 +64,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       live.delete(node);
       balancer.setBackends([...live].map((n) => n.url));
       await node.kill();
+    },
+    async stopNode(index) {
+      const node = nodes[index]!;
+      live.delete(node);
+      balancer.setBackends([...live].map((n) => n.url));
+      await node.stop();
     },
     async stop() {
       await balancer.close();

@@ -9,6 +9,8 @@ export interface DemoSettings {
   nodes: number;
   databaseUrl: string | undefined;
   dataDir: string;
+  /** The backplane's schema; default "switchboard". */
+  schema: string | undefined;
   log: PinoLogger;
 }
 
@@ -27,7 +29,15 @@ export async function runDemo(settings: DemoSettings): Promise<{ url: string; st
     for (let i = 0; i < settings.nodes; i++) {
       nodes.push(
         await spawnNode(
-          ["--database-url", database.url, "--page", "--demo-mode", "--host", settings.host],
+          [
+            "--database-url",
+            database.url,
+            ...(settings.schema === undefined ? [] : ["--schema", settings.schema]),
+            "--page",
+            "--demo-mode",
+            "--host",
+            settings.host,
+          ],
           forwardWarnings,
         ),
       );

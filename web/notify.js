@@ -1,0 +1,240 @@
+// The notification demo: two official SignalR browser clients in one page, A and B, each connected through
+// the load balancer to the built-in notification hub. A registers an identifier; B notifies it through the
+// HTTP API (POST /api/notifications/{identifier}), which the balancer may send to yet another node; the
+// backplane carries the notification to A's node. Timings are performance.now() in this one page, from B's
+// click to A's addMessage handler.
+"use strict";
+
+const hubPath = "/hubs/notifications";
+const $ = (id) => document.getElementById(id);
+
+// ---- Nodes: a short id and a colour each ----------------------------------------------------------------
+
+/** The cluster's node ids in start order (from GET /api/nodes): each gets its own colour of the palette. */
+const knownNodes = [];
+const palette = ["#1b7f5b", "#b4451b", "#5b4bb7", "#b3245f", "#1f6fb2", "#7a6300"];
+
+function nodeColour(nodeId) {
+  const index = knownNodes.indexOf(nodeId);
+  if (index >= 0) return palette[index % palette.length];
+  // A node that joined after the page loaded: a colour from its id.
+  let hash = 0;
+  for (const char of nodeId) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
+  return `hsl(${hash % 360} 55% 38%)`;
+}
+
+function nodeBadge(nodeId) {
+  const badge = document.createElement("span");
+  badge.className = "node";
+  badge.style.backgroundColor = nodeColour(nodeId);
+  badge.textContent = nodeId.slice(0, 8);
+  badge.title = `node ${nodeId}`;
+  badge.dataset.nodeId = nodeId;
+  return badge;
+}
+
+async function loadClusterNodes() {
+  try {
+    const response = await fetch("/api/nodes");
+    if (!response.ok) return;
+    const { nodes } = await response.json();
+    nodes.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+    for (const node of nodes) knownNodes.push(node.nodeId);
+    $("cluster-nodes").replaceChildren(...nodes.map((node) => nodeBadge(node.nodeId)));
+    $("cluster").hidden = false;
+    // Badges shown before the list came get their node's colour now.
+    for (const badge of document.querySelectorAll(".node[data-node-id]"))
+      badge.style.backgroundColor = nodeColour(badge.dataset.nodeId);
+  } catch {
+    // Without the API (not in demo mode) the page still works; colours then come from the ids.
+  }
+}
+
+// ---- One panel's connection -----------------------------------------------------------------------------
+
+/**
+ * A panel's own HubConnection. WebSockets only: behind a balancer without sticky sessions, the separate
+ * requests of Server-Sent Events and long polling would land on nodes that do not hold the connection.
+ */
+function createConnection(prefix, onNode) {
+  const connection = new signalR.HubConnectionBuilder()
+    .withUrl(hubPath, { transport: signalR.HttpTransportType.WebSockets })
+    .withAutomaticReconnect()
+    .configureLogging(signalR.LogLevel.Warning)
+    .build();
+  const status = (text) => ($(`${prefix}-status`).textContent = text);
+  const learnNode = async () => {
+    try {
+      await onNode(connection);
+    } catch (err) {
+      showError(prefix, err);
+    }
+  };
+  connection.onreconnecting(() => {
+    status("reconnecting…");
+    $(`${prefix}-node`).textContent = "–";
+  });
+  connection.onreconnected(async () => {
+    status("connected again (a new connection)");
+    await learnNode();
+  });
+  connection.onclose(() => status("disconnected"));
+  return {
+    connection,
+    async start() {
+      try {
+        await connection.start();
+      } catch (err) {
+        status("failed to connect");
+        showError(prefix, err);
+        return;
+      }
+      status("connected");
+      await learnNode();
+    },
+  };
+}
+
+/** Which node holds a connection. */
+async function whereIs(connection) {
+  const { nodeId } = await connection.invoke("whereAmI");
+  return nodeId;
+}
+
+/** The node each panel's connection is on, by panel ("a", "b"). */
+const panelNodes = {};
+
+function showNode(prefix, nodeId) {
+  panelNodes[prefix] = nodeId;
+  $(`${prefix}-node`).replaceChildren(nodeBadge(nodeId));
+}
+
+function showError(prefix, err) {
+  $(`${prefix}-error`).textContent = err ? String(err.message || err) : "";
+}
+
+function element(tag, className, ...children) {
+  const created = document.createElement(tag);
+  if (className) created.className = className;
+  created.append(...children);
+  return created;
+}
+
+function logEntry(list, ...parts) {
+  const item = document.createElement("li");
+  const time = document.createElement("time");
+  time.textContent = new Date().toLocaleTimeString();
+  item.append(time, " ", ...parts);
+  $(list).prepend(item);
+  return item;
+}
+
+// ---- Client A: registers an identifier and receives ------------------------------------------------------
+
+/** The identifier A registered (re-registered after every reconnect), or undefined. */
+let registered;
+/** B's latest notify that A should receive: when it was clicked, and for which identifier. */
+let pending;
+
+const clientA = createConnection("a", async (connection) => {
+  $("a-register").disabled = false;
+  // A reconnect is a new connection: it must register again, or notifications would find nobody.
+  if (registered) await register(registered);
+  else showNode("a", await whereIs(connection));
+});
+
+async function register(identifier) {
+  showError("a");
+  try {
+    const result = await clientA.connection.invoke("register", identifier);
+    registered = result.identifier;
+    showNode("a", result.nodeId);
+    $("a-registration").replaceChildren(
+      element("code", "", result.identifier),
+      " on node ",
+      nodeBadge(result.nodeId),
+    );
+  } catch (err) {
+    showError("a", err);
+  }
+}
+
+clientA.connection.on("addMessage", (text) => {
+  const arrived = performance.now();
+  const parts = [element("strong", "", String(text))];
+  if (pending && pending.identifier === registered) {
+    const elapsed = (arrived - pending.clickedAt).toFixed(1);
+    parts.push(element("span", "detail timing", `${elapsed} ms after B's click`));
+    pending = undefined;
+  }
+  logEntry("a-messages", ...parts);
+});
+
+$("a-register-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  void register($("a-identifier").value.trim());
+});
+
+// ---- Client B: notifies through the HTTP API -------------------------------------------------------------
+
+const clientB = createConnection("b", async (connection) => {
+  showNode("b", await whereIs(connection));
+});
+
+async function notify(identifier, body) {
+  showError("b");
+  const clickedAt = performance.now();
+  pending = { identifier, clickedAt };
+  let response;
+  try {
+    response = await fetch(`/api/notifications/${encodeURIComponent(identifier)}`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(body),
+    });
+  } catch (err) {
+    pending = undefined;
+    showError("b", err);
+    return;
+  }
+  const elapsed = (performance.now() - clickedAt).toFixed(1);
+  const apiNode = response.headers.get("X-Switchboard-Node");
+  const answer = await response.json().catch(() => ({}));
+  const count = (n, noun) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+  const detail = element(
+    "span",
+    "detail",
+    response.ok
+      ? `reached ${count(answer.connections, "connection")} on ${count(answer.nodes, "node")}`
+      : `${response.status} ${answer.code ?? ""}`,
+  );
+  if (apiNode) detail.append(" · API answered on node ", nodeBadge(apiNode), ` in ${elapsed} ms`);
+  if (response.ok && apiNode && panelNodes.a && identifier === registered)
+    detail.append(apiNode === panelNodes.a ? " · A's own node" : " · not A's node: the backplane carried it");
+  const what = body.status ?? JSON.stringify(body.message);
+  const parts = [element("strong", "", `${what} → ${identifier}`), detail];
+  const entry = logEntry("b-log", ...parts);
+  if (!response.ok) {
+    pending = undefined;
+    entry.className = "failed";
+    showError("b", new Error(answer.error ?? `The API answered ${response.status}.`));
+  } else if (identifier !== registered) {
+    pending = undefined; // A will not receive it: do not time A's next message with it
+  }
+}
+
+$("b-notify-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const identifier = $("b-identifier").value.trim();
+  const button = event.submitter;
+  if (button && button.name === "status") return void notify(identifier, { status: button.value });
+  const text = $("b-text").value;
+  if (!text.trim()) return showError("b", new Error("Write a message first, or pick a status."));
+  void notify(identifier, { message: text });
+});
+
+// ---- Start ---------------------------------------------------------------------------------------------
+
+void loadClusterNodes();
+void clientA.start();
+void clientB.start();
