@@ -182,7 +182,8 @@ describe("the commit-ordered cursor", () => {
         const mine = values.filter((v) => v.startsWith(`${sender}:`)).map((v) => Number(v.split(":")[1]));
         expect(mine).toEqual([...mine].sort((a, b) => a - b));
       }
-      expect(n.backplane.stats().cursor).toBeGreaterThanOrEqual(total);
+      // A node's own sends reach its connections without the log, so its cursor may still be catching up.
+      await waitFor(() => n.backplane.stats().cursor >= total, `node ${i}'s cursor to pass every row`);
     }
   });
 });
