@@ -44,21 +44,22 @@ WITH msg AS (
   SELECT DISTINCT i.ord, i.value, i.excluded
   FROM unnest($4::int[], $5::text[], $6::bool[]) AS i(ord, value, excluded)
 ), recipient AS (
-  SELECT m.ord, c.connection_id, c.node_id
+  -- One index lookup per named id (LATERAL): joining msg to the whole connections table first made the
+  -- planner hash batch × connections rows, which grew with both and bounded throughput.
+  SELECT m.ord, r.connection_id, r.node_id
   FROM msg m JOIN item i ON i.ord = m.ord AND NOT i.excluded
-  JOIN ${n.connections} c ON c.hub = m.hub AND c.connection_id = i.value
-  WHERE m.kind = 1
-  UNION
-  SELECT m.ord, g.connection_id, g.node_id
-  FROM msg m JOIN item i ON i.ord = m.ord AND NOT i.excluded
-  JOIN ${n.groupMembers} g ON g.hub = m.hub AND g.group_name = i.value
-  WHERE m.kind = 2
-    AND NOT EXISTS (SELECT 1 FROM item x WHERE x.ord = m.ord AND x.excluded AND x.value = g.connection_id)
-  UNION
-  SELECT m.ord, c.connection_id, c.node_id
-  FROM msg m JOIN item i ON i.ord = m.ord AND NOT i.excluded
-  JOIN ${n.connections} c ON c.hub = m.hub AND c.user_id = i.value
-  WHERE m.kind = 3 AND i.value <> ''
+  CROSS JOIN LATERAL (
+    SELECT c.connection_id, c.node_id FROM ${n.connections} c
+    WHERE m.kind = 1 AND c.hub = m.hub AND c.connection_id = i.value
+    UNION ALL
+    SELECT g.connection_id, g.node_id FROM ${n.groupMembers} g
+    WHERE m.kind = 2 AND g.hub = m.hub AND g.group_name = i.value
+    UNION ALL
+    SELECT c.connection_id, c.node_id FROM ${n.connections} c
+    WHERE m.kind = 3 AND c.hub = m.hub AND c.user_id = i.value AND c.user_id <> ''
+  ) r
+  WHERE m.kind <> 2
+     OR NOT EXISTS (SELECT 1 FROM item x WHERE x.ord = m.ord AND x.excluded AND x.value = r.connection_id)
 ), targeted AS (
   SELECT ord, count(DISTINCT connection_id) AS connections, array_agg(DISTINCT node_id) AS node_ids
   FROM recipient GROUP BY ord
