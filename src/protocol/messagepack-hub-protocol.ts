@@ -36,6 +36,7 @@ import {
 } from "./message-fields.js";
 import { MessageType, type HubMessage } from "./messages.js";
 import { ProtocolError } from "./protocol-error.js";
+import { checkMessagePackShape } from "./messagepack-shape.js";
 
 const ERROR_RESULT = 1;
 const VOID_RESULT = 2;
@@ -109,6 +110,8 @@ export class MessagePackHubProtocol implements HubProtocol {
   }
 
   private decode(payload: Buffer): unknown[] {
+    const shapeError = checkMessagePackShape(payload);
+    if (shapeError !== undefined) throw new ProtocolError(`Error reading MessagePack: ${shapeError}`);
     let value: unknown;
     try {
       // A plain Uint8Array view, so bin values come back as Uint8Array (as in the official client), not Buffer.
