@@ -23,8 +23,11 @@ export interface HubConnectionHost {
    * resolves when it may (an invocation waiting for a free slot).
    */
   dispatch(connection: HubConnection, message: HubMessage): Promise<void> | undefined;
-  /** Runs the hub's onDisconnected and unregisters the connection. */
-  disconnected(connection: HubConnection, error: Error | undefined): Promise<void>;
+  /**
+   * The connection ended. `registered` is false when it ended before its handshake completed (nothing to
+   * undo but forgetting it); otherwise the host runs onDisconnected and unregisters it.
+   */
+  disconnected(connection: HubConnection, error: Error | undefined, registered: boolean): Promise<void>;
 }
 
 type State = "handshaking" | "connecting" | "connected" | "closed";
@@ -36,7 +39,9 @@ type State = "handshaking" | "connecting" | "connected" | "closed";
 export class HubConnection implements ConnectionCallbacks {
   private state: State = "handshaking";
   private pending: Buffer = Buffer.alloc(0);
-  private readonly queue: HubMessage[] = [];
+  /** Messages waiting to be dispatched, from `queueHead` on (an index, not shift(): O(1) per message). */
+  private queue: HubMessage[] = [];
+  private queueHead = 0;
   private draining = false;
   private protocolInUse: HubProtocol | undefined;
   private readonly aborter = new AbortController();
@@ -58,6 +63,10 @@ export class HubConnection implements ConnectionCallbacks {
   activeInvocations = 0;
   /** Invocations waiting for a slot (at most one: the queue stops behind it). */
   readonly slotWaiters: (() => void)[] = [];
+  /** The registration and onConnected, once the handshake completed: what onDisconnected must wait for. */
+  registration: Promise<void> | undefined;
+  /** Whether the hub's onConnected was started (onDisconnected runs only then). */
+  hooksStarted = false;
 
   constructor(
     readonly transport: TransportConnection,
@@ -127,7 +136,8 @@ export class HubConnection implements ConnectionCallbacks {
     for (const upload of this.uploads.values()) upload.end("The connection was closed.");
     for (const invocation of this.invocations.values()) invocation.abort();
     for (const wake of this.slotWaiters.splice(0)) wake();
-    if (wasRegistered) void this.host.disconnected(this, this.closeError);
+    this.queue = [];
+    void this.host.disconnected(this, this.closeError, wasRegistered);
   }
 
   /** Writes one message to the client; false when the client's buffer is full (it is then closed). */
@@ -199,7 +209,8 @@ export class HubConnection implements ConnectionCallbacks {
     hubLog.handshakeComplete(this.host.log, this.ids, protocol.name, this.transport.transport);
     // Messages that arrive while the registry and onConnected run wait in the queue.
     this.draining = true;
-    this.host.connected(this).then(
+    this.registration = this.host.connected(this);
+    this.registration.then(
       () => {
         if (this.state !== "connecting") return;
         this.state = "connected";
@@ -222,9 +233,30 @@ export class HubConnection implements ConnectionCallbacks {
   }
 
   private enqueue(messages: HubMessage[]): void {
+    // A client that sends faster than its invocations finish is closed rather than buffered without end.
+    if (this.queue.length - this.queueHead + messages.length > maxQueuedMessages) {
+      hubLog.tooManyMessages(this.host.log, this.ids, maxQueuedMessages);
+      this.close(
+        `Connection closed with an error. The client sent more than ${maxQueuedMessages} messages ahead of the hub.`,
+      );
+      return;
+    }
     for (const message of messages) this.queue.push(message);
     this.host.metrics.messagesReceived(this.host.hub, messages.length);
     if (!this.draining) this.drain();
+  }
+
+  private dequeue(): HubMessage | undefined {
+    if (this.queueHead >= this.queue.length) {
+      if (this.queueHead > 0) ((this.queue = []), (this.queueHead = 0));
+      return undefined;
+    }
+    const message = this.queue[this.queueHead++];
+    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.queueHead);
+      this.queueHead = 0;
+    }
+    return message;
   }
 
   /** Dispatches queued messages in order; the host decides how long each one holds up the next. */
@@ -232,7 +264,7 @@ export class HubConnection implements ConnectionCallbacks {
     this.draining = true;
     const next = (): void => {
       while (this.state === "connected") {
-        const message = this.queue.shift();
+        const message = this.dequeue();
         if (!message) break;
         const pending = this.host.dispatch(this, message);
         if (pending !== undefined) {
@@ -248,3 +280,6 @@ export class HubConnection implements ConnectionCallbacks {
     next();
   }
 }
+
+/** Messages a client may have waiting for dispatch (ASP.NET Core pauses reading at 64 KB instead). */
+const maxQueuedMessages = 1_000;

@@ -196,9 +196,8 @@ export class HubDispatcher {
         return;
       }
       iterator = result[Symbol.asyncIterator]();
-      const cancelled = abortPromise(signal);
       for (;;) {
-        const step = await Promise.race([iterator.next(), cancelled]);
+        const step = await nextOrAbort(iterator, signal);
         if (step === aborted || step.done) break;
         if (!connection.write({ type: MessageType.StreamItem, invocationId, item: step.value ?? null }))
           break;
@@ -268,10 +267,28 @@ export class HubDispatcher {
 
 const aborted = Symbol("aborted");
 
-function abortPromise(signal: AbortSignal): Promise<typeof aborted> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve(aborted);
-    else signal.addEventListener("abort", () => resolve(aborted), { once: true });
+/**
+ * The iterator's next step, or `aborted` as soon as the signal aborts (the pending next() is then left to
+ * settle on its own). The abort listener lives for one step only, so a long stream accumulates nothing.
+ */
+function nextOrAbort<T>(
+  iterator: AsyncIterator<T>,
+  signal: AbortSignal,
+): Promise<IteratorResult<T> | typeof aborted> {
+  if (signal.aborted) return Promise.resolve(aborted);
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => resolve(aborted);
+    signal.addEventListener("abort", onAbort, { once: true });
+    iterator.next().then(
+      (step) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(step);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
   });
 }
 

@@ -114,9 +114,12 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       hub: this.hub,
       userId: transport.request.userId ?? "",
     });
+    // Closed while the registry was written: runDisconnected undoes the registration; no hooks run.
+    if (!connection.isConnected) return;
     hubLog.connected(this.log, connection.ids, transport.request.userId);
     this.metrics.connectionOpened(this.hub);
     this.registered.add(connection);
+    connection.hooksStarted = true;
     const hub = this.activate(connection, connection.signal);
     if (typeof hub.onConnected === "function") await (hub.onConnected as () => unknown).call(hub);
   }
@@ -125,7 +128,12 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     return this.dispatcher.dispatch(connection, message);
   }
 
-  disconnected(connection: HubConnection, error: Error | undefined): Promise<void> {
+  disconnected(connection: HubConnection, error: Error | undefined, registered: boolean): Promise<void> {
+    if (!registered) {
+      // Ended before its handshake completed: it was never in the registry, and no hook ran.
+      this.connections.delete(connection.connectionId);
+      return Promise.resolve();
+    }
     const done = this.runDisconnected(connection, error).finally(() => this.disconnecting.delete(done));
     this.disconnecting.add(done);
     return done;
@@ -188,12 +196,18 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   }
 
   private async runDisconnected(connection: HubConnection, error: Error | undefined): Promise<void> {
-    try {
-      const hub = this.activate(connection, connection.signal);
-      if (typeof hub.onDisconnected === "function")
-        await (hub.onDisconnected as (e?: Error) => unknown).call(hub, error);
-    } catch (err) {
-      hubLog.lifecycleHookFailed(this.log, connection.ids, "onDisconnected", err);
+    // Undo the registration only once it has finished (else its insert could land after our delete), and
+    // run onDisconnected only after onConnected, and only if it was started.
+    await connection.registration?.catch(() => undefined);
+    if (connection.hooksStarted) {
+      try {
+        const hub = this.activate(connection, connection.signal);
+        if (typeof hub.onDisconnected === "function") {
+          await (hub.onDisconnected as (e?: Error) => unknown).call(hub, error);
+        }
+      } catch (err) {
+        hubLog.lifecycleHookFailed(this.log, connection.ids, "onDisconnected", err);
+      }
     }
     if (this.registered.delete(connection)) this.metrics.connectionClosed(this.hub);
     try {

@@ -31,6 +31,11 @@ export const hubLog = {
     ),
   badMessage: (log: Logger, ids: Ids, reason: string) =>
     log.warn({ event: "InvalidMessage", ...ids, reason }, "Malformed input; closing the connection."),
+  tooManyMessages: (log: Logger, ids: Ids, limit: number) =>
+    log.warn(
+      { event: "TooManyMessages", ...ids, limit },
+      "The client sent more messages than the hub could queue; closing the connection.",
+    ),
   clientTimedOut: (log: Logger, ids: Ids, timeoutMs: number) =>
     log.warn(
       { event: "ClientTimeout", ...ids, timeoutMs },

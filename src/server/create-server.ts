@@ -98,6 +98,9 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         authenticate,
         longPollingTimeoutMs: resolved.longPollingTimeoutMs,
         disconnectTimeoutMs: resolved.disconnectTimeoutMs,
+        minimumNegotiateVersion: options.minimumNegotiateVersion,
+        // A frame may hold several messages, but not without bound (a huge frame would stall the loop).
+        maxWebSocketMessageBytes: Math.max(1024 * 1024, 4 * resolved.hub.maximumReceiveMessageSize),
         logger: log,
       }),
     );

@@ -42,7 +42,12 @@ export interface ServerOptions extends Partial<HubOptions> {
   disconnectTimeoutMs?: number;
   /** Allowed cross-origin callers (browser pages on another origin): a list of origins, or true for any. Default: none. */
   cors?: true | string[];
-  /** A pino logger (or anything with its debug/info/warn/error). Default: pino at level "info" on stderr. */
+  /**
+   * The lowest negotiate version accepted: 1 refuses version 0, whose connections have no secret token (their
+   * public id is the only credential of SSE and long-polling requests). Default 0, as ASP.NET Core.
+   */
+  minimumNegotiateVersion?: 0 | 1;
+  /** A pino logger (or anything with its debug/info/warn/error). Default: pino at level "info" on stdout. */
   logger?: Logger;
   /**
    * Serves the built-in notification hub (`register(identifier)` → `addMessage(text)`) and enables
@@ -96,6 +101,7 @@ const knownOptions = new Set<string>([
   "api",
   "health",
   "metrics",
+  "minimumNegotiateVersion",
 ]);
 
 /** Checks every option and fills in defaults. A bad option throws an error that names it. */

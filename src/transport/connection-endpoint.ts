@@ -156,7 +156,10 @@ export class ConnectionEndpoint {
     if (this.closing) return reject(503);
     const user = await this.authenticate(req);
     if (user === "unauthorized") return reject(401);
-    const version = parseNegotiateVersion(queryValue(route.query, "negotiateVersion"));
+    const version = parseNegotiateVersion(
+      queryValue(route.query, "negotiateVersion"),
+      this.options.minimumNegotiateVersion,
+    );
     if ("error" in version) return writeJson(res, 200, { error: version.error });
 
     const { response, key, tokenValidUntilMs } = await negotiateConnection(

@@ -56,10 +56,18 @@ export interface ConnectionEndpointOptions {
   /** Largest POST body (SSE and long polling sends); larger ones get 413. Default 1 MiB. */
   maxRequestBodyBytes?: number;
   /**
-   * Largest incoming WebSocket message; the socket closes with 1009 above it. Default 16 MiB (the hub
-   * layer enforces its own, smaller message limit).
+   * Largest incoming WebSocket message; the socket closes with 1009 above it. Default 1 MiB: a frame may
+   * hold several hub messages (the hub layer enforces its own per-message limit), but one huge frame of
+   * tiny messages would hold the event loop while it is parsed.
    */
   maxWebSocketMessageBytes?: number;
+  /**
+   * The lowest negotiate version accepted. Version 0 has no secret token: the public connection id is the
+   * only credential of SSE and long-polling requests, so anyone who learns an id (hubs often share them)
+   * can send and poll as that connection. Official clients since 3.0 use version 1. Default 0 (as ASP.NET
+   * Core); set 1 to close that door.
+   */
+  minimumNegotiateVersion?: 0 | 1;
   /** A pino-compatible logger. Default: none. */
   logger?: Logger;
 }
@@ -99,10 +107,14 @@ export function resolveEndpointOptions(options: ConnectionEndpointOptions): Reso
     tokenLifetimeMs: positive("tokenLifetimeMs", options.tokenLifetimeMs ?? 60_000),
     maxBufferedBytes: positive("maxBufferedBytes", options.maxBufferedBytes ?? MIB),
     maxRequestBodyBytes: positive("maxRequestBodyBytes", options.maxRequestBodyBytes ?? MIB),
-    maxWebSocketMessageBytes: positive(
-      "maxWebSocketMessageBytes",
-      options.maxWebSocketMessageBytes ?? 16 * MIB,
-    ),
+    maxWebSocketMessageBytes: positive("maxWebSocketMessageBytes", options.maxWebSocketMessageBytes ?? MIB),
+    minimumNegotiateVersion: minimumVersion(options.minimumNegotiateVersion),
     logger: options.logger ?? noopLogger,
   };
+}
+
+function minimumVersion(value: number | undefined): 0 | 1 {
+  if (value === undefined) return 0;
+  if (value !== 0 && value !== 1) throw new RangeError("minimumNegotiateVersion must be 0 or 1.");
+  return value;
 }

@@ -42,13 +42,15 @@ const INTEGER = /^\s*[+-]?\d+\s*$/;
  * Reads the `negotiateVersion` query value. Missing means 0; versions above the maximum are clamped.
  * @returns the version to use, or the `error` text to answer with (in a 200 JSON body, as .NET does).
  */
-export function parseNegotiateVersion(raw: string | undefined): { version: number } | { error: string } {
-  if (raw === undefined) return { version: 0 };
-  const value = INTEGER.test(raw) ? Number(raw.trim()) : NaN;
+export function parseNegotiateVersion(
+  raw: string | undefined,
+  minimum = MIN_NEGOTIATE_VERSION,
+): { version: number } | { error: string } {
+  const value = raw === undefined ? 0 : INTEGER.test(raw) ? Number(raw.trim()) : NaN;
   if (!Number.isSafeInteger(value) || value > 2 ** 31 - 1 || value < -(2 ** 31)) {
     return { error: "The client requested a non-integer protocol version." };
   }
-  if (value < MIN_NEGOTIATE_VERSION) {
+  if (value < minimum) {
     return {
       error: `The client requested version '${value}', but the server does not support this version.`,
     };
