@@ -248,7 +248,10 @@ export class HubConnection implements ConnectionCallbacks {
 
   private dequeue(): HubMessage | undefined {
     if (this.queueHead >= this.queue.length) {
-      if (this.queueHead > 0) ((this.queue = []), (this.queueHead = 0));
+      if (this.queueHead > 0) {
+        this.queue = [];
+        this.queueHead = 0;
+      }
       return undefined;
     }
     const message = this.queue[this.queueHead++];
