@@ -400,7 +400,13 @@ export function postgres(options: PostgresBackplaneOptions): PostgresBackplane {
 }
 
 function unavailable(err: unknown): Error {
-  if (err instanceof BackplaneUnavailableError || err instanceof UnknownConnectionError) return err;
+  if (
+    err instanceof BackplaneUnavailableError ||
+    err instanceof UnknownConnectionError ||
+    err instanceof registry.ConnectionTakenError
+  ) {
+    return err;
+  }
   return new BackplaneUnavailableError(
     `The PostgreSQL backplane's database failed: ${err instanceof Error ? err.message : String(err)}`,
     { cause: err },

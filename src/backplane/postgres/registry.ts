@@ -68,14 +68,27 @@ export async function insertConnection(
     `WITH added AS (
        INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id) VALUES ($1, $2, $3, $4)
        ON CONFLICT (hub, connection_id) DO UPDATE
-         SET user_id = EXCLUDED.user_id, node_id = EXCLUDED.node_id, connected_at = now(), last_seen = now()
+         SET user_id = EXCLUDED.user_id, connected_at = now(), last_seen = now()
+         -- Only this node's own row (re-registering after it was swept): a connection id live on another
+         -- node is not taken over, whoever replays its token.
+         WHERE ${n.connections}.node_id = EXCLUDED.node_id
        RETURNING 1
      )
      SELECT h.last_seq AS head FROM ${n.logHead} h, added WHERE h.id = 1`,
     [connection.hub, connection.connectionId, connection.userId, nodeId],
     `${n.statementPrefix}add_connection`,
   );
-  return Number(result.rows[0]!.head);
+  const row = result.rows[0];
+  if (!row) throw new ConnectionTakenError(connection.connectionId);
+  return Number(row.head);
+}
+
+/** A connection id that is already live on another node (a replayed connection token). */
+export class ConnectionTakenError extends Error {
+  constructor(connectionId: string) {
+    super(`Connection '${connectionId}' is already connected on another node.`);
+    this.name = "ConnectionTakenError";
+  }
 }
 
 export async function deleteConnection(

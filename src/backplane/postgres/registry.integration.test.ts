@@ -1,0 +1,32 @@
+/** The registry refuses to let one node take over a connection id that is live on another. */
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { createTestSchema, type TestSchema } from "../../../test/support/database.js";
+import { Recorder } from "../../../test/support/recorder.js";
+import { postgres, type PostgresBackplane } from "./postgres-backplane.js";
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+let db: TestSchema;
+const nodes: PostgresBackplane[] = [];
+
+beforeAll(async () => {
+  db = await createTestSchema();
+  for (let i = 0; i < 2; i++) {
+    const node = postgres({ connectionString: db.url, schema: db.schema, logger: quiet });
+    await node.start(new Recorder());
+    nodes.push(node);
+  }
+});
+afterAll(async () => {
+  await Promise.all(nodes.map((n) => n.close()));
+  await db.drop();
+});
+
+it("a connection id live on one node cannot be registered by another (a replayed token)", async () => {
+  const [a, b] = nodes as [PostgresBackplane, PostgresBackplane];
+  await a.addConnection({ connectionId: "c1", hub: "/chat", userId: "ann" });
+  await expect(b.addConnection({ connectionId: "c1", hub: "/chat", userId: "mallory" })).rejects.toThrow(
+    "Connection 'c1' is already connected on another node.",
+  );
+  expect(await a.userConnections("/chat", "ann")).toMatchObject([{ connectionId: "c1", nodeId: a.nodeId }]);
+  expect(await a.userConnections("/chat", "mallory")).toEqual([]);
+});
