@@ -61,3 +61,6 @@ export {
 } from "./notifications/notification-errors.js";
 export type { NotificationOptions } from "./notifications/notification-options.js";
 export type { TransportName } from "./transport/transport-connection.js";
+
+// The HTTP server API, for mounting it yourself, and the helper that turns an API key into its configured hash.
+export { createApiHandler, hashApiKey, type ApiHandlerOptions } from "./api/index.js";

@@ -17,7 +17,8 @@ export async function openDatabase(url: string | undefined, dataDir: string): Pr
     try {
       new URL(given);
     } catch {
-      throw new Error(`--database-url must be a postgres:// URL, not '${given}'.`);
+      // The value is not echoed: it may hold a password.
+      throw new Error("--database-url (or $DATABASE_URL) must be a postgres:// URL.");
     }
     return { url: given };
   }

@@ -102,8 +102,9 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     return connection;
   }
 
+  /** Protocol names match case-insensitively, as in ASP.NET Core. */
   resolveProtocol(name: string): HubProtocol | undefined {
-    return this.protocols.get(name);
+    return this.protocols.get(name.toLowerCase());
   }
 
   async connected(connection: HubConnection): Promise<void> {

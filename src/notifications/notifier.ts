@@ -79,15 +79,22 @@ export class Notifier {
     const text = this.textOf(identifier, notification);
     const message: BackplaneMessage = { target: this.options.clientMethod, arguments: [text] };
     const { path } = this.options;
-    const reached = await this.sender.publish(
-      { kind: "groups", hub: path, groups: [identifierGroup(identifier)] },
-      message,
-    );
+    const target: SendTarget = { kind: "groups", hub: path, groups: [identifierGroup(identifier)] };
+    const reached = await this.sender.publish(target, message);
     if (reached.connections > 0) return { identifier, text, ...reached, stored: false };
     if (options.ifOffline === "store") {
       if (!canStoreMessages(this.sender))
         throw new Error("This backplane cannot store notifications for later.");
       await this.sender.storeMessage(path, identifier, message, this.options.offlineTtlMs);
+      // The identifier may have registered between our send and our store, and taken nothing: if it is
+      // here now, take what was stored and send it, so nothing waits for a registration that already came.
+      const presence = await this.presence(identifier);
+      if (presence.connected) {
+        const stored = await this.sender.takeStoredMessages(path, identifier);
+        let late = { connections: 0, nodes: 0 };
+        for (const message of stored) late = await this.sender.publish(target, message);
+        if (stored.length > 0) return { identifier, text, ...late, stored: false };
+      }
       return { identifier, text, connections: 0, nodes: 0, stored: true };
     }
     throw new NotConnectedError(identifier);

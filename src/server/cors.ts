@@ -25,3 +25,19 @@ export function applyCors(
   res.writeHead(204).end();
   return true;
 }
+
+/**
+ * Whether a WebSocket upgrade may proceed. Browsers send cookies with cross-site WebSocket requests and CORS
+ * does not apply to them, so the Origin is checked here: requests without one (non-browser clients), from
+ * the same host, or from an origin the `cors` option allows pass.
+ */
+export function originAllowed(allowed: true | string[] | undefined, req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (!origin || allowed === true) return true;
+  if (allowed?.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}

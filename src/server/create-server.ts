@@ -15,7 +15,7 @@ import { JsonHubProtocol } from "../protocol/json-hub-protocol.js";
 import { MessagePackHubProtocol } from "../protocol/messagepack-hub-protocol.js";
 import type { HubProtocol } from "../protocol/hub-protocol.js";
 import { ConnectionEndpoint } from "../transport/connection-endpoint.js";
-import { applyCors } from "./cors.js";
+import { applyCors, originAllowed } from "./cors.js";
 import { createNotificationHub } from "../notifications/notification-hub.js";
 import { Notifier } from "../notifications/notifier.js";
 import type { HubDefinition } from "../hub/hub.js";
@@ -161,6 +161,17 @@ export function createServer(options: ServerOptions): SwitchboardServer {
       return false;
     },
     handleUpgrade(req, socket, head) {
+      if (!endpoints.some((e) => isUnder(req.url, e))) return false;
+      if (!originAllowed(options.cors, req)) {
+        log.warn(
+          { event: "OriginRefused", origin: req.headers.origin, url: req.url?.split("?")[0] },
+          "A WebSocket from a foreign origin was refused.",
+        );
+        socket.end(
+          "HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nThis origin may not connect.",
+        );
+        return true;
+      }
       for (const endpoint of endpoints) if (endpoint.handleUpgrade(req, socket, head)) return true;
       return false;
     },

@@ -113,3 +113,29 @@ describe("attach", () => {
     }
   });
 });
+
+describe("WebSocket origins", () => {
+  it("refuses a browser WebSocket from a foreign origin unless cors allows it", async () => {
+    const { default: WebSocket } = await import("ws");
+    const open = (url: string, origin?: string) =>
+      new Promise<string>((resolve) => {
+        const socket = new WebSocket(url, origin ? { origin } : {});
+        socket.on("open", () => (socket.close(), resolve("open")));
+        socket.on("unexpected-response", (_req, res) => resolve(String(res.statusCode)));
+        socket.on("error", () => resolve("error"));
+      });
+    const strict = await startServer({ hubs: { "/echo": EchoHub } });
+    const open2 = await startServer({ hubs: { "/echo": EchoHub }, cors: ["https://app.example"] });
+    try {
+      const ws = (s: typeof strict) => s.url("/echo").replace("http", "ws");
+      expect(await open(ws(strict))).toBe("open"); // no Origin: not a browser
+      expect(await open(ws(strict), strict.baseUrl)).toBe("open"); // same origin
+      expect(await open(ws(strict), "https://evil.example")).toBe("403");
+      expect(await open(ws(open2), "https://app.example")).toBe("open");
+      expect(await open(ws(open2), "https://evil.example")).toBe("403");
+    } finally {
+      await strict.close();
+      await open2.close();
+    }
+  });
+});

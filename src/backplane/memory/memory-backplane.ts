@@ -89,6 +89,7 @@ export class MemoryBackplane implements Backplane, MessageStore {
 
   async storeMessage(hub: string, key: string, message: BackplaneMessage, ttlMs: number): Promise<void> {
     this.ensureOpen();
+    this.dropExpired();
     const list = this.stored.get(`${hub}\n${key}`) ?? [];
     list.push({ message, expiresAt: Date.now() + ttlMs });
     this.stored.set(`${hub}\n${key}`, list);
@@ -99,6 +100,16 @@ export class MemoryBackplane implements Backplane, MessageStore {
     this.stored.delete(`${hub}\n${key}`);
     const now = Date.now();
     return list.filter((entry) => entry.expiresAt > now).map((entry) => entry.message);
+  }
+
+  /** Forgets stored messages past their expiry, so keys nobody takes do not hold memory for ever. */
+  private dropExpired(): void {
+    const now = Date.now();
+    for (const [key, list] of this.stored) {
+      const live = list.filter((entry) => entry.expiresAt > now);
+      if (live.length === 0) this.stored.delete(key);
+      else if (live.length < list.length) this.stored.set(key, live);
+    }
   }
 
   async userConnections(hub: string, userId: string): Promise<ConnectionInfo[]> {
