@@ -166,4 +166,22 @@ export function registryCases(kit: SpecKit): void {
       expect(await nodes[0]!.backplane.groupMembers(HUB, "room")).toEqual([]);
     },
   );
+
+  multiNode(
+    "a group change made by another node is in force for sends from the connection's own node",
+    async () => {
+      const nodes = await cluster(2);
+      const b = await connect(nodes[1]!, "b");
+      const room: SendTarget = { kind: "groups", hub: HUB, groups: ["room"] };
+      for (let round = 0; round < 5; round++) {
+        await nodes[0]!.backplane.addToGroup(HUB, "b", "room");
+        // At once, from the owning node, which serves its own connections from memory.
+        await nodes[1]!.backplane.publish(room, msg(`in ${round}`));
+        await nodes[0]!.backplane.removeFromGroup(HUB, "b", "room");
+        await nodes[1]!.backplane.publish(room, msg(`out ${round}`));
+      }
+      await fence(nodes, [b]);
+      expect(got(b)).toEqual([0, 1, 2, 3, 4].map((round) => `in ${round}`));
+    },
+  );
 }

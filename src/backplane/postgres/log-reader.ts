@@ -28,6 +28,8 @@ export class LogReader {
     private readonly index: LocalIndex,
     private readonly handler: BackplaneEventHandler,
     private readonly log: Log,
+    /** Called after a page that held group changes, with the seq of the last one applied. */
+    private readonly onGroupChangesApplied: (seq: number) => void = () => {},
   ) {}
 
   /** Starts after `head`: rows up to it (traffic from before this node existed) are never delivered. */
@@ -84,10 +86,12 @@ export class LogReader {
       this.log.logHeadWentBack(this.cursor, head);
       this.cursor = head;
     }
+    let groupChanged = 0;
     for (const row of rows) {
-      this.apply(row);
+      if (this.apply(row)) groupChanged = row.seq;
       this.cursor = row.seq;
     }
+    if (groupChanged > 0) this.onGroupChangesApplied(groupChanged);
     stats.messagesRead += rows.length;
     const full = rows.length >= this.batchSize;
     // Every row up to head is visible in this snapshot (see protocol.ts), so the rest were for others.
@@ -96,26 +100,28 @@ export class LogReader {
     return full;
   }
 
-  private apply(row: LogRow): void {
+  /** Applies one row; returns true for a group change. */
+  private apply(row: LogRow): boolean {
     let envelope;
     try {
       envelope = decodeEnvelope(row.payload);
     } catch (err) {
       this.log.rowUndecodable(row.seq, err);
-      return;
+      return false;
     }
     if (envelope.type !== EnvelopeType.Invocation) {
       const add = envelope.type === EnvelopeType.GroupAdd;
       this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add, row.seq);
-      return;
+      return true;
     }
     const ids = this.index.resolve(row.seq, row.hub, envelope.target);
-    if (ids.length === 0) return;
+    if (ids.length === 0) return false;
     this.sql.stats.deliveries++;
     try {
       this.handler.deliver(row.hub, ids, envelope.message);
     } catch (err) {
       this.log.handlerThrew(row.seq, err);
     }
+    return false;
   }
 }

@@ -79,6 +79,15 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX stored_messages_expiry ON ${n.storedMessages} (expires_at)`,
     ],
   },
+  {
+    version: 3,
+    name: "applied group changes",
+    statements: (n) => [
+      // The newest group change a node has applied to its memberships: a node that changes a group of
+      // another node's connection waits until that node has applied it.
+      `ALTER TABLE ${n.nodes} ADD COLUMN applied_seq bigint NOT NULL DEFAULT 0`,
+    ],
+  },
 ];
 
 /** Namespace of the migration advisory lock (the second key is a hash of the schema name). */

@@ -118,6 +118,11 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
         this.index,
         handler,
         this.log,
+        (seq) => {
+          registry
+            .recordAppliedGroupChange(this.sql.query.bind(this.sql), this.names, this.nodeId, seq)
+            .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
+        },
       );
       this.reader.start(head);
       this.listener = new WakeupListener({
@@ -326,14 +331,36 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       );
       if (change === undefined) return undefined;
       // Our own connection: in force here at once (its log row, read later, is then too old to apply).
-      if (change.owner === this.nodeId)
+      if (change.owner === this.nodeId) {
         this.index.applyGroupChange(hub, connectionId, group, add, change.seq);
-      else this.wakeups.send([change.owner]);
+      } else {
+        this.wakeups.send([change.owner]);
+        // In force everywhere only once the owner has applied it: the owner serves its own connections
+        // from memory, so a send it makes must not miss a change another node already reported done.
+        await this.untilApplied(change.owner, change.seq);
+      }
       return change.owner;
     } catch (err) {
       // The connection was deleted between the lookup and the insert: the foreign key says so.
       if ((err as { code?: string }).code === "23503") return undefined;
       throw unavailable(err);
+    }
+  }
+
+  /**
+   * Waits until `owner` has applied the group change `seq` (usually a few milliseconds: it is woken at once).
+   * Gives up, with a warning, after `publishTimeoutMs` or when the owner is gone: its connections then are too.
+   */
+  private async untilApplied(owner: string, seq: number): Promise<void> {
+    const deadline = Date.now() + this.options.publishTimeoutMs;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      const applied = await registry.appliedGroupChange(this.sql.query.bind(this.sql), this.names, owner);
+      if (applied === undefined || applied >= seq) return;
+      if (Date.now() > deadline) {
+        this.log.groupChangeUnconfirmed(owner, seq);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 

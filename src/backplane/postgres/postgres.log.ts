@@ -56,6 +56,7 @@ export function createLog(logger: BackplaneLogger) {
   const closeFailed = at("warn", 18, "UnregisterFailed");
   const publishTimedOut = at("warn", 19, "PublishTimedOut");
   const headWentBack = at("error", 20, "LogHeadWentBack");
+  const groupChangeUnconfirmed = at("warn", 21, "GroupChangeUnconfirmed");
 
   return {
     started: (nodeId: string, schema: string, head: number) =>
@@ -114,6 +115,11 @@ export function createLog(logger: BackplaneLogger) {
         cursor,
         head,
       }),
+    groupChangeUnconfirmed: (owner: string, seq: number) =>
+      groupChangeUnconfirmed(
+        "The node owning a connection did not confirm a group change in time; sends it makes may miss it.",
+        { owner, seq },
+      ),
     publishTimedOut: (messages: number, inFlight: boolean) =>
       publishTimedOut("Publishes were not confirmed in time; rejected them.", { messages, inFlight }),
   };

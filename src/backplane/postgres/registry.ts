@@ -273,3 +273,32 @@ export async function reregister(
     ],
   );
 }
+
+/** Records the newest group change this node has applied (see migration 3). */
+export async function recordAppliedGroupChange(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+  seq: number,
+): Promise<void> {
+  await query(
+    `UPDATE ${n.nodes} SET applied_seq = greatest(applied_seq, $2) WHERE id = $1`,
+    [nodeId, seq],
+    `${n.statementPrefix}applied_group_change`,
+  );
+}
+
+/** The newest group change a node has applied, or undefined when the node is gone (swept). */
+export async function appliedGroupChange(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+): Promise<number | undefined> {
+  const result = await query<{ applied_seq: string }>(
+    `SELECT applied_seq FROM ${n.nodes} WHERE id = $1`,
+    [nodeId],
+    `${n.statementPrefix}read_applied_group_change`,
+  );
+  const row = result.rows[0];
+  return row ? Number(row.applied_seq) : undefined;
+}
