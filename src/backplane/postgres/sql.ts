@@ -97,6 +97,9 @@ export function createPool(options: {
     // rejection then means "not written", never "written but reported failed".
     statement_timeout: options.statementTimeoutMs,
     connectionTimeoutMillis: options.statementTimeoutMs,
+    // A client-side bound too: on a silently dropped TCP connection the server's statement_timeout never
+    // answers, and a query would otherwise wait for TCP keep-alive (minutes), stalling the reader or writer.
+    query_timeout: options.statementTimeoutMs + 5000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     application_name: options.applicationName,
