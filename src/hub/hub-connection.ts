@@ -51,13 +51,12 @@ export class HubConnection implements ConnectionCallbacks {
   lastReceivedAt = Date.now();
   /** The client timeout is armed by the client's first Ping (older clients never ping). */
   pingReceived = false;
-  /** Invocations and server-to-client streams in flight, by invocation id. */
-  readonly invocations = new Map<string, AbortController>();
-  /** Client-to-server streams, by stream id. */
-  readonly uploads = new Map<string, UploadStream>();
+  // Made on first use: most connections never stream, and idle connections should stay small.
+  private invocationMap: Map<string, AbortController> | undefined;
+  private uploadMap: Map<string, UploadStream> | undefined;
+  private itemMap: Map<string, unknown> | undefined;
   /** Set once the handshake chose a protocol. */
   context!: HubCallerContext;
-  readonly items = new Map<string, unknown>();
   readonly logFields: Record<string, unknown> = {};
   /** Invocations running now, against maximumParallelInvocationsPerClient. */
   activeInvocations = 0;
@@ -72,6 +71,21 @@ export class HubConnection implements ConnectionCallbacks {
     readonly transport: TransportConnection,
     private readonly host: HubConnectionHost,
   ) {}
+
+  /** Invocations and server-to-client streams in flight, by invocation id. */
+  get invocations(): Map<string, AbortController> {
+    return (this.invocationMap ??= new Map());
+  }
+
+  /** Client-to-server streams, by stream id. */
+  get uploads(): Map<string, UploadStream> {
+    return (this.uploadMap ??= new Map());
+  }
+
+  /** State kept for the life of the connection (HubCallerContext.items). */
+  get items(): Map<string, unknown> {
+    return (this.itemMap ??= new Map());
+  }
 
   get connectionId(): string {
     return this.transport.connectionId;
@@ -133,8 +147,8 @@ export class HubConnection implements ConnectionCallbacks {
     this.state = "closed";
     this.closeError ??= error;
     this.aborter.abort(this.closeError ?? new Error("The connection was closed."));
-    for (const upload of this.uploads.values()) upload.end("The connection was closed.");
-    for (const invocation of this.invocations.values()) invocation.abort();
+    for (const upload of this.uploadMap?.values() ?? []) upload.end("The connection was closed.");
+    for (const invocation of this.invocationMap?.values() ?? []) invocation.abort();
     for (const wake of this.slotWaiters.splice(0)) wake();
     this.queue = [];
     void this.host.disconnected(this, this.closeError, wasRegistered);

@@ -265,7 +265,9 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       auth: request.auth,
       transport: connection.transport.transport,
       protocol: connection.protocol.name,
-      items: connection.items,
+      get items() {
+        return connection.items;
+      },
       signal: connection.signal,
       logFields: connection.logFields,
       abort: (error?: string) =>

@@ -350,12 +350,9 @@ export class ConnectionEndpoint {
 
     // Without an id the client skipped negotiation: the connection is made up here and has no token.
     const connectionId = entry?.connectionId ?? newConnectionId();
-    let upgraded = false;
-    socket.once("close", () => {
-      if (!upgraded && entry) this.retire(entry);
-    });
+    const upgrade = this.retireUnlessUpgraded(socket, entry);
     this.webSockets.handleUpgrade(req, socket, head, (webSocket: WebSocket) => {
-      upgraded = true;
+      upgrade.done();
       const init = this.connectionInit(connectionId, req, route, user);
       const connection = new WebSocketConnection(init, webSocket);
       if (entry) this.registry.claim(entry, "active", "WebSockets");
@@ -366,6 +363,19 @@ export class ConnectionEndpoint {
         // start() closed the socket with 1011 and logged the error.
       }
     });
+  }
+
+  /**
+   * Retires the entry if the socket closes before the upgrade completes. Its own function on purpose: a
+   * listener created in the upgrade's scope would keep that scope's request (a few KB) alive for the life
+   * of every connection.
+   */
+  private retireUnlessUpgraded(socket: Duplex, entry: ConnectionEntry | undefined): { done(): void } {
+    const onClose = (): void => {
+      if (entry) this.retire(entry);
+    };
+    socket.once("close", onClose);
+    return { done: () => socket.removeListener("close", onClose) };
   }
 
   private connectionInit(
