@@ -1,0 +1,82 @@
+/** The command line of `npm run bench`. */
+import { parseArgs } from "node:util";
+import type { BenchOptions } from "./bench.js";
+import { SERVERS, type ServerKind } from "./servers.js";
+
+export const usage = `Usage: npm run bench -- [options]
+
+  --quick               A ~1-minute subset: scenarios 1, 2 and 3; 1,000/s and max, 2-s phases;
+                        2,000 idle connections.
+  --scenarios <list>    Which scenarios, e.g. 1,3 (default: 1,2,3,4,5).
+                        1 cross-node notify, 2 single node, 3 idle connections, 4 fan-out, 5 invocation.
+  --servers <list>      Which servers (default: all): ${Object.keys(SERVERS).join(", ")}.
+  --duration <s>        Seconds per measured phase of scenarios 1, 2 and 5 (default 10; quick 2).
+  --rates <list>        Send rates of scenarios 1 and 2, "max" for the closed loop (default 1000,5000,max).
+  --clients <n>         Receivers in scenarios 1 and 2 (default 1000).
+  --idle <list>         Connection counts of scenario 3 (default 10000,19000; quick 2000).
+  --fanout <n>          Group size of scenario 4 (default 10000; quick 2000).
+  --profile             Also run our cross-node max phase with --cpu-prof and list the hottest functions.
+  --database-url <url>  PostgreSQL for our backplane and the Socket.IO adapter (default: $DATABASE_URL, else
+                        postgres://postgres@127.0.0.1:5432/test if it answers, else an embedded PostgreSQL).
+  --redis-url <url>     Redis for the Socket.IO Redis adapter (default: redis://127.0.0.1:6379).
+  --no-docs             Do not write docs/benchmarks.md and docs/benchmarks.svg.
+  -h, --help            This text.
+`;
+
+export function parseOptions(argv: string[]): BenchOptions | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: "boolean", default: false },
+      scenarios: { type: "string" },
+      servers: { type: "string" },
+      duration: { type: "string" },
+      rates: { type: "string" },
+      clients: { type: "string" },
+      idle: { type: "string" },
+      fanout: { type: "string" },
+      profile: { type: "boolean", default: false },
+      "database-url": { type: "string" },
+      "redis-url": { type: "string" },
+      "no-docs": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const quick = values.quick;
+  const list = (text: string | undefined, fallback: string) =>
+    (text ?? fallback).split(",").map((s) => s.trim());
+  const int = (name: string, text: string, min: number, max: number) => {
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw new Error(`--${name}: expected a whole number from ${min} to ${max}, not '${text}'.`);
+    }
+    return value;
+  };
+  const servers = list(values.servers, Object.keys(SERVERS).join(","));
+  for (const id of servers) if (!(id in SERVERS)) throw new Error(`--servers: unknown server '${id}'.`);
+  const duration = int("duration", values.duration ?? (quick ? "2" : "10"), 1, 60);
+  return {
+    quick,
+    scenarios: list(values.scenarios, quick ? "1,2,3" : "1,2,3,4,5").map((s) => int("scenarios", s, 1, 5)),
+    servers: servers as ServerKind["id"][],
+    durationMs: duration * 1000,
+    warmupMs: quick ? 500 : 2000,
+    rates: list(values.rates, quick ? "1000,max" : "1000,5000,max").map((r) =>
+      r === "max" ? 0 : int("rates", r, 1, 1_000_000),
+    ),
+    clients: int("clients", values.clients ?? "1000", 1, 18_000),
+    // Each load process stays well under the 20,000-file cap; the server holds one file per connection.
+    idleCounts: list(values.idle, quick ? "2000" : "10000,19000").map((n) => int("idle", n, 1, 19_500)),
+    fanoutSize: int("fanout", values.fanout ?? (quick ? "2000" : "10000"), 1, 18_000),
+    fanoutMessages: quick ? 3 : 5,
+    echoRate: 1000,
+    echoClients: 100,
+    padBytes: 64,
+    window: 5000,
+    profile: values.profile,
+    databaseUrl: values["database-url"] ?? process.env.DATABASE_URL,
+    redisUrl: values["redis-url"] ?? "redis://127.0.0.1:6379",
+    docsDir: values["no-docs"] ? "" : "docs",
+  };
+}

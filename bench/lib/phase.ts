@@ -1,0 +1,119 @@
+/**
+ * One measured phase of a send plan: start the server-side sender through the control client, wait for
+ * its report, wait for the receivers to drain (bounded), then collect from every load process. CPU is
+ * measured over the whole phase, drain included; our nodes' backplane counters are read before and after.
+ */
+import type { PostgresBackplaneStats } from "../../src/backplane/postgres/sql.js";
+import type { Collected, DoneEvent } from "../load/worker.js";
+import { Histogram } from "./histogram.js";
+import type { SendPlan, SendReport } from "./plan.js";
+import { waitForCount } from "./bench.js";
+import type { CpuMeter, ServerHandle, WorkerHandle } from "./procs.js";
+
+export interface PhaseResult {
+  report: SendReport;
+  delivered: number;
+  reordered: number;
+  closed: number;
+  latency: Histogram;
+  /** Seconds from the first delivery to the last (the slowest load process). */
+  deliverySeconds: number;
+  /** Fan-out: per message, deliveries and the slowest latency (µs), merged over load processes. */
+  perSeq: Map<number, { count: number; maxMicros: number }>;
+  cpu: Record<string, number>;
+  /** Our backplane's counters over the phase, summed over our nodes (undefined for peers). */
+  backplane: PostgresBackplaneStats | undefined;
+}
+
+let nextPhase = 1;
+
+export function newPhase(): number {
+  return nextPhase++;
+}
+
+async function backplaneTotals(nodes: readonly ServerHandle[]): Promise<PostgresBackplaneStats | undefined> {
+  if (nodes.length === 0) return undefined;
+  const all = await Promise.all(nodes.map((node) => node.stats()));
+  const stats = all.map((s) => (s.extra as { backplane?: PostgresBackplaneStats } | undefined)?.backplane);
+  if (stats.some((s) => s === undefined)) return undefined;
+  const total = { ...stats[0]! };
+  for (const s of stats.slice(1))
+    for (const key of Object.keys(total) as (keyof PostgresBackplaneStats)[]) total[key] += s![key];
+  return total;
+}
+
+function difference(after: PostgresBackplaneStats, before: PostgresBackplaneStats): PostgresBackplaneStats {
+  const delta = { ...after };
+  for (const key of Object.keys(delta) as (keyof PostgresBackplaneStats)[]) delta[key] -= before[key];
+  return delta;
+}
+
+export async function runPhase(options: {
+  plan: SendPlan;
+  workers: readonly WorkerHandle[];
+  /** The load process holding the control client. */
+  control: WorkerHandle;
+  /** Deliveries each message should make (1 per user; the group's size for a fan-out). */
+  recipients: number;
+  cpu: CpuMeter;
+  /** Our nodes, to read backplane counters; [] for peers. */
+  ourNodes: readonly ServerHandle[];
+}): Promise<PhaseResult> {
+  const { plan, workers, control } = options;
+  await Promise.all(
+    workers.map((w) => w.request({ type: "phase", phase: plan.phase, perSeq: plan.group !== undefined })),
+  );
+  const before = await backplaneTotals(options.ourNodes);
+  const done = new Promise<SendReport>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("the sender sent no report")), plan.durationMs + 40_000);
+    control.onDone((event: DoneEvent) => {
+      if (event.report.phase !== plan.phase) return;
+      clearTimeout(timer);
+      resolve(event.report);
+    });
+  });
+  options.cpu.begin();
+  await control.request({ type: "start", plan });
+  const report = await done;
+  const expected = (report.sent - report.failed) * options.recipients;
+  const count = async () => {
+    const counts = await Promise.all(workers.map((w) => w.request<{ delivered: number }>({ type: "count" })));
+    return counts.reduce((sum, c) => sum + c.delivered, 0);
+  };
+  await waitForCount(count, expected, 3000, 30_000);
+  const cpu = options.cpu.end();
+  const collected = await Promise.all(workers.map((w) => w.request<Collected>({ type: "collect" })));
+  const after = await backplaneTotals(options.ourNodes);
+  const perSeq = new Map<number, { count: number; maxMicros: number }>();
+  for (const part of collected) {
+    for (const [seq, n, max] of part.perSeq) {
+      const entry = perSeq.get(seq) ?? { count: 0, maxMicros: 0 };
+      entry.count += n;
+      entry.maxMicros = Math.max(entry.maxMicros, max);
+      perSeq.set(seq, entry);
+    }
+  }
+  return {
+    report,
+    delivered: collected.reduce((sum, c) => sum + c.delivered, 0),
+    reordered: collected.reduce((sum, c) => sum + c.reordered, 0),
+    closed: collected.reduce((sum, c) => sum + c.closed, 0),
+    latency: Histogram.from(collected.map((c) => c.latency)),
+    deliverySeconds: Math.max(...collected.map((c) => (c.lastAt - c.firstAt) / 1000)),
+    perSeq,
+    cpu,
+    backplane: before && after ? difference(after, before) : undefined,
+  };
+}
+
+/** "0.31 statements/msg, 42 msgs/batch, 3.1 msgs/read": where the database time goes, per delivered message. */
+export function backplaneText(stats: PostgresBackplaneStats | undefined, delivered: number): string {
+  if (!stats || delivered === 0) return "";
+  const perBatch = stats.batches > 0 ? stats.messagesWritten / stats.batches : 0;
+  const perRead = stats.reads > 0 ? stats.messagesRead / stats.reads : 0;
+  return (
+    `${(stats.statements / delivered).toFixed(3)} SQL statements/msg ` +
+    `(${stats.batches} appends ≈ ${perBatch.toFixed(1)} msgs each, ${stats.reads} reads ≈ ${perRead.toFixed(1)} rows each, ` +
+    `${stats.notifications} NOTIFY)`
+  );
+}

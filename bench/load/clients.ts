@@ -1,0 +1,234 @@
+/**
+ * The light load clients: one per server protocol, all on the same `ws` client with the same options,
+ * and each parsing a notification with one JSON.parse, so the client side costs the same whatever the
+ * server. They answer nothing but what a protocol requires to stay connected (Socket.IO's pong); the
+ * SignalR client never pings, so our server never arms its client timeout.
+ */
+import { request, type Agent } from "node:http";
+import WebSocket from "ws";
+import type { SendPlan, SendReport } from "../lib/plan.js";
+
+export type ClientKind = "signalr" | "socketio" | "ws";
+
+/** What a client hands to the load process. */
+export interface ClientHandlers {
+  notify(phase: number, seq: number, sentAtMicros: number): void;
+  done(report: SendReport): void;
+  result(id: number, value: unknown): void;
+  /** The connection ended after its handshake (the server dropped it). */
+  closed(): void;
+}
+
+export interface LoadClient {
+  /** Starts the server-side sender (only on the control client). */
+  start(plan: SendPlan): void;
+  ack(delivered: number): void;
+  /** Invokes `echo(value)`; the answer comes to `handlers.result(id, …)`. */
+  echo(id: number, value: unknown): void;
+  close(): void;
+}
+
+export interface ConnectOptions {
+  kind: ClientKind;
+  /** `http://127.0.0.1:port` of the server. */
+  baseUrl: string;
+  user: string;
+  group?: string;
+  /** A loopback source address (127.0.0.x), so many sockets do not run out of ephemeral ports. */
+  localAddress?: string;
+  /** Keep-alive agent for SignalR's negotiate POSTs. */
+  agent?: Agent;
+  handlers: ClientHandlers;
+  timeoutMs: number;
+}
+
+const RS = "\u001e";
+
+/** One protocol: how to read what the server sends, how to shake hands, and the client's verbs. */
+interface Protocol {
+  /** Handles one WebSocket message; `ready` completes the protocol handshake. */
+  onMessage(text: string, socket: WebSocket, ready: () => void): void;
+  /** What to send once the WebSocket is open (nothing when the server speaks first). */
+  hello?: string;
+  /** True when the open WebSocket is already the whole handshake. */
+  readyOnOpen?: boolean;
+  verbs(socket: WebSocket): Omit<LoadClient, "close">;
+}
+
+export async function connectClient(options: ConnectOptions): Promise<LoadClient> {
+  const query = new URLSearchParams({ user: options.user });
+  if (options.group) query.set("group", options.group);
+  const wsBase = options.baseUrl.replace(/^http/, "ws");
+  switch (options.kind) {
+    case "signalr": {
+      const negotiateUrl = `${options.baseUrl}/hub/negotiate?negotiateVersion=1&${query}`;
+      const { connectionToken } = await negotiate(negotiateUrl, options);
+      query.set("id", connectionToken);
+      return open(`${wsBase}/hub?${query}`, options, signalr(options.handlers));
+    }
+    case "socketio":
+      query.set("EIO", "4");
+      query.set("transport", "websocket");
+      return open(`${wsBase}/socket.io/?${query}`, options, socketio(options.handlers));
+    case "ws":
+      return open(`${wsBase}/?${query}`, options, bareWs(options.handlers));
+  }
+}
+
+/**
+ * Opens the WebSocket with its message handler attached at once (a server that speaks first, as
+ * Socket.IO does, may send in the same segment as the upgrade answer) and completes the protocol's
+ * handshake within the time-out.
+ */
+function open(url: string, options: ConnectOptions, protocol: Protocol): Promise<LoadClient> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, {
+      perMessageDeflate: false,
+      localAddress: options.localAddress,
+      handshakeTimeout: options.timeoutMs,
+    });
+    let settled = false;
+    const timer = setTimeout(() => fail(new Error("handshake timed out")), options.timeoutMs);
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.terminate();
+      reject(err);
+    };
+    const ready = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...protocol.verbs(socket), close: () => socket.terminate() });
+    };
+    socket.on("message", (data: Buffer) => protocol.onMessage(data.toString(), socket, ready));
+    socket.once("open", () => {
+      if (protocol.hello !== undefined) socket.send(protocol.hello);
+      if (protocol.readyOnOpen) ready();
+    });
+    socket.once("error", fail);
+    socket.once("close", () =>
+      settled ? options.handlers.closed() : fail(new Error("closed during the handshake")),
+    );
+  });
+}
+
+function negotiate(url: string, options: ConnectOptions): Promise<{ connectionToken: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: "POST", agent: options.agent, localAddress: options.localAddress },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          try {
+            const body = JSON.parse(Buffer.concat(chunks).toString()) as { connectionToken?: string };
+            if (res.statusCode !== 200 || !body.connectionToken)
+              throw new Error(`negotiate: ${res.statusCode}`);
+            resolve({ connectionToken: body.connectionToken });
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+      },
+    );
+    req.setTimeout(options.timeoutMs, () => req.destroy(new Error("negotiate timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+interface SignalRMessage {
+  type?: number;
+  target?: string;
+  arguments?: unknown[];
+  invocationId?: string;
+  result?: unknown;
+  error?: string;
+}
+
+/** SignalR JSON hub protocol: 0x1E-separated records; `{}` answers the handshake. */
+function signalr(handlers: ClientHandlers): Protocol {
+  const invoke = (socket: WebSocket, target: string, args: unknown[], id?: number) => {
+    const message =
+      id === undefined
+        ? { type: 1, target, arguments: args }
+        : { type: 1, invocationId: String(id), target, arguments: args };
+    socket.send(JSON.stringify(message) + RS);
+  };
+  return {
+    hello: `{"protocol":"json","version":1}${RS}`,
+    onMessage(text, socket, ready) {
+      let start = 0;
+      for (let end = text.indexOf(RS); end >= 0; start = end + 1, end = text.indexOf(RS, start)) {
+        const message = JSON.parse(text.slice(start, end)) as SignalRMessage;
+        if (message.type === 1 && message.target === "n") {
+          const [phase, seq, sentAt] = message.arguments as number[];
+          handlers.notify(phase!, seq!, sentAt!);
+        } else if (message.type === 3) {
+          handlers.result(Number(message.invocationId), message.error ?? message.result);
+        } else if (message.type === 1 && message.target === "done") {
+          handlers.done(message.arguments![0] as SendReport);
+        } else if (message.type === undefined) {
+          if (message.error)
+            socket.close(); // a refused handshake
+          else ready(); // the handshake answer, `{}`
+        }
+      }
+    },
+    verbs: (socket) => ({
+      start: (plan) => invoke(socket, "start", [plan]),
+      ack: (delivered) => invoke(socket, "ack", [delivered]),
+      echo: (id, value) => invoke(socket, "echo", [value], id),
+    }),
+  };
+}
+
+/** Socket.IO v4 over a bare WebSocket (engine.io 4): `0` open, `40` connect, `2`/`3` ping/pong, `42` events, `43` acks. */
+function socketio(handlers: ClientHandlers): Protocol {
+  return {
+    onMessage(text, socket, ready) {
+      if (text.startsWith("42[")) {
+        const [event, ...args] = JSON.parse(text.slice(2)) as [string, ...unknown[]];
+        if (event === "n") handlers.notify(args[0] as number, args[1] as number, args[2] as number);
+        else if (event === "done") handlers.done(args[0] as SendReport);
+      } else if (text.startsWith("43")) {
+        const bracket = text.indexOf("[");
+        const [value] = JSON.parse(text.slice(bracket)) as unknown[];
+        handlers.result(Number(text.slice(2, bracket)), value);
+      } else if (text === "2") {
+        socket.send("3");
+      } else if (text.startsWith("0{")) {
+        socket.send("40");
+      } else if (text.startsWith("40")) {
+        ready();
+      }
+    },
+    verbs: (socket) => ({
+      start: (plan) => socket.send(`42${JSON.stringify(["start", plan])}`),
+      ack: (delivered) => socket.send(`42${JSON.stringify(["ack", delivered])}`),
+      echo: (id, value) => socket.send(`42${id}${JSON.stringify(["echo", value])}`),
+    }),
+  };
+}
+
+/** The bare ws server's JSON arrays; open means connected. */
+function bareWs(handlers: ClientHandlers): Protocol {
+  return {
+    readyOnOpen: true,
+    onMessage(text) {
+      const message = JSON.parse(text) as unknown[];
+      if (message[0] === "n")
+        handlers.notify(message[1] as number, message[2] as number, message[3] as number);
+      else if (message[0] === "r") handlers.result(message[1] as number, message[2]);
+      else if (message[0] === "done") handlers.done(message[1] as SendReport);
+    },
+    verbs: (socket) => ({
+      start: (plan) => socket.send(JSON.stringify(["start", plan])),
+      ack: (delivered) => socket.send(JSON.stringify(["ack", delivered])),
+      echo: (id, value) => socket.send(JSON.stringify(["echo", id, value])),
+    }),
+  };
+}
