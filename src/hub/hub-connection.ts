@@ -44,7 +44,6 @@ export class HubConnection implements ConnectionCallbacks {
   private queueHead = 0;
   private draining = false;
   private protocolInUse: HubProtocol | undefined;
-  private readonly aborter = new AbortController();
   private closeError: Error | undefined;
   readonly openedAt = Date.now();
   lastSentAt = Date.now();
@@ -105,7 +104,8 @@ export class HubConnection implements ConnectionCallbacks {
 
   /** Aborted when the connection ends. */
   get signal(): AbortSignal {
-    return this.aborter.signal;
+    // The transport's own: one AbortController per connection, not one per layer.
+    return this.transport.signal;
   }
 
   /** The fields that identify this connection in log events. */
@@ -146,7 +146,6 @@ export class HubConnection implements ConnectionCallbacks {
     const wasRegistered = this.state !== "handshaking";
     this.state = "closed";
     this.closeError ??= error;
-    this.aborter.abort(this.closeError ?? new Error("The connection was closed."));
     for (const upload of this.uploadMap?.values() ?? []) upload.end("The connection was closed.");
     for (const invocation of this.invocationMap?.values() ?? []) invocation.abort();
     for (const wake of this.slotWaiters.splice(0)) wake();
