@@ -41,3 +41,30 @@ export interface ParseResult {
    */
   rest: Buffer;
 }
+
+/** Both built-in protocols speak versions 1 and 2 (the 10.x clients send 2 only with stateful reconnect). */
+export function isSupportedVersion(version: number): boolean {
+  return version === 1 || version === 2;
+}
+
+/**
+ * The parse loop both built-in protocols share: read whole records with their framing's `readRecord`, turn
+ * each into a message (undefined for a type to ignore), and hand back what is left for later.
+ */
+export function parseRecords(
+  input: Buffer,
+  maximumMessageSize: number,
+  readRecord: (input: Buffer, offset: number, max: number) => { payload: Buffer; next: number } | undefined,
+  toMessage: (payload: Buffer) => HubMessage | undefined,
+): ParseResult {
+  const messages: HubMessage[] = [];
+  let offset = 0;
+  for (;;) {
+    const record = readRecord(input, offset, maximumMessageSize);
+    if (record === undefined) break;
+    offset = record.next;
+    const message = toMessage(record.payload);
+    if (message !== undefined) messages.push(message);
+  }
+  return { messages, rest: input.subarray(offset) };
+}

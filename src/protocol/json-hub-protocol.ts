@@ -3,7 +3,13 @@
  * Field names and the checks on them follow HubProtocol.md, ASP.NET Core's JsonHubProtocol and the official
  * TypeScript client.
  */
-import type { HubProtocol, ParseResult, TransferFormat } from "./hub-protocol.js";
+import {
+  isSupportedVersion,
+  parseRecords,
+  type HubProtocol,
+  type ParseResult,
+  type TransferFormat,
+} from "./hub-protocol.js";
 import {
   cancelInvocation,
   close,
@@ -53,21 +59,12 @@ export class JsonHubProtocol implements HubProtocol {
 
   /** Accepts versions 1 and 2 (the 10.x clients send 2 only when stateful reconnect was negotiated). */
   isVersionSupported(version: number): boolean {
-    return version === 1 || version === 2;
+    return isSupportedVersion(version);
   }
 
   /** @inheritDoc */
   parse(input: Buffer, maximumMessageSize: number): ParseResult {
-    const messages: HubMessage[] = [];
-    let offset = 0;
-    for (;;) {
-      const record = readTextRecord(input, offset, maximumMessageSize);
-      if (record === undefined) break;
-      offset = record.next;
-      const message = parseMessage(record.payload);
-      if (message !== undefined) messages.push(message);
-    }
-    return { messages, rest: input.subarray(offset) };
+    return parseRecords(input, maximumMessageSize, readTextRecord, (payload) => parseMessage(payload));
   }
 
   /** @inheritDoc */

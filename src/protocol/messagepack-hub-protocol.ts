@@ -16,7 +16,13 @@
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import { readBinaryRecord, writeBinaryRecord } from "./binary-message-format.js";
-import type { HubProtocol, ParseResult, TransferFormat } from "./hub-protocol.js";
+import {
+  isSupportedVersion,
+  parseRecords,
+  type HubProtocol,
+  type ParseResult,
+  type TransferFormat,
+} from "./hub-protocol.js";
 import {
   cancelInvocation,
   close,
@@ -85,21 +91,14 @@ export class MessagePackHubProtocol implements HubProtocol {
 
   /** Accepts versions 1 and 2 (the 10.x clients send 2 only when stateful reconnect was negotiated). */
   isVersionSupported(version: number): boolean {
-    return version === 1 || version === 2;
+    return isSupportedVersion(version);
   }
 
   /** @inheritDoc */
   parse(input: Buffer, maximumMessageSize: number): ParseResult {
-    const messages: HubMessage[] = [];
-    let offset = 0;
-    for (;;) {
-      const record = readBinaryRecord(input, offset, maximumMessageSize);
-      if (record === undefined) break;
-      offset = record.next;
-      const message = parseItems(this.decode(record.payload));
-      if (message !== undefined) messages.push(message);
-    }
-    return { messages, rest: input.subarray(offset) };
+    return parseRecords(input, maximumMessageSize, readBinaryRecord, (payload) =>
+      parseItems(this.decode(payload)),
+    );
   }
 
   /** @inheritDoc */
