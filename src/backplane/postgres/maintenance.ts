@@ -21,6 +21,8 @@ export class Maintenance {
 
   constructor(
     private readonly sql: Sql,
+    /** The heartbeat's own connection (a pool of one), apart from the pool registry bursts fill. */
+    private readonly heartbeatSql: Sql,
     private readonly names: SchemaNames,
     private readonly nodeId: string,
     private readonly options: ResolvedOptions,
@@ -46,7 +48,7 @@ export class Maintenance {
     if (this.heartbeating || this.stopped) return;
     this.heartbeating = true;
     try {
-      const query = this.sql.query.bind(this.sql);
+      const query = this.heartbeatSql.query.bind(this.heartbeatSql);
       const { nodeId, names } = this;
       const { alive, swept } = await registry.heartbeatAndSweep(
         query,

@@ -53,6 +53,8 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   private readonly index = new LocalIndex();
   private readonly pool: pg.Pool;
   private readonly sql: Sql;
+  /** A connection of its own for the heartbeat, so a burst of registry writes cannot delay it past the timeout. */
+  private readonly heartbeatPool: pg.Pool;
   private readonly writer: LogWriter;
   private readonly wakeups: WakeupSender;
   private reader: LogReader | undefined;
@@ -78,8 +80,23 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       onError: (err) => this.log.poolError(err),
     });
     this.sql = new Sql(this.pool, this.counters);
+    this.heartbeatPool = createPool({
+      connectionString: this.options.connectionString,
+      poolSize: 1,
+      statementTimeoutMs: this.options.publishTimeoutMs,
+      applicationName: `${poolApplicationName(this.nodeId)} heartbeat`,
+      onError: (err) => this.log.poolError(err),
+    });
     this.wakeups = new WakeupSender(this.sql, this.names, this.log);
-    this.maintenance = new Maintenance(this.sql, this.names, this.nodeId, this.options, this.index, this.log);
+    this.maintenance = new Maintenance(
+      this.sql,
+      new Sql(this.heartbeatPool, this.counters),
+      this.names,
+      this.nodeId,
+      this.options,
+      this.index,
+      this.log,
+    );
     this.writer = new LogWriter(
       this.sql,
       this.names,
@@ -406,6 +423,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     }
     this.index.clear();
     await this.pool.end().catch(() => {});
+    await this.heartbeatPool.end().catch(() => {});
     if (wasStarted) this.log.stopped(this.nodeId);
   }
 
