@@ -45,8 +45,6 @@ export class LogWriter {
     private readonly names: SchemaNames,
     private readonly limits: LogWriterLimits,
     private readonly log: Log,
-    /** Called after each commit with the other nodes that hold recipients of the batch (rows to read). */
-    private readonly onCommitted: (nodeIds: ReadonlySet<string>) => void,
     /** The writing node, which delivers to its own connections itself; null for a publisher. */
     private readonly originNodeId: string | null = null,
   ) {}
@@ -141,7 +139,7 @@ export class LogWriter {
       for (const id of remote) nodeIds.add(id);
       settle(entry, { connections: result.connections, nodes: result.nodeIds.length });
     });
-    if (nodeIds.size > 0) this.onCommitted(nodeIds);
+    if (nodeIds.size > 0) stats.notifications++; // sent by the append statement itself, at commit
   }
 
   private takeBatch(): Pending[] {

@@ -6,6 +6,9 @@ import type pg from "pg";
 import type { SchemaNames } from "./names.js";
 import type { TargetKind } from "./protocol.js";
 
+/** Above this many nodes a wake-up names nobody (everyone reads), well under NOTIFY's 8000-byte limit. */
+export const MAX_NAMED_NODES = 100;
+
 /** One message of a batch, in wire form. */
 export interface AppendEntry {
   kind: TargetKind;
@@ -100,9 +103,16 @@ WITH msg AS (
   SELECT head.last_seq - (SELECT count(*) FROM numbered) + n.rn, n.hub, n.node_ids, n.payload
   FROM numbered n CROSS JOIN head
   RETURNING seq
+), wake AS (
+  -- The wake-up, in the same transaction: delivered at commit, with no statement or round trip of its own.
+  -- It adds no serialisation: writers already take turns on the log_head row until they commit.
+  -- Payload: the nodes with new rows, or "" (everyone) when there are too many to name.
+  SELECT pg_notify($8::text, CASE WHEN count(*) > ${MAX_NAMED_NODES} THEN '' ELSE string_agg(id::text, ',') END)
+  FROM (SELECT DISTINCT unnest(node_ids) AS id FROM numbered) ids
+  HAVING count(*) > 0
 )
 SELECT r.ord, r.connections::int AS connections, r.node_ids::text[] AS node_ids,
-       (SELECT count(*) FROM written)::int AS written
+       (SELECT count(*) FROM written)::int AS written, (SELECT count(*) FROM wake)::int AS woken
 FROM resolved r`;
 }
 
@@ -136,7 +146,7 @@ export async function append(
   });
   const result = await query<{ ord: number; connections: number; node_ids: string[] }>(
     appendSql(names),
-    [kinds, hubs, payloads, itemOrd, itemValue, itemExcluded, originNodeId],
+    [kinds, hubs, payloads, itemOrd, itemValue, itemExcluded, originNodeId, names.channel],
     `${names.statementPrefix}append`,
   );
   const results: AppendResult[] = entries.map(() => ({ connections: 0, nodeIds: [] }));

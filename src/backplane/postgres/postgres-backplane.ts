@@ -97,14 +97,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       this.index,
       this.log,
     );
-    this.writer = new LogWriter(
-      this.sql,
-      this.names,
-      this.options,
-      this.log,
-      (nodeIds) => this.wakeups.send([...nodeIds]),
-      this.nodeId,
-    );
+    this.writer = new LogWriter(this.sql, this.names, this.options, this.log, this.nodeId);
   }
 
   /** The schema this backplane lives in. */

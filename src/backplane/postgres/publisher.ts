@@ -13,7 +13,6 @@ import { resolveWriterOptions, type LogWriterOptions } from "./options.js";
 import { createLog } from "./postgres.log.js";
 import * as registry from "./registry.js";
 import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
-import { WakeupSender } from "./wakeup.js";
 
 /** Options of {@link createPublisher}: where the cluster's log is, and how writes batch. */
 export type PublisherOptions = LogWriterOptions;
@@ -63,8 +62,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   });
   const sql = new Sql(pool, counters);
   const query = sql.query.bind(sql);
-  const wakeups = new WakeupSender(sql, names, log);
-  const writer = new LogWriter(sql, names, resolved, log, (nodeIds) => wakeups.send(nodeIds));
+  const writer = new LogWriter(sql, names, resolved, log);
   let closing: Promise<void> | undefined;
 
   const guard = async <T>(run: () => Promise<T>): Promise<T> => {
@@ -96,7 +94,6 @@ export function createPublisher(options: PublisherOptions): Publisher {
     close() {
       closing ??= (async () => {
         await writer.close("The publisher is closed.", true);
-        await wakeups.idle();
         await pool.end().catch(() => {});
       })();
       return closing;

@@ -3,18 +3,17 @@
  * lost, late or duplicated notification costs latency, never data.
  *
  * The payload is "" (every node) or the comma-separated ids of the nodes that have new rows, so the
- * other nodes skip a pointless read. It is sent after the commit, as its own statement, at most once per
- * batch and coalesced while one is in flight: a NOTIFY inside the writing transaction would take
- * PostgreSQL's global notify lock at commit and serialise every writer in the cluster.
+ * other nodes skip a pointless read. The log writer's append statement sends its batch's wake-up itself,
+ * at commit (log.ts): writers already take turns on the counter row, so the notify lock costs nothing
+ * more there. WakeupSender serves the rest (a group change for another node's connection): after the
+ * commit, as its own statement, coalesced while one is in flight.
  */
 import pg from "pg";
 import type { SchemaNames } from "./names.js";
 import { listenApplicationName } from "./names.js";
 import type { Log } from "./postgres.log.js";
+import { MAX_NAMED_NODES } from "./log.js";
 import type { PostgresBackplaneStats, Sql } from "./sql.js";
-
-/** Above this many target nodes the payload is "" (everyone), well under NOTIFY's 8000-byte limit. */
-const MAX_NAMED_NODES = 100;
 
 /** Sends coalesced wake-ups: one NOTIFY at a time, merging the targets of batches that commit meanwhile. */
 export class WakeupSender {
