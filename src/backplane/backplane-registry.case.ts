@@ -33,20 +33,24 @@ export function registryCases(kit: SpecKit): void {
     expect([got(b1), got(b2)]).toEqual([["before"], ["before", "after"]]);
   });
 
-  it("addToGroup of an unknown connection throws UnknownConnectionError at once", async () => {
-    const nodes = await cluster(upTo(2));
-    await connect(on(nodes, 1), "b1", "", "/elsewhere");
-    const started = Date.now();
-    await expect(nodes[0]!.backplane.addToGroup(HUB, "ghost", "room")).rejects.toBeInstanceOf(
-      UnknownConnectionError,
-    );
-    await expect(nodes[0]!.backplane.addToGroup(HUB, "b1", "room")).rejects.toMatchObject({
-      code: "BACKPLANE_ERR_UNKNOWN_CONNECTION",
-      connectionId: "b1",
-    });
-    expect(Date.now() - started).toBeLessThan(5000); // a lookup, not a wait for an answer that never comes
-    expect(await nodes[0]!.backplane.groupMembers(HUB, "room")).toEqual([]);
-  });
+  // "At once": a lookup, not a wait for an answer that never comes (ASP.NET's Redis backplane hangs 30 s).
+  // The test's own timeout, far below that, is the bound; no timing is asserted.
+  it(
+    "addToGroup of an unknown connection throws UnknownConnectionError at once",
+    { timeout: 10_000 },
+    async () => {
+      const nodes = await cluster(upTo(2));
+      await connect(on(nodes, 1), "b1", "", "/elsewhere");
+      await expect(nodes[0]!.backplane.addToGroup(HUB, "ghost", "room")).rejects.toBeInstanceOf(
+        UnknownConnectionError,
+      );
+      await expect(nodes[0]!.backplane.addToGroup(HUB, "b1", "room")).rejects.toMatchObject({
+        code: "BACKPLANE_ERR_UNKNOWN_CONNECTION",
+        connectionId: "b1",
+      });
+      expect(await nodes[0]!.backplane.groupMembers(HUB, "room")).toEqual([]);
+    },
+  );
 
   it("removeFromGroup stops delivery to that member, and removing a non-member is not an error", async () => {
     const nodes = await cluster(upTo(2));

@@ -86,6 +86,11 @@ export class HubConnection implements ConnectionCallbacks {
     return (this.itemMap ??= new Map());
   }
 
+  /** The hub's path. */
+  get hub(): string {
+    return this.host.hub;
+  }
+
   get connectionId(): string {
     return this.transport.connectionId;
   }

@@ -157,9 +157,9 @@ export class HubDispatcher {
       if (invocationId && connection.isConnected) {
         connection.write(completion(invocationId, result === undefined ? {} : { result }));
       }
-      this.metrics.invocationCompleted(connection.ids.hub, "ok");
+      this.metrics.invocationCompleted(connection.hub, "ok");
     } catch (err) {
-      this.metrics.invocationCompleted(connection.ids.hub, "error");
+      this.metrics.invocationCompleted(connection.hub, "error");
       hubLog.methodFailed(this.log, connection.ids, target, err);
       if (invocationId) {
         this.completeWithError(
@@ -206,9 +206,9 @@ export class HubDispatcher {
       if (signal.aborted) void iterator.return?.()?.catch(() => undefined);
       // The spec wants a Completion even after a cancel; the official client ignores it then.
       if (connection.isConnected) connection.write(completion(invocationId, {}));
-      this.metrics.invocationCompleted(connection.ids.hub, "ok");
+      this.metrics.invocationCompleted(connection.hub, "ok");
     } catch (err) {
-      this.metrics.invocationCompleted(connection.ids.hub, "error");
+      this.metrics.invocationCompleted(connection.hub, "error");
       hubLog.methodFailed(this.log, connection.ids, target, err);
       // An error before the first item is an error of the invocation, as in .NET (whose methods throw
       // before they return their stream); after it, an error of the stream.

@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import * as protocolLayer from "./index.js";
 import { JsonHubProtocol } from "./json-hub-protocol.js";
 import { MessagePackHubProtocol } from "./messagepack-hub-protocol.js";
 import { builtInProtocolNames, resolveProtocol } from "./protocol-registry.js";
@@ -17,28 +16,5 @@ describe("resolveProtocol", () => {
     expect(resolveProtocol("__proto__")).toBeUndefined();
     expect(resolveProtocol("messagepack", ["json"])).toBeUndefined();
     expect(resolveProtocol("JSON", ["Json"])).toBeInstanceOf(JsonHubProtocol);
-  });
-
-  it("is exported from the folder's index with the rest of the public API", () => {
-    expect(Object.keys(protocolLayer).sort()).toEqual([
-      "JsonHubProtocol",
-      "MAX_BINARY_PAYLOAD_SIZE",
-      "MAX_LENGTH_PREFIX_SIZE",
-      "MessagePackHubProtocol",
-      "MessageType",
-      "ProtocolError",
-      "RECORD_SEPARATOR",
-      "builtInProtocolNames",
-      "messageTooLargeError",
-      "parseHandshakeRequest",
-      "readBinaryRecord",
-      "readTextRecord",
-      "resolveProtocol",
-      "splitBinaryRecords",
-      "splitTextRecords",
-      "writeBinaryRecord",
-      "writeHandshakeResponse",
-      "writeTextRecord",
-    ]);
   });
 });

@@ -11,8 +11,7 @@ import type { Backplane, BackplaneEventHandler, BackplaneMessage } from "../back
 import { MemoryBackplane } from "../backplane/memory/memory-backplane.js";
 import { HubEndpoint, type HubContext } from "../hub/hub-endpoint.js";
 import type { Logger } from "../hub/hub.log.js";
-import { JsonHubProtocol } from "../protocol/json-hub-protocol.js";
-import { MessagePackHubProtocol } from "../protocol/messagepack-hub-protocol.js";
+import { resolveProtocol } from "../protocol/protocol-registry.js";
 import type { HubProtocol } from "../protocol/hub-protocol.js";
 import { ConnectionEndpoint } from "../transport/connection-endpoint.js";
 import { applyCors, originAllowed } from "./cors.js";
@@ -61,9 +60,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   const resolved = resolveOptions(options);
   const log: Logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
   const backplane = options.backplane ?? new MemoryBackplane();
-  const protocols: HubProtocol[] = resolved.protocols.map((name) =>
-    name === "json" ? new JsonHubProtocol() : new MessagePackHubProtocol(),
-  );
+  const protocols: HubProtocol[] = resolved.protocols.map((name) => resolveProtocol(name)!);
   const authenticate = identify(options);
 
   const hubDefinitions: [string, HubDefinition][] = Object.entries(options.hubs);

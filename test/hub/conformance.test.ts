@@ -111,13 +111,15 @@ describe.each(transportMatrix)("over $transport with $protocol", ({ transport, p
   });
 
   it("stops an infinite stream when the client cancels it", async () => {
-    const received: unknown[] = [];
+    let received = 0;
+    let threeItems!: () => void;
+    const streaming = new Promise<void>((resolve) => (threeItems = resolve));
     const subscription = client.connection.stream("InfiniteStream").subscribe({
-      next: (item) => received.push(item),
+      next: () => ++received === 3 && threeItems(),
       error: () => undefined,
       complete: () => undefined,
     });
-    while (received.length < 3) await new Promise((r) => setTimeout(r, 10));
+    await streaming;
     subscription.dispose();
     expect(await client.next("StreamCanceled", 1)).toEqual([]);
   });

@@ -1,5 +1,6 @@
 // The notification service on the PostgreSQL backplane: storing for an offline identifier on one node and
 // delivering on another, and notifying from a process that is not a node (a publisher).
+import { silentLogger } from "../../src/hub/hub.log.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNotifier, NotConnectedError } from "../../src/index.js";
 import { createPublisher, postgres } from "../../src/backplane/postgres/index.js";
@@ -7,14 +8,13 @@ import { connectClient, type TestClient } from "../support/hub-client.js";
 import { createTestSchema, type TestSchema } from "../support/database.js";
 import { startServer, type RunningServer } from "../support/test-server.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let schema: TestSchema;
 let first: RunningServer;
 let second: RunningServer;
 const clients: TestClient[] = [];
 
 async function node(): Promise<RunningServer> {
-  const backplane = postgres({ connectionString: schema.url, schema: schema.schema, logger: quiet });
+  const backplane = postgres({ connectionString: schema.url, schema: schema.schema, logger: silentLogger });
   return startServer({ hubs: {}, backplane, notifications: { allowAnonymousRegistration: true } });
 }
 
@@ -54,7 +54,11 @@ describe("on the PostgreSQL backplane", () => {
   });
 
   it("a publisher in another process notifies an identifier registered on any node", async () => {
-    const publisher = createPublisher({ connectionString: schema.url, schema: schema.schema, logger: quiet });
+    const publisher = createPublisher({
+      connectionString: schema.url,
+      schema: schema.schema,
+      logger: silentLogger,
+    });
     try {
       const notifier = createNotifier(publisher);
       const client = await register(second, "from-a-worker");

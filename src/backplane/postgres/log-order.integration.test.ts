@@ -3,19 +3,18 @@
  * must never make a reader skip or repeat a row (Solid Cable #78, #57). The out-of-order interleavings
  * are forced with transactions held open on raw connections.
  */
+import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestSchema, waitFor, type TestSchema } from "../../../test/support/database.js";
-import { Recorder } from "../../../test/support/recorder.js";
 import { append, type AppendEntry } from "./log.js";
 import { SchemaNames } from "./names.js";
-import { postgres, type PostgresBackplane } from "./postgres-backplane.js";
+import type { PostgresBackplane } from "./postgres-backplane.js";
 import { encodeInvocation, targetParts } from "./protocol.js";
 
 const HUB = "/chat";
 let db: TestSchema;
 let names: SchemaNames;
-const started: PostgresBackplane[] = [];
 const clients: pg.Client[] = [];
 
 beforeAll(async () => {
@@ -23,20 +22,15 @@ beforeAll(async () => {
   names = new SchemaNames(db.schema);
 });
 afterEach(async () => {
-  await Promise.all(started.splice(0).map((b) => b.close()));
+  await nodes.closeAll();
   await Promise.all(clients.splice(0).map((c) => c.end().catch(() => {})));
 });
 afterAll(async () => {
   await db.drop();
 });
 
-async function node(): Promise<{ backplane: PostgresBackplane; recorder: Recorder }> {
-  const backplane = postgres({ connectionString: db.url, schema: db.schema, pollIntervalMs: 20 });
-  const recorder = new Recorder();
-  await backplane.start(recorder);
-  started.push(backplane);
-  return { backplane, recorder };
-}
+const nodes = backplaneNodes(() => ({ connectionString: db.url, schema: db.schema, pollIntervalMs: 20 }));
+const node = () => nodes.start();
 
 async function rawClient(): Promise<pg.Client> {
   const client = new pg.Client({

@@ -7,7 +7,7 @@ import {
 import { append, type AppendEntry, type AppendResult } from "./log.js";
 import type { SchemaNames } from "./names.js";
 import type { Log } from "./postgres.log.js";
-import { encodeInvocation, targetParts } from "./protocol.js";
+import { encodeInvocation, targetParts, type DecodedTarget } from "./protocol.js";
 import type { Sql } from "./sql.js";
 
 interface Pending extends AppendEntry {
@@ -49,16 +49,16 @@ export class LogWriter {
     private readonly originNodeId: string | null = null,
   ) {}
 
-  /** Encodes the message once and queues it. See {@link LogWriter}. */
-  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
+  /** Encodes the message once and queues it; `parts` when the caller has the wire form already. */
+  publish(target: SendTarget, message: BackplaneMessage, parts?: DecodedTarget): Promise<PublishResult> {
     if (this.closedReason !== undefined) {
       return Promise.reject(new BackplaneUnavailableError(this.closedReason));
     }
     let entry: AppendEntry;
     try {
-      const parts = targetParts(target);
+      const wire = parts ?? targetParts(target);
       if (typeof target.hub !== "string") throw new TypeError("A send target needs a hub.");
-      entry = { ...parts, hub: target.hub, payload: encodeInvocation(parts, message) };
+      entry = { ...wire, hub: target.hub, payload: encodeInvocation(wire, message) };
     } catch (err) {
       return Promise.reject(err);
     }

@@ -14,7 +14,7 @@ import {
   type SendTarget,
 } from "../backplane.js";
 import { LocalIndex } from "./local-index.js";
-import { targetParts } from "./protocol.js";
+import { targetParts, type DecodedTarget } from "./protocol.js";
 import * as stored from "./stored-messages.js";
 import { readHead } from "./log.js";
 import { LogReader } from "./log-reader.js";
@@ -265,8 +265,10 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       return Promise.reject(new BackplaneUnavailableError(`The PostgreSQL backplane is ${this.state}.`));
     }
     let local: string[];
+    let parts: DecodedTarget;
     try {
-      local = this.index.resolve(Infinity, target.hub, targetParts(target));
+      parts = targetParts(target);
+      local = this.index.resolve(Infinity, target.hub, parts);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -281,7 +283,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     if (target.kind === "connections" && local.length === new Set(target.connectionIds).size) {
       return Promise.resolve({ connections: local.length, nodes: local.length > 0 ? 1 : 0 });
     }
-    return this.writer.publish(target, message);
+    return this.writer.publish(target, message, parts);
   }
 
   /** Keeps a message for `key` until a connection takes it (at most once), for `ttlMs`. */

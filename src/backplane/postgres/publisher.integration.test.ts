@@ -1,37 +1,31 @@
 /** Publishing from outside the cluster, large payloads, batching and retention. */
+import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
 import { randomBytes } from "node:crypto";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestSchema, waitFor, withClient, type TestSchema } from "../../../test/support/database.js";
-import { Recorder } from "../../../test/support/recorder.js";
 import { BackplaneUnavailableError } from "../backplane.js";
 import { SchemaNames } from "./names.js";
-import type { PostgresBackplaneOptions } from "./options.js";
-import { postgres, type PostgresBackplane } from "./postgres-backplane.js";
 import { createPublisher, type Publisher } from "./publisher.js";
 
 const HUB = "/chat";
 let db: TestSchema;
 let names: SchemaNames;
-const started: (PostgresBackplane | Publisher)[] = [];
+const started: Publisher[] = [];
 
 beforeAll(async () => {
   db = await createTestSchema();
   names = new SchemaNames(db.schema);
 });
 afterEach(async () => {
-  await Promise.all(started.splice(0).map((b) => b.close()));
+  await Promise.all(started.splice(0).map((p) => p.close()));
+  await nodes.closeAll();
 });
 afterAll(async () => {
   await db.drop();
 });
 
-async function node(options: Partial<PostgresBackplaneOptions> = {}) {
-  const backplane = postgres({ connectionString: db.url, schema: db.schema, ...options });
-  const recorder = new Recorder();
-  await backplane.start(recorder);
-  started.push(backplane);
-  return { backplane, recorder };
-}
+const nodes = backplaneNodes(() => ({ connectionString: db.url, schema: db.schema }));
+const node = nodes.start;
 
 function publisher(): Publisher {
   const p = createPublisher({ connectionString: db.url, schema: db.schema });

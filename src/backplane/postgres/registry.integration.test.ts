@@ -1,23 +1,19 @@
 /** The registry refuses to let one node take over a connection id that is live on another. */
+import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { createTestSchema, type TestSchema } from "../../../test/support/database.js";
-import { Recorder } from "../../../test/support/recorder.js";
-import { postgres, type PostgresBackplane } from "./postgres-backplane.js";
+import type { PostgresBackplane } from "./postgres-backplane.js";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let db: TestSchema;
+const started = backplaneNodes(() => ({ connectionString: db.url, schema: db.schema }));
 const nodes: PostgresBackplane[] = [];
 
 beforeAll(async () => {
   db = await createTestSchema();
-  for (let i = 0; i < 2; i++) {
-    const node = postgres({ connectionString: db.url, schema: db.schema, logger: quiet });
-    await node.start(new Recorder());
-    nodes.push(node);
-  }
+  for (let i = 0; i < 2; i++) nodes.push((await started.start()).backplane);
 });
 afterAll(async () => {
-  await Promise.all(nodes.map((n) => n.close()));
+  await started.closeAll();
   await db.drop();
 });
 

@@ -2,39 +2,33 @@
  * Failures the SQL backplane must absorb: a killed LISTEN connection, a node that dies without cleaning
  * up, a node that was swept while alive, a database that stops answering, one that cannot be reached.
  */
+import { silentLogger } from "../../hub/hub.log.js";
+import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
 import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestSchema, waitFor, withClient, type TestSchema } from "../../../test/support/database.js";
 import { Recorder } from "../../../test/support/recorder.js";
 import { BackplaneUnavailableError, type SendTarget } from "../backplane.js";
 import { listenApplicationName, SchemaNames } from "./names.js";
-import type { PostgresBackplaneOptions } from "./options.js";
-import { postgres, type PostgresBackplane } from "./postgres-backplane.js";
+import { postgres } from "./postgres-backplane.js";
 
 const HUB = "/chat";
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let db: TestSchema;
 let names: SchemaNames;
-const started: PostgresBackplane[] = [];
 
 beforeAll(async () => {
   db = await createTestSchema();
   names = new SchemaNames(db.schema);
 });
 afterEach(async () => {
-  await Promise.all(started.splice(0).map((b) => b.close()));
+  await nodes.closeAll();
 });
 afterAll(async () => {
   await db.drop();
 });
 
-async function node(options: Partial<PostgresBackplaneOptions> = {}) {
-  const backplane = postgres({ connectionString: db.url, schema: db.schema, logger: quiet, ...options });
-  const recorder = new Recorder();
-  await backplane.start(recorder);
-  started.push(backplane);
-  return { backplane, recorder };
-}
+const nodes = backplaneNodes(() => ({ connectionString: db.url, schema: db.schema }));
+const node = nodes.start;
 
 const sql = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) =>
   withClient(db.url, (client) => client.query<R>(text, values)).then((r) => r.rows);
@@ -157,7 +151,10 @@ describe("resilience", () => {
   });
 
   it("start rejects with BackplaneUnavailableError when the database cannot be reached", async () => {
-    const unreachable = postgres({ connectionString: "postgres://postgres@127.0.0.1:1/none", logger: quiet });
+    const unreachable = postgres({
+      connectionString: "postgres://postgres@127.0.0.1:1/none",
+      logger: silentLogger,
+    });
     await expect(unreachable.start(new Recorder())).rejects.toBeInstanceOf(BackplaneUnavailableError);
     await expect(
       unreachable.publish({ kind: "all", hub: HUB }, { target: "m", arguments: [] }),
@@ -170,7 +167,7 @@ describe("resilience", () => {
       connectionString: db.url,
       schema: `${db.schema}_absent`,
       migrate: false,
-      logger: quiet,
+      logger: silentLogger,
     });
     await expect(backplane.start(new Recorder())).rejects.toThrow(/does not exist/);
   });

@@ -4,21 +4,18 @@
  * sends fail with BackplaneUnavailableError, the node reports itself degraded, and recipients on the
  * sending node still get its sends.
  */
+import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { waitFor } from "../../../test/support/database.js";
-import { Recorder } from "../../../test/support/recorder.js";
 import { BackplaneUnavailableError, type SendTarget } from "../backplane.js";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "./embedded.js";
-import { postgres, type PostgresBackplane } from "./postgres-backplane.js";
 
 const HUB = "/chat";
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 let dataDir: string;
 let database: EmbeddedPostgres;
-const backplanes: PostgresBackplane[] = [];
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "switchboard-restart-"));
@@ -26,26 +23,20 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(backplanes.map((b) => b.close()));
+  await nodes.closeAll();
   await database.stop();
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function node(): Promise<{ backplane: PostgresBackplane; recorder: Recorder }> {
-  const backplane = postgres({
-    connectionString: database.url,
-    logger: quiet,
-    publishTimeoutMs: 2000,
-    pollIntervalMs: 50,
-    // Longer than the outage: neither node is swept while the database is away.
-    nodeTimeoutMs: 30_000,
-    heartbeatIntervalMs: 1000,
-  });
-  const recorder = new Recorder();
-  await backplane.start(recorder);
-  backplanes.push(backplane);
-  return { backplane, recorder };
-}
+const nodes = backplaneNodes(() => ({
+  connectionString: database.url,
+  publishTimeoutMs: 2000,
+  pollIntervalMs: 50,
+  // Longer than the outage: neither node is swept while the database is away.
+  nodeTimeoutMs: 30_000,
+  heartbeatIntervalMs: 1000,
+}));
+const node = () => nodes.start();
 
 it("a restart of the database loses and repeats nothing that was committed", async () => {
   const sender = await node();
