@@ -7,7 +7,7 @@ import type { PostgresBackplaneStats } from "../../src/backplane/postgres/sql.js
 import type { Collected, DoneEvent } from "../load/worker.js";
 import { Histogram } from "./histogram.js";
 import type { SendPlan, SendReport } from "./plan.js";
-import { waitForCount } from "./bench.js";
+import { waitForCount, type BenchOptions } from "./bench.js";
 import type { CpuMeter, ServerHandle, WorkerHandle } from "./procs.js";
 
 export interface PhaseResult {
@@ -29,6 +29,22 @@ let nextPhase = 1;
 
 export function newPhase(): number {
   return nextPhase++;
+}
+
+/** A send phase of the notify scenarios at `rate` (0 for max) for `durationMs`, with the run's options. */
+export function sendPlan(
+  options: Pick<BenchOptions, "window" | "clients" | "padBytes">,
+  rate: number,
+  durationMs: number,
+): SendPlan {
+  return {
+    phase: newPhase(),
+    rate,
+    durationMs,
+    window: options.window,
+    users: options.clients,
+    padBytes: options.padBytes,
+  };
 }
 
 async function backplaneTotals(nodes: readonly ServerHandle[]): Promise<PostgresBackplaneStats | undefined> {

@@ -5,7 +5,7 @@
  */
 import { serversFor, sourceAddresses, withServer, type Bench } from "../lib/bench.js";
 import { summarize } from "../lib/histogram.js";
-import { backplaneText, newPhase, runPhase, type PhaseResult } from "../lib/phase.js";
+import { backplaneText, runPhase, sendPlan, type PhaseResult } from "../lib/phase.js";
 import type { SendPlan } from "../lib/plan.js";
 import { CpuMeter, pidsNamed } from "../lib/procs.js";
 import { cpuText, ms, type Row } from "../lib/results.js";
@@ -71,14 +71,7 @@ export async function runNotify(bench: Bench, single: boolean): Promise<void> {
         if (server.id === "sio-redis") cpuGroups.Redis = () => pidsNamed(["redis-server"]);
         cpuGroups.load = () => [worker!.pid];
         const cpu = new CpuMeter(cpuGroups);
-        const plan = (rate: number, durationMs: number): SendPlan => ({
-          phase: newPhase(),
-          rate,
-          durationMs,
-          window: options.window,
-          users: options.clients,
-          padBytes: options.padBytes,
-        });
+        const plan = (rate: number, durationMs: number) => sendPlan(options, rate, durationMs);
         const phase = (p: SendPlan) =>
           runPhase({
             plan: p,

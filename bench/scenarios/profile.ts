@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import { sourceAddresses, withServer, type Bench } from "../lib/bench.js";
-import { backplaneText, newPhase, runPhase } from "../lib/phase.js";
+import { backplaneText, runPhase, sendPlan } from "../lib/phase.js";
 import { CpuMeter } from "../lib/procs.js";
 import { nowMicros } from "../lib/histogram.js";
 import { cpuText } from "../lib/results.js";
@@ -113,14 +113,7 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
       PG: bench.env.postgresPids,
       load: () => [worker!.pid],
     });
-    const plan = (rate: number, durationMs: number) => ({
-      phase: newPhase(),
-      rate,
-      durationMs,
-      window: options.window,
-      users: options.clients,
-      padBytes: options.padBytes,
-    });
+    const plan = (rate: number, durationMs: number) => sendPlan(options, rate, durationMs);
     const run = (rate: number, durationMs: number) =>
       runPhase({
         plan: plan(rate, durationMs),
