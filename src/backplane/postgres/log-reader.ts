@@ -5,18 +5,28 @@ import type { SchemaNames } from "./names.js";
 import type { Log } from "./postgres.log.js";
 import { decodeEnvelope, EnvelopeType } from "./protocol.js";
 import type { Sql } from "./sql.js";
+import type { Notice } from "./wakeup.js";
+
+/** Notices kept while a read runs; past this many the reader drops them and reads instead. */
+const MAX_PENDING_NOTICES = 1_000;
 
 /**
  * Follows the log from a cursor and hands this node's rows to the event handler, strictly in seq order,
  * each once. Reads are single-flight: a request while one runs makes it read again when done, so any
  * number of wake-ups and timer ticks costs at most one extra read. A failed read leaves the cursor where
  * it was; the next request retries from it.
+ *
+ * Wake-ups that carry their rows ({@link Notice}) spare the read: a notice whose range starts right after
+ * the cursor is delivered (or, when it is not for this node, stepped over) at once. One that arrives
+ * while a read runs waits until it is done, so rows never overtake each other; one after a gap, or one
+ * for this node without its rows, makes the reader read the log.
  */
 export class LogReader {
   private cursor = 0;
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;
+  private pending: Notice[] = [];
   /** Why the last read failed, until a read succeeds again (the backplane then reports itself degraded). */
   failure: string | undefined;
 
@@ -48,6 +58,17 @@ export class LogReader {
     this.running = this.loop().finally(() => (this.running = undefined));
   }
 
+  /** Takes a committed range from a wake-up: applied now when it continues the cursor, else read. */
+  offer(notice: Notice): void {
+    if (this.stopped) return;
+    if (this.running) {
+      if (this.pending.length < MAX_PENDING_NOTICES) this.pending.push(notice);
+      else this.again = true;
+      return;
+    }
+    if (!this.applyNotice(notice)) this.request();
+  }
+
   /** Stops reading; resolves when a read in progress has finished. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -65,6 +86,7 @@ export class LogReader {
         this.log.readFailed(this.nodeId, this.cursor, err);
         return; // the poll timer retries from the same cursor
       }
+      this.applyPending();
     } while (this.again && !this.stopped);
   }
 
@@ -86,18 +108,50 @@ export class LogReader {
       this.log.logHeadWentBack(this.cursor, head);
       this.cursor = head;
     }
-    let groupChanged = 0;
-    for (const row of rows) {
-      if (this.apply(row)) groupChanged = row.seq;
-      this.cursor = row.seq;
-    }
-    if (groupChanged > 0) this.onGroupChangesApplied(groupChanged);
+    this.applyRows(rows);
     stats.messagesRead += rows.length;
     const full = rows.length >= this.batchSize;
     // Every row up to head is visible in this snapshot (see protocol.ts), so the rest were for others.
     if (!full && head > this.cursor) this.cursor = head;
     stats.cursor = this.cursor;
     return full;
+  }
+
+  /**
+   * Applies a notice if it continues the cursor; returns false when the log must be read instead: the
+   * notice starts after a gap, or it is for this node and came without its rows.
+   */
+  private applyNotice(notice: Notice): boolean {
+    if (notice.last <= this.cursor) return true; // read already
+    if (notice.first > this.cursor + 1) return false;
+    if (notice.rows !== undefined) {
+      const mine = notice.rows.filter((row) => row.seq > this.cursor && row.nodeIds.includes(this.nodeId));
+      this.applyRows(mine);
+      this.sql.stats.messagesFromNotices += mine.length;
+    } else if (notice.nodes === null || notice.nodes.includes(this.nodeId)) {
+      return false;
+    }
+    this.cursor = notice.last;
+    this.sql.stats.cursor = this.cursor;
+    return true;
+  }
+
+  /** Applies the notices that came during a read, in order, until one needs the log read. */
+  private applyPending(): void {
+    let applied = 0;
+    while (applied < this.pending.length && this.applyNotice(this.pending[applied]!)) applied++;
+    if (applied < this.pending.length) this.again = true;
+    this.pending = this.pending.slice(applied);
+  }
+
+  /** Applies rows in seq order and moves the cursor to each. */
+  private applyRows(rows: readonly LogRow[]): void {
+    let groupChanged = 0;
+    for (const row of rows) {
+      if (this.apply(row)) groupChanged = row.seq;
+      this.cursor = row.seq;
+    }
+    if (groupChanged > 0) this.onGroupChangesApplied(groupChanged);
   }
 
   /** Applies one row; returns true for a group change. */

@@ -5,9 +5,7 @@
 import type pg from "pg";
 import type { SchemaNames } from "./names.js";
 import type { TargetKind } from "./protocol.js";
-
-/** Above this many nodes a wake-up names nobody (everyone reads), well under NOTIFY's 8000-byte limit. */
-export const MAX_NAMED_NODES = 100;
+import { wakeupCtes } from "./wakeup.js";
 
 /** One message of a batch, in wire form. */
 export interface AppendEntry {
@@ -36,7 +34,7 @@ export type Query = <R extends pg.QueryResultRow>(
  * registry (its recipients' nodes and count), takes the entries' seq numbers from the counter row and
  * inserts the rows. Entries without recipients on nodes other than the writer (`$7`, null for a
  * publisher) get no row and no number. The counter row is updated last, so its lock is held only for
- * the insert and the commit.
+ * the insert and the commit. The wake-up (wakeup.ts) goes out at commit, from the same statement.
  */
 export function appendSql(n: SchemaNames): string {
   return `
@@ -102,15 +100,8 @@ WITH msg AS (
   INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
   SELECT head.last_seq - (SELECT count(*) FROM numbered) + n.rn, n.hub, n.node_ids, n.payload
   FROM numbered n CROSS JOIN head
-  RETURNING seq
-), wake AS (
-  -- The wake-up, in the same transaction: delivered at commit, with no statement or round trip of its own.
-  -- It adds no serialisation: writers already take turns on the log_head row until they commit.
-  -- Payload: the nodes with new rows, or "" (everyone) when there are too many to name.
-  SELECT pg_notify($8::text, CASE WHEN count(*) > ${MAX_NAMED_NODES} THEN '' ELSE string_agg(id::text, ',') END)
-  FROM (SELECT DISTINCT unnest(node_ids) AS id FROM numbered) ids
-  HAVING count(*) > 0
-)
+  RETURNING seq, hub, node_ids, payload
+), ${wakeupCtes("written", "$8")}
 SELECT r.ord, r.connections::int AS connections, r.node_ids::text[] AS node_ids,
        (SELECT count(*) FROM written)::int AS written, (SELECT count(*) FROM wake)::int AS woken
 FROM resolved r`;

@@ -26,7 +26,7 @@ import { resolveOptions, type PostgresBackplaneOptions, type ResolvedOptions } f
 import { createLog, type Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
 import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
-import { WakeupListener, WakeupSender } from "./wakeup.js";
+import { WakeupListener } from "./wakeup.js";
 
 /**
  * The SQL backplane: every node of the cluster shares one PostgreSQL schema holding the registry (nodes,
@@ -56,7 +56,6 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   /** A connection of its own for the heartbeat, so a burst of registry writes cannot delay it past the timeout. */
   private readonly heartbeatPool: pg.Pool;
   private readonly writer: LogWriter;
-  private readonly wakeups: WakeupSender;
   private reader: LogReader | undefined;
   private listener: WakeupListener | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -87,7 +86,6 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       applicationName: `${poolApplicationName(this.nodeId)} heartbeat`,
       onError: (err) => this.log.poolError(err),
     });
-    this.wakeups = new WakeupSender(this.sql, this.names, this.log);
     this.maintenance = new Maintenance(
       this.sql,
       new Sql(this.heartbeatPool, this.counters),
@@ -141,7 +139,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
         nodeId: this.nodeId,
         log: this.log,
         stats: this.counters,
-        onWakeup: () => this.reader?.request(),
+        onNotice: (notice) => (notice ? this.reader?.offer(notice) : this.reader?.request()),
         onReconnected: () => this.reader?.request(),
       });
       await this.listener.start();
@@ -342,13 +340,14 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
         group,
       );
       if (change === undefined) return undefined;
+      this.counters.notifications++; // the change's wake-up, sent by its statement at commit
       // Our own connection: in force here at once (its log row, read later, is then too old to apply).
       if (change.owner === this.nodeId) {
         this.index.applyGroupChange(hub, connectionId, group, add, change.seq);
       } else {
-        this.wakeups.send([change.owner]);
-        // In force everywhere only once the owner has applied it: the owner serves its own connections
-        // from memory, so a send it makes must not miss a change another node already reported done.
+        // The statement woke the owner at commit. The change is in force everywhere only once the owner
+        // has applied it: the owner serves its own connections from memory, so a send it makes must not
+        // miss a change another node already reported done.
         await this.untilApplied(change.owner, change.seq);
       }
       return change.owner;
@@ -411,7 +410,6 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     await this.reader?.stop();
     await this.listener?.close();
     if ((graceful && wasStarted) || (failedStart && this.registered)) {
-      await this.wakeups.idle();
       await registry
         .unregisterNode(this.sql.query.bind(this.sql), this.names, this.nodeId)
         .catch((err: unknown) => this.log.unregisterFailed(this.nodeId, err));

@@ -2,7 +2,8 @@
  * The Postgres backplane protocol:
  *
  * - The log is the table `messages (seq bigint, created_at, hub text, node_ids uuid[], payload bytea)`.
- *   Data only ever travels in this table; NOTIFY carries nothing but a wake-up hint.
+ *   The log is the source of truth: a wake-up (NOTIFY) may carry copies of a small batch's rows, so a
+ *   reader up to date can skip the read (wakeup.ts), but a reader that missed one reads the table.
  * - `seq` is gap-free and commit-ordered. It is not a bigserial: concurrent transactions commit bigserial
  *   ids out of order, and a reader trusting `id > last` skips the row that commits late. Instead every
  *   writing statement takes the next numbers from the single counter row `log_head` with

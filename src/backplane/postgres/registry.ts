@@ -7,6 +7,7 @@ import type { ConnectionInfo, NodeInfo } from "../backplane.js";
 import type { Query } from "./log.js";
 import { CLUSTER_SECRET_SETTING, type SchemaNames } from "./names.js";
 import { encodeGroupChange } from "./protocol.js";
+import { wakeupCtes } from "./wakeup.js";
 
 export async function registerNode(
   query: Query,
@@ -107,7 +108,8 @@ export async function deleteConnection(
 
 /**
  * Adds or removes a group membership and, in the same statement (one transaction), appends the change
- * to the log addressed to the node owning the connection, numbered like any other row.
+ * to the log addressed to the node owning the connection, numbered like any other row, and wakes the
+ * owner at commit.
  * @returns the owning node and the change's seq, or undefined when no such connection (add) or
  *   membership (remove) exists.
  */
@@ -139,9 +141,11 @@ export async function changeGroup(
      ), logged AS (
        INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
        SELECT head.last_seq, $1, ARRAY[target.node_id], $4 FROM head, target
-     )
-     SELECT target.node_id::text, head.last_seq AS seq FROM target, head`,
-    [hub, connectionId, group, payload],
+       RETURNING seq, hub, node_ids, payload
+     ), ${wakeupCtes("logged", "$5")}
+     SELECT target.node_id::text, head.last_seq AS seq, (SELECT count(*) FROM wake) AS woken
+     FROM target, head`,
+    [hub, connectionId, group, payload, n.channel],
     `${n.statementPrefix}${add ? "group_add" : "group_remove"}`,
   );
   const row = result.rows[0];

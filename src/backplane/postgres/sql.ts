@@ -4,7 +4,7 @@ import pg from "pg";
 export interface PostgresBackplaneStats {
   /** Every SQL statement this instance sent. */
   statements: number;
-  /** Statements of the publish path only: one append per batch plus at most one NOTIFY per batch. */
+  /** Statements of the publish path only: one append per batch (its wake-up goes with it). */
   writeStatements: number;
   /** Batches written (each one statement, one transaction). */
   batches: number;
@@ -14,9 +14,11 @@ export interface PostgresBackplaneStats {
   messagesRead: number;
   /** Calls to the handler's deliver. */
   deliveries: number;
+  /** Rows addressed to this node that it took from wake-ups, without reading the log. */
+  messagesFromNotices: number;
   /** Log read statements. */
   reads: number;
-  /** NOTIFY wake-ups sent. */
+  /** Wake-ups sent (each inside the statement that wrote the rows). */
   notifications: number;
   /** NOTIFY wake-ups received that named this node. */
   wakeups: number;
@@ -34,6 +36,7 @@ export function emptyStats(): PostgresBackplaneStats {
     messagesWritten: 0,
     messagesRead: 0,
     deliveries: 0,
+    messagesFromNotices: 0,
     reads: 0,
     notifications: 0,
     wakeups: 0,

@@ -1,56 +1,99 @@
 /**
- * Wake-ups over LISTEN/NOTIFY. They are hints only: every reader also polls its cursor on a timer, so a
- * lost, late or duplicated notification costs latency, never data.
+ * Wake-ups over LISTEN/NOTIFY. Every statement that adds rows to the log sends one, at its commit, from
+ * inside the statement (see {@link wakeupCtes}): writers already take turns on the counter row until they
+ * commit, so the notify lock costs nothing more, and there is no second statement or round trip.
  *
- * The payload is "" (every node) or the comma-separated ids of the nodes that have new rows, so the
- * other nodes skip a pointless read. The log writer's append statement sends its batch's wake-up itself,
- * at commit (log.ts): writers already take turns on the counter row, so the notify lock costs nothing
- * more there. WakeupSender serves the rest (a group change for another node's connection): after the
- * commit, as its own statement, coalesced while one is in flight.
+ * A wake-up is a {@link Notice}: the seq range the statement wrote, the nodes it concerns and, when the
+ * rows are small enough for NOTIFY's 8,000-byte limit, the rows themselves. PostgreSQL delivers
+ * notifications in commit order, which here is seq order, so a reader whose cursor sits just before a
+ * notice's range can deliver its rows (or step over a range that is not for it) without reading the log.
+ * Notices are still only hints: a reader that sees a gap, or a notice for it without rows, reads the log
+ * from its cursor, and every reader also polls on a timer, so a lost, late or duplicated notification
+ * costs latency, never data.
  */
 import pg from "pg";
+import type { LogRow } from "./log.js";
 import type { SchemaNames } from "./names.js";
 import { listenApplicationName } from "./names.js";
 import type { Log } from "./postgres.log.js";
-import { MAX_NAMED_NODES } from "./log.js";
-import type { PostgresBackplaneStats, Sql } from "./sql.js";
+import type { PostgresBackplaneStats } from "./sql.js";
 
-/** Sends coalesced wake-ups: one NOTIFY at a time, merging the targets of batches that commit meanwhile. */
-export class WakeupSender {
-  private pending: Set<string> | undefined;
-  private sending: Promise<void> | undefined;
+/** Above this many nodes a notice names nobody (every node is concerned). */
+export const MAX_NAMED_NODES = 100;
+/** NOTIFY refuses payloads of 8,000 bytes or more; rows ride along only while the notice stays under this. */
+const MAX_NOTICE_BYTES = 7_900;
+/** Rows are base64 in the notice (a third larger, plus line breaks): only batches this small are tried. */
+const MAX_CARRIED_PAYLOAD_BYTES = 5_000;
 
-  constructor(
-    private readonly sql: Sql,
-    private readonly names: SchemaNames,
-    private readonly log: Log,
-  ) {}
+/** What one log-writing statement committed, as its wake-up tells it. */
+export interface Notice {
+  first: number;
+  last: number;
+  /** The nodes with rows in the range; null when every node should look. */
+  nodes: string[] | null;
+  /** Every row of the range with the nodes it is for, when they fitted into the notification. */
+  rows?: (LogRow & { nodeIds: string[] })[];
+}
 
-  send(nodeIds: Iterable<string>): void {
-    this.pending ??= new Set();
-    for (const id of nodeIds) this.pending.add(id);
-    this.sending ??= this.loop().finally(() => (this.sending = undefined));
+/**
+ * The CTEs that send the wake-up of a log-writing statement. `written` names a CTE with the rows the
+ * statement inserted (`seq, hub, node_ids, payload`); `channel` is the parameter holding the channel
+ * name. The statement must select `(SELECT count(*) FROM wake)`: PostgreSQL skips a CTE nobody reads.
+ * The rows go into the notice only when they fit; the size is checked on the finished text, because
+ * NOTIFY's limit failing would roll back the whole write.
+ */
+export function wakeupCtes(written: string, channel: string): string {
+  return `wake_range AS (
+  SELECT min(seq) AS first, max(seq) AS last, sum(octet_length(payload)) AS bytes FROM ${written}
+), wake_nodes AS (
+  SELECT array_agg(DISTINCT id) AS ids, count(DISTINCT id) AS n FROM ${written}, unnest(node_ids) AS id
+), wake_notice AS (
+  SELECT json_build_object('first', r.first, 'last', r.last,
+           'nodes', CASE WHEN w.n > ${MAX_NAMED_NODES} THEN NULL ELSE w.ids END)::text AS plain,
+         CASE WHEN r.bytes <= ${MAX_CARRIED_PAYLOAD_BYTES} THEN json_build_object('first', r.first, 'last', r.last,
+           'nodes', CASE WHEN w.n > ${MAX_NAMED_NODES} THEN NULL ELSE w.ids END,
+           'rows', (SELECT json_agg(json_build_array(seq, hub, node_ids, encode(payload, 'base64')) ORDER BY seq)
+                    FROM ${written}))::text END AS with_rows
+  FROM wake_range r, wake_nodes w
+  WHERE r.first IS NOT NULL
+), wake AS (
+  SELECT pg_notify(${channel}::text,
+           CASE WHEN octet_length(with_rows) < ${MAX_NOTICE_BYTES} THEN with_rows ELSE plain END)
+  FROM wake_notice
+)`;
+}
+
+/**
+ * Reads a notification's payload. Anything else than a notice of this version (an older node's plain
+ * list of node ids, say) is returned as undefined: the caller then reads the log, which is always right.
+ */
+export function parseNotice(payload: string): Notice | undefined {
+  if (!payload.startsWith("{")) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(payload);
+  } catch {
+    return undefined;
   }
-
-  /** Resolves when no wake-up is being sent. */
-  async idle(): Promise<void> {
-    while (this.sending) await this.sending;
+  const { first, last, nodes, rows } = value as Record<string, unknown>;
+  if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) return undefined;
+  if (nodes !== null && !isStrings(nodes)) return undefined;
+  const notice: Notice = { first: first as number, last: last as number, nodes };
+  if (rows === undefined || rows === null) return notice;
+  if (!Array.isArray(rows)) return undefined;
+  notice.rows = [];
+  for (const row of rows as unknown[]) {
+    if (!Array.isArray(row)) return undefined;
+    const [seq, hub, nodeIds, payload] = row as unknown[];
+    if (!Number.isSafeInteger(seq) || typeof hub !== "string" || !isStrings(nodeIds)) return undefined;
+    if (typeof payload !== "string") return undefined;
+    notice.rows.push({ seq: seq as number, hub, nodeIds, payload: Buffer.from(payload, "base64") });
   }
+  return notice;
+}
 
-  private async loop(): Promise<void> {
-    while (this.pending !== undefined) {
-      const nodes = [...this.pending];
-      this.pending = undefined;
-      const payload = nodes.length > MAX_NAMED_NODES ? "" : nodes.join(",");
-      try {
-        this.sql.stats.writeStatements++;
-        this.sql.stats.notifications++;
-        await this.sql.query("SELECT pg_notify($1, $2)", [this.names.channel, payload]);
-      } catch (err) {
-        this.log.notifyFailed(err);
-      }
-    }
-  }
+function isStrings(value: unknown): value is string[] {
+  return Array.isArray(value) && value.every((v) => typeof v === "string");
 }
 
 /**
@@ -71,7 +114,8 @@ export class WakeupListener {
       nodeId: string;
       log: Log;
       stats: PostgresBackplaneStats;
-      onWakeup(): void;
+      /** A notice, or undefined for a wake-up that says only "read the log". */
+      onNotice(notice: Notice | undefined): void;
       onReconnected(): void;
     },
   ) {}
@@ -103,9 +147,15 @@ export class WakeupListener {
     client.on("notification", (message) => {
       if (message.channel !== names.channel) return;
       const payload = message.payload ?? "";
-      if (payload !== "" && !payload.split(",").includes(nodeId)) return;
-      stats.wakeups++;
-      this.options.onWakeup();
+      const notice = parseNotice(payload);
+      if (notice === undefined) {
+        // Not a notice: a plain wake-up ("" or a list of node ids). Read the log if it may concern us.
+        if (payload !== "" && !payload.split(",").includes(nodeId)) return;
+        stats.wakeups++;
+        return this.options.onNotice(undefined);
+      }
+      if (notice.nodes === null || notice.nodes.includes(nodeId)) stats.wakeups++;
+      this.options.onNotice(notice);
     });
     try {
       await client.connect();
