@@ -54,11 +54,12 @@ export class LogWriter {
     if (this.closedReason !== undefined) {
       return Promise.reject(new BackplaneUnavailableError(this.closedReason));
     }
-    let entry: AppendEntry;
+    let wire: DecodedTarget;
+    let payload: Uint8Array;
     try {
-      const wire = parts ?? targetParts(target);
+      wire = parts ?? targetParts(target);
       if (typeof target.hub !== "string") throw new TypeError("A send target needs a hub.");
-      entry = { ...wire, hub: target.hub, payload: encodeInvocation(wire, message) };
+      payload = encodeInvocation(wire, message);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -71,7 +72,19 @@ export class LogWriter {
       );
     }
     return new Promise<PublishResult>((resolve, reject) => {
-      this.queue.push({ ...entry, enqueuedAt: Date.now(), settled: false, resolve, reject });
+      const { kind, ids, excluded } = wire;
+      const hub = target.hub;
+      this.queue.push({
+        kind,
+        hub,
+        ids,
+        excluded,
+        payload,
+        enqueuedAt: Date.now(),
+        settled: false,
+        resolve,
+        reject,
+      });
       this.armExpiry();
       this.scheduleFlush();
     });
@@ -131,15 +144,14 @@ export class LogWriter {
   private committed(batch: Pending[], results: AppendResult[]): void {
     const stats = this.sql.stats;
     stats.batches++;
-    const nodeIds = new Set<string>();
+    let written = 0;
     batch.forEach((entry, index) => {
-      const result = results[index] ?? { connections: 0, nodeIds: [] };
-      const remote = result.nodeIds.filter((id) => id !== this.originNodeId);
-      if (remote.length > 0) stats.messagesWritten++;
-      for (const id of remote) nodeIds.add(id);
-      settle(entry, { connections: result.connections, nodes: result.nodeIds.length });
+      const result = results[index];
+      if (result?.written) written++;
+      settle(entry, { connections: result?.connections ?? 0, nodes: result?.nodes ?? 0 });
     });
-    if (nodeIds.size > 0) stats.notifications++; // sent by the append statement itself, at commit
+    stats.messagesWritten += written;
+    if (written > 0) stats.notifications++; // sent by the append statement itself, at commit
   }
 
   private takeBatch(): Pending[] {

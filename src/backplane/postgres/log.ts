@@ -19,7 +19,9 @@ export interface AppendEntry {
 /** What one entry reached, from the registry as the appending statement saw it (the writer's node included). */
 export interface AppendResult {
   connections: number;
-  nodeIds: string[];
+  nodes: number;
+  /** Whether the entry got a row: it had recipients on nodes other than the writer. */
+  written: boolean;
 }
 
 /** Anything with pg's `query(text, values)`: a pool, a client, or the counting {@link Sql}. */
@@ -39,8 +41,10 @@ export type Query = <R extends pg.QueryResultRow>(
 export function appendSql(n: SchemaNames): string {
   return `
 WITH msg AS (
-  SELECT m.ord::int AS ord, m.kind, m.hub, m.payload
-  FROM unnest($1::int[], $2::text[], $3::bytea[]) WITH ORDINALITY AS m(kind, hub, payload, ord)
+  -- The payloads come as one binary parameter cut at $9 (starts) and $10 (sizes): a bytea[] would be
+  -- sent as hex text, twice the bytes, escaped and parsed element by element.
+  SELECT m.ord::int AS ord, m.kind, m.hub, substring($3::bytea FROM m.start FOR m.size) AS payload
+  FROM unnest($1::int[], $2::text[], $9::int[], $10::int[]) WITH ORDINALITY AS m(kind, hub, start, size, ord)
 ), item AS (
   SELECT DISTINCT i.ord, i.value, i.excluded
   FROM unnest($4::int[], $5::text[], $6::bool[]) AS i(ord, value, excluded)
@@ -102,8 +106,9 @@ WITH msg AS (
   FROM numbered n CROSS JOIN head
   RETURNING seq, hub, node_ids, payload
 ), ${wakeupCtes("written", "$8")}
-SELECT r.ord, r.connections::int AS connections, r.node_ids::text[] AS node_ids,
-       (SELECT count(*) FROM written)::int AS written, (SELECT count(*) FROM wake)::int AS woken
+SELECT r.ord, r.connections::int AS connections, cardinality(r.node_ids) AS nodes,
+       cardinality(array_remove(r.node_ids, $7::uuid)) > 0 AS written,
+       (SELECT count(*) FROM written)::int AS rows, (SELECT count(*) FROM wake)::int AS woken
 FROM resolved r`;
 }
 
@@ -120,6 +125,9 @@ export async function append(
   const kinds: number[] = [];
   const hubs: string[] = [];
   const payloads: Uint8Array[] = [];
+  const starts: number[] = [];
+  const sizes: number[] = [];
+  let offset = 1; // substring() counts from 1
   const itemOrd: number[] = [];
   const itemValue: string[] = [];
   const itemExcluded: boolean[] = [];
@@ -127,6 +135,9 @@ export async function append(
     kinds.push(entry.kind);
     hubs.push(entry.hub);
     payloads.push(entry.payload);
+    starts.push(offset);
+    sizes.push(entry.payload.byteLength);
+    offset += entry.payload.byteLength;
     const item = (value: string, excluded: boolean) => {
       itemOrd.push(index + 1);
       itemValue.push(value);
@@ -135,14 +146,25 @@ export async function append(
     for (const id of entry.ids) item(id, false);
     for (const id of entry.excluded) item(id, true);
   });
-  const result = await query<{ ord: number; connections: number; node_ids: string[] }>(
+  const result = await query<{ ord: number; connections: number; nodes: number; written: boolean }>(
     appendSql(names),
-    [kinds, hubs, payloads, itemOrd, itemValue, itemExcluded, originNodeId, names.channel],
+    [
+      kinds,
+      hubs,
+      Buffer.concat(payloads),
+      itemOrd,
+      itemValue,
+      itemExcluded,
+      originNodeId,
+      names.channel,
+      starts,
+      sizes,
+    ],
     `${names.statementPrefix}append`,
   );
-  const results: AppendResult[] = entries.map(() => ({ connections: 0, nodeIds: [] }));
-  for (const row of result.rows)
-    results[row.ord - 1] = { connections: row.connections, nodeIds: row.node_ids };
+  const results: AppendResult[] = entries.map(() => ({ connections: 0, nodes: 0, written: false }));
+  for (const { ord, connections, nodes, written } of result.rows)
+    results[ord - 1] = { connections, nodes, written };
   return results;
 }
 

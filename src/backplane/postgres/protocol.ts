@@ -126,7 +126,7 @@ function strings(values: readonly string[]): string[] {
   if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) {
     throw new TypeError("Send target ids must be an array of strings.");
   }
-  return [...new Set(values)];
+  return values.length < 2 ? [...values] : [...new Set(values)];
 }
 
 function isStrings(value: unknown): value is string[] {
