@@ -57,6 +57,7 @@ export class Maintenance {
         this.options.nodeTimeoutMs,
       );
       for (const id of swept) this.log.nodeSwept(id, nodeId);
+      if (swept.length > 0) await this.endSessionsOf(swept);
       for (const [key, orphan] of this.orphans) {
         await registry.deleteConnection(query, names, nodeId, orphan.hub, orphan.connectionId);
         this.orphans.delete(key);
@@ -73,6 +74,15 @@ export class Maintenance {
       this.log.heartbeatFailed(this.nodeId, err);
     } finally {
       this.heartbeating = false;
+    }
+  }
+
+  /** Best effort: a sweep stands even when the swept node's sessions cannot be ended here. */
+  private async endSessionsOf(swept: string[]): Promise<void> {
+    try {
+      await registry.endSessionsOf(this.heartbeatSql.query.bind(this.heartbeatSql), swept);
+    } catch (err) {
+      this.log.sessionsNotEnded(swept, err);
     }
   }
 

@@ -69,3 +69,8 @@ export function listenApplicationName(nodeId: string): string {
 export function poolApplicationName(nodeId: string): string {
   return `switchboard ${nodeId}`;
 }
+
+/** `application_name` of a node's heartbeat connection. */
+export function heartbeatApplicationName(nodeId: string): string {
+  return `switchboard-heartbeat ${nodeId}`;
+}

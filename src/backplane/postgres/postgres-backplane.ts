@@ -21,7 +21,7 @@ import { LogReader } from "./log-reader.js";
 import { LogWriter } from "./log-writer.js";
 import { Maintenance } from "./maintenance.js";
 import { migrateWith } from "./migrations.js";
-import { poolApplicationName, SchemaNames } from "./names.js";
+import { heartbeatApplicationName, poolApplicationName, SchemaNames } from "./names.js";
 import { resolveOptions, type PostgresBackplaneOptions, type ResolvedOptions } from "./options.js";
 import { createLog, type Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
@@ -83,7 +83,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       connectionString: this.options.connectionString,
       poolSize: 1,
       statementTimeoutMs: this.options.publishTimeoutMs,
-      applicationName: `${poolApplicationName(this.nodeId)} heartbeat`,
+      applicationName: heartbeatApplicationName(this.nodeId),
       onError: (err) => this.log.poolError(err),
     });
     this.maintenance = new Maintenance(

@@ -57,6 +57,7 @@ export function createLog(logger: BackplaneLogger) {
   const publishTimedOut = at("warn", 19, "PublishTimedOut");
   const headWentBack = at("error", 20, "LogHeadWentBack");
   const groupChangeUnconfirmed = at("warn", 21, "GroupChangeUnconfirmed");
+  const sessionsNotEnded = at("warn", 22, "SweptSessionsNotEnded");
 
   return {
     started: (nodeId: string, schema: string, head: number) =>
@@ -119,6 +120,11 @@ export function createLog(logger: BackplaneLogger) {
       groupChangeUnconfirmed(
         "The node owning a connection did not confirm a group change in time; sends it makes may miss it.",
         { owner, seq },
+      ),
+    sessionsNotEnded: (nodeIds: string[], err: unknown) =>
+      sessionsNotEnded(
+        "Could not end the database sessions of swept nodes; a frozen node's LISTEN session keeps filling the notification queue until it ends.",
+        { nodeIds, ...errorFields(err) },
       ),
     publishTimedOut: (messages: number, inFlight: boolean) =>
       publishTimedOut("Publishes were not confirmed in time; rejected them.", { messages, inFlight }),

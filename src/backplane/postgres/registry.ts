@@ -5,7 +5,13 @@
 import { randomBytes } from "node:crypto";
 import type { ConnectionInfo, NodeInfo } from "../backplane.js";
 import type { Query } from "./log.js";
-import { CLUSTER_SECRET_SETTING, type SchemaNames } from "./names.js";
+import {
+  CLUSTER_SECRET_SETTING,
+  heartbeatApplicationName,
+  listenApplicationName,
+  poolApplicationName,
+  type SchemaNames,
+} from "./names.js";
 import { encodeGroupChange } from "./protocol.js";
 import { wakeupCtes } from "./wakeup.js";
 
@@ -49,6 +55,28 @@ export async function heartbeatAndSweep(
   );
   const row = result.rows[0]!;
   return { alive: row.alive, swept: row.swept };
+}
+
+/**
+ * Ends the database sessions a swept node left behind, its LISTEN session above all: PostgreSQL keeps
+ * every notification until each listener has read it, so a frozen process still holding its session
+ * would fill the notification queue until NOTIFY, and with it every append, fails cluster-wide.
+ * Needs the right to signal those sessions (the same role, or pg_signal_backend); without it, rejects.
+ * @returns how many sessions were ended.
+ */
+export async function endSessionsOf(query: Query, nodeIds: readonly string[]): Promise<number> {
+  const result = await query<{ ended: number }>(
+    `SELECT count(*) FILTER (WHERE pg_terminate_backend(pid))::int AS ended FROM pg_stat_activity
+     WHERE application_name = ANY ($1::text[]) AND pid <> pg_backend_pid()`,
+    [
+      nodeIds.flatMap((id) => [
+        listenApplicationName(id),
+        poolApplicationName(id),
+        heartbeatApplicationName(id),
+      ]),
+    ],
+  );
+  return result.rows[0]?.ended ?? 0;
 }
 
 export async function unregisterNode(query: Query, n: SchemaNames, nodeId: string): Promise<void> {

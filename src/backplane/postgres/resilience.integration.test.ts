@@ -98,6 +98,36 @@ describe("resilience", () => {
     expect(result).toEqual({ connections: 0, nodes: 0 });
   });
 
+  it("the sessions of a swept node are ended, so a frozen listener cannot fill the notification queue", async () => {
+    // A node that froze with its sessions open: a LISTEN session under its name and a stale node row.
+    const frozenId = "00000000-0000-4000-8000-000000000001";
+    await sql(
+      `INSERT INTO ${names.nodes} (id, description, heartbeat_at) VALUES ($1, 'frozen', now() - interval '1 hour')`,
+      [frozenId],
+    );
+    const frozen = new pg.Client({
+      connectionString: db.url,
+      application_name: listenApplicationName(frozenId),
+    });
+    const ended = new Promise<void>((resolve) => {
+      frozen.on("error", () => resolve());
+      frozen.on("end", () => resolve());
+    });
+    await frozen.connect();
+    await frozen.query(`LISTEN ${names.channelIdentifier}`);
+    try {
+      await node({ heartbeatIntervalMs: 50 });
+      await ended;
+      const [row] = await sql<{ n: string }>(
+        "SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = $1",
+        [listenApplicationName(frozenId)],
+      );
+      expect(Number(row!.n)).toBe(0);
+    } finally {
+      await frozen.end().catch(() => {});
+    }
+  });
+
   it("a live node that was swept registers itself again with its connections and groups", async () => {
     const a = await node({ heartbeatIntervalMs: 50, nodeTimeoutMs: 5000 });
     const b = await node();
