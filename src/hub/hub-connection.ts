@@ -3,7 +3,7 @@ import type { HubProtocol } from "../protocol/hub-protocol.js";
 import { MessageType, type HubMessage } from "../protocol/messages.js";
 import { ProtocolError } from "../protocol/protocol-error.js";
 import type { ConnectionCallbacks, TransportConnection } from "../transport/transport-connection.js";
-import type { HubCallerContext } from "./hub-connection-context.js";
+import { ConnectionCallerContext, type HubCallerContext } from "./hub-connection-context.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { HubOptions } from "./hub-options.js";
 import type { HubMetrics } from "./hub-metrics.js";
@@ -12,6 +12,8 @@ import type { UploadStream } from "./upload-stream.js";
 /** What a connection needs from the endpoint that owns it. */
 export interface HubConnectionHost {
   readonly hub: string;
+  /** The id of this node, for {@link HubCallerContext.nodeId}. */
+  readonly nodeId: string;
   readonly options: HubOptions;
   readonly log: Logger;
   readonly metrics: HubMetrics;
@@ -33,35 +35,51 @@ export interface HubConnectionHost {
 type State = "handshaking" | "connecting" | "connected" | "closed";
 
 /**
+ * Milliseconds since this module loaded: the clock of the keep-alive timestamps. Small integers are stored
+ * inside the connection object, where a Date.now() value would be a separate 16-byte number for each of
+ * three fields. (After ~24 days of uptime they are such numbers again: still correct, only bigger.)
+ */
+const clockStart = Date.now();
+export function clockNow(): number {
+  // Math.floor hands V8 a small integer; the bare difference would come back as a boxed number.
+  return Math.floor(Date.now() - clockStart);
+}
+
+/** What `pending` holds when no partial message is waiting: shared, so an idle connection keeps no buffer. */
+const noBytes = Buffer.alloc(0);
+
+/**
  * One client connection in the hub layer: the handshake, the incoming message queue, outgoing writes, and the
  * timestamps the keep-alive tick reads. The dispatching of messages is the host's job.
  */
 export class HubConnection implements ConnectionCallbacks {
   private state: State = "handshaking";
-  private pending: Buffer = Buffer.alloc(0);
+  private pending: Buffer = noBytes;
   /** Messages waiting to be dispatched, from `queueHead` on (an index, not shift(): O(1) per message). */
-  private queue: HubMessage[] = [];
+  private queue: HubMessage[] | undefined;
   private queueHead = 0;
   private draining = false;
   private protocolInUse: HubProtocol | undefined;
   private closeError: Error | undefined;
-  readonly openedAt = Date.now();
-  lastSentAt = Date.now();
-  lastReceivedAt = Date.now();
+  /** When the connection opened, on {@link clockNow}, the clock of the two below as well. */
+  readonly openedAt = clockNow();
+  lastSentAt = this.openedAt;
+  lastReceivedAt = this.openedAt;
   /** The client timeout is armed by the client's first Ping (older clients never ping). */
   pingReceived = false;
   // Made on first use: most connections never stream, and idle connections should stay small.
   private invocationMap: Map<string, AbortController> | undefined;
   private uploadMap: Map<string, UploadStream> | undefined;
   private itemMap: Map<string, unknown> | undefined;
-  /** Set once the handshake chose a protocol. */
-  context!: HubCallerContext;
-  readonly logFields: Record<string, unknown> = {};
+  private callerContext: HubCallerContext | undefined;
+  private logFieldValues: Record<string, unknown> | undefined;
+  private slotWaiters: (() => void)[] | undefined;
   /** Invocations running now, against maximumParallelInvocationsPerClient. */
   activeInvocations = 0;
-  /** Invocations waiting for a slot (at most one: the queue stops behind it). */
-  readonly slotWaiters: (() => void)[] = [];
-  /** The registration and onConnected, once the handshake completed: what onDisconnected must wait for. */
+  /**
+   * The registration and onConnected, from the handshake until they settle: what onDisconnected must wait
+   * for. Undefined before and after.
+   */
   registration: Promise<void> | undefined;
   /** Whether the hub's onConnected was started (onDisconnected runs only then). */
   hooksStarted = false;
@@ -84,6 +102,35 @@ export class HubConnection implements ConnectionCallbacks {
   /** State kept for the life of the connection (HubCallerContext.items). */
   get items(): Map<string, unknown> {
     return (this.itemMap ??= new Map());
+  }
+
+  /** What hub methods see as `this.context` (meaningful once the handshake chose a protocol). */
+  get context(): HubCallerContext {
+    return (this.callerContext ??= new ConnectionCallerContext(this));
+  }
+
+  /** Fields added to every log event about this connection (HubCallerContext.logFields). */
+  get logFields(): Record<string, unknown> {
+    return (this.logFieldValues ??= {});
+  }
+
+  /**
+   * Resolves once an invocation slot is free, for an invocation that found none (at most one waits: the
+   * queue stops behind it). Also resolves when the connection closes.
+   */
+  waitForSlot(): Promise<void> {
+    return new Promise((resolve) => (this.slotWaiters ??= []).push(resolve));
+  }
+
+  /** An invocation finished: frees its slot for the invocation waiting, if any. */
+  releaseSlot(): void {
+    this.activeInvocations--;
+    this.slotWaiters?.shift()?.();
+  }
+
+  /** The id of this node. */
+  get nodeId(): string {
+    return this.host.nodeId;
   }
 
   /** The hub's path. */
@@ -115,12 +162,12 @@ export class HubConnection implements ConnectionCallbacks {
 
   /** The fields that identify this connection in log events. */
   get ids(): { hub: string; connectionId: string } & Record<string, unknown> {
-    return { ...this.logFields, hub: this.host.hub, connectionId: this.connectionId };
+    return { ...this.logFieldValues, hub: this.host.hub, connectionId: this.connectionId };
   }
 
   onData(chunk: Buffer): void {
     if (this.state === "closed") return;
-    this.lastReceivedAt = Date.now();
+    this.lastReceivedAt = clockNow();
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     try {
       if (this.state === "handshaking") this.readHandshake();
@@ -131,7 +178,7 @@ export class HubConnection implements ConnectionCallbacks {
           this.pending,
           this.host.options.maximumReceiveMessageSize,
         );
-        this.pending = rest;
+        this.keepPending(rest);
         if (messages.length > 0) this.enqueue(messages);
       }
     } catch (err) {
@@ -153,8 +200,8 @@ export class HubConnection implements ConnectionCallbacks {
     this.closeError ??= error;
     for (const upload of this.uploadMap?.values() ?? []) upload.end("The connection was closed.");
     for (const invocation of this.invocationMap?.values() ?? []) invocation.abort();
-    for (const wake of this.slotWaiters.splice(0)) wake();
-    this.queue = [];
+    for (const wake of this.slotWaiters?.splice(0) ?? []) wake();
+    this.queue = undefined;
     void this.host.disconnected(this, this.closeError, wasRegistered);
   }
 
@@ -166,7 +213,7 @@ export class HubConnection implements ConnectionCallbacks {
   /** Writes bytes already serialised with this connection's protocol. */
   writeBytes(bytes: Buffer): boolean {
     if (this.state === "closed") return false;
-    this.lastSentAt = Date.now();
+    this.lastSentAt = clockNow();
     if (this.transport.send(bytes, this.protocol.transferFormat)) return true;
     hubLog.slowClient(this.host.log, this.ids);
     this.host.metrics.deliveryFailed(this.host.hub, "slow_client");
@@ -207,7 +254,7 @@ export class HubConnection implements ConnectionCallbacks {
       this.host.options.maximumReceiveMessageSize,
     );
     if (!request) return;
-    this.pending = rest;
+    this.keepPending(rest);
     const protocol = this.host.resolveProtocol(request.protocol);
     if (!protocol) return this.failHandshake(`The protocol '${request.protocol}' is not supported.`);
     if (!protocol.isVersionSupported(request.version)) {
@@ -223,23 +270,30 @@ export class HubConnection implements ConnectionCallbacks {
     this.protocolInUse = protocol;
     this.state = "connecting";
     this.transport.send(writeHandshakeResponse(), protocol.transferFormat);
-    this.lastSentAt = Date.now();
+    this.lastSentAt = clockNow();
     hubLog.handshakeComplete(this.host.log, this.ids, protocol.name, this.transport.transport);
     // Messages that arrive while the registry and onConnected run wait in the queue.
     this.draining = true;
     this.registration = this.host.connected(this);
     this.registration.then(
       () => {
+        this.registration = undefined;
         if (this.state !== "connecting") return;
         this.state = "connected";
         this.draining = false;
         this.drain();
       },
       (err: unknown) => {
+        this.registration = undefined;
         hubLog.lifecycleHookFailed(this.host.log, this.ids, "onConnected", err);
         this.close("Connection closed with an error.", true);
       },
     );
+  }
+
+  /** Keeps the bytes of an incomplete message; none keeps no buffer (an empty slice would hold the chunk). */
+  private keepPending(rest: Buffer): void {
+    this.pending = rest.length === 0 ? noBytes : rest;
   }
 
   private failHandshake(reason: string): void {
@@ -252,29 +306,31 @@ export class HubConnection implements ConnectionCallbacks {
 
   private enqueue(messages: HubMessage[]): void {
     // A client that sends faster than its invocations finish is closed rather than buffered without end.
-    if (this.queue.length - this.queueHead + messages.length > maxQueuedMessages) {
+    const queue = (this.queue ??= []);
+    if (queue.length - this.queueHead + messages.length > maxQueuedMessages) {
       hubLog.tooManyMessages(this.host.log, this.ids, maxQueuedMessages);
       this.close(
         `Connection closed with an error. The client sent more than ${maxQueuedMessages} messages ahead of the hub.`,
       );
       return;
     }
-    for (const message of messages) this.queue.push(message);
+    for (const message of messages) queue.push(message);
     this.host.metrics.messagesReceived(this.host.hub, messages.length);
     if (!this.draining) this.drain();
   }
 
   private dequeue(): HubMessage | undefined {
-    if (this.queueHead >= this.queue.length) {
-      if (this.queueHead > 0) {
-        this.queue = [];
-        this.queueHead = 0;
-      }
+    const queue = this.queue;
+    if (queue === undefined) return undefined;
+    if (this.queueHead >= queue.length) {
+      // Drained: an idle connection keeps no array.
+      this.queue = undefined;
+      this.queueHead = 0;
       return undefined;
     }
-    const message = this.queue[this.queueHead++];
-    if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.queueHead);
+    const message = queue[this.queueHead++];
+    if (this.queueHead > 1024 && this.queueHead * 2 > queue.length) {
+      this.queue = queue.slice(this.queueHead);
       this.queueHead = 0;
     }
     return message;

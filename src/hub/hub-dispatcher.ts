@@ -13,8 +13,11 @@ import type { HubOptions } from "./hub-options.js";
 import type { HubMetrics } from "./hub-metrics.js";
 import { UploadStream } from "./upload-stream.js";
 
-/** Creates the hub instance that serves one invocation (context, clients, groups and signal filled in). */
-export type HubActivator = (connection: HubConnection, signal: AbortSignal) => Record<string, unknown>;
+/**
+ * Creates the hub instance that serves one invocation (context, clients, groups and signal filled in);
+ * without `signal`, the hub's is the connection's.
+ */
+export type HubActivator = (connection: HubConnection, signal?: AbortSignal) => Record<string, unknown>;
 
 /**
  * Turns the messages of one connection into hub method calls and their results (ASP.NET Core's
@@ -120,16 +123,13 @@ export class HubDispatcher {
     const start = (): void => {
       if (!connection.isConnected) return;
       connection.activeInvocations++;
-      void run().finally(() => {
-        connection.activeInvocations--;
-        connection.slotWaiters.shift()?.();
-      });
+      void run().finally(() => connection.releaseSlot());
     };
     if (connection.activeInvocations < this.options.maximumParallelInvocationsPerClient) {
       start();
       return undefined;
     }
-    return new Promise<void>((resolve) => connection.slotWaiters.push(resolve)).then(start);
+    return connection.waitForSlot().then(start);
   }
 
   private async runInvocation(
@@ -141,7 +141,7 @@ export class HubDispatcher {
     const { target, invocationId } = message;
     const controller = this.track(connection, invocationId);
     try {
-      const hub = this.activate(connection, controller?.signal ?? connection.signal);
+      const hub = this.activate(connection, controller?.signal);
       const result = await method.fn.apply(hub, [...message.arguments, ...uploads]);
       if (isAsyncIterable(result)) {
         void result[Symbol.asyncIterator]().return?.();
@@ -225,11 +225,9 @@ export class HubDispatcher {
   private track(connection: HubConnection, invocationId: string | undefined): AbortController | undefined {
     if (!invocationId) return undefined;
     const controller = new AbortController();
-    connection.signal.addEventListener("abort", () => controller.abort(), {
-      once: true,
-      signal: controller.signal,
-    });
-    if (connection.signal.aborted) controller.abort();
+    // The connection's close aborts every tracked invocation (HubConnection.onClose), so there is no
+    // listener on its signal: an AbortSignal that was ever listened to stays ~1 KB for the connection's life.
+    if (!connection.isConnected) controller.abort();
     connection.invocations.set(invocationId, controller);
     return controller;
   }
@@ -243,7 +241,7 @@ export class HubDispatcher {
     if (invocationId) {
       const controller = connection.invocations.get(invocationId);
       connection.invocations.delete(invocationId);
-      // Aborting a finished invocation's controller also removes its listener on the connection's signal.
+      // A finished invocation's signal is aborted, as before, for code that kept it.
       controller?.abort();
     }
     streamIds?.forEach((id, i) => {

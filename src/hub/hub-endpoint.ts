@@ -7,8 +7,7 @@ import type {
   TransportConnection,
 } from "../transport/transport-connection.js";
 import { HubClientsImpl, type CallerSink, type GroupManager, type HubClients } from "./clients.js";
-import { HubConnection, type HubConnectionHost } from "./hub-connection.js";
-import type { HubCallerContext } from "./hub-connection-context.js";
+import { clockNow, HubConnection, type HubConnectionHost } from "./hub-connection.js";
 import { HubDispatcher } from "./hub-dispatcher.js";
 import { Hub, type HubDefinition } from "./hub.js";
 import { hubLog, type Logger } from "./hub.log.js";
@@ -44,6 +43,10 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   readonly metrics: HubMetrics;
   private readonly backplane: Backplane;
   private readonly definition: HubDefinition;
+  /** What a hub given as a plain object is made from: the object, with Hub's `signal` accessor in front. */
+  private readonly objectHubPrototype: object | undefined;
+  /** Whether hub instances read `signal` from their context when none was set (Hub subclasses, objects). */
+  private readonly signalFromContext: boolean;
   private readonly protocols: Map<string, HubProtocol>;
   private readonly methods: Map<string, HubMethod>;
   private readonly dispatcher: HubDispatcher;
@@ -52,13 +55,18 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   private readonly groupManager: GroupManager;
   private readonly outsideClients: HubClientsImpl;
   private readonly disconnecting = new Set<Promise<void>>();
-  /** Connections counted as open (registered); the metrics count each open and close once. */
-  private readonly registered = new Set<HubConnection>();
   private readonly timer: NodeJS.Timeout;
 
   constructor(options: HubEndpointOptions) {
     this.hub = options.path;
     this.definition = options.definition;
+    const signalAccessor = Object.getOwnPropertyDescriptor(Hub.prototype, "signal")!;
+    this.objectHubPrototype =
+      typeof this.definition === "function"
+        ? undefined
+        : Object.create(this.definition, { signal: signalAccessor });
+    this.signalFromContext =
+      typeof this.definition !== "function" || this.definition.prototype instanceof Hub;
     this.backplane = options.backplane;
     this.options = options.options;
     this.log = options.log;
@@ -91,6 +99,11 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     return { clients: this.outsideClients, groups: this.groupManager };
   }
 
+  /** The id of this node. */
+  get nodeId(): string {
+    return this.backplane.nodeId;
+  }
+
   /** Connections of this hub on this node. */
   get connectionCount(): number {
     return this.connections.size;
@@ -109,7 +122,6 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
 
   async connected(connection: HubConnection): Promise<void> {
     const { transport } = connection;
-    connection.context = this.callerContext(connection);
     await this.backplane.addConnection({
       connectionId: connection.connectionId,
       hub: this.hub,
@@ -119,9 +131,9 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     if (!connection.isConnected) return;
     hubLog.connected(this.log, connection.ids, transport.request.userId);
     this.metrics.connectionOpened(this.hub);
-    this.registered.add(connection);
+    // Also what makes runDisconnected count the close: each open and close is counted once.
     connection.hooksStarted = true;
-    const hub = this.activate(connection, connection.signal);
+    const hub = this.activate(connection);
     if (typeof hub.onConnected === "function") await (hub.onConnected as () => unknown).call(hub);
   }
 
@@ -202,7 +214,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     await connection.registration?.catch(() => undefined);
     if (connection.hooksStarted) {
       try {
-        const hub = this.activate(connection, connection.signal);
+        const hub = this.activate(connection);
         if (typeof hub.onDisconnected === "function") {
           await (hub.onDisconnected as (e?: Error) => unknown).call(hub, error);
         }
@@ -210,7 +222,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
         hubLog.lifecycleHookFailed(this.log, connection.ids, "onDisconnected", err);
       }
     }
-    if (this.registered.delete(connection)) this.metrics.connectionClosed(this.hub);
+    if (connection.hooksStarted) this.metrics.connectionClosed(this.hub);
     try {
       await this.backplane.removeConnection(this.hub, connection.connectionId);
     } catch (err) {
@@ -229,10 +241,16 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       }),
   };
 
-  /** A hub instance for one call, with the caller's context, clients, groups and abort signal. */
-  private activate(connection: HubConnection, signal: AbortSignal): Record<string, unknown> {
+  /**
+   * A hub instance for one call, with the caller's context, clients, groups and abort signal. Without a
+   * signal (the lifecycle hooks) `signal` is the connection's, which Hub's accessor fetches only if the hook
+   * reads it: most never do, and an AbortSignal is the largest thing an idle connection would hold.
+   */
+  private activate(connection: HubConnection, signal?: AbortSignal): Record<string, unknown> {
     const hub = (
-      typeof this.definition === "function" ? new this.definition() : Object.create(this.definition)
+      typeof this.definition === "function"
+        ? new this.definition()
+        : Object.create(this.objectHubPrototype as object)
     ) as Record<string, unknown>;
     const caller: CallerSink = {
       connectionId: connection.connectionId,
@@ -249,35 +267,14 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     hub.context = connection.context;
     hub.clients = new HubClientsImpl(this.hub, this.sink, caller);
     hub.groups = this.groupManager;
-    hub.signal = signal;
+    if (signal) hub.signal = signal;
+    else if (!this.signalFromContext) hub.signal = connection.signal; // a class that does not extend Hub
     return hub;
-  }
-
-  private callerContext(connection: HubConnection): HubCallerContext {
-    const { request } = connection.transport;
-    return {
-      connectionId: connection.connectionId,
-      userId: request.userId,
-      nodeId: this.backplane.nodeId,
-      hub: this.hub,
-      headers: request.headers,
-      query: request.query,
-      auth: request.auth,
-      transport: connection.transport.transport,
-      protocol: connection.protocol.name,
-      get items() {
-        return connection.items;
-      },
-      signal: connection.signal,
-      logFields: connection.logFields,
-      abort: (error?: string) =>
-        connection.close(error === undefined ? undefined : `Connection closed with an error. ${error}`),
-    };
   }
 
   /** Keep-alive pings, client timeouts and handshake timeouts, for every connection, on one timer. */
   private tick(): void {
-    const now = Date.now();
+    const now = clockNow();
     const { keepAliveIntervalMs, clientTimeoutMs, handshakeTimeoutMs } = this.options;
     for (const connection of this.connections.values()) {
       if (connection.isHandshaking) {

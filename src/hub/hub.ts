@@ -16,6 +16,13 @@ import type { HubCallerContext } from "./hub-connection-context.js";
  *   }
  * }
  */
+/**
+ * Where a hub instance keeps a signal of its own. A symbol, not a private field: the accessor below also
+ * serves hubs given as plain objects, which have no private fields.
+ */
+const ownSignal = Symbol("signal");
+type SignalHolder = { [ownSignal]?: AbortSignal };
+
 export abstract class Hub {
   /** The connection that made this call. */
   context!: HubCallerContext;
@@ -25,9 +32,17 @@ export abstract class Hub {
   groups!: GroupManager;
   /**
    * Aborted when this invocation should stop: the client cancelled its stream, or the connection closed.
-   * Streaming methods should pass it to whatever they await.
+   * Streaming methods should pass it to whatever they await. In the lifecycle hooks, and in methods the
+   * client invoked without waiting for a result, it is the connection's own (aborted when it ends).
    */
-  signal!: AbortSignal;
+  get signal(): AbortSignal {
+    // The connection's is fetched only when asked: an AbortSignal costs ~1 KB, and most hooks never read it.
+    return (this as SignalHolder)[ownSignal] ?? this.context.signal;
+  }
+  /** A signal set here (by the dispatcher for one invocation, or by the hub itself) is the instance's own. */
+  set signal(value: AbortSignal) {
+    (this as SignalHolder)[ownSignal] = value;
+  }
 
   /** Called once a client has connected and completed its handshake. */
   onConnected?(): void | Promise<void>;

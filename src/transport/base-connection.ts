@@ -12,10 +12,34 @@ import type {
 export interface ConnectionInit {
   connectionId: string;
   request: ConnectionRequest;
-  logger: Logger;
-  /** Outgoing buffer limit in bytes; see {@link TransportConnection.send}. */
-  maxBufferedBytes: number;
+  /** What all connections of one endpoint share (one object, not a copy of each field per connection). */
+  shared: SharedConnectionSettings;
 }
+
+/** The settings and owner every connection of one endpoint shares. */
+export interface SharedConnectionSettings {
+  readonly logger: Logger;
+  /** Outgoing buffer limit in bytes; see {@link TransportConnection.send}. */
+  readonly maxBufferedBytes: number;
+  /** Told when each connection ends, so ending costs no listener or promise per connection. */
+  readonly owner: ConnectionOwner;
+}
+
+/** Whoever keeps track of connections (the endpoint), told of each one's end. */
+export interface ConnectionOwner {
+  /** The connection is ending, from either side: called once, before its signal aborts. */
+  connectionEnded(connection: BaseConnection): void;
+  /** Its `onClose` has run (or would have, when the handler never took the connection). */
+  connectionFinished(connection: BaseConnection): void;
+}
+
+/**
+ * - `open`: data goes in and out.
+ * - `ending`: closing (from either side); nothing goes in or out any more.
+ * - `ended`: the signal is aborted and `onClose` is scheduled.
+ * - `settled`: `onClose` has run.
+ */
+type Phase = "open" | "ending" | "ended" | "settled";
 
 function toError(error: unknown): Error {
   return error instanceof Error ? error : new Error(String(error));
@@ -24,6 +48,9 @@ function toError(error: unknown): Error {
 /**
  * The lifecycle shared by the three transports: start, data in, close from either side, `onClose`
  * exactly once. Subclasses move the bytes and report the end of their transport with {@link ended}.
+ *
+ * Every connection an idle server holds is one of these, so fields are few: what all connections share
+ * is one reference, and the signal and `finished` are made only when asked for.
  */
 export abstract class BaseConnection implements TransportConnection {
   abstract readonly transport: TransportName;
@@ -31,29 +58,51 @@ export abstract class BaseConnection implements TransportConnection {
   abstract readonly inherentKeepAlive: boolean;
   readonly connectionId: string;
   readonly request: ConnectionRequest;
-  readonly signal: AbortSignal;
-  /** Settles after `onClose` ran (or would have, when the handler never took the connection). */
-  readonly finished: Promise<void>;
-  protected readonly logger: Logger;
-  protected readonly maxBufferedBytes: number;
-  private readonly abortController = new AbortController();
+  private readonly shared: SharedConnectionSettings;
   private callbacks: ConnectionCallbacks | undefined;
-  private ending = false;
-  private done = false;
-  private resolveFinished!: () => void;
+  private phase: Phase = "open";
+  private endError: Error | undefined;
+  // Made on first use: an AbortSignal that was ever listened to costs nearly 1 KB, more than the rest
+  // of an idle connection, and most connections never need one.
+  private abortController: AbortController | undefined;
+  private finishedPromise: Promise<void> | undefined;
+  private resolveFinished: (() => void) | undefined;
 
   protected constructor(init: ConnectionInit) {
     this.connectionId = init.connectionId;
     this.request = init.request;
-    this.logger = init.logger;
-    this.maxBufferedBytes = init.maxBufferedBytes;
-    this.signal = this.abortController.signal;
-    this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
+    this.shared = init.shared;
+  }
+
+  /** Aborted when the connection ends, from either side (with the error when it ended abnormally). */
+  get signal(): AbortSignal {
+    if (this.abortController === undefined) {
+      this.abortController = new AbortController();
+      if (this.hasEnded) this.abortController.abort(this.endError);
+    }
+    return this.abortController.signal;
+  }
+
+  /** Settles after `onClose` ran (or would have, when the handler never took the connection). */
+  get finished(): Promise<void> {
+    this.finishedPromise ??=
+      this.phase === "settled"
+        ? Promise.resolve()
+        : new Promise((resolve) => (this.resolveFinished = resolve));
+    return this.finishedPromise;
   }
 
   /** False once the connection is closing or closed: no data goes in or out any more. */
   get isOpen(): boolean {
-    return !this.ending;
+    return this.phase === "open";
+  }
+
+  protected get logger(): Logger {
+    return this.shared.logger;
+  }
+
+  private get hasEnded(): boolean {
+    return this.phase === "ended" || this.phase === "settled";
   }
 
   abstract send(data: Buffer, format?: FrameFormat): boolean;
@@ -75,7 +124,7 @@ export abstract class BaseConnection implements TransportConnection {
 
   /** Passes bytes from the client to the handler. A handler that throws gets its connection closed. */
   receive(chunk: Buffer): void {
-    if (this.ending || this.callbacks === undefined || chunk.length === 0) return;
+    if (this.phase !== "open" || this.callbacks === undefined || chunk.length === 0) return;
     try {
       this.callbacks.onData(chunk);
     } catch (error) {
@@ -86,30 +135,31 @@ export abstract class BaseConnection implements TransportConnection {
 
   /** Ends the connection from the server side (normal closure). Safe to call more than once. */
   close(): void {
-    if (this.ending) return;
-    this.ending = true;
+    if (this.phase !== "open") return;
+    this.phase = "ending";
     this.closeTransport(undefined);
     this.finish(undefined);
   }
 
   /** Ends the connection from the server side because something went wrong. */
   protected fail(error: Error): void {
-    if (this.ending) return;
-    this.ending = true;
+    if (this.phase !== "open") return;
+    this.phase = "ending";
     this.closeTransport(error);
     this.finish(error);
   }
 
   /** The subclass reports that its transport ended on its own (client left, socket failed, timed out). */
   protected ended(error?: Error): void {
-    this.ending = true;
+    if (this.phase === "open") this.phase = "ending";
     this.finish(error);
   }
 
   /** Checks the outgoing-buffer limit for {@link send}, logging a refusal. */
   protected hasRoom(bufferedBytes: number): boolean {
-    if (bufferedBytes <= this.maxBufferedBytes) return true;
-    transportLog.sendBufferFull(this.logger, this.connectionId, bufferedBytes, this.maxBufferedBytes);
+    const limit = this.shared.maxBufferedBytes;
+    if (bufferedBytes <= limit) return true;
+    transportLog.sendBufferFull(this.logger, this.connectionId, bufferedBytes, limit);
     return false;
   }
 
@@ -117,10 +167,12 @@ export abstract class BaseConnection implements TransportConnection {
   protected abstract closeTransport(error: Error | undefined): void;
 
   private finish(error: Error | undefined): void {
-    if (this.done) return;
-    this.done = true;
+    if (this.hasEnded) return;
+    this.phase = "ended";
+    this.endError = error;
     transportLog.connectionClosed(this.logger, this.connectionId, this.transport, error);
-    this.abortController.abort(error);
+    this.shared.owner.connectionEnded(this);
+    this.abortController?.abort(error);
     // Never call back synchronously: close() may run inside the handler's own callback.
     process.nextTick(() => {
       try {
@@ -128,7 +180,9 @@ export abstract class BaseConnection implements TransportConnection {
       } catch (callbackError) {
         transportLog.handlerFailed(this.logger, this.connectionId, "onClose", callbackError);
       }
-      this.resolveFinished();
+      this.phase = "settled";
+      this.shared.owner.connectionFinished(this);
+      this.resolveFinished?.();
     });
   }
 }

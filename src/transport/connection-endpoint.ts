@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { BaseConnection, ConnectionInit } from "./base-connection.js";
+import type { BaseConnection, ConnectionInit, SharedConnectionSettings } from "./base-connection.js";
 import { ConnectionRegistry, type ConnectionEntry } from "./connection-registry.js";
 import { isTokenFresh, newConnectionId, verifyConnectionToken } from "./connection-token.js";
 import {
@@ -34,6 +34,7 @@ import {
 } from "./responses.js";
 import { ServerSentEventsConnection } from "./server-sent-events-transport.js";
 import { transportLog } from "./transport.log.js";
+import type { TransportName } from "./transport-connection.js";
 import { WebSocketConnection } from "./websocket-transport.js";
 
 type Route = { kind: "negotiate" | "connection"; pathname: string; query: URLSearchParams };
@@ -62,9 +63,11 @@ export class ConnectionEndpoint {
   private readonly options: ResolvedEndpointOptions;
   private readonly basePath: string;
   private readonly registry = new ConnectionRegistry();
-  private readonly live = new Set<BaseConnection>();
+  /** Connections whose `onClose` has not run yet, with their registry entry (none without negotiation). */
+  private readonly live = new Map<BaseConnection, ConnectionEntry | undefined>();
   private readonly sending = new Set<BaseConnection>();
   private readonly webSockets: WebSocketServer;
+  private readonly shared: SharedConnectionSettings;
   private closing = false;
 
   /** @throws RangeError or TypeError for invalid options. */
@@ -78,6 +81,20 @@ export class ConnectionEndpoint {
       perMessageDeflate: false,
       maxPayload: this.options.maxWebSocketMessageBytes,
     });
+    this.shared = {
+      logger: this.options.logger,
+      maxBufferedBytes: this.options.maxBufferedBytes,
+      // The owner retires a connection's entry when it ends, and forgets the connection after its onClose.
+      owner: {
+        connectionEnded: (connection) => {
+          const entry = this.live.get(connection);
+          if (entry) this.retire(entry);
+        },
+        connectionFinished: (connection) => {
+          this.live.delete(connection);
+        },
+      },
+    };
   }
 
   /**
@@ -105,7 +122,7 @@ export class ConnectionEndpoint {
     const route = this.route(req.url);
     if (route?.kind !== "connection") return false;
     // Node leaves upgrade sockets without an error listener; an unhandled 'error' would crash the process.
-    socket.on("error", (error) => transportLog.webSocketError(this.log, "", error));
+    socket.on("error", this.onUpgradeSocketError);
     this.upgrade(req, socket, head, route).catch((error: unknown) => {
       transportLog.requestFailed(this.log, "GET", error);
       abortHandshake(socket, 500);
@@ -116,7 +133,7 @@ export class ConnectionEndpoint {
   /** Ends every connection (their `onClose` has run when this settles) and refuses new ones with 503. */
   async close(): Promise<void> {
     this.closing = true;
-    const finished = [...this.live].map((connection) => {
+    const finished = [...this.live.keys()].map((connection) => {
       connection.close();
       return connection.finished;
     });
@@ -124,6 +141,10 @@ export class ConnectionEndpoint {
     this.webSockets.close();
     await Promise.all(finished);
   }
+
+  /** Shared by every upgrade socket, not a closure per socket: it stays there for the connection's life. */
+  private readonly onUpgradeSocketError = (error: Error): void =>
+    transportLog.webSocketError(this.log, "", error);
 
   private get log() {
     return this.options.logger;
@@ -231,7 +252,7 @@ export class ConnectionEndpoint {
     if (entry.state !== "pending") return reject(409);
 
     this.registry.claim(entry, "active", transport);
-    const init = this.connectionInit(entry.connectionId, req, route, user);
+    const init = this.connectionInit(entry.connectionId, transport, req, route, user);
     const connection =
       transport === "LongPolling"
         ? new LongPollingConnection(init, {
@@ -353,7 +374,7 @@ export class ConnectionEndpoint {
     const upgrade = this.retireUnlessUpgraded(socket, entry);
     this.webSockets.handleUpgrade(req, socket, head, (webSocket: WebSocket) => {
       upgrade.done();
-      const init = this.connectionInit(connectionId, req, route, user);
+      const init = this.connectionInit(connectionId, "WebSockets", req, route, user);
       const connection = new WebSocketConnection(init, webSocket);
       if (entry) this.registry.claim(entry, "active", "WebSockets");
       this.adopt(entry, connection);
@@ -380,22 +401,23 @@ export class ConnectionEndpoint {
 
   private connectionInit(
     connectionId: string,
+    transport: TransportName,
     req: IncomingMessage,
     route: Route,
     user: AuthenticatedUser,
   ): ConnectionInit {
-    const request = connectionRequest(req, route.pathname, route.query, user.userId, user.claims);
-    return { connectionId, request, logger: this.log, maxBufferedBytes: this.options.maxBufferedBytes };
+    // The endpoint's own path string when it is the same: one copy instead of one per connection.
+    const path = route.pathname === this.path ? this.path : route.pathname;
+    // A WebSocket's socket is the connection's own; other transports' requests end before their connection.
+    const socketIsConnection = transport === "WebSockets";
+    const request = connectionRequest(req, path, route.query, user.userId, user.claims, socketIsConnection);
+    return { connectionId, request, shared: this.shared };
   }
 
   /** Tracks a new connection until it finishes. */
   private adopt(entry: ConnectionEntry | undefined, connection: BaseConnection): void {
     if (entry) entry.connection = connection;
-    this.live.add(connection);
-    void connection.finished.then(() => this.live.delete(connection));
-    connection.signal.addEventListener("abort", () => {
-      if (entry) this.retire(entry);
-    });
+    this.live.set(connection, entry);
   }
 
   /** Keeps a tombstone while the token could still be replayed, or while long polling drains. */

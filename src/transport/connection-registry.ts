@@ -42,7 +42,18 @@ export class ConnectionRegistry {
     pendingTtlMs: number,
   ): ConnectionEntry {
     if (this.entries.has(init.key)) throw new Error("Connection key already registered.");
-    const entry: ConnectionEntry = { ...init, transport: undefined, connection: undefined, timer: undefined };
+    // Every field in one literal: V8 then keeps them all inside the object, where a spread followed by
+    // more fields spills some into a second array (an entry lives as long as its connection).
+    const entry: ConnectionEntry = {
+      key: init.key,
+      connectionId: init.connectionId,
+      userId: init.userId,
+      tokenValidUntilMs: init.tokenValidUntilMs,
+      state: init.state,
+      transport: undefined,
+      connection: undefined,
+      timer: undefined,
+    };
     this.entries.set(entry.key, entry);
     if (entry.state === "pending") {
       this.expireLater(entry, pendingTtlMs, () => entry.state === "pending");

@@ -45,9 +45,16 @@ function answer(response: ServerResponse, status: number, contentType?: string, 
  * - The client's DELETE ({@link stopByClient}) ends it normally.
  */
 export class LongPollingConnection extends BaseConnection {
-  readonly transport = "LongPolling" as const;
-  readonly supportsBinary = true;
-  readonly inherentKeepAlive = true;
+  // Getters, not fields: the same for every connection, so kept once on the prototype.
+  get transport(): "LongPolling" {
+    return "LongPolling";
+  }
+  get supportsBinary(): boolean {
+    return true;
+  }
+  get inherentKeepAlive(): boolean {
+    return true;
+  }
   private readonly timeouts: LongPollingTimeouts;
   private buffer: Buffer[] = [];
   private bufferedBytes = 0;

@@ -42,9 +42,16 @@ export function formatServerSentEvent(payload: Buffer): Buffer {
  * normal end (the official client has no other way to stop).
  */
 export class ServerSentEventsConnection extends BaseConnection {
-  readonly transport = "ServerSentEvents" as const;
-  readonly supportsBinary = false;
-  readonly inherentKeepAlive = false;
+  // Getters, not fields: the same for every connection, so kept once on the prototype.
+  get transport(): "ServerSentEvents" {
+    return "ServerSentEvents";
+  }
+  get supportsBinary(): boolean {
+    return false;
+  }
+  get inherentKeepAlive(): boolean {
+    return false;
+  }
   private readonly response: ServerResponse;
 
   /** Wraps the event-stream response; call {@link open} before {@link BaseConnection.start}. */

@@ -161,6 +161,24 @@ describe("WebSocket transport", () => {
     expect(recorded.closeCalls).toBe(1);
   });
 
+  it("the signal aborts with the connection's error whether it was read before or after the end", async () => {
+    const handler = new RecordingHandler();
+    const a = await start({ handler });
+    const early = await mustOpen(a.url);
+    const late = await mustOpen(a.url);
+    const [first, second] = [await handler.connections.next(), await handler.connections.next()];
+    expect(first.connection.request.remoteAddress).toMatch(/127\.0\.0\.1$/);
+    const abortedWith = new Promise<unknown>((resolve) =>
+      first.connection.signal.addEventListener("abort", () => resolve(first.connection.signal.reason)),
+    );
+    early.close(4000);
+    late.close(4000);
+    expect(String(await abortedWith)).toContain("WebSocket closed with status code: 4000");
+    await second.closed;
+    expect(second.connection.signal.aborted).toBe(true);
+    expect(String(second.connection.signal.reason)).toContain("WebSocket closed with status code: 4000");
+  });
+
   it("a client close with an unusual code ends the connection with an error", async () => {
     const handler = new RecordingHandler();
     const a = await start({ handler });

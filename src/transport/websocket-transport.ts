@@ -19,25 +19,53 @@ function toBuffer(data: RawData): Buffer {
  * any other code, or a socket lost without a close frame, ends the connection with an error.
  */
 export class WebSocketConnection extends BaseConnection {
-  readonly transport = "WebSockets" as const;
-  readonly supportsBinary = true;
-  readonly inherentKeepAlive = false;
+  // Getters, not fields: the same for every connection, so kept once on the prototype.
+  get transport(): "WebSockets" {
+    return "WebSockets";
+  }
+  get supportsBinary(): boolean {
+    return true;
+  }
+  get inherentKeepAlive(): boolean {
+    return false;
+  }
   private readonly socket: WebSocket;
+
+  /**
+   * The connection of each socket. The socket's listeners are shared functions that look their
+   * connection up here: three closures per connection would cost more than this table's entry.
+   */
+  private static readonly bySocket = new WeakMap<WebSocket, WebSocketConnection>();
 
   /** Wraps an upgraded socket; call {@link BaseConnection.start} right after. */
   constructor(init: ConnectionInit, socket: WebSocket) {
     super(init);
     this.socket = socket;
-    socket.on("message", (data: RawData) => this.receive(toBuffer(data)));
-    socket.on("error", (error: Error) => transportLog.webSocketError(this.logger, this.connectionId, error));
-    socket.on("close", (code: number, reason: Buffer) => {
-      if (NORMAL_CLOSE_CODES.has(code)) {
-        this.ended();
-      } else {
-        const text = reason.length > 0 ? reason.toString("utf8") : "no reason given";
-        this.ended(new Error(`WebSocket closed with status code: ${code} (${text}).`));
-      }
-    });
+    WebSocketConnection.bySocket.set(socket, this);
+    socket.on("message", WebSocketConnection.onMessage);
+    socket.on("error", WebSocketConnection.onError);
+    socket.on("close", WebSocketConnection.onClose);
+  }
+
+  // ws calls its listeners with the socket as `this`.
+  private static onMessage(this: WebSocket, data: RawData): void {
+    WebSocketConnection.bySocket.get(this)?.receive(toBuffer(data));
+  }
+
+  private static onError(this: WebSocket, error: Error): void {
+    const connection = WebSocketConnection.bySocket.get(this);
+    if (connection) transportLog.webSocketError(connection.logger, connection.connectionId, error);
+  }
+
+  private static onClose(this: WebSocket, code: number, reason: Buffer): void {
+    const connection = WebSocketConnection.bySocket.get(this);
+    if (!connection) return;
+    if (NORMAL_CLOSE_CODES.has(code)) {
+      connection.ended();
+    } else {
+      const text = reason.length > 0 ? reason.toString("utf8") : "no reason given";
+      connection.ended(new Error(`WebSocket closed with status code: ${code} (${text}).`));
+    }
   }
 
   send(data: Buffer, format: FrameFormat = "Text"): boolean {

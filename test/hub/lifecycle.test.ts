@@ -95,6 +95,81 @@ describe("lifecycle hooks", () => {
     expect(events).toEqual([`connected ${id}`, "ping", `disconnected ${id} clean`]);
   });
 
+  it("give hooks the connection's signal, whenever they first read it, aborted once it ended", async () => {
+    const seen: Record<string, boolean>[] = [];
+    let firstSignal: AbortSignal | undefined;
+    class SignalHub extends Hub {
+      override onConnected() {
+        // Only the first connection reads the signal here; the second first reads it once it has ended.
+        if (firstSignal === undefined) firstSignal = this.signal;
+      }
+      override onDisconnected() {
+        seen.push({ aborted: this.signal.aborted, sameAsInOnConnected: this.signal === firstSignal });
+        this.signal = new AbortController().signal; // a hook may still set its own
+        seen.push({ aborted: this.signal.aborted });
+      }
+    }
+    const server = await start({ hubs: { "/signals": SignalHub } });
+    for (let i = 0; i < 2; i++) {
+      const client = await connectClient(server.url("/signals"));
+      await client.stop();
+      await eventually(() => seen.length === 2 * (i + 1), 5000, "onDisconnected");
+    }
+    expect(seen).toEqual([
+      { aborted: true, sameAsInOnConnected: true },
+      { aborted: false },
+      { aborted: true, sameAsInOnConnected: false },
+      { aborted: false },
+    ]);
+  });
+
+  it("give hooks the connection's signal also in hubs given as an object or as a class of their own", async () => {
+    const aborted: boolean[] = [];
+    const objectHub = {
+      onDisconnected(this: Hub) {
+        aborted.push(this.signal.aborted);
+      },
+    };
+    class PlainClassHub {
+      declare signal: AbortSignal;
+      onDisconnected() {
+        aborted.push(this.signal.aborted);
+      }
+    }
+    const server = await start({ hubs: { "/object": objectHub, "/class": PlainClassHub } });
+    for (const path of ["/object", "/class"]) {
+      const client = await connectClient(server.url(path));
+      await client.stop();
+    }
+    await eventually(() => aborted.length === 2, 5000, "onDisconnected");
+    expect(aborted).toEqual([true, true]);
+  });
+
+  it("give hooks a context whose members work on their own and which logs as data", async () => {
+    let logged: Record<string, unknown> | undefined;
+    class ContextHub extends Hub {
+      override onConnected() {
+        this.context.logFields.tenant = "t1";
+        logged = JSON.parse(JSON.stringify(this.context)) as Record<string, unknown>;
+      }
+      leave() {
+        const { abort } = this.context;
+        abort("goodbye");
+      }
+    }
+    const server = await start({ hubs: { "/context": ContextHub } });
+    const client = await connectClient(server.url("/context"));
+    expect(logged).toMatchObject({
+      connectionId: client.connection.connectionId,
+      hub: "/context",
+      transport: "WebSockets",
+      protocol: "json",
+      logFields: { tenant: "t1" },
+    });
+    await client.connection.send("Leave");
+    expect(String(await client.closed)).toContain("Connection closed with an error. goodbye");
+  });
+
   it("closes the connection when onConnected throws", async () => {
     class RefusingHub extends Hub {
       override onConnected() {

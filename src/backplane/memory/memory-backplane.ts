@@ -24,8 +24,8 @@ export class MemoryBackplane implements Backplane, MessageStore {
   private readonly secret = randomBytes(32);
   private handler: BackplaneEventHandler | undefined;
   private closed = false;
-  /** Key: `${hub}\n${connectionId}`. */
-  private readonly connections = new Map<string, ConnectionInfo & { groups: Set<string> }>();
+  /** Key: `${hub}\n${connectionId}`. A connection's groups are made on its first join (most join none). */
+  private readonly connections = new Map<string, ConnectionInfo & { groups?: Set<string> }>();
   /** hub → group → connection ids. */
   private readonly groups: NameIndex = new Map();
   /** hub → user id → connection ids, in connection order. */
@@ -51,7 +51,7 @@ export class MemoryBackplane implements Backplane, MessageStore {
 
   async addConnection(connection: { connectionId: string; hub: string; userId: string }): Promise<void> {
     this.ensureOpen();
-    const info = { ...connection, nodeId: this.nodeId, connectedAt: new Date(), groups: new Set<string>() };
+    const info = { ...connection, nodeId: this.nodeId, connectedAt: new Date() };
     this.connections.set(key(connection.hub, connection.connectionId), info);
     if (connection.userId !== "") {
       indexAdd(this.users, connection.hub, connection.userId, connection.connectionId);
@@ -62,7 +62,7 @@ export class MemoryBackplane implements Backplane, MessageStore {
     const info = this.connections.get(key(hub, connectionId));
     if (!info) return;
     this.connections.delete(key(hub, connectionId));
-    for (const group of info.groups) indexRemove(this.groups, hub, group, connectionId);
+    for (const group of info.groups ?? []) indexRemove(this.groups, hub, group, connectionId);
     if (info.userId !== "") indexRemove(this.users, hub, info.userId, connectionId);
   }
 
@@ -70,13 +70,13 @@ export class MemoryBackplane implements Backplane, MessageStore {
     this.ensureOpen();
     const info = this.connections.get(key(hub, connectionId));
     if (!info) throw new UnknownConnectionError(connectionId);
-    info.groups.add(group);
+    (info.groups ??= new Set()).add(group);
     indexAdd(this.groups, hub, group, connectionId);
   }
 
   async removeFromGroup(hub: string, connectionId: string, group: string): Promise<void> {
     this.ensureOpen();
-    this.connections.get(key(hub, connectionId))?.groups.delete(group);
+    this.connections.get(key(hub, connectionId))?.groups?.delete(group);
     indexRemove(this.groups, hub, group, connectionId);
   }
 

@@ -11,14 +11,31 @@ export interface LocalConnection {
    * its registration is being written (it then receives nothing yet, but group changes apply).
    */
   sinceSeq: number;
-  readonly groups: Set<string>;
+  readonly groups: ReadonlySet<string>;
   /**
    * Per group, the seq of the newest change applied. A change is applied twice (at once by the node that
    * made it, and again when its log row is read) or late (a row of another node read after a newer
    * change of ours): only a newer seq may change the membership, so it always ends as the log orders it.
    */
-  readonly groupSeqs: Map<string, number>;
+  readonly groupSeqs: ReadonlyMap<string, number>;
 }
+
+/** The index's own view of a connection: its groups are written here only. */
+interface IndexedConnection extends LocalConnection {
+  groups: Set<string>;
+  groupSeqs: Map<string, number>;
+}
+
+// What a connection that never changed groups holds: shared, never written (a connection gets its own on
+// its first group change). Most connections join no group, and an empty Set and Map cost ~330 bytes.
+const noGroups = new Set<string>();
+const noGroupSeqs = new Map<string, number>();
+
+/**
+ * hub → user id → the user's connection here, or a set of them when it has several: most users have one
+ * connection on a node, and a Set for one id costs ~180 bytes.
+ */
+type UserIndex = Map<string, Map<string, string | Set<string>>>;
 
 /**
  * This node's connections, their users and their groups, in memory, so a reader turns a log row into
@@ -27,9 +44,9 @@ export interface LocalConnection {
  */
 export class LocalIndex {
   /** hub → connection id → connection. */
-  private readonly byHub = new Map<string, Map<string, LocalConnection>>();
-  /** hub → user id → connection ids. */
-  private readonly users: NameIndex = new Map();
+  private readonly byHub = new Map<string, Map<string, IndexedConnection>>();
+  /** hub → user id → connection id(s). */
+  private readonly users: UserIndex = new Map();
   /** hub → group → connection ids. */
   private readonly groups: NameIndex = new Map();
 
@@ -48,14 +65,22 @@ export class LocalIndex {
    * replaces it but keeps its groups, as the registry's upsert keeps its memberships.
    */
   add(hub: string, connectionId: string, userId: string): LocalConnection {
-    const previous = this.remove(hub, connectionId);
-    const groups = previous?.groups ?? new Set<string>();
-    const groupSeqs = previous?.groupSeqs ?? new Map<string, number>();
-    const connection: LocalConnection = { connectionId, hub, userId, sinceSeq: Infinity, groups, groupSeqs };
+    const previous = this.byHub.get(hub)?.get(connectionId);
+    this.remove(hub, connectionId);
+    const groups = previous?.groups ?? noGroups;
+    const groupSeqs = previous?.groupSeqs ?? noGroupSeqs;
+    const connection: IndexedConnection = {
+      connectionId,
+      hub,
+      userId,
+      sinceSeq: Infinity,
+      groups,
+      groupSeqs,
+    };
     let connections = this.byHub.get(hub);
     if (!connections) this.byHub.set(hub, (connections = new Map()));
     connections.set(connectionId, connection);
-    if (userId !== "") indexAdd(this.users, hub, userId, connectionId);
+    if (userId !== "") addUserConnection(this.users, hub, userId, connectionId);
     for (const group of groups) indexAdd(this.groups, hub, group, connectionId);
     return connection;
   }
@@ -66,7 +91,7 @@ export class LocalIndex {
     if (!connections || !connection) return undefined;
     connections.delete(connectionId);
     if (connections.size === 0) this.byHub.delete(hub);
-    if (connection.userId !== "") indexRemove(this.users, hub, connection.userId, connectionId);
+    if (connection.userId !== "") removeUserConnection(this.users, hub, connection.userId, connectionId);
     for (const group of connection.groups) indexRemove(this.groups, hub, group, connectionId);
     return connection;
   }
@@ -76,9 +101,13 @@ export class LocalIndex {
    * older than one already applied to that membership, are ignored.
    */
   applyGroupChange(hub: string, connectionId: string, group: string, add: boolean, seq: number): void {
-    const connection = this.get(hub, connectionId);
+    const connection = this.byHub.get(hub)?.get(connectionId);
     if (!connection) return;
     if (seq <= (connection.groupSeqs.get(group) ?? 0)) return;
+    if (connection.groups === noGroups) {
+      connection.groups = new Set();
+      connection.groupSeqs = new Map();
+    }
     connection.groupSeqs.set(group, seq);
     if (add) {
       connection.groups.add(group);
@@ -113,7 +142,11 @@ export class LocalIndex {
         for (const group of target.ids) for (const id of this.groups.get(hub)?.get(group) ?? []) consider(id);
         break;
       case TargetKind.users:
-        for (const user of target.ids) for (const id of this.users.get(hub)?.get(user) ?? []) consider(id);
+        for (const user of target.ids) {
+          const ids = this.users.get(hub)?.get(user);
+          if (typeof ids === "string") consider(ids);
+          else for (const id of ids ?? []) consider(id);
+        }
         break;
     }
     return [...ids];
@@ -129,4 +162,27 @@ export class LocalIndex {
     this.users.clear();
     this.groups.clear();
   }
+}
+
+function addUserConnection(index: UserIndex, hub: string, userId: string, connectionId: string): void {
+  let byUser = index.get(hub);
+  if (!byUser) index.set(hub, (byUser = new Map()));
+  const ids = byUser.get(userId);
+  if (ids === undefined || ids === connectionId) byUser.set(userId, connectionId);
+  else if (typeof ids === "string") byUser.set(userId, new Set([ids, connectionId]));
+  else ids.add(connectionId);
+}
+
+function removeUserConnection(index: UserIndex, hub: string, userId: string, connectionId: string): void {
+  const byUser = index.get(hub);
+  const ids = byUser?.get(userId);
+  if (!byUser || ids === undefined) return;
+  if (ids === connectionId) {
+    byUser.delete(userId);
+  } else if (typeof ids !== "string") {
+    ids.delete(connectionId);
+    // Back to the single id, so a user who had two connections costs no more than one who had one.
+    if (ids.size === 1) byUser.set(userId, ids.values().next().value!);
+  }
+  if (byUser.size === 0) index.delete(hub);
 }

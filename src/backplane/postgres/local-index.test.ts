@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { LocalIndex } from "./local-index.js";
+import { TargetKind, type DecodedTarget } from "./protocol.js";
+
+const HUB = "/hub";
+const users = (...ids: string[]): DecodedTarget => ({ kind: TargetKind.users, ids, excluded: [] });
+const groups = (...ids: string[]): DecodedTarget => ({ kind: TargetKind.groups, ids, excluded: [] });
+
+/** Adds a connection whose registration is complete (it receives rows after seq 0). */
+function addRegistered(index: LocalIndex, connectionId: string, userId: string): void {
+  index.add(HUB, connectionId, userId).sinceSeq = 0;
+}
+
+describe("LocalIndex", () => {
+  it("finds a user's connections whether the user has one or several, and forgets them one by one", () => {
+    const index = new LocalIndex();
+    addRegistered(index, "a", "ann");
+    expect(index.resolve(1, HUB, users("ann"))).toEqual(["a"]);
+    addRegistered(index, "b", "ann");
+    addRegistered(index, "c", "ann");
+    expect(index.resolve(1, HUB, users("ann")).sort()).toEqual(["a", "b", "c"]);
+    index.remove(HUB, "b");
+    index.remove(HUB, "a");
+    expect(index.resolve(1, HUB, users("ann"))).toEqual(["c"]);
+    index.remove(HUB, "c");
+    expect(index.resolve(1, HUB, users("ann"))).toEqual([]);
+    expect(index.size).toBe(0);
+  });
+
+  it("adding a connection again under the same user keeps one entry for it", () => {
+    const index = new LocalIndex();
+    addRegistered(index, "a", "ann");
+    addRegistered(index, "a", "ann");
+    expect(index.resolve(1, HUB, users("ann"))).toEqual(["a"]);
+    index.remove(HUB, "a");
+    expect(index.resolve(1, HUB, users("ann"))).toEqual([]);
+  });
+
+  it("gives each connection its own groups: a change to one leaves the others without groups", () => {
+    const index = new LocalIndex();
+    addRegistered(index, "a", "");
+    addRegistered(index, "b", "");
+    index.applyGroupChange(HUB, "a", "room", true, 5);
+    expect([...index.get(HUB, "a")!.groups]).toEqual(["room"]);
+    expect([...index.get(HUB, "b")!.groups]).toEqual([]);
+    expect(index.get(HUB, "b")!.groupSeqs.size).toBe(0);
+    expect(index.resolve(6, HUB, groups("room"))).toEqual(["a"]);
+  });
+
+  it("orders group changes by seq, and keeps them when the connection is added again", () => {
+    const index = new LocalIndex();
+    addRegistered(index, "a", "");
+    index.applyGroupChange(HUB, "a", "room", true, 5);
+    index.applyGroupChange(HUB, "a", "room", false, 4); // older than the add: ignored
+    expect(index.resolve(6, HUB, groups("room"))).toEqual(["a"]);
+    addRegistered(index, "a", "");
+    expect(index.resolve(6, HUB, groups("room"))).toEqual(["a"]);
+    index.applyGroupChange(HUB, "a", "room", false, 7);
+    expect(index.resolve(8, HUB, groups("room"))).toEqual([]);
+    expect(index.get(HUB, "a")!.groupSeqs.get("room")).toBe(7);
+  });
+});
