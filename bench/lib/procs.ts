@@ -58,7 +58,7 @@ export function installCleanup(): void {
 export interface ServerHandle {
   url: string;
   pid: number;
-  /** Asks the process for its memory (after a full GC) and counters; see peers/stats-signal.ts. */
+  /** Asks the process for its memory (after full GCs) and counters; see peers/stats-signal.ts. */
   stats(): Promise<BenchStats>;
   stop(): Promise<void>;
 }

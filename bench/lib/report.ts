@@ -69,7 +69,7 @@ const METHOD = `- Every server runs as real processes on this machine: ours is \
 - Lost = sent − delivered (duplicates and reordering are counted apart), after the receivers drained (bounded).
 - Payload: method \`n\` with \`[phase, seq, sentAt, 64-character string]\`. Each server gets an unrecorded warm-up
   phase first. CPU is % of one core over the phase (from /proc), per process; PG is all PostgreSQL backends.
-- Memory: RSS and V8 heap after a full GC (\`--expose-gc\`, read inside the server on SIGUSR2), minus the same
+- Memory: RSS and V8 heap after four full GCs 20 ms apart (\`--expose-gc\`, read inside the server on SIGUSR2), minus the same
   figures before any client connected, divided by the connections held. Kernel socket memory is not in RSS.
 - Our rows also give the backplane's own counters (\`stats()\`): SQL statements per delivered message, messages
   per append and rows per read.`;
