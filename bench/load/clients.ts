@@ -43,6 +43,8 @@ export interface ConnectOptions {
 }
 
 const RS = "\u001e";
+/** The invocation id of the echo that confirms a group join (the bench's own echoes are numbers). */
+const JOIN_CONFIRMATION = "join";
 
 /** One protocol: how to read what the server sends, how to shake hands, and the client's verbs. */
 interface Protocol {
@@ -64,7 +66,7 @@ export async function connectClient(options: ConnectOptions): Promise<LoadClient
       const negotiateUrl = `${options.baseUrl}/hub/negotiate?negotiateVersion=1&${query}`;
       const { connectionToken } = await negotiate(negotiateUrl, options);
       query.set("id", connectionToken);
-      return open(`${wsBase}/hub?${query}`, options, signalr(options.handlers));
+      return open(`${wsBase}/hub?${query}`, options, signalr(options.handlers, options.group !== undefined));
     }
     case "socketio":
       query.set("EIO", "4");
@@ -149,9 +151,14 @@ interface SignalRMessage {
   error?: string;
 }
 
-/** SignalR JSON hub protocol: 0x1E-separated records; `{}` answers the handshake. */
-function signalr(handlers: ClientHandlers): Protocol {
-  const invoke = (socket: WebSocket, target: string, args: unknown[], id?: number) => {
+/**
+ * SignalR JSON hub protocol: 0x1E-separated records; `{}` answers the handshake. With `confirmJoin` the
+ * client is ready only once an `echo` it sends after the handshake is answered: the hub joins the group
+ * in onConnected, which runs after the handshake answer and before the hub reads any invocation, so
+ * the answer is the first moment the membership is known to be in force.
+ */
+function signalr(handlers: ClientHandlers, confirmJoin: boolean): Protocol {
+  const invoke = (socket: WebSocket, target: string, args: unknown[], id?: number | string) => {
     const message =
       id === undefined
         ? { type: 1, target, arguments: args }
@@ -167,6 +174,8 @@ function signalr(handlers: ClientHandlers): Protocol {
         if (message.type === 1 && message.target === "n") {
           const [phase, seq, sentAt] = message.arguments as number[];
           handlers.notify(phase!, seq!, sentAt!);
+        } else if (message.type === 3 && message.invocationId === JOIN_CONFIRMATION) {
+          ready();
         } else if (message.type === 3) {
           handlers.result(Number(message.invocationId), message.error ?? message.result);
         } else if (message.type === 1 && message.target === "done") {
@@ -174,6 +183,7 @@ function signalr(handlers: ClientHandlers): Protocol {
         } else if (message.type === undefined) {
           if (message.error)
             socket.close(); // a refused handshake
+          else if (confirmJoin) invoke(socket, "echo", [0], JOIN_CONFIRMATION);
           else ready(); // the handshake answer, `{}`
         }
       }

@@ -55,7 +55,7 @@ export async function runFanout(bench: Bench): Promise<void> {
         baseUrl: urls[0]!,
         timeoutMs: 30_000,
       });
-      await sleep(1000); // let group joins settle everywhere (ours: their log rows reach the owning nodes)
+      await sleep(1000); // let the connect burst's work (registry writes, garbage) settle before timing
       const cpu = new CpuMeter({
         nodes: () => nodes.map((n) => n.pid),
         PG: bench.env.postgresPids,
