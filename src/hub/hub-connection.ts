@@ -5,6 +5,7 @@ import { ProtocolError } from "../protocol/protocol-error.js";
 import type { ConnectionCallbacks, TransportConnection } from "../transport/transport-connection.js";
 import { ConnectionCallerContext, type HubCallerContext } from "./hub-connection-context.js";
 import { hubLog, type Logger } from "./hub.log.js";
+import type { InvocationCancellation } from "./invocation-cancellation.js";
 import type { HubOptions } from "./hub-options.js";
 import type { HubMetrics } from "./hub-metrics.js";
 import type { UploadStream } from "./upload-stream.js";
@@ -68,7 +69,7 @@ export class HubConnection implements ConnectionCallbacks {
   /** The client timeout is armed by the client's first Ping (older clients never ping). */
   pingReceived = false;
   // Made on first use: most connections never stream, and idle connections should stay small.
-  private invocationMap: Map<string, AbortController> | undefined;
+  private invocationMap: Map<string, InvocationCancellation> | undefined;
   private uploadMap: Map<string, UploadStream> | undefined;
   private itemMap: Map<string, unknown> | undefined;
   private callerContext: HubCallerContext | undefined;
@@ -90,7 +91,7 @@ export class HubConnection implements ConnectionCallbacks {
   ) {}
 
   /** Invocations and server-to-client streams in flight, by invocation id. */
-  get invocations(): Map<string, AbortController> {
+  get invocations(): Map<string, InvocationCancellation> {
     return (this.invocationMap ??= new Map());
   }
 

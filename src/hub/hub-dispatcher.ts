@@ -8,6 +8,7 @@ import {
 import type { HubConnection } from "./hub-connection.js";
 import { HubError } from "./hub-error.js";
 import { hubLog, type Logger } from "./hub.log.js";
+import { InvocationCancellation } from "./invocation-cancellation.js";
 import type { HubMethod } from "./method-table.js";
 import type { HubOptions } from "./hub-options.js";
 import type { HubMetrics } from "./hub-metrics.js";
@@ -15,9 +16,12 @@ import { UploadStream } from "./upload-stream.js";
 
 /**
  * Creates the hub instance that serves one invocation (context, clients, groups and signal filled in);
- * without `signal`, the hub's is the connection's.
+ * without a cancellation (an invocation the client does not await), the hub's signal is the connection's.
  */
-export type HubActivator = (connection: HubConnection, signal?: AbortSignal) => Record<string, unknown>;
+export type HubActivator = (
+  connection: HubConnection,
+  cancellation?: InvocationCancellation,
+) => Record<string, unknown>;
 
 /**
  * Turns the messages of one connection into hub method calls and their results (ASP.NET Core's
@@ -139,9 +143,9 @@ export class HubDispatcher {
     uploads: UploadStream[],
   ): Promise<void> {
     const { target, invocationId } = message;
-    const controller = this.track(connection, invocationId);
+    const cancellation = this.track(connection, invocationId);
     try {
-      const hub = this.activate(connection, controller?.signal);
+      const hub = this.activate(connection, cancellation);
       const result = await method.fn.apply(hub, [...message.arguments, ...uploads]);
       if (isAsyncIterable(result)) {
         void result[Symbol.asyncIterator]().return?.();
@@ -180,12 +184,12 @@ export class HubDispatcher {
     uploads: UploadStream[],
   ): Promise<void> {
     const { target, invocationId } = message;
-    const controller = this.track(connection, invocationId)!;
-    const signal = controller.signal;
+    const cancellation = this.track(connection, invocationId)!;
+    const signal = cancellation.signal;
     let itemsSent = 0;
     let iterator: AsyncIterator<unknown> | undefined;
     try {
-      const hub = this.activate(connection, signal);
+      const hub = this.activate(connection, cancellation);
       const result = await method.fn.apply(hub, [...message.arguments, ...uploads]);
       if (!isAsyncIterable(result)) {
         this.completeWithError(
@@ -222,14 +226,17 @@ export class HubDispatcher {
     }
   }
 
-  private track(connection: HubConnection, invocationId: string | undefined): AbortController | undefined {
+  private track(
+    connection: HubConnection,
+    invocationId: string | undefined,
+  ): InvocationCancellation | undefined {
     if (!invocationId) return undefined;
-    const controller = new AbortController();
+    const cancellation = new InvocationCancellation();
     // The connection's close aborts every tracked invocation (HubConnection.onClose), so there is no
     // listener on its signal: an AbortSignal that was ever listened to stays ~1 KB for the connection's life.
-    if (!connection.isConnected) controller.abort();
-    connection.invocations.set(invocationId, controller);
-    return controller;
+    if (!connection.isConnected) cancellation.abort();
+    connection.invocations.set(invocationId, cancellation);
+    return cancellation;
   }
 
   private untrack(
@@ -239,10 +246,10 @@ export class HubDispatcher {
     streamIds?: string[],
   ): void {
     if (invocationId) {
-      const controller = connection.invocations.get(invocationId);
+      const cancellation = connection.invocations.get(invocationId);
       connection.invocations.delete(invocationId);
-      // A finished invocation's signal is aborted, as before, for code that kept it.
-      controller?.abort();
+      // A finished invocation's signal is aborted, for code that kept it (made now only if it was read).
+      cancellation?.abort();
     }
     streamIds?.forEach((id, i) => {
       if (connection.uploads.get(id) === uploads[i]) connection.uploads.delete(id);

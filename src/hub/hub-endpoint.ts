@@ -9,6 +9,7 @@ import type {
 import { HubClientsImpl, type CallerSink, type GroupManager, type HubClients } from "./clients.js";
 import { clockNow, HubConnection, type HubConnectionHost } from "./hub-connection.js";
 import { HubDispatcher } from "./hub-dispatcher.js";
+import { invocationCancellation, type InvocationCancellation } from "./invocation-cancellation.js";
 import { Hub, type HubDefinition } from "./hub.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { HubOptions } from "./hub-options.js";
@@ -242,11 +243,15 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   };
 
   /**
-   * A hub instance for one call, with the caller's context, clients, groups and abort signal. Without a
-   * signal (the lifecycle hooks) `signal` is the connection's, which Hub's accessor fetches only if the hook
-   * reads it: most never do, and an AbortSignal is the largest thing an idle connection would hold.
+   * A hub instance for one call, with the caller's context, clients, groups and abort signal. Hub's
+   * `signal` accessor makes or fetches the signal only when read: the invocation's, or without one (the
+   * lifecycle hooks) the connection's. Most methods never read it, and an AbortSignal is the largest thing
+   * an idle connection would hold.
    */
-  private activate(connection: HubConnection, signal?: AbortSignal): Record<string, unknown> {
+  private activate(
+    connection: HubConnection,
+    cancellation?: InvocationCancellation,
+  ): Record<string, unknown> {
     const hub = (
       typeof this.definition === "function"
         ? new this.definition()
@@ -267,8 +272,11 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     hub.context = connection.context;
     hub.clients = new HubClientsImpl(this.hub, this.sink, caller);
     hub.groups = this.groupManager;
-    if (signal) hub.signal = signal;
-    else if (!this.signalFromContext) hub.signal = connection.signal; // a class that does not extend Hub
+    if (!this.signalFromContext) {
+      hub.signal = cancellation?.signal ?? connection.signal; // a class without Hub's accessor
+    } else if (cancellation) {
+      (hub as { [invocationCancellation]?: InvocationCancellation })[invocationCancellation] = cancellation;
+    }
     return hub;
   }
 

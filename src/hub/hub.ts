@@ -1,5 +1,6 @@
 import type { HubClients, GroupManager } from "./clients.js";
 import type { HubCallerContext } from "./hub-connection-context.js";
+import { invocationCancellation, type InvocationCancellation } from "./invocation-cancellation.js";
 
 /**
  * The base class of a hub. Clients invoke its public methods by name (case-insensitively); a method may
@@ -21,7 +22,7 @@ import type { HubCallerContext } from "./hub-connection-context.js";
  * serves hubs given as plain objects, which have no private fields.
  */
 const ownSignal = Symbol("signal");
-type SignalHolder = { [ownSignal]?: AbortSignal };
+type SignalHolder = { [ownSignal]?: AbortSignal; [invocationCancellation]?: InvocationCancellation };
 
 export abstract class Hub {
   /** The connection that made this call. */
@@ -36,8 +37,9 @@ export abstract class Hub {
    * client invoked without waiting for a result, it is the connection's own (aborted when it ends).
    */
   get signal(): AbortSignal {
-    // The connection's is fetched only when asked: an AbortSignal costs ~1 KB, and most hooks never read it.
-    return (this as SignalHolder)[ownSignal] ?? this.context.signal;
+    // Made or fetched only when asked: an AbortSignal costs ~1 KB, and most methods never read it.
+    const holder = this as SignalHolder;
+    return holder[ownSignal] ?? holder[invocationCancellation]?.signal ?? this.context.signal;
   }
   /** A signal set here (by the dispatcher for one invocation, or by the hub itself) is the instance's own. */
   set signal(value: AbortSignal) {

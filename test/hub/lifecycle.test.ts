@@ -215,3 +215,37 @@ describe("graceful shutdown", () => {
     await client.stop();
   });
 });
+
+describe("an invocation's signal", () => {
+  it("is aborted when the connection closes, whether the method read it while running or only after", async () => {
+    const observed: { early?: boolean; late?: boolean } = {};
+    let running = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    class WaitingHub extends Hub {
+      async early(): Promise<void> {
+        const signal = this.signal;
+        running++;
+        await new Promise<void>((resolve) =>
+          signal.addEventListener("abort", () => resolve(), { once: true }),
+        );
+        observed.early = signal.aborted;
+      }
+      async late(): Promise<void> {
+        running++;
+        await gate; // the signal is first read after the connection has closed
+        observed.late = this.signal.aborted;
+      }
+    }
+    const server = await start({ hubs: { "/waiting": WaitingHub }, maximumParallelInvocationsPerClient: 2 });
+    const client = await connectClient(server.url("/waiting"));
+    const calls = [client.connection.invoke("early"), client.connection.invoke("late")];
+    for (const call of calls) call.catch(() => undefined); // they fail on the client when it stops
+    await eventually(() => running === 2, 5_000, "both methods to run");
+    await client.stop();
+    await eventually(() => observed.early !== undefined, 5_000, "the early reader to see the abort");
+    release();
+    await eventually(() => observed.late !== undefined, 5_000, "the late reader to finish");
+    expect(observed).toEqual({ early: true, late: true });
+  });
+});
