@@ -59,7 +59,7 @@ export class Maintenance {
       for (const id of swept) this.log.nodeSwept(id, nodeId);
       if (swept.length > 0) await this.endSessionsOf(swept);
       for (const [key, orphan] of this.orphans) {
-        await registry.deleteConnection(query, names, nodeId, orphan.hub, orphan.connectionId);
+        await registry.deleteConnections(query, names, nodeId, [orphan]);
         this.orphans.delete(key);
       }
       // Swept while alive (a long pause, a partition): this node still serves its connections.

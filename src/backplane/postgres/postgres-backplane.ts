@@ -13,6 +13,7 @@ import {
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
+import { Batcher } from "./batcher.js";
 import { LocalIndex } from "./local-index.js";
 import { targetParts, type DecodedTarget } from "./protocol.js";
 import * as stored from "./stored-messages.js";
@@ -27,6 +28,9 @@ import { createLog, type Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
 import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
 import { WakeupListener } from "./wakeup.js";
+
+/** Most connections registered (or removed) by one statement. */
+const REGISTRY_BATCH = 500;
 
 /**
  * The SQL backplane: every node of the cluster shares one PostgreSQL schema holding the registry (nodes,
@@ -65,6 +69,9 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   private secret: Promise<Uint8Array> | undefined;
   private registered = false;
   private readonly maintenance: Maintenance;
+  /** Connections registered, and removed, together while a statement is in flight: one commit per burst. */
+  private readonly registrations: Batcher<{ hub: string; connectionId: string; userId: string }, number>;
+  private readonly removals: Batcher<{ hub: string; connectionId: string }, void>;
 
   /** Validates the options (throws an Error naming a bad one); connects nothing until {@link start}. */
   constructor(options: PostgresBackplaneOptions) {
@@ -96,6 +103,21 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       this.log,
     );
     this.writer = new LogWriter(this.sql, this.names, this.options, this.log, this.nodeId);
+    const query = this.sql.query.bind(this.sql);
+    const connectionKey = (c: { hub: string; connectionId: string }) => `${c.hub}\n${c.connectionId}`;
+    this.registrations = new Batcher<{ hub: string; connectionId: string; userId: string }, number>(
+      (connections) => registry.insertConnections(query, this.names, this.nodeId, connections),
+      connectionKey,
+      REGISTRY_BATCH,
+    );
+    this.removals = new Batcher<{ hub: string; connectionId: string }, void>(
+      async (connections) => {
+        await registry.deleteConnections(query, this.names, this.nodeId, connections);
+        return connections.map(() => undefined);
+      },
+      connectionKey,
+      REGISTRY_BATCH,
+    );
   }
 
   /** The schema this backplane lives in. */
@@ -196,12 +218,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     // messages only once sinceSeq is known.
     const local = this.index.add(hub, connectionId, userId);
     try {
-      const head = await registry.insertConnection(this.sql.query.bind(this.sql), this.names, this.nodeId, {
-        hub,
-        connectionId,
-        userId,
-      });
-      local.sinceSeq = head;
+      local.sinceSeq = await this.registrations.submit({ hub, connectionId, userId });
     } catch (err) {
       if (this.index.get(hub, connectionId) === local) this.index.remove(hub, connectionId);
       // The insert may have committed before the connection failed: make sure no row outlives it.
@@ -219,13 +236,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     this.index.remove(hub, connectionId);
     if (this.state !== "started") return;
     try {
-      await registry.deleteConnection(
-        this.sql.query.bind(this.sql),
-        this.names,
-        this.nodeId,
-        hub,
-        connectionId,
-      );
+      await this.removals.submit({ hub, connectionId });
     } catch (err) {
       this.maintenance.addOrphan(hub, connectionId);
       throw unavailable(err);

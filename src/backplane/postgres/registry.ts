@@ -84,32 +84,40 @@ export async function unregisterNode(query: Query, n: SchemaNames, nodeId: strin
 }
 
 /**
- * Records a connection and returns the log head as of the same snapshot: rows up to it were committed
- * before the connection existed and must not reach it.
+ * Records connections of this node (one statement, one transaction) and returns, for each, the log head
+ * as of the same snapshot (rows up to it were committed before the connection existed and must not reach
+ * it), or ConnectionTakenError when its id is live on another node. Each (hub, id) at most once per call.
  */
-export async function insertConnection(
+export async function insertConnections(
   query: Query,
   n: SchemaNames,
   nodeId: string,
-  connection: { hub: string; connectionId: string; userId: string },
-): Promise<number> {
-  const result = await query<{ head: string }>(
+  connections: readonly { hub: string; connectionId: string; userId: string }[],
+): Promise<(number | ConnectionTakenError)[]> {
+  const result = await query<{ hub: string; connection_id: string; head: string }>(
     `WITH added AS (
-       INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id) VALUES ($1, $2, $3, $4)
+       INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id)
+       SELECT c.hub, c.id, c.user_id, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS c(hub, id, user_id)
        ON CONFLICT (hub, connection_id) DO UPDATE
          SET user_id = EXCLUDED.user_id, connected_at = now(), last_seen = now()
          -- Only this node's own row (re-registering after it was swept): a connection id live on another
          -- node is not taken over, whoever replays its token.
          WHERE ${n.connections}.node_id = EXCLUDED.node_id
-       RETURNING 1
+       RETURNING hub, connection_id
      )
-     SELECT h.last_seq AS head FROM ${n.logHead} h, added WHERE h.id = 1`,
-    [connection.hub, connection.connectionId, connection.userId, nodeId],
-    `${n.statementPrefix}add_connection`,
+     SELECT a.hub, a.connection_id, h.last_seq AS head FROM ${n.logHead} h, added a WHERE h.id = 1`,
+    [
+      connections.map((c) => c.hub),
+      connections.map((c) => c.connectionId),
+      connections.map((c) => c.userId),
+      nodeId,
+    ],
+    `${n.statementPrefix}add_connections`,
   );
-  const row = result.rows[0];
-  if (!row) throw new ConnectionTakenError(connection.connectionId);
-  return Number(row.head);
+  const heads = new Map(result.rows.map((row) => [`${row.hub}\n${row.connection_id}`, Number(row.head)]));
+  return connections.map(
+    (c) => heads.get(`${c.hub}\n${c.connectionId}`) ?? new ConnectionTakenError(c.connectionId),
+  );
 }
 
 /** A connection id that is already live on another node (a replayed connection token). */
@@ -120,17 +128,19 @@ export class ConnectionTakenError extends Error {
   }
 }
 
-export async function deleteConnection(
+/** Deletes connections of this node (one statement); their memberships go with them. */
+export async function deleteConnections(
   query: Query,
   n: SchemaNames,
   nodeId: string,
-  hub: string,
-  connectionId: string,
+  connections: readonly { hub: string; connectionId: string }[],
 ): Promise<void> {
   await query(
-    `DELETE FROM ${n.connections} WHERE hub = $1 AND connection_id = $2 AND node_id = $3`,
-    [hub, connectionId, nodeId],
-    `${n.statementPrefix}remove_connection`,
+    `DELETE FROM ${n.connections} c
+     USING unnest($1::text[], $2::text[]) AS d(hub, id)
+     WHERE c.hub = d.hub AND c.connection_id = d.id AND c.node_id = $3`,
+    [connections.map((c) => c.hub), connections.map((c) => c.connectionId), nodeId],
+    `${n.statementPrefix}remove_connections`,
   );
 }
 

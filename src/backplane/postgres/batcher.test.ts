@@ -1,0 +1,71 @@
+import { describe, expect, it } from "vitest";
+import { Batcher } from "./batcher.js";
+
+/** A batcher whose statements are recorded and answer each item with itself upper-cased. */
+function recording(maxBatch = 100) {
+  const batches: string[][] = [];
+  const batcher = new Batcher<string, string>(
+    async (items) => {
+      batches.push(items);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      return items.map((item) =>
+        item.startsWith("bad") ? new Error(`refused ${item}`) : item.toUpperCase(),
+      );
+    },
+    (item) => item.replace(/#.*/, ""), // "a#2" has the same key as "a"
+    maxBatch,
+  );
+  return { batches, batcher };
+}
+
+describe("Batcher", () => {
+  it("runs the calls of one turn together, and those made meanwhile as the next batch", async () => {
+    const { batches, batcher } = recording();
+    const first = [batcher.submit("a"), batcher.submit("b")];
+    await Promise.resolve(); // the first batch is in flight now
+    const second = [batcher.submit("c"), batcher.submit("d")];
+    expect(await Promise.all([...first, ...second])).toEqual(["A", "B", "C", "D"]);
+    expect(batches).toEqual([
+      ["a", "b"],
+      ["c", "d"],
+    ]);
+  });
+
+  it("settles each call with its own result or error", async () => {
+    const { batcher } = recording();
+    const outcomes = await Promise.allSettled([batcher.submit("ok"), batcher.submit("bad1")]);
+    expect(outcomes).toEqual([
+      { status: "fulfilled", value: "OK" },
+      { status: "rejected", reason: new Error("refused bad1") },
+    ]);
+  });
+
+  it("puts a second call with the same key, and calls past the limit, into a later batch", async () => {
+    const { batches, batcher } = recording(2);
+    await Promise.all(["a", "a#2", "b", "c"].map((item) => batcher.submit(item)));
+    expect(batches).toEqual([
+      ["a", "b"],
+      ["a#2", "c"],
+    ]);
+  });
+
+  it("rejects every call of a batch whose statement fails, and goes on with the next", async () => {
+    let fail = true;
+    const batcher = new Batcher<string, string>(
+      async (items) => {
+        if (fail) {
+          fail = false;
+          throw new Error("database down");
+        }
+        return items;
+      },
+      (item) => item,
+      10,
+    );
+    const failed = [batcher.submit("a"), batcher.submit("b")];
+    await Promise.resolve();
+    const later = batcher.submit("c");
+    expect(await Promise.allSettled(failed)).toMatchObject([{ status: "rejected" }, { status: "rejected" }]);
+    expect(await later).toBe("c");
+  });
+});

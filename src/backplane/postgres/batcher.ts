@@ -1,0 +1,77 @@
+/**
+ * Runs the calls made while one statement is in flight together, as the next statement: a burst of
+ * connects (a node restarting, clients reconnecting after a deploy) then costs a few statements and
+ * commits instead of one each. At most one statement is in flight, so calls run in the order they came,
+ * except that a call whose key is already in the batch waits for the next one (one statement must not
+ * touch the same row twice).
+ */
+export class Batcher<T, R> {
+  private queue: Pending<T, R>[] = [];
+  private running = false;
+  private scheduled = false;
+
+  constructor(
+    /** Runs one batch; returns, in order, each call's result or the error that call alone gets. */
+    private readonly run: (items: T[]) => Promise<(R | Error)[]>,
+    private readonly key: (item: T) => string,
+    private readonly maxBatch: number,
+  ) {}
+
+  submit(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running) return;
+    this.scheduled = true;
+    // A microtask, so the calls made in the same turn of the event loop share the first statement too.
+    queueMicrotask(() => {
+      this.scheduled = false;
+      void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.running = true;
+    while (this.queue.length > 0) {
+      const batch = this.take();
+      try {
+        const results = await this.run(batch.map((pending) => pending.item));
+        batch.forEach((pending, i) => {
+          const result = results[i];
+          if (result instanceof Error) pending.reject(result);
+          else pending.resolve(result as R);
+        });
+      } catch (err) {
+        for (const pending of batch) pending.reject(err);
+      }
+    }
+    this.running = false;
+  }
+
+  private take(): Pending<T, R>[] {
+    const batch: Pending<T, R>[] = [];
+    const keys = new Set<string>();
+    const later: Pending<T, R>[] = [];
+    for (const pending of this.queue) {
+      const key = this.key(pending.item);
+      if (batch.length < this.maxBatch && !keys.has(key)) {
+        keys.add(key);
+        batch.push(pending);
+      } else {
+        later.push(pending);
+      }
+    }
+    this.queue = later;
+    return batch;
+  }
+}
+
+interface Pending<T, R> {
+  item: T;
+  resolve(result: R): void;
+  reject(err: unknown): void;
+}
