@@ -1,7 +1,12 @@
-/** The registry refuses to let one node take over a connection id that is live on another. */
+/**
+ * The registry: one node cannot take over a connection id live on another, and bursts of registrations
+ * and group changes are written together.
+ */
 import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createTestSchema, type TestSchema } from "../../../test/support/database.js";
+import pg from "pg";
+import { createTestSchema, waitFor, type TestSchema } from "../../../test/support/database.js";
+import { poolApplicationName, SchemaNames } from "./names.js";
 import type { PostgresBackplane } from "./postgres-backplane.js";
 
 let db: TestSchema;
@@ -46,4 +51,44 @@ it("a burst of connects and disconnects is written in a few statements, each con
   expect((await a.nodes()).find((n) => n.nodeId === b.nodeId)?.connectionCount).toBe(0);
   // Three presence queries above; the 301 registrations and 300 removals took a handful of statements.
   expect(b.stats().statements - before).toBeLessThan(20);
+});
+
+it("group changes made together share statements, and one for a connection deleted meanwhile fails alone", async () => {
+  const [a, b] = nodes as [PostgresBackplane, PostgresBackplane];
+  const ids = Array.from({ length: 200 }, (_, i) => `g${i}`);
+  await Promise.all(ids.map((id) => a.addConnection({ connectionId: id, hub: "/groups", userId: "" })));
+  const before = a.stats().statements;
+  await Promise.all(ids.map((id) => a.addToGroup("/groups", id, "room")));
+  expect(a.stats().statements - before).toBeLessThan(20);
+  expect(await b.groupMembers("/groups", "room")).toEqual([...ids].sort());
+
+  // A connection deleted by another transaction while the batch's statement waits on its row: the
+  // foreign key fails that statement, and its changes are retried one by one.
+  await a.addConnection({ connectionId: "doomed", hub: "/groups", userId: "" });
+  await a.addConnection({ connectionId: "kept", hub: "/groups", userId: "" });
+  const names = new SchemaNames(db.schema);
+  const deleter = new pg.Client({ connectionString: db.url });
+  await deleter.connect();
+  try {
+    await deleter.query("BEGIN");
+    await deleter.query(
+      `DELETE FROM ${names.connections} WHERE hub = '/groups' AND connection_id = 'doomed'`,
+    );
+    const outcomes = Promise.allSettled([
+      a.addToGroup("/groups", "doomed", "late"),
+      a.addToGroup("/groups", "kept", "late"),
+    ]);
+    await waitFor(async () => {
+      const result = await deleter.query(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1",
+        [poolApplicationName(a.nodeId)],
+      );
+      return result.rows[0].n > 0;
+    }, "the group change to wait on the deleted row");
+    await deleter.query("COMMIT");
+    expect((await outcomes).map((o) => o.status)).toEqual(["rejected", "fulfilled"]);
+    expect(await b.groupMembers("/groups", "late")).toEqual(["kept"]);
+  } finally {
+    await deleter.end();
+  }
 });

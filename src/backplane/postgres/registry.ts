@@ -144,50 +144,83 @@ export async function deleteConnections(
   );
 }
 
+/** One membership change: add a connection (of any node) to a group, or remove it. */
+export interface GroupChange {
+  add: boolean;
+  hub: string;
+  connectionId: string;
+  group: string;
+}
+
 /**
- * Adds or removes a group membership and, in the same statement (one transaction), appends the change
- * to the log addressed to the node owning the connection, numbered like any other row, and wakes the
- * owner at commit.
- * @returns the owning node and the change's seq, or undefined when no such connection (add) or
- *   membership (remove) exists.
+ * Adds and removes group memberships and, in the same statement (one transaction), appends each change
+ * to the log addressed to the node owning the connection, numbered in the order given, and wakes the
+ * owners at commit. Each membership at most once per call.
+ * @returns per change, the owning node and the change's seq, or undefined when no such connection (add)
+ *   or membership (remove) exists.
+ * @throws with code 23503 (foreign key) when a connection was deleted while the statement ran.
  */
-export async function changeGroup(
+export async function changeGroups(
   query: Query,
   n: SchemaNames,
-  add: boolean,
-  hub: string,
-  connectionId: string,
-  group: string,
-): Promise<{ owner: string; seq: number } | undefined> {
-  const payload = encodeGroupChange(add, connectionId, group);
-  const change = add
-    ? `target AS (
-         SELECT node_id FROM ${n.connections} WHERE hub = $1 AND connection_id = $2
-       ), member AS (
-         INSERT INTO ${n.groupMembers} (hub, group_name, connection_id, node_id)
-         SELECT $1, $3, $2, node_id FROM target
-         ON CONFLICT DO NOTHING
-       )`
-    : `target AS (
-         DELETE FROM ${n.groupMembers} WHERE hub = $1 AND group_name = $3 AND connection_id = $2
-         RETURNING node_id
-       )`;
-  const result = await query<{ node_id: string; seq: string }>(
-    `WITH ${change}, head AS (
-       UPDATE ${n.logHead} SET last_seq = last_seq + 1 WHERE id = 1 AND EXISTS (SELECT 1 FROM target)
+  changes: readonly GroupChange[],
+): Promise<({ owner: string; seq: number } | undefined)[]> {
+  const payloads = changes.map((c) => encodeGroupChange(c.add, c.connectionId, c.group));
+  const starts: number[] = [];
+  let offset = 1; // substring() counts from 1
+  for (const payload of payloads) {
+    starts.push(offset);
+    offset += payload.byteLength;
+  }
+  const result = await query<{ ord: number; node_id: string; seq: string }>(
+    `WITH change AS (
+       SELECT c.ord::int AS ord, c.add, c.hub, c.connection_id, c.group_name,
+              substring($5::bytea FROM c.start FOR c.size) AS payload
+       FROM unnest($1::bool[], $2::text[], $3::text[], $4::text[], $6::int[], $7::int[])
+            WITH ORDINALITY AS c(add, hub, connection_id, group_name, start, size, ord)
+     ), owner AS (
+       SELECT ch.ord, cn.node_id FROM change ch
+       JOIN ${n.connections} cn ON cn.hub = ch.hub AND cn.connection_id = ch.connection_id
+       WHERE ch.add
+     ), added AS (
+       INSERT INTO ${n.groupMembers} (hub, group_name, connection_id, node_id)
+       SELECT ch.hub, ch.group_name, ch.connection_id, o.node_id FROM change ch JOIN owner o ON o.ord = ch.ord
+       ON CONFLICT DO NOTHING
+     ), removed AS (
+       DELETE FROM ${n.groupMembers} g USING change ch
+       WHERE NOT ch.add AND g.hub = ch.hub AND g.group_name = ch.group_name AND g.connection_id = ch.connection_id
+       RETURNING ch.ord, g.node_id
+     ), applied AS (
+       SELECT a.ord, a.node_id, row_number() OVER (ORDER BY a.ord) AS rn
+       FROM (SELECT ord, node_id FROM owner UNION ALL SELECT ord, node_id FROM removed) a
+     ), head AS (
+       UPDATE ${n.logHead} SET last_seq = last_seq + (SELECT count(*) FROM applied)
+       WHERE id = 1 AND EXISTS (SELECT 1 FROM applied)
        RETURNING last_seq
      ), logged AS (
        INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
-       SELECT head.last_seq, $1, ARRAY[target.node_id], $4 FROM head, target
+       SELECT h.last_seq - (SELECT count(*) FROM applied) + a.rn, ch.hub, ARRAY[a.node_id], ch.payload
+       FROM applied a JOIN change ch ON ch.ord = a.ord CROSS JOIN head h
        RETURNING seq, hub, node_ids, payload
-     ), ${wakeupCtes("logged", "$5")}
-     SELECT target.node_id::text, head.last_seq AS seq, (SELECT count(*) FROM wake) AS woken
-     FROM target, head`,
-    [hub, connectionId, group, payload, n.channel],
-    `${n.statementPrefix}${add ? "group_add" : "group_remove"}`,
+     ), ${wakeupCtes("logged", "$8")}
+     SELECT a.ord, a.node_id::text AS node_id, h.last_seq - (SELECT count(*) FROM applied) + a.rn AS seq,
+            (SELECT count(*) FROM wake) AS woken
+     FROM applied a CROSS JOIN head h`,
+    [
+      changes.map((c) => c.add),
+      changes.map((c) => c.hub),
+      changes.map((c) => c.connectionId),
+      changes.map((c) => c.group),
+      Buffer.concat(payloads),
+      starts,
+      payloads.map((p) => p.byteLength),
+      n.channel,
+    ],
+    `${n.statementPrefix}group_changes`,
   );
-  const row = result.rows[0];
-  return row && { owner: row.node_id, seq: Number(row.seq) };
+  const outcomes: ({ owner: string; seq: number } | undefined)[] = changes.map(() => undefined);
+  for (const row of result.rows) outcomes[row.ord - 1] = { owner: row.node_id, seq: Number(row.seq) };
+  return outcomes;
 }
 
 /** A connection's row in the registry, with the liveness of its node checked against `timeoutMs`. */
