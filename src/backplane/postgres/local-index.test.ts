@@ -59,4 +59,13 @@ describe("LocalIndex", () => {
     expect(index.resolve(8, HUB, groups("room"))).toEqual([]);
     expect(index.get(HUB, "a")!.groupSeqs.get("room")).toBe(7);
   });
+
+  it("tells a change it made itself, read back from the log, from one another node may be waiting on", () => {
+    const index = new LocalIndex();
+    addRegistered(index, "a", "");
+    expect(index.applyGroupChange(HUB, "a", "room", true, 5)).toBe(true); // made here, applied at once
+    expect(index.applyGroupChange(HUB, "a", "room", true, 5)).toBe(false); // its own row, read back
+    expect(index.applyGroupChange(HUB, "a", "room", false, 4)).toBe(true); // older, another node's: stale
+    expect(index.applyGroupChange(HUB, "gone", "room", true, 9)).toBe(true); // not here: nothing to apply
+  });
 });

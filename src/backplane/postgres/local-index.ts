@@ -99,11 +99,13 @@ export class LocalIndex {
   /**
    * Applies a group change with its log seq; changes for connections not (or no longer) here, and changes
    * older than one already applied to that membership, are ignored.
+   * @returns false when this very change (this seq) was in force already: this node made it itself.
    */
-  applyGroupChange(hub: string, connectionId: string, group: string, add: boolean, seq: number): void {
+  applyGroupChange(hub: string, connectionId: string, group: string, add: boolean, seq: number): boolean {
     const connection = this.byHub.get(hub)?.get(connectionId);
-    if (!connection) return;
-    if (seq <= (connection.groupSeqs.get(group) ?? 0)) return;
+    if (!connection) return true;
+    const applied = connection.groupSeqs.get(group) ?? 0;
+    if (seq <= applied) return seq !== applied;
     if (connection.groups === noGroups) {
       connection.groups = new Set();
       connection.groupSeqs = new Map();
@@ -116,6 +118,7 @@ export class LocalIndex {
       connection.groups.delete(group);
       indexRemove(this.groups, hub, group, connectionId);
     }
+    return true;
   }
 
   /**

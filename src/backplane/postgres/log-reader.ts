@@ -154,7 +154,10 @@ export class LogReader {
     if (groupChanged > 0) this.onGroupChangesApplied(groupChanged);
   }
 
-  /** Applies one row; returns true for a group change. */
+  /**
+   * Applies one row; returns true for a group change that another node may be waiting on (not one this
+   * node made and applied itself, so its own joins cost no extra write).
+   */
   private apply(row: LogRow): boolean {
     let envelope;
     try {
@@ -165,8 +168,7 @@ export class LogReader {
     }
     if (envelope.type !== EnvelopeType.Invocation) {
       const add = envelope.type === EnvelopeType.GroupAdd;
-      this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add, row.seq);
-      return true;
+      return this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add, row.seq);
     }
     const ids = this.index.resolve(row.seq, row.hub, envelope.target);
     if (ids.length === 0) return false;
