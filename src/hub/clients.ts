@@ -120,7 +120,7 @@ export class HubClientsImpl implements HubClients {
   }
 
   private to(target: SendTarget): ClientProxy {
-    return { send: (method, ...args) => this.sink.publish(target, { target: method, arguments: args }) };
+    return new TargetProxy(this.sink, target);
   }
 
   private requireCaller(proxy: string): CallerSink {
@@ -130,5 +130,17 @@ export class HubClientsImpl implements HubClients {
       );
     }
     return this.callerSink;
+  }
+}
+
+/** A proxy for one send target: a class, so each `clients.user(…)` makes no closure. */
+class TargetProxy implements ClientProxy {
+  constructor(
+    private readonly sink: ClientSink,
+    private readonly target: SendTarget,
+  ) {}
+
+  send(method: string, ...args: unknown[]): Promise<PublishResult> {
+    return this.sink.publish(this.target, { target: method, arguments: args });
   }
 }

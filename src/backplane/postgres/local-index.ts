@@ -128,31 +128,34 @@ export class LocalIndex {
   resolve(seq: number, hub: string, target: DecodedTarget): string[] {
     const connections = this.byHub.get(hub);
     if (!connections) return [];
-    const excluded = new Set(target.excluded);
-    const ids = new Set<string>();
-    const consider = (id: string) => {
-      const connection = connections.get(id);
-      if (connection && connection.sinceSeq < seq && !excluded.has(id)) ids.add(id);
+    // No closure per call: this runs for every message a node sends or reads.
+    const found: Found = {
+      connections,
+      seq,
+      excluded: target.excluded.length > 0 ? new Set(target.excluded) : undefined,
+      ids: new Set<string>(),
     };
     switch (target.kind) {
       case TargetKind.all:
-        for (const id of connections.keys()) consider(id);
+        for (const id of connections.keys()) consider(found, id);
         break;
       case TargetKind.connections:
-        for (const id of target.ids) consider(id);
+        for (const id of target.ids) consider(found, id);
         break;
       case TargetKind.groups:
-        for (const group of target.ids) for (const id of this.groups.get(hub)?.get(group) ?? []) consider(id);
+        for (const group of target.ids) {
+          for (const id of this.groups.get(hub)?.get(group) ?? []) consider(found, id);
+        }
         break;
       case TargetKind.users:
         for (const user of target.ids) {
           const ids = this.users.get(hub)?.get(user);
-          if (typeof ids === "string") consider(ids);
-          else for (const id of ids ?? []) consider(id);
+          if (typeof ids === "string") consider(found, ids);
+          else for (const id of ids ?? []) consider(found, id);
         }
         break;
     }
-    return [...ids];
+    return [...found.ids];
   }
 
   /** Every connection, for re-registering after this node was swept. */
@@ -165,6 +168,20 @@ export class LocalIndex {
     this.users.clear();
     this.groups.clear();
   }
+}
+
+/** What {@link LocalIndex.resolve} collects into. */
+interface Found {
+  connections: Map<string, LocalConnection>;
+  seq: number;
+  excluded: Set<string> | undefined;
+  ids: Set<string>;
+}
+
+/** Adds `id` when it is here, registered before `seq` and not excluded. */
+function consider(found: Found, id: string): void {
+  const connection = found.connections.get(id);
+  if (connection && connection.sinceSeq < found.seq && !found.excluded?.has(id)) found.ids.add(id);
 }
 
 function addUserConnection(index: UserIndex, hub: string, userId: string, connectionId: string): void {

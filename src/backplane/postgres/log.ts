@@ -138,13 +138,16 @@ export async function append(
     starts.push(offset);
     sizes.push(entry.payload.byteLength);
     offset += entry.payload.byteLength;
-    const item = (value: string, excluded: boolean) => {
+    for (const id of entry.ids) {
       itemOrd.push(index + 1);
-      itemValue.push(value);
-      itemExcluded.push(excluded);
-    };
-    for (const id of entry.ids) item(id, false);
-    for (const id of entry.excluded) item(id, true);
+      itemValue.push(id);
+      itemExcluded.push(false);
+    }
+    for (const id of entry.excluded) {
+      itemOrd.push(index + 1);
+      itemValue.push(id);
+      itemExcluded.push(true);
+    }
   });
   const result = await query<{ ord: number; connections: number; nodes: number; written: boolean }>(
     appendSql(names),
