@@ -50,7 +50,7 @@ export function createLog(logger: BackplaneLogger) {
   const undecodable = at("error", 12, "LogRowUndecodable");
   const trimFailed = at("warn", 13, "TrimFailed");
   const trimmed = at("debug", 14, "LogTrimmed");
-  const notifyFailed = at("warn", 15, "NotifyFailed");
+  // 15 (NotifyFailed) is retired: wake-ups are sent by the statements that write the rows.
   const deliverThrew = at("error", 16, "HandlerThrew");
   const poolError = at("warn", 17, "PoolClientError");
   const closeFailed = at("warn", 18, "UnregisterFailed");
@@ -101,8 +101,6 @@ export function createLog(logger: BackplaneLogger) {
       undecodable("Skipped a log row this node cannot decode.", { seq, ...errorFields(err) }),
     trimFailed: (err: unknown) => trimFailed("Trimming the message log failed.", errorFields(err)),
     trimmed: (rows: number) => trimmed("Trimmed the message log.", { rows }),
-    notifyFailed: (err: unknown) =>
-      notifyFailed("Sending the wake-up failed; readers will find the rows by polling.", errorFields(err)),
     handlerThrew: (seq: number, err: unknown) =>
       deliverThrew("The event handler threw while delivering; continuing.", { seq, ...errorFields(err) }),
     poolError: (err: unknown) => poolError("An idle database connection failed.", errorFields(err)),
