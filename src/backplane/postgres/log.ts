@@ -41,8 +41,7 @@ export type Query = <R extends pg.QueryResultRow>(
 export function appendSql(n: SchemaNames): string {
   return `
 WITH msg AS (
-  -- The payloads come as one binary parameter cut at $9 (starts) and $10 (sizes): a bytea[] would be
-  -- sent as hex text, twice the bytes, escaped and parsed element by element.
+  -- The payloads come as one binary parameter cut at $9 (starts) and $10 (sizes): see packPayloads.
   SELECT m.ord::int AS ord, m.kind, m.hub, substring($3::bytea FROM m.start FOR m.size) AS payload
   FROM unnest($1::int[], $2::text[], $9::int[], $10::int[]) WITH ORDINALITY AS m(kind, hub, start, size, ord)
 ), item AS (
@@ -96,20 +95,50 @@ WITH msg AS (
          row_number() OVER (ORDER BY m.ord) AS rn
   FROM msg m JOIN resolved r ON r.ord = m.ord
   WHERE cardinality(array_remove(r.node_ids, $7::uuid)) > 0
-), head AS (
-  UPDATE ${n.logHead} SET last_seq = last_seq + (SELECT count(*) FROM numbered)
-  WHERE id = 1 AND EXISTS (SELECT 1 FROM numbered)
-  RETURNING last_seq
-), written AS (
-  INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
-  SELECT head.last_seq - (SELECT count(*) FROM numbered) + n.rn, n.hub, n.node_ids, n.payload
-  FROM numbered n CROSS JOIN head
-  RETURNING seq, hub, node_ids, payload
-), ${wakeupCtes("written", "$8")}
+), ${logRowsCtes(n, "numbered", "$8")}
 SELECT r.ord, r.connections::int AS connections, cardinality(r.node_ids) AS nodes,
        cardinality(array_remove(r.node_ids, $7::uuid)) > 0 AS written,
        (SELECT count(*) FROM written)::int AS rows, (SELECT count(*) FROM wake)::int AS woken
 FROM resolved r`;
+}
+
+/**
+ * The CTEs that give the rows of `rows` (columns `rn`, numbering them from 1, `hub`, `node_ids`, `payload`)
+ * their seq numbers from the counter row (`head`), insert them into the log (`written`) and send their
+ * wake-up at commit (wakeup.ts; `channel` is the parameter holding the channel name). Every statement that
+ * writes the log goes through here, so the counter row is taken the same way by all of them.
+ */
+export function logRowsCtes(n: SchemaNames, rows: string, channel: string): string {
+  return `head AS (
+  UPDATE ${n.logHead} SET last_seq = last_seq + (SELECT count(*) FROM ${rows})
+  WHERE id = 1 AND EXISTS (SELECT 1 FROM ${rows})
+  RETURNING last_seq
+), written AS (
+  INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
+  SELECT head.last_seq - (SELECT count(*) FROM ${rows}) + r.rn, r.hub, r.node_ids, r.payload
+  FROM ${rows} r CROSS JOIN head
+  RETURNING seq, hub, node_ids, payload
+), ${wakeupCtes("written", channel)}`;
+}
+
+/**
+ * Payloads as one binary parameter and where each starts (from 1, as substring() counts) and how long it
+ * is: a bytea[] parameter would go as hex text, twice the bytes, escaped and parsed element by element.
+ */
+export function packPayloads(payloads: readonly Uint8Array[]): {
+  packed: Buffer;
+  starts: number[];
+  sizes: number[];
+} {
+  const starts: number[] = [];
+  const sizes: number[] = [];
+  let offset = 1;
+  for (const payload of payloads) {
+    starts.push(offset);
+    sizes.push(payload.byteLength);
+    offset += payload.byteLength;
+  }
+  return { packed: Buffer.concat(payloads), starts, sizes };
 }
 
 /**
@@ -125,9 +154,6 @@ export async function append(
   const kinds: number[] = [];
   const hubs: string[] = [];
   const payloads: Uint8Array[] = [];
-  const starts: number[] = [];
-  const sizes: number[] = [];
-  let offset = 1; // substring() counts from 1
   const itemOrd: number[] = [];
   const itemValue: string[] = [];
   const itemExcluded: boolean[] = [];
@@ -135,9 +161,6 @@ export async function append(
     kinds.push(entry.kind);
     hubs.push(entry.hub);
     payloads.push(entry.payload);
-    starts.push(offset);
-    sizes.push(entry.payload.byteLength);
-    offset += entry.payload.byteLength;
     for (const id of entry.ids) {
       itemOrd.push(index + 1);
       itemValue.push(id);
@@ -149,20 +172,10 @@ export async function append(
       itemExcluded.push(true);
     }
   });
+  const { packed, starts, sizes } = packPayloads(payloads);
   const result = await query<{ ord: number; connections: number; nodes: number; written: boolean }>(
     appendSql(names),
-    [
-      kinds,
-      hubs,
-      Buffer.concat(payloads),
-      itemOrd,
-      itemValue,
-      itemExcluded,
-      originNodeId,
-      names.channel,
-      starts,
-      sizes,
-    ],
+    [kinds, hubs, packed, itemOrd, itemValue, itemExcluded, originNodeId, names.channel, starts, sizes],
     `${names.statementPrefix}append`,
   );
   const results: AppendResult[] = entries.map(() => ({ connections: 0, nodes: 0, written: false }));

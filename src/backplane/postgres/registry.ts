@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { ConnectionInfo, NodeInfo } from "../backplane.js";
-import type { Query } from "./log.js";
+import { logRowsCtes, packPayloads, type Query } from "./log.js";
 import {
   CLUSTER_SECRET_SETTING,
   heartbeatApplicationName,
@@ -13,7 +13,6 @@ import {
   type SchemaNames,
 } from "./names.js";
 import { encodeGroupChange } from "./protocol.js";
-import { wakeupCtes } from "./wakeup.js";
 
 export async function registerNode(
   query: Query,
@@ -165,13 +164,9 @@ export async function changeGroups(
   n: SchemaNames,
   changes: readonly GroupChange[],
 ): Promise<({ owner: string; seq: number } | undefined)[]> {
-  const payloads = changes.map((c) => encodeGroupChange(c.add, c.connectionId, c.group));
-  const starts: number[] = [];
-  let offset = 1; // substring() counts from 1
-  for (const payload of payloads) {
-    starts.push(offset);
-    offset += payload.byteLength;
-  }
+  const { packed, starts, sizes } = packPayloads(
+    changes.map((c) => encodeGroupChange(c.add, c.connectionId, c.group)),
+  );
   const result = await query<{ ord: number; node_id: string; seq: string }>(
     `WITH change AS (
        SELECT c.ord::int AS ord, c.add, c.hub, c.connection_id, c.group_name,
@@ -191,18 +186,12 @@ export async function changeGroups(
        WHERE NOT ch.add AND g.hub = ch.hub AND g.group_name = ch.group_name AND g.connection_id = ch.connection_id
        RETURNING ch.ord, g.node_id
      ), applied AS (
-       SELECT a.ord, a.node_id, row_number() OVER (ORDER BY a.ord) AS rn
+       -- Each change is a log row for the node holding the connection, numbered in call order.
+       SELECT a.ord, a.node_id, ch.hub, ARRAY[a.node_id] AS node_ids, ch.payload,
+              row_number() OVER (ORDER BY a.ord) AS rn
        FROM (SELECT ord, node_id FROM owner UNION ALL SELECT ord, node_id FROM removed) a
-     ), head AS (
-       UPDATE ${n.logHead} SET last_seq = last_seq + (SELECT count(*) FROM applied)
-       WHERE id = 1 AND EXISTS (SELECT 1 FROM applied)
-       RETURNING last_seq
-     ), logged AS (
-       INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
-       SELECT h.last_seq - (SELECT count(*) FROM applied) + a.rn, ch.hub, ARRAY[a.node_id], ch.payload
-       FROM applied a JOIN change ch ON ch.ord = a.ord CROSS JOIN head h
-       RETURNING seq, hub, node_ids, payload
-     ), ${wakeupCtes("logged", "$8")}
+       JOIN change ch ON ch.ord = a.ord
+     ), ${logRowsCtes(n, "applied", "$8")}
      SELECT a.ord, a.node_id::text AS node_id, h.last_seq - (SELECT count(*) FROM applied) + a.rn AS seq,
             (SELECT count(*) FROM wake) AS woken
      FROM applied a CROSS JOIN head h`,
@@ -211,9 +200,9 @@ export async function changeGroups(
       changes.map((c) => c.hub),
       changes.map((c) => c.connectionId),
       changes.map((c) => c.group),
-      Buffer.concat(payloads),
+      packed,
       starts,
-      payloads.map((p) => p.byteLength),
+      sizes,
       n.channel,
     ],
     `${n.statementPrefix}group_changes`,
