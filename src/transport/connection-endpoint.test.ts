@@ -1,22 +1,19 @@
 import { once } from "node:events";
 import { pino } from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { ConnectionEndpoint } from "./connection-endpoint.js";
-import { RecordingHandler, startEndpoint, TEST_SECRET, type EndpointHarness } from "./test-support.js";
+import {
+  RecordingHandler,
+  endpointsClosedAfterEach,
+  TEST_SECRET,
+  type EndpointHarness,
+} from "./test-support.js";
 import type { Logger } from "./transport.log.js";
 import type { ConnectionCallbacks, ConnectionHandler, TransportConnection } from "./transport-connection.js";
 
 describe("ConnectionEndpoint", () => {
-  const harnesses: EndpointHarness[] = [];
-  const start = async (options: Parameters<typeof startEndpoint>[0]) => {
-    const harness = await startEndpoint(options);
-    harnesses.push(harness);
-    return harness;
-  };
-  afterEach(async () => {
-    await Promise.all(harnesses.splice(0).map((h) => h.close()));
-  });
+  const start = endpointsClosedAfterEach();
 
   const negotiate = async (harness: EndpointHarness, version = 1) => {
     const res = await fetch(`${harness.url}/negotiate?negotiateVersion=${version}`, { method: "POST" });

@@ -2,6 +2,7 @@
 // optionally echoes) what it gets. Not part of the public API.
 
 import { createServer, type Server } from "node:http";
+import { afterEach } from "vitest";
 import type { AddressInfo } from "node:net";
 import { ConnectionEndpoint } from "./connection-endpoint.js";
 import type { ConnectionEndpointOptions } from "./endpoint-options.js";
@@ -123,5 +124,21 @@ export async function startEndpoint(
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
+  };
+}
+
+/**
+ * `startEndpoint` for the tests of one describe block, each endpoint closed after its test. Call it in the
+ * block's body: it registers the afterEach.
+ */
+export function endpointsClosedAfterEach(): typeof startEndpoint {
+  const harnesses: EndpointHarness[] = [];
+  afterEach(async () => {
+    await Promise.all(harnesses.splice(0).map((h) => h.close()));
+  });
+  return async (options) => {
+    const harness = await startEndpoint(options);
+    harnesses.push(harness);
+    return harness;
   };
 }

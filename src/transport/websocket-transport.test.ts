@@ -1,8 +1,13 @@
 import { once } from "node:events";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { WebSocket, type ClientOptions } from "ws";
 import { issueConnectionToken } from "./connection-token.js";
-import { RecordingHandler, startEndpoint, TEST_SECRET, type EndpointHarness } from "./test-support.js";
+import {
+  RecordingHandler,
+  endpointsClosedAfterEach,
+  TEST_SECRET,
+  type EndpointHarness,
+} from "./test-support.js";
 import type { ConnectionHandler } from "./transport-connection.js";
 
 interface Refused {
@@ -41,15 +46,7 @@ function nextMessage(socket: WebSocket): Promise<{ data: Buffer; isBinary: boole
 }
 
 describe("WebSocket transport", () => {
-  const harnesses: EndpointHarness[] = [];
-  const start = async (options: Parameters<typeof startEndpoint>[0]) => {
-    const harness = await startEndpoint(options);
-    harnesses.push(harness);
-    return harness;
-  };
-  afterEach(async () => {
-    await Promise.all(harnesses.splice(0).map((h) => h.close()));
-  });
+  const start = endpointsClosedAfterEach();
 
   it("a token negotiated on one node starts a WebSocket on another node with the same secret", async () => {
     const a = await start({ handler: new RecordingHandler() });

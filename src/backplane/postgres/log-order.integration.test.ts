@@ -3,38 +3,25 @@
  * must never make a reader skip or repeat a row (Solid Cable #78, #57). The out-of-order interleavings
  * are forced with transactions held open on raw connections.
  */
-import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
+import { backplaneTestSchema } from "../../../test/support/backplane-nodes.js";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createTestSchema, waitFor, type TestSchema } from "../../../test/support/database.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { waitFor } from "../../../test/support/database.js";
 import { append, type AppendEntry } from "./log.js";
-import { SchemaNames } from "./names.js";
 import type { PostgresBackplane } from "./postgres-backplane.js";
 import { encodeInvocation, targetParts } from "./protocol.js";
 
 const HUB = "/chat";
-let db: TestSchema;
-let names: SchemaNames;
+const cluster = backplaneTestSchema({ pollIntervalMs: 20 });
+const node = () => cluster.start();
 const clients: pg.Client[] = [];
-
-beforeAll(async () => {
-  db = await createTestSchema();
-  names = new SchemaNames(db.schema);
-});
 afterEach(async () => {
-  await nodes.closeAll();
   await Promise.all(clients.splice(0).map((c) => c.end().catch(() => {})));
 });
-afterAll(async () => {
-  await db.drop();
-});
-
-const nodes = backplaneNodes(() => ({ connectionString: db.url, schema: db.schema, pollIntervalMs: 20 }));
-const node = () => nodes.start();
 
 async function rawClient(): Promise<pg.Client> {
   const client = new pg.Client({
-    connectionString: db.url,
+    connectionString: cluster.db.url,
     application_name: "switchboard tests raw writer",
   });
   client.on("error", () => {});
@@ -56,12 +43,13 @@ function sequenceChecker(): { stop(): Promise<{ reads: number; cursor: number }>
   let running = true;
   const done = (async () => {
     const client = await rawClient();
-    let cursor = (await client.query(`SELECT last_seq FROM ${names.logHead}`)).rows[0].last_seq as string;
+    let cursor = (await client.query(`SELECT last_seq FROM ${cluster.names.logHead}`)).rows[0]
+      .last_seq as string;
     let reads = 0;
     while (running) {
       const { rows } = await client.query<{ seq: string }>(
-        `SELECT seq FROM ${names.messages}
-         WHERE seq > $1 AND seq <= (SELECT last_seq FROM ${names.logHead} WHERE id = 1) ORDER BY seq`,
+        `SELECT seq FROM ${cluster.names.messages}
+         WHERE seq > $1 AND seq <= (SELECT last_seq FROM ${cluster.names.logHead} WHERE id = 1) ORDER BY seq`,
         [cursor],
       );
       reads++;
@@ -101,7 +89,7 @@ describe("the commit-ordered cursor", () => {
     await slow.query("BEGIN");
     await slow.query("SELECT txid_current()"); // it has begun, and holds an xid below the next writer's
     await writer.backplane.publish({ kind: "all", hub: HUB }, { target: "m", arguments: ["fast"] });
-    await append((text, values) => slow.query(text, values), names, [entry("slow")], null);
+    await append((text, values) => slow.query(text, values), cluster.names, [entry("slow")], null);
     await slow.query("SELECT pg_sleep(0.2)");
     await slow.query("COMMIT");
     await writer.backplane.publish({ kind: "all", hub: HUB }, { target: "m", arguments: ["last"] });
@@ -116,7 +104,12 @@ describe("the commit-ordered cursor", () => {
     const checker = sequenceChecker();
     const held = await rawClient();
     await held.query("BEGIN");
-    await append((text, values) => held.query(text, values), names, [entry("held-0"), entry("held-1")], null);
+    await append(
+      (text, values) => held.query(text, values),
+      cluster.names,
+      [entry("held-0"), entry("held-1")],
+      null,
+    );
     // Later writers begin while the held rows are numbered but uncommitted; with a bigserial they would
     // commit first and a reader at their id would skip the held rows for ever.
     const sends = Array.from({ length: 20 }, (_, i) =>
@@ -156,7 +149,7 @@ describe("the commit-ordered cursor", () => {
     const holder = (async () => {
       for (let k = 0; k < 5; k++) {
         await raw.query("BEGIN");
-        await append((text, values) => raw.query(text, values), names, [entry(`raw:${k}`)], null);
+        await append((text, values) => raw.query(text, values), cluster.names, [entry(`raw:${k}`)], null);
         await raw.query("SELECT pg_sleep(0.05)");
         await raw.query("COMMIT");
       }

@@ -95,7 +95,7 @@ export class LogReader {
     const stats = this.sql.stats;
     stats.reads++;
     const { head, rows } = await readSince(
-      this.sql.query.bind(this.sql),
+      this.sql.query,
       this.names,
       this.nodeId,
       this.cursor,
@@ -125,7 +125,9 @@ export class LogReader {
     if (notice.last <= this.cursor) return true; // read already
     if (notice.first > this.cursor + 1) return false;
     if (notice.rows !== undefined) {
-      const mine = notice.rows.filter((row) => row.seq > this.cursor && row.nodeIds.includes(this.nodeId));
+      const mine = notice.rows
+        .filter((row) => row.seq > this.cursor && row.nodeIds.includes(this.nodeId))
+        .map(({ seq, hub, payloadBase64 }) => ({ seq, hub, payload: Buffer.from(payloadBase64, "base64") }));
       this.applyRows(mine);
       this.sql.stats.messagesFromNotices += mine.length;
     } else if (notice.nodes === null || notice.nodes.includes(this.nodeId)) {

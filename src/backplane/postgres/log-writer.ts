@@ -124,7 +124,7 @@ export class LogWriter {
     backstop.unref();
     try {
       this.sql.stats.writeStatements++;
-      const results = await append(this.sql.query.bind(this.sql), this.names, batch, this.originNodeId);
+      const results = await append(this.sql.query, this.names, batch, this.originNodeId);
       this.committed(batch, results);
     } catch (err) {
       this.log.batchFailed(batch.length, err);

@@ -48,7 +48,7 @@ export class Maintenance {
     if (this.heartbeating || this.stopped) return;
     this.heartbeating = true;
     try {
-      const query = this.heartbeatSql.query.bind(this.heartbeatSql);
+      const query = this.heartbeatSql.query;
       const { nodeId, names } = this;
       const { alive, swept } = await registry.heartbeatAndSweep(
         query,
@@ -80,7 +80,7 @@ export class Maintenance {
   /** Best effort: a sweep stands even when the swept node's sessions cannot be ended here. */
   private async endSessionsOf(swept: string[]): Promise<void> {
     try {
-      await registry.endSessionsOf(this.heartbeatSql.query.bind(this.heartbeatSql), swept);
+      await registry.endSessionsOf(this.heartbeatSql.query, swept);
     } catch (err) {
       this.log.sessionsNotEnded(swept, err);
     }
@@ -94,15 +94,11 @@ export class Maintenance {
     try {
       const deadline = Date.now() + 1000;
       for (;;) {
-        const deleted = await trimOnce(this.sql.query.bind(this.sql), this.names, this.options.retention);
+        const deleted = await trimOnce(this.sql.query, this.names, this.options.retention);
         total += deleted;
         if (deleted < this.options.retention.batchSize || Date.now() > deadline || this.stopped) break;
       }
-      total += await trimExpiredStored(
-        this.sql.query.bind(this.sql),
-        this.names,
-        this.options.retention.batchSize,
-      );
+      total += await trimExpiredStored(this.sql.query, this.names, this.options.retention.batchSize);
       if (total > 0) this.log.trimmed(total);
     } catch (err) {
       this.log.trimFailed(err);

@@ -70,13 +70,13 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   private registered = false;
   private readonly maintenance: Maintenance;
   /** Connections registered, and removed, together while a statement is in flight: one commit per burst. */
-  private readonly registrations: Batcher<{ hub: string; connectionId: string; userId: string }, number>;
+  private readonly registrations: Batcher<registry.NewConnection, number>;
   private readonly removals: Batcher<{ hub: string; connectionId: string }, void>;
   /**
    * Group changes made together while a statement is in flight. Each one takes the counter row until its
    * commit, cluster-wide, so one statement each capped joins at about one per commit (~600/s here).
    */
-  private readonly groupChanges: Batcher<registry.GroupChange, { owner: string; seq: number } | undefined>;
+  private readonly groupChanges: Batcher<registry.GroupChange, registry.GroupChangeOutcome>;
 
   /** Validates the options (throws an Error naming a bad one); connects nothing until {@link start}. */
   constructor(options: PostgresBackplaneOptions) {
@@ -108,9 +108,9 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       this.log,
     );
     this.writer = new LogWriter(this.sql, this.names, this.options, this.log, this.nodeId);
-    const query = this.sql.query.bind(this.sql);
+    const query = this.sql.query;
     const connectionKey = (c: { hub: string; connectionId: string }) => `${c.hub}\n${c.connectionId}`;
-    this.registrations = new Batcher<{ hub: string; connectionId: string; userId: string }, number>(
+    this.registrations = new Batcher<registry.NewConnection, number>(
       (connections) => registry.insertConnections(query, this.names, this.nodeId, connections),
       connectionKey,
       REGISTRY_BATCH,
@@ -143,7 +143,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   async start(handler: BackplaneEventHandler): Promise<void> {
     if (this.state !== "new") throw new Error("start() may be called only once.");
     this.state = "starting";
-    const query = this.sql.query.bind(this.sql);
+    const query = this.sql.query;
     this.handler = handler;
     try {
       if (this.options.migrate) await this.runMigrations();
@@ -160,7 +160,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
         this.log,
         (seq) => {
           registry
-            .recordAppliedGroupChange(this.sql.query.bind(this.sql), this.names, this.nodeId, seq)
+            .recordAppliedGroupChange(this.sql.query, this.names, this.nodeId, seq)
             .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
         },
       );
@@ -210,12 +210,10 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
 
   /** 32 random bytes created once per schema by the first node that asks; every node reads the same. */
   clusterSecret(): Promise<Uint8Array> {
-    this.secret ??= registry
-      .clusterSecret(this.sql.query.bind(this.sql), this.names)
-      .catch((err: unknown) => {
-        this.secret = undefined;
-        throw unavailable(err);
-      });
+    this.secret ??= registry.clusterSecret(this.sql.query, this.names).catch((err: unknown) => {
+      this.secret = undefined;
+      throw unavailable(err);
+    });
     return this.secret;
   }
 
@@ -299,7 +297,8 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
         this.log.handlerThrew(0, err);
       }
     }
-    if (target.kind === "connections" && local.length === new Set(target.connectionIds).size) {
+    // parts.ids holds each named connection once.
+    if (target.kind === "connections" && local.length === parts.ids.length) {
       return Promise.resolve({ connections: local.length, nodes: local.length > 0 ? 1 : 0 });
     }
     return this.writer.publish(target, message, parts);
@@ -370,11 +369,9 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   }
 
   /** One statement for the batch; see {@link groupChanges}. */
-  private async writeGroupChanges(
-    changes: registry.GroupChange[],
-  ): Promise<({ owner: string; seq: number } | undefined)[]> {
+  private async writeGroupChanges(changes: registry.GroupChange[]): Promise<registry.GroupChangeOutcome[]> {
     try {
-      const outcomes = await registry.changeGroups(this.sql.query.bind(this.sql), this.names, changes);
+      const outcomes = await registry.changeGroups(this.sql.query, this.names, changes);
       if (outcomes.some(Boolean)) this.counters.notifications++; // sent by the statement, at commit
       return outcomes;
     } catch (err) {
@@ -382,7 +379,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       // as if the connection had gone first. One by one, so the others of the batch still apply.
       if ((err as { code?: string }).code !== "23503") throw err;
       if (changes.length === 1) return [undefined];
-      const outcomes: ({ owner: string; seq: number } | undefined)[] = [];
+      const outcomes: registry.GroupChangeOutcome[] = [];
       for (const change of changes) outcomes.push(...(await this.writeGroupChanges([change])));
       return outcomes;
     }
@@ -395,7 +392,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   private async untilApplied(owner: string, seq: number): Promise<void> {
     const deadline = Date.now() + this.options.publishTimeoutMs;
     for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      const applied = await registry.appliedGroupChange(this.sql.query.bind(this.sql), this.names, owner);
+      const applied = await registry.appliedGroupChange(this.sql.query, this.names, owner);
       if (applied === undefined || applied >= seq) return;
       if (Date.now() > deadline) {
         this.log.groupChangeUnconfirmed(owner, seq);
@@ -407,7 +404,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
 
   private async registryQuery<T>(run: (query: Sql["query"]) => Promise<T>): Promise<T> {
     if (this.state === "closed") throw new BackplaneUnavailableError("The PostgreSQL backplane is closed.");
-    return run(this.sql.query.bind(this.sql)).catch((err: unknown) => {
+    return run(this.sql.query).catch((err: unknown) => {
       throw unavailable(err);
     });
   }
@@ -441,7 +438,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     await this.listener?.close();
     if ((graceful && wasStarted) || (failedStart && this.registered)) {
       await registry
-        .unregisterNode(this.sql.query.bind(this.sql), this.names, this.nodeId)
+        .unregisterNode(this.sql.query, this.names, this.nodeId)
         .catch((err: unknown) => this.log.unregisterFailed(this.nodeId, err));
     }
     this.index.clear();

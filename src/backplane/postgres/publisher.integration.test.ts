@@ -1,41 +1,28 @@
 /** Publishing from outside the cluster, large payloads, batching and retention. */
-import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
+import { backplaneTestSchema } from "../../../test/support/backplane-nodes.js";
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createTestSchema, waitFor, withClient, type TestSchema } from "../../../test/support/database.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { waitFor, withClient } from "../../../test/support/database.js";
 import { BackplaneUnavailableError } from "../backplane.js";
-import { SchemaNames } from "./names.js";
 import { createPublisher, type Publisher } from "./publisher.js";
 
 const HUB = "/chat";
-let db: TestSchema;
-let names: SchemaNames;
+const cluster = backplaneTestSchema();
+const node = cluster.start;
 const started: Publisher[] = [];
-
-beforeAll(async () => {
-  db = await createTestSchema();
-  names = new SchemaNames(db.schema);
-});
 afterEach(async () => {
   await Promise.all(started.splice(0).map((p) => p.close()));
-  await nodes.closeAll();
 });
-afterAll(async () => {
-  await db.drop();
-});
-
-const nodes = backplaneNodes(() => ({ connectionString: db.url, schema: db.schema }));
-const node = nodes.start;
 
 function publisher(): Publisher {
-  const p = createPublisher({ connectionString: db.url, schema: db.schema });
+  const p = createPublisher({ connectionString: cluster.db.url, schema: cluster.db.schema });
   started.push(p);
   return p;
 }
 
 const countRows = () =>
-  withClient(db.url, async (c) =>
-    Number((await c.query(`SELECT count(*) AS n FROM ${names.messages}`)).rows[0].n),
+  withClient(cluster.db.url, async (c) =>
+    Number((await c.query(`SELECT count(*) AS n FROM ${cluster.names.messages}`)).rows[0].n),
   );
 
 describe("the out-of-process publisher", () => {

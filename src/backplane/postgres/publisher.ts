@@ -61,7 +61,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
     onError: (err) => log.poolError(err),
   });
   const sql = new Sql(pool, counters);
-  const query = sql.query.bind(sql);
+  const query = sql.query;
   const writer = new LogWriter(sql, names, resolved, log);
   let closing: Promise<void> | undefined;
 

@@ -82,6 +82,13 @@ export async function unregisterNode(query: Query, n: SchemaNames, nodeId: strin
   await query(`DELETE FROM ${n.nodes} WHERE id = $1`, [nodeId]);
 }
 
+/** A connection of this node to register. */
+export interface NewConnection {
+  hub: string;
+  connectionId: string;
+  userId: string;
+}
+
 /**
  * Records connections of this node (one statement, one transaction) and returns, for each, the log head
  * as of the same snapshot (rows up to it were committed before the connection existed and must not reach
@@ -91,7 +98,7 @@ export async function insertConnections(
   query: Query,
   n: SchemaNames,
   nodeId: string,
-  connections: readonly { hub: string; connectionId: string; userId: string }[],
+  connections: readonly NewConnection[],
 ): Promise<(number | ConnectionTakenError)[]> {
   const result = await query<{ hub: string; connection_id: string; head: string }>(
     `WITH added AS (
@@ -143,6 +150,9 @@ export async function deleteConnections(
   );
 }
 
+/** What a group change did: the node holding the connection, and the change's seq in the log. */
+export type GroupChangeOutcome = { owner: string; seq: number } | undefined;
+
 /** One membership change: add a connection (of any node) to a group, or remove it. */
 export interface GroupChange {
   add: boolean;
@@ -163,7 +173,7 @@ export async function changeGroups(
   query: Query,
   n: SchemaNames,
   changes: readonly GroupChange[],
-): Promise<({ owner: string; seq: number } | undefined)[]> {
+): Promise<GroupChangeOutcome[]> {
   const { packed, starts, sizes } = packPayloads(
     changes.map((c) => encodeGroupChange(c.add, c.connectionId, c.group)),
   );
@@ -207,7 +217,7 @@ export async function changeGroups(
     ],
     `${n.statementPrefix}group_changes`,
   );
-  const outcomes: ({ owner: string; seq: number } | undefined)[] = changes.map(() => undefined);
+  const outcomes: GroupChangeOutcome[] = changes.map(() => undefined);
   for (const row of result.rows) outcomes[row.ord - 1] = { owner: row.node_id, seq: Number(row.seq) };
   return outcomes;
 }
@@ -307,7 +317,7 @@ export async function reregister(
   n: SchemaNames,
   nodeId: string,
   description: string,
-  connections: readonly { hub: string; connectionId: string; userId: string; groups: Iterable<string> }[],
+  connections: readonly (NewConnection & { groups: Iterable<string> })[],
 ): Promise<void> {
   const memberships = connections.flatMap((c) => [...c.groups].map((group) => ({ ...c, group })));
   await query(`INSERT INTO ${n.nodes} (id, description) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, [

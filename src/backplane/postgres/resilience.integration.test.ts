@@ -3,35 +3,21 @@
  * up, a node that was swept while alive, a database that stops answering, one that cannot be reached.
  */
 import { silentLogger } from "../../hub/hub.log.js";
-import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
+import { backplaneTestSchema } from "../../../test/support/backplane-nodes.js";
 import pg from "pg";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createTestSchema, waitFor, withClient, type TestSchema } from "../../../test/support/database.js";
+import { describe, expect, it } from "vitest";
+import { waitFor, withClient } from "../../../test/support/database.js";
 import { Recorder } from "../../../test/support/recorder.js";
 import { BackplaneUnavailableError, type SendTarget } from "../backplane.js";
-import { listenApplicationName, SchemaNames } from "./names.js";
+import { listenApplicationName } from "./names.js";
 import { postgres } from "./postgres-backplane.js";
 
 const HUB = "/chat";
-let db: TestSchema;
-let names: SchemaNames;
-
-beforeAll(async () => {
-  db = await createTestSchema();
-  names = new SchemaNames(db.schema);
-});
-afterEach(async () => {
-  await nodes.closeAll();
-});
-afterAll(async () => {
-  await db.drop();
-});
-
-const nodes = backplaneNodes(() => ({ connectionString: db.url, schema: db.schema }));
-const node = nodes.start;
+const cluster = backplaneTestSchema();
+const node = cluster.start;
 
 const sql = <R extends pg.QueryResultRow>(text: string, values?: unknown[]) =>
-  withClient(db.url, (client) => client.query<R>(text, values)).then((r) => r.rows);
+  withClient(cluster.db.url, (client) => client.query<R>(text, values)).then((r) => r.rows);
 
 describe("resilience", () => {
   it("a killed LISTEN connection loses and repeats nothing while traffic flows", async () => {
@@ -78,9 +64,9 @@ describe("resilience", () => {
     const id = doomed.backplane.nodeId;
     await waitFor(async () => {
       const [row] = await sql<{ n: number }>(
-        `SELECT (SELECT count(*) FROM ${names.nodes} WHERE id = $1)
-              + (SELECT count(*) FROM ${names.connections} WHERE node_id = $1)
-              + (SELECT count(*) FROM ${names.groupMembers} WHERE node_id = $1) AS n`,
+        `SELECT (SELECT count(*) FROM ${cluster.names.nodes} WHERE id = $1)
+              + (SELECT count(*) FROM ${cluster.names.connections} WHERE node_id = $1)
+              + (SELECT count(*) FROM ${cluster.names.groupMembers} WHERE node_id = $1) AS n`,
         [id],
       );
       return Number(row!.n) === 0;
@@ -102,11 +88,11 @@ describe("resilience", () => {
     // A node that froze with its sessions open: a LISTEN session under its name and a stale node row.
     const frozenId = "00000000-0000-4000-8000-000000000001";
     await sql(
-      `INSERT INTO ${names.nodes} (id, description, heartbeat_at) VALUES ($1, 'frozen', now() - interval '1 hour')`,
+      `INSERT INTO ${cluster.names.nodes} (id, description, heartbeat_at) VALUES ($1, 'frozen', now() - interval '1 hour')`,
       [frozenId],
     );
     const frozen = new pg.Client({
-      connectionString: db.url,
+      connectionString: cluster.db.url,
       application_name: listenApplicationName(frozenId),
     });
     const ended = new Promise<void>((resolve) => {
@@ -114,7 +100,7 @@ describe("resilience", () => {
       frozen.on("end", () => resolve());
     });
     await frozen.connect();
-    await frozen.query(`LISTEN ${names.channelIdentifier}`);
+    await frozen.query(`LISTEN ${cluster.names.channelIdentifier}`);
     try {
       await node({ heartbeatIntervalMs: 50 });
       await ended;
@@ -136,7 +122,7 @@ describe("resilience", () => {
     const room: SendTarget = { kind: "groups", hub: HUB, groups: ["room"] };
     await b.backplane.publish(room, { target: "m", arguments: ["before"] });
     await waitFor(() => a.recorder.values("a1").includes("before"), "delivery before the sweep");
-    await sql(`DELETE FROM ${names.nodes} WHERE id = $1`, [a.backplane.nodeId]);
+    await sql(`DELETE FROM ${cluster.names.nodes} WHERE id = $1`, [a.backplane.nodeId]);
     await waitFor(
       async () => (await b.backplane.groupMembers(HUB, "room")).includes("a1"),
       "the membership to come back",
@@ -153,11 +139,11 @@ describe("resilience", () => {
     const sender = await node({ publishTimeoutMs: 300, maxQueuedMessages: 5 });
     await receiver.backplane.addConnection({ connectionId: "r1", hub: HUB, userId: "" });
     const to: SendTarget = { kind: "connections", hub: HUB, connectionIds: ["r1"] };
-    const lock = new pg.Client({ connectionString: db.url });
+    const lock = new pg.Client({ connectionString: cluster.db.url });
     await lock.connect();
     try {
       await lock.query("BEGIN");
-      await lock.query(`SELECT * FROM ${names.logHead} FOR UPDATE`); // every writer now waits for the counter
+      await lock.query(`SELECT * FROM ${cluster.names.logHead} FOR UPDATE`); // every writer now waits for the counter
       const first = sender.backplane.publish(to, { target: "m", arguments: ["first"] });
       await new Promise((resolve) => setImmediate(resolve)); // "first" is in flight, the next ones queue
       const queued = Array.from({ length: 5 }, (_, i) =>
@@ -194,8 +180,8 @@ describe("resilience", () => {
 
   it("start rejects when the schema is missing and migrations are turned off", async () => {
     const backplane = postgres({
-      connectionString: db.url,
-      schema: `${db.schema}_absent`,
+      connectionString: cluster.db.url,
+      schema: `${cluster.db.schema}_absent`,
       migrate: false,
       logger: silentLogger,
     });

@@ -52,14 +52,15 @@ export class Sql {
     readonly stats: PostgresBackplaneStats,
   ) {}
 
-  query<R extends pg.QueryResultRow>(
+  /** A property, not a method: callers pass `sql.query` on as it is, with no bind per call. */
+  readonly query = <R extends pg.QueryResultRow>(
     text: string,
     values?: unknown[],
     name?: string,
-  ): Promise<pg.QueryResult<R>> {
+  ): Promise<pg.QueryResult<R>> => {
     this.stats.statements++;
     return this.pool.query<R>(name === undefined ? { text, values } : { text, values, name });
-  }
+  };
 
   /** Runs `work` on one connection inside BEGIN … COMMIT (ROLLBACK on error). */
   async transaction<T>(work: (query: Sql["query"]) => Promise<T>): Promise<T> {

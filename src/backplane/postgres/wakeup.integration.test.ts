@@ -3,34 +3,19 @@
  * log when the rows did not fit or a range is missing, and never delivers out of order or twice.
  */
 import { randomBytes } from "node:crypto";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
-import { createTestSchema, waitFor, withClient, type TestSchema } from "../../../test/support/database.js";
+import { describe, expect, it } from "vitest";
+import { backplaneTestSchema } from "../../../test/support/backplane-nodes.js";
+import { waitFor, withClient } from "../../../test/support/database.js";
 import type { SendTarget } from "../backplane.js";
-import { SchemaNames } from "./names.js";
 import { encodeInvocation, TargetKind } from "./protocol.js";
 import { parseNotice } from "./wakeup.js";
 
-let db: TestSchema;
-let names: SchemaNames;
-
-beforeAll(async () => {
-  db = await createTestSchema();
-  names = new SchemaNames(db.schema);
-});
-afterEach(async () => {
-  await nodes.closeAll();
-});
-afterAll(async () => {
-  await db.drop();
-});
-
-const nodes = backplaneNodes(() => ({ connectionString: db.url, schema: db.schema }));
+const cluster = backplaneTestSchema();
 
 /** A sender and a receiver holding `r1` in `hub`; the receiver never polls, so only wake-ups move it. */
 async function pair(hub = "/chat") {
-  const sender = await nodes.start();
-  const receiver = await nodes.start({ pollIntervalMs: 600_000 });
+  const sender = await cluster.start();
+  const receiver = await cluster.start({ pollIntervalMs: 600_000 });
   await receiver.backplane.addConnection({ connectionId: "r1", hub, userId: "" });
   const target: SendTarget = { kind: "connections", hub, connectionIds: ["r1"] };
   return { sender, receiver, target };
@@ -92,10 +77,10 @@ describe("wake-ups that carry their rows", () => {
         arguments: ["unannounced"],
       },
     );
-    await withClient(db.url, (c) =>
+    await withClient(cluster.db.url, (c) =>
       c.query(
-        `WITH head AS (UPDATE ${names.logHead} SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq)
-         INSERT INTO ${names.messages} (seq, hub, node_ids, payload)
+        `WITH head AS (UPDATE ${cluster.names.logHead} SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq)
+         INSERT INTO ${cluster.names.messages} (seq, hub, node_ids, payload)
          SELECT last_seq, '/chat', ARRAY[$1::uuid], $2 FROM head`,
         [receiver.backplane.nodeId, Buffer.from(payload)],
       ),
@@ -149,7 +134,9 @@ describe("parseNotice", () => {
       first: 7,
       last: 7,
       nodes: null,
-      rows: [{ seq: 7, hub: "/chat", nodeIds: ["n1"], payload: Buffer.from([1, 2]) }],
+      rows: [
+        { seq: 7, hub: "/chat", nodeIds: ["n1"], payloadBase64: Buffer.from([1, 2]).toString("base64") },
+      ],
     });
   });
 

@@ -12,7 +12,6 @@
  * costs latency, never data.
  */
 import pg from "pg";
-import type { LogRow } from "./log.js";
 import type { SchemaNames } from "./names.js";
 import { listenApplicationName } from "./names.js";
 import type { Log } from "./postgres.log.js";
@@ -25,6 +24,14 @@ const MAX_NOTICE_BYTES = 7_900;
 /** Rows are base64 in the notice (a third larger, plus line breaks): only batches this small are tried. */
 const MAX_CARRIED_PAYLOAD_BYTES = 5_000;
 
+/** A row carried by a notice. Its payload stays base64 until a node it is for decodes it. */
+export interface NoticeRow {
+  seq: number;
+  hub: string;
+  nodeIds: string[];
+  payloadBase64: string;
+}
+
 /** What one log-writing statement committed, as its wake-up tells it. */
 export interface Notice {
   first: number;
@@ -32,7 +39,7 @@ export interface Notice {
   /** The nodes with rows in the range; null when every node should look. */
   nodes: string[] | null;
   /** Every row of the range with the nodes it is for, when they fitted into the notification. */
-  rows?: (LogRow & { nodeIds: string[] })[];
+  rows?: NoticeRow[];
 }
 
 /**
@@ -87,7 +94,7 @@ export function parseNotice(payload: string): Notice | undefined {
     const [seq, hub, nodeIds, payload] = row as unknown[];
     if (!Number.isSafeInteger(seq) || typeof hub !== "string" || !isStrings(nodeIds)) return undefined;
     if (typeof payload !== "string") return undefined;
-    notice.rows.push({ seq: seq as number, hub, nodeIds, payload: Buffer.from(payload, "base64") });
+    notice.rows.push({ seq: seq as number, hub, nodeIds, payloadBase64: payload });
   }
   return notice;
 }
