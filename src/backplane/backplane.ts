@@ -42,7 +42,12 @@ export interface NodeInfo {
   connectionCount: number;
 }
 
-/** What a publish reached, as the registry saw it when the message was written. */
+/**
+ * What a publish reached. Every connection counted gets the message (unless it ends meanwhile): those of
+ * the sending node are counted by that node as it delivers to them, those of other nodes by the registry
+ * in the statement that writes the message. A connection whose registration has not completed yet is
+ * neither counted nor sent to, as if the send had come just before it connected.
+ */
 export interface PublishResult {
   /** Connections the message was addressed to (after exclusions). */
   connections: number;
@@ -57,6 +62,67 @@ export interface BackplaneEventHandler {
    * by each sender. Must not throw and must not block: the hub layer queues the bytes and returns.
    */
   deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage): void;
+  /**
+   * Another node takes over a connection of this node (its client resumed there): asked first whether it
+   * can go (a stateful connection that is here and not ending).
+   */
+  canHandOver?(hub: string, connectionId: string): boolean;
+  /**
+   * ...and then, once every message sent to it before the move has been delivered, for its state: the
+   * connection ends here without its onDisconnected (it lives on there). Undefined refuses the move.
+   * Called in order with `deliver`; must not block.
+   */
+  handOver?(hub: string, connectionId: string): Uint8Array | undefined;
+}
+
+/** Where the registry says a connection lives. */
+export type ConnectionLocation =
+  | { kind: "here" }
+  | {
+      kind: "elsewhere";
+      nodeId: string;
+      /** It agreed to stateful reconnect: it can move. */
+      resumable: boolean;
+      /** Its node is alive (its database session holds its liveness lock). */
+      nodeAlive: boolean;
+    }
+  /** It ended a short while ago (its node died, or the server closed it): a client coming back is refused. */
+  | { kind: "ended" }
+  /** Never registered, or ended long ago. */
+  | { kind: "unknown" };
+
+/**
+ * Optional capability: connections that move between nodes. A stateful client whose WebSocket dropped may
+ * come back, through a balancer, to another node than the one holding its connection; that node takes the
+ * connection over, with everything sent to it in the meantime, and the old node lets go. Check with
+ * {@link canMoveConnections}.
+ */
+export interface ConnectionMover {
+  locateConnection(hub: string, connectionId: string): Promise<ConnectionLocation>;
+  /**
+   * Takes a connection over from the live node `from` that holds it. From the call on, this node's own
+   * sends to the connection are delivered here (through the handler, before the state arrives); the
+   * other nodes' follow in log order. Resolves with the state the old node's handler handed over, once
+   * the registry says the connection is here.
+   * @throws ConnectionMoveError when the old node refused, is gone, or did not answer in time.
+   */
+  takeOverConnection(hub: string, connectionId: string, from: string): Promise<Uint8Array>;
+}
+
+export function canMoveConnections(backplane: object): backplane is ConnectionMover {
+  const candidate = backplane as Partial<ConnectionMover>;
+  return (
+    typeof candidate.locateConnection === "function" && typeof candidate.takeOverConnection === "function"
+  );
+}
+
+/** A connection could not be taken over from the node that held it. */
+export class ConnectionMoveError extends Error {
+  readonly code = "BACKPLANE_ERR_MOVE_FAILED";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "ConnectionMoveError";
+  }
 }
 
 export interface Backplane {
@@ -75,8 +141,16 @@ export interface Backplane {
    */
   clusterSecret(): Promise<Uint8Array>;
 
-  /** Records a connection of this node. Sends addressed to it from any node reach it from then on. */
-  addConnection(connection: { connectionId: string; hub: string; userId: string }): Promise<void>;
+  /**
+   * Records a connection of this node. Sends addressed to it from any node reach it from then on.
+   * `resumable`: it agreed to stateful reconnect, so it may move to another node.
+   */
+  addConnection(connection: {
+    connectionId: string;
+    hub: string;
+    userId: string;
+    resumable?: boolean;
+  }): Promise<void>;
 
   /** Forgets a connection of this node and its group memberships, at once. */
   removeConnection(hub: string, connectionId: string): Promise<void>;

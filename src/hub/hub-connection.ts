@@ -2,12 +2,18 @@ import { parseHandshakeRequest, writeHandshakeResponse } from "../protocol/hands
 import type { HubProtocol } from "../protocol/hub-protocol.js";
 import { MessageType, type HubMessage } from "../protocol/messages.js";
 import { ProtocolError } from "../protocol/protocol-error.js";
-import type { ConnectionCallbacks, TransportConnection } from "../transport/transport-connection.js";
+import type {
+  ConnectionCallbacks,
+  ConnectionRequest,
+  TransportConnection,
+  TransportName,
+} from "../transport/transport-connection.js";
 import { ConnectionCallerContext, type HubCallerContext } from "./hub-connection-context.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { InvocationCancellation } from "./invocation-cancellation.js";
 import type { HubOptions } from "./hub-options.js";
 import type { HubMetrics } from "./hub-metrics.js";
+import { MessageBuffer, type MessageBufferState } from "./message-buffer.js";
 import type { UploadStream } from "./upload-stream.js";
 
 /** What a connection needs from the endpoint that owns it. */
@@ -19,21 +25,33 @@ export interface HubConnectionHost {
   readonly log: Logger;
   readonly metrics: HubMetrics;
   resolveProtocol(name: string): HubProtocol | undefined;
-  /** Registers the connection and runs the hub's onConnected; rejects to refuse the connection. */
-  connected(connection: HubConnection): Promise<void>;
   /**
    * Dispatches one message. Returns undefined when the next message may be read at once, or a promise that
    * resolves when it may (an invocation waiting for a free slot).
    */
   dispatch(connection: HubConnection, message: HubMessage): Promise<void> | undefined;
-  /**
-   * The connection ended. `registered` is false when it ended before its handshake completed (nothing to
-   * undo but forgetting it); otherwise the host runs onDisconnected and unregisters it.
-   */
-  disconnected(connection: HubConnection, error: Error | undefined, registered: boolean): Promise<void>;
 }
 
-type State = "handshaking" | "connecting" | "connected" | "closed";
+/**
+ * - `handshaking`: waiting for the client's handshake.
+ * - `registering`: the handshake was read; the backplane records the connection. The handshake answer,
+ *   and anything written meanwhile, waits, so a client that learns it is connected is addressable.
+ * - `starting`: answered; the hub's onConnected runs (the client's messages wait).
+ * - `connected`: messages flow both ways.
+ * - `detached`: the transport was lost; a stateful connection waits for its client to come back.
+ * - `adopting`: taken over from another node; waiting for the state that node hands over.
+ * - `ended`: closed for good, or moved to another node.
+ */
+type Phase = "handshaking" | "registering" | "starting" | "connected" | "detached" | "adopting" | "ended";
+
+/** How a connection's transport ended, as the lifecycle sees it. */
+export type TransportEnd =
+  /** For good: the client or the server closed it, or it was lost without a way back. */
+  | { kind: "closed"; error: Error | undefined }
+  /** Lost, and the client may come back within the resume window (stateful reconnect). */
+  | { kind: "lost"; error: Error | undefined }
+  /** Handed over to another node, where it lives on. */
+  | { kind: "moved" };
 
 /**
  * Milliseconds since this module loaded: the clock of the keep-alive timestamps. Small integers are stored
@@ -50,22 +68,68 @@ export function clockNow(): number {
 const noBytes = Buffer.alloc(0);
 
 /**
- * One client connection in the hub layer: the handshake, the incoming message queue, outgoing writes, and the
- * timestamps the keep-alive tick reads. The dispatching of messages is the host's job.
+ * The tie between a connection and one of its transports. A stateful connection may get a new transport
+ * while the old one is still closing: callbacks from a transport that was replaced are ignored.
  */
-export class HubConnection implements ConnectionCallbacks {
-  private state: State = "handshaking";
+class TransportLink implements ConnectionCallbacks {
+  constructor(
+    readonly connection: HubConnection,
+    readonly transport: TransportConnection,
+  ) {}
+  onData(chunk: Buffer): void {
+    this.connection.receive(this, chunk);
+  }
+  onClose(error?: Error): void {
+    this.connection.transportEnded(this, error);
+  }
+}
+
+/** What a connection hands to the node that takes it over (see connection-handover.ts for the wire form). */
+export interface ConnectionState {
+  connectionId: string;
+  protocol: string;
+  protocolVersion: number;
+  items: [string, unknown][];
+  logFields: Record<string, unknown>;
+  buffer: MessageBufferState;
+}
+
+/**
+ * One client connection in the hub layer, for as long as it lives, across transports: the handshake, the
+ * incoming message queue, outgoing writes (numbered and kept for replay when the connection is stateful),
+ * and the timestamps the keep-alive reads. Its life as a sequence of steps is runConnection's
+ * (connection-lifecycle.ts); dispatching messages is the host's job.
+ */
+export class HubConnection {
+  private phase: Phase;
+  private link: TransportLink | undefined;
+  /** The request of the transport in use (or last in use), for the caller context. */
+  private requestInUse: ConnectionRequest;
+  private transportName: TransportName;
   private pending: Buffer = noBytes;
   /** Messages waiting to be dispatched, from `queueHead` on (an index, not shift(): O(1) per message). */
   private queue: HubMessage[] | undefined;
   private queueHead = 0;
   private draining = false;
+  private dispatching = false;
   private protocolInUse: HubProtocol | undefined;
+  private protocolVersion = 1;
   private closeError: Error | undefined;
-  /** When the connection opened, on {@link clockNow}, the clock of the two below as well. */
+  /** Kept for replay when stateful reconnect was agreed (handshake version 2 over a stateful transport). */
+  private buffer: MessageBuffer | undefined;
+  /** Writes made before the handshake was answered (while registering), sent right after it. */
+  private early: { message: HubMessage; bytes: Buffer | undefined }[] | undefined;
+  /** Messages for an adopted connection whose state has not arrived yet (its protocol is not known). */
+  private adoptQueue: HubMessage[] | undefined;
+  /** The lifecycle step waiting on this connection: the handshake, the end of the transport, a resume. */
+  private waiter: ((outcome: boolean | TransportEnd) => void) | undefined;
+  private end: TransportEnd | undefined;
+  /** When the connection opened, on {@link clockNow}, the clock of the fields below as well. */
   readonly openedAt = clockNow();
   lastSentAt = this.openedAt;
   lastReceivedAt = this.openedAt;
+  /** When the transport was lost (detached), for the resume window. */
+  detachedAt = 0;
   /** The client timeout is armed by the client's first Ping (older clients never ping). */
   pingReceived = false;
   // Made on first use: most connections never stream, and idle connections should stay small.
@@ -77,18 +141,32 @@ export class HubConnection implements ConnectionCallbacks {
   private slotWaiters: (() => void)[] | undefined;
   /** Invocations running now, against maximumParallelInvocationsPerClient. */
   activeInvocations = 0;
-  /**
-   * The registration and onConnected, from the handshake until they settle: what onDisconnected must wait
-   * for. Undefined before and after.
-   */
-  registration: Promise<void> | undefined;
-  /** Whether the hub's onConnected was started (onDisconnected runs only then). */
-  hooksStarted = false;
 
+  /**
+   * A connection that starts on `transport` (it waits for the handshake), or, without one, a connection
+   * another node hands over (`adopt`), whose transport comes with {@link attach}.
+   */
   constructor(
-    readonly transport: TransportConnection,
+    readonly connectionId: string,
     private readonly host: HubConnectionHost,
-  ) {}
+    start: { transport: TransportConnection } | { adopt: ConnectionRequest },
+  ) {
+    if ("transport" in start) {
+      this.phase = "handshaking";
+      this.link = new TransportLink(this, start.transport);
+      this.requestInUse = start.transport.request;
+      this.transportName = start.transport.transport;
+    } else {
+      this.phase = "adopting";
+      this.requestInUse = start.adopt;
+      this.transportName = "WebSockets";
+    }
+  }
+
+  /** The callbacks the transport calls (for the transport the connection started on). */
+  get callbacks(): ConnectionCallbacks {
+    return this.link!;
+  }
 
   /** Invocations and server-to-client streams in flight, by invocation id. */
   get invocations(): Map<string, InvocationCancellation> {
@@ -115,20 +193,6 @@ export class HubConnection implements ConnectionCallbacks {
     return (this.logFieldValues ??= {});
   }
 
-  /**
-   * Resolves once an invocation slot is free, for an invocation that found none (at most one waits: the
-   * queue stops behind it). Also resolves when the connection closes.
-   */
-  waitForSlot(): Promise<void> {
-    return new Promise((resolve) => (this.slotWaiters ??= []).push(resolve));
-  }
-
-  /** An invocation finished: frees its slot for the invocation waiting, if any. */
-  releaseSlot(): void {
-    this.activeInvocations--;
-    this.slotWaiters?.shift()?.();
-  }
-
   /** The id of this node. */
   get nodeId(): string {
     return this.host.nodeId;
@@ -139,52 +203,128 @@ export class HubConnection implements ConnectionCallbacks {
     return this.host.hub;
   }
 
-  get connectionId(): string {
-    return this.transport.connectionId;
+  /** The request that started the transport in use, and that transport's name. */
+  get transport(): { readonly transport: TransportName; readonly request: ConnectionRequest } {
+    return { transport: this.transportName, request: this.requestInUse };
+  }
+
+  get request(): ConnectionRequest {
+    return this.requestInUse;
   }
 
   get protocol(): HubProtocol {
     return this.protocolInUse!;
   }
 
+  /** Whether writes are accepted: from the handshake until the connection ends (buffered while detached). */
   get isConnected(): boolean {
-    return this.state === "connected" || this.state === "connecting";
+    return this.phase !== "handshaking" && this.phase !== "ended";
   }
 
   get isHandshaking(): boolean {
-    return this.state === "handshaking";
+    return this.phase === "handshaking";
   }
 
-  /** Aborted when the connection ends. */
-  get signal(): AbortSignal {
-    // The transport's own: one AbortController per connection, not one per layer.
-    return this.transport.signal;
+  /** Taken over from another node, waiting for the state it hands over. */
+  get isAdopting(): boolean {
+    return this.phase === "adopting";
   }
+
+  /** Waiting for its client to come back (stateful reconnect). */
+  get isDetached(): boolean {
+    return this.phase === "detached";
+  }
+
+  /** Whether its transport proves liveness by itself (long polling): no pings, no client timeout. */
+  get inherentKeepAlive(): boolean {
+    return this.link?.transport.inherentKeepAlive ?? false;
+  }
+
+  /** Stateful reconnect is on: the client may come back after its transport drops. */
+  get isResumable(): boolean {
+    return this.buffer !== undefined && this.phase !== "ended";
+  }
+
+  /** Aborted when the connection ends (for good: not when a stateful connection's transport drops). */
+  get signal(): AbortSignal {
+    if (this.endSignal === undefined) {
+      this.endSignal = new AbortController();
+      if (this.end !== undefined && this.end.kind !== "moved") this.endSignal.abort(this.closeError);
+    }
+    return this.endSignal.signal;
+  }
+  private endSignal: AbortController | undefined;
 
   /** The fields that identify this connection in log events. */
   get ids(): { hub: string; connectionId: string } & Record<string, unknown> {
     return { ...this.logFieldValues, hub: this.host.hub, connectionId: this.connectionId };
   }
 
-  onData(chunk: Buffer): void {
-    if (this.state === "closed") return;
+  // ---- The lifecycle's steps (see connection-lifecycle.ts) ----
+
+  /** Resolves true once the client's handshake chose a protocol; false when the connection ended first. */
+  handshake(): Promise<boolean> {
+    if (this.phase !== "handshaking") return Promise.resolve(this.phase === "registering");
+    return new Promise((resolve) => (this.waiter = resolve as (outcome: boolean | TransportEnd) => void));
+  }
+
+  /** Answers the handshake, then sends what was written meanwhile. The client's messages still wait. */
+  completeHandshake(): void {
+    if (this.phase !== "registering") return;
+    this.phase = "starting";
+    this.sendRaw(writeHandshakeResponse(), this.protocol.transferFormat);
+    const early = this.early;
+    this.early = undefined;
+    for (const { message, bytes } of early ?? []) this.writeFrame(message, bytes);
+  }
+
+  /** onConnected has run: the client's messages are dispatched from now on. */
+  startDispatch(): void {
+    if (this.phase === "starting") this.phase = "connected";
+    this.dispatching = true;
+    this.drain();
+  }
+
+  /** Resolves when the transport ends (or at once, when it has). */
+  untilTransportEnds(): Promise<TransportEnd> {
+    if (this.end !== undefined) return Promise.resolve(this.end);
+    if (this.phase === "detached") return Promise.resolve({ kind: "lost", error: this.closeError });
+    return new Promise((resolve) => (this.waiter = resolve as (outcome: boolean | TransportEnd) => void));
+  }
+
+  /** Resolves true when a new transport is attached, false when the resume window passed or it ended. */
+  untilResumed(): Promise<boolean> {
+    if (this.phase !== "detached") return Promise.resolve(this.end === undefined);
+    return new Promise((resolve) => (this.waiter = resolve as (outcome: boolean | TransportEnd) => void));
+  }
+
+  private wake(outcome: boolean | TransportEnd): void {
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.(outcome);
+  }
+
+  // ---- Transport events ----
+
+  receive(link: TransportLink, chunk: Buffer): void {
+    if (link !== this.link || this.phase === "ended") return;
     this.lastReceivedAt = clockNow();
     this.pending = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
     try {
-      if (this.state === "handshaking") this.readHandshake();
-      // readHandshake may have moved the state on (TypeScript cannot see that through the call).
-      const state = this.state as State;
-      if (state !== "handshaking" && state !== "closed" && this.pending.length > 0) {
+      if (this.phase === "handshaking") this.readHandshake();
+      // readHandshake may have moved the phase on (TypeScript cannot see that through the call).
+      const phase = this.phase as Phase;
+      if (phase !== "handshaking" && phase !== "ended" && this.pending.length > 0) {
         const { messages, rest } = this.protocol.parse(
           this.pending,
           this.host.options.maximumReceiveMessageSize,
         );
         this.keepPending(rest);
-        if (messages.length > 0) this.enqueue(messages);
+        if (messages.length > 0) this.accept(messages);
       }
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
-      if (this.state === "handshaking") {
+      if (this.phase === "handshaking") {
         hubLog.handshakeFailed(this.host.log, this.ids, err.message);
         this.failHandshake(`An unexpected error occurred during connection handshake. ${err.message}`);
       } else {
@@ -194,60 +334,262 @@ export class HubConnection implements ConnectionCallbacks {
     }
   }
 
-  onClose(error?: Error): void {
-    if (this.state === "closed") return;
-    const wasRegistered = this.state !== "handshaking";
-    this.state = "closed";
-    this.closeError ??= error;
-    for (const upload of this.uploadMap?.values() ?? []) upload.end("The connection was closed.");
-    for (const invocation of this.invocationMap?.values() ?? []) invocation.abort();
-    for (const wake of this.slotWaiters?.splice(0) ?? []) wake();
-    this.queue = undefined;
-    void this.host.disconnected(this, this.closeError, wasRegistered);
+  /** The transport ended. A stateful connection that was serving waits for its client to come back. */
+  transportEnded(link: TransportLink, error?: Error): void {
+    if (link !== this.link) return;
+    this.link = undefined;
+    if (this.phase === "ended") return;
+    const canResume =
+      this.buffer !== undefined &&
+      (this.phase === "starting" || this.phase === "connected" || this.phase === "registering");
+    if (!canResume) return this.finish(error);
+    this.phase = "detached";
+    this.detachedAt = clockNow();
+    this.closeError = error;
+    hubLog.transportLost(this.host.log, this.ids, error?.message);
+    this.wake({ kind: "lost", error });
   }
 
-  /** Writes one message to the client; false when the client's buffer is full (it is then closed). */
+  /**
+   * A new transport for this connection (the client resumed): it replaces the old one, if that one is
+   * still open, and the connection goes on where it was. The client sends no handshake: the server
+   * announces the first message it replays (Sequence) and sends every one the client has not acknowledged.
+   */
+  attach(transport: TransportConnection): ConnectionCallbacks {
+    const link = new TransportLink(this, transport);
+    if (this.phase === "ended" || this.buffer === undefined) {
+      // Ended while the upgrade completed: the client learns it from a closed socket and starts anew.
+      transport.close();
+      return link;
+    }
+    const old = this.link;
+    this.link = link;
+    old?.transport.close();
+    this.requestInUse = transport.request;
+    this.transportName = transport.transport;
+    this.pending = noBytes;
+    this.lastReceivedAt = clockNow();
+    const wasDetached = this.phase === "detached";
+    if (wasDetached) this.phase = this.dispatching ? "connected" : "starting";
+    const { sequenceId, frames } = this.buffer.resend();
+    this.sendRaw(
+      this.protocol.write({ type: MessageType.Sequence, sequenceId }),
+      this.protocol.transferFormat,
+    );
+    for (const frame of frames) this.sendRaw(frame, this.protocol.transferFormat);
+    hubLog.resumed(this.host.log, this.ids, frames.length);
+    if (wasDetached) this.wake(true);
+    return link;
+  }
+
+  /** Closes the transport as lost (a silent client): a stateful connection then waits for its client. */
+  dropTransport(error: Error): void {
+    const link = this.link;
+    if (link === undefined) return;
+    link.transport.close();
+    this.transportEnded(link, error);
+  }
+
+  /** The resume window passed without the client coming back. */
+  resumeWindowExpired(): void {
+    if (this.phase !== "detached") return;
+    hubLog.resumeWindowExpired(this.host.log, this.ids, this.host.options.statefulReconnectWindowMs);
+    this.finish(this.closeError);
+  }
+
+  // ---- Writing ----
+
+  /** Writes one message to the client; false when it cannot be written (the connection is then closed). */
   write(message: HubMessage): boolean {
-    return this.writeBytes(this.protocol.write(message));
+    return this.writeFrame(message, undefined);
   }
 
-  /** Writes bytes already serialised with this connection's protocol. */
-  writeBytes(bytes: Buffer): boolean {
-    if (this.state === "closed") return false;
+  /**
+   * Writes a message already serialised with this connection's protocol (`bytes`, shared by every
+   * recipient of a broadcast), or serialises it here. Trackable messages of a stateful connection are
+   * numbered and kept until acknowledged; while the transport is away they wait in the buffer.
+   */
+  writeFrame(message: HubMessage, bytes: Buffer | undefined): boolean {
+    switch (this.phase) {
+      case "ended":
+      case "handshaking":
+        return false;
+      case "registering":
+        (this.early ??= []).push({ message, bytes });
+        return true;
+      case "adopting":
+        (this.adoptQueue ??= []).push(message);
+        return true;
+    }
+    const frame = bytes ?? this.protocol.write(message);
     this.lastSentAt = clockNow();
-    if (this.transport.send(bytes, this.protocol.transferFormat)) return true;
+    const buffer = this.buffer;
+    if (buffer === undefined || !MessageBuffer.isTrackable(message)) {
+      if (this.link === undefined) return true; // a ping or ack while detached: not needed
+      return this.sendOrDrop(frame);
+    }
+    const wasHolding = buffer.isHolding;
+    const sendNow = buffer.track(frame);
+    if (!sendNow && !wasHolding && this.link !== undefined) {
+      hubLog.statefulBufferFull(this.host.log, this.ids, buffer.limitBytes);
+    }
+    if (buffer.bufferedBytes > this.host.options.statefulReconnectMaxBufferedBytes) {
+      hubLog.slowClient(this.host.log, this.ids);
+      this.host.metrics.deliveryFailed(this.host.hub, "slow_client");
+      this.close(
+        "Connection closed with an error. The client did not acknowledge its messages in time.",
+        true,
+      );
+      return false;
+    }
+    if (!sendNow || this.link === undefined) return true;
+    return this.sendOrDrop(frame);
+  }
+
+  /** Sends the Ack the client is owed, if any (the keep-alive tick calls this about once a second). */
+  sendAckIfDue(): void {
+    const sequenceId = this.buffer?.takeAck();
+    if (sequenceId === undefined || this.link === undefined) return;
+    this.sendRaw(this.protocol.write({ type: MessageType.Ack, sequenceId }), this.protocol.transferFormat);
+  }
+
+  /** Sends a keep-alive ping (bytes serialised once per protocol by the caller). */
+  sendPing(bytes: Buffer): void {
+    if (this.link === undefined || this.phase === "ended") return;
+    this.lastSentAt = clockNow();
+    this.sendOrDrop(bytes);
+  }
+
+  private sendOrDrop(frame: Buffer): boolean {
+    if (this.sendRaw(frame, this.protocol.transferFormat)) return true;
     hubLog.slowClient(this.host.log, this.ids);
     this.host.metrics.deliveryFailed(this.host.hub, "slow_client");
     this.close("Connection closed with an error. The client did not read its messages fast enough.", true);
     return false;
   }
 
+  private sendRaw(bytes: Buffer, format: "Text" | "Binary"): boolean {
+    return this.link?.transport.send(bytes, format) ?? false;
+  }
+
+  // ---- Ending ----
+
   /**
-   * Ends the connection from the server: a Close message (with the error text and whether the client may
-   * reconnect), then the transport.
+   * Ends the connection from the server, for good: a Close message (with the error text and whether the
+   * client may reconnect), then the transport. A stateful client does not resume a connection closed so.
    */
   close(error?: string, allowReconnect = false): void {
-    if (this.state === "closed") return;
+    if (this.phase === "ended") return;
     if (error !== undefined) this.closeError ??= new Error(error);
-    if (this.state !== "handshaking") {
+    if (this.phase !== "handshaking" && this.phase !== "registering" && this.link !== undefined) {
       const message: HubMessage = {
         type: MessageType.Close,
         error,
         allowReconnect: allowReconnect || undefined,
       };
-      this.transport.send(this.protocol.write(message), this.protocol.transferFormat);
+      this.sendRaw(this.protocol.write(message), this.protocol.transferFormat);
     }
-    this.transport.close();
-    this.onClose(this.closeError);
+    this.closeTransport();
+    this.finish(this.closeError);
   }
 
   /** Closes a connection whose handshake never came. */
   handshakeTimedOut(): void {
     hubLog.handshakeTimedOut(this.host.log, this.ids, this.host.options.handshakeTimeoutMs);
     this.closeError = new Error("Handshake was canceled.");
-    this.transport.close();
-    this.onClose(this.closeError);
+    this.closeTransport();
+    this.finish(this.closeError);
   }
+
+  /**
+   * Hands the connection over to another node (which the client resumed on): running invocations and
+   * streams end with an error the client sees, the old transport closes without a Close message (the
+   * client is already elsewhere), and the state to continue with is returned. The connection then ends
+   * here without running onDisconnected: it lives on.
+   */
+  handOver(): ConnectionState | undefined {
+    if (this.buffer === undefined || this.phase === "ended" || this.phase === "adopting") return undefined;
+    for (const [invocationId, cancellation] of this.invocationMap ?? []) {
+      cancellation.abort();
+      this.writeFrame(
+        {
+          type: MessageType.Completion,
+          invocationId,
+          error: "The invocation was canceled: the connection moved to another server.",
+          hasResult: false,
+        },
+        undefined,
+      );
+    }
+    this.invocationMap?.clear();
+    const state: ConnectionState = {
+      connectionId: this.connectionId,
+      protocol: this.protocol.name,
+      protocolVersion: this.protocolVersion,
+      items: [...(this.itemMap ?? [])],
+      logFields: { ...this.logFieldValues },
+      buffer: this.buffer.snapshot(),
+    };
+    this.closeTransport();
+    this.finishAs({ kind: "moved" });
+    return state;
+  }
+
+  /**
+   * Installs the state the old node handed over (see {@link handOver}); messages delivered here while it
+   * travelled follow what it holds. The connection then waits, detached, for its transport ({@link attach}).
+   * @returns false when the state cannot be used here (an unknown protocol).
+   */
+  install(state: ConnectionState): boolean {
+    if (this.phase !== "adopting") return false;
+    const protocol = this.host.resolveProtocol(state.protocol);
+    if (!protocol) return false;
+    this.protocolInUse = protocol;
+    this.protocolVersion = state.protocolVersion;
+    for (const [key, value] of state.items) this.items.set(key, value);
+    if (Object.keys(state.logFields).length > 0) Object.assign(this.logFields, state.logFields);
+    this.buffer = MessageBuffer.restore(this.host.options.statefulReconnectBufferSize, state.buffer);
+    this.phase = "detached";
+    this.detachedAt = clockNow();
+    this.dispatching = true;
+    const queued = this.adoptQueue;
+    this.adoptQueue = undefined;
+    for (const message of queued ?? []) this.writeFrame(message, undefined);
+    return true;
+  }
+
+  /** The takeover failed before the state arrived: this node forgets the connection. */
+  abandon(): void {
+    if (this.phase === "adopting") this.finishAs({ kind: "moved" });
+  }
+
+  private closeTransport(): void {
+    const link = this.link;
+    this.link = undefined;
+    link?.transport.close();
+  }
+
+  private finish(error: Error | undefined): void {
+    this.closeError ??= error;
+    this.finishAs({ kind: "closed", error: this.closeError });
+  }
+
+  private finishAs(end: TransportEnd): void {
+    if (this.phase === "ended") return;
+    const wasHandshaking = this.phase === "handshaking";
+    this.phase = "ended";
+    this.end = end;
+    for (const upload of this.uploadMap?.values() ?? []) upload.end("The connection was closed.");
+    for (const invocation of this.invocationMap?.values() ?? []) invocation.abort();
+    for (const wake of this.slotWaiters?.splice(0) ?? []) wake();
+    this.queue = undefined;
+    this.early = undefined;
+    this.adoptQueue = undefined;
+    if (end.kind !== "moved") this.endSignal?.abort(end.error);
+    this.wake(wasHandshaking ? false : end);
+  }
+
+  // ---- Reading ----
 
   private readHandshake(): void {
     const { request, rest } = parseHandshakeRequest(
@@ -263,33 +605,21 @@ export class HubConnection implements ConnectionCallbacks {
         `The server does not support version ${request.version} of the '${request.protocol}' protocol.`,
       );
     }
-    if (protocol.transferFormat === "Binary" && !this.transport.supportsBinary) {
+    const transport = this.link!.transport;
+    if (protocol.transferFormat === "Binary" && !transport.supportsBinary) {
       return this.failHandshake(
         `Cannot use the '${request.protocol}' protocol on the current transport. The transport does not support 'Binary' transfer format.`,
       );
     }
     this.protocolInUse = protocol;
-    this.state = "connecting";
-    this.transport.send(writeHandshakeResponse(), protocol.transferFormat);
-    this.lastSentAt = clockNow();
-    hubLog.handshakeComplete(this.host.log, this.ids, protocol.name, this.transport.transport);
-    // Messages that arrive while the registry and onConnected run wait in the queue.
-    this.draining = true;
-    this.registration = this.host.connected(this);
-    this.registration.then(
-      () => {
-        this.registration = undefined;
-        if (this.state !== "connecting") return;
-        this.state = "connected";
-        this.draining = false;
-        this.drain();
-      },
-      (err: unknown) => {
-        this.registration = undefined;
-        hubLog.lifecycleHookFailed(this.host.log, this.ids, "onConnected", err);
-        this.close("Connection closed with an error.", true);
-      },
-    );
+    this.protocolVersion = request.version;
+    // Stateful reconnect needs both: negotiate agreed to it, and the client speaks version 2.
+    if (transport.statefulReconnect && request.version >= 2) {
+      this.buffer = new MessageBuffer(this.host.options.statefulReconnectBufferSize);
+    }
+    this.phase = "registering";
+    hubLog.handshakeComplete(this.host.log, this.ids, protocol.name, transport.transport);
+    this.wake(true);
   }
 
   /** Keeps the bytes of an incomplete message; none keeps no buffer (an empty slice would hold the chunk). */
@@ -300,9 +630,42 @@ export class HubConnection implements ConnectionCallbacks {
   private failHandshake(reason: string): void {
     hubLog.handshakeFailed(this.host.log, this.ids, reason);
     this.closeError = new Error(reason);
-    this.transport.send(writeHandshakeResponse(reason), "Text");
-    this.transport.close();
-    this.onClose(this.closeError);
+    this.link?.transport.send(writeHandshakeResponse(reason), "Text");
+    this.closeTransport();
+    this.finish(this.closeError);
+  }
+
+  /** Takes the parsed messages: stateful bookkeeping first, then the dispatch queue. */
+  private accept(messages: HubMessage[]): void {
+    const buffer = this.buffer;
+    let queued: HubMessage[] | undefined;
+    for (const message of messages) {
+      if (buffer !== undefined && !buffer.shouldProcess(message)) continue;
+      if (message.type === MessageType.Ack) {
+        if (!buffer) continue; // not a stateful connection: ignored, as ASP.NET Core does
+        if (!buffer.ack(message.sequenceId)) {
+          return this.close(
+            "Connection closed with an error. The client acknowledged messages it never received.",
+          );
+        }
+        for (const frame of buffer.takeSendable()) this.sendOrDrop(frame);
+        continue;
+      }
+      if (message.type === MessageType.Sequence) {
+        if (buffer && !buffer.resetSequence(message.sequenceId)) {
+          return this.close(
+            "Connection closed with an error. Sequence ID greater than amount of messages we've received.",
+          );
+        }
+        continue;
+      }
+      (queued ??= []).push(message);
+    }
+    if (queued === undefined) {
+      if (this.dispatching && !this.draining) this.drain(); // acks may have made room
+      return;
+    }
+    this.enqueue(queued);
   }
 
   private enqueue(messages: HubMessage[]): void {
@@ -317,7 +680,7 @@ export class HubConnection implements ConnectionCallbacks {
     }
     for (const message of messages) queue.push(message);
     this.host.metrics.messagesReceived(this.host.hub, messages.length);
-    if (!this.draining) this.drain();
+    if (this.dispatching && !this.draining) this.drain();
   }
 
   private dequeue(): HubMessage | undefined {
@@ -337,11 +700,15 @@ export class HubConnection implements ConnectionCallbacks {
     return message;
   }
 
-  /** Dispatches queued messages in order; the host decides how long each one holds up the next. */
+  /**
+   * Dispatches queued messages in order; the host decides how long each one holds up the next. While a
+   * stateful connection's buffer is full, nothing new is dispatched (backpressure: the client's next
+   * calls wait until it has acknowledged what it was sent).
+   */
   private drain(): void {
     this.draining = true;
     const next = (): void => {
-      while (this.state === "connected") {
+      while (this.dispatching && this.phase !== "ended" && !this.buffer?.isHolding) {
         const message = this.dequeue();
         if (!message) break;
         const pending = this.host.dispatch(this, message);
@@ -356,6 +723,22 @@ export class HubConnection implements ConnectionCallbacks {
       this.draining = false;
     };
     next();
+  }
+
+  // ---- Invocation slots ----
+
+  /**
+   * Resolves once an invocation slot is free, for an invocation that found none (at most one waits: the
+   * queue stops behind it). Also resolves when the connection closes.
+   */
+  waitForSlot(): Promise<void> {
+    return new Promise((resolve) => (this.slotWaiters ??= []).push(resolve));
+  }
+
+  /** An invocation finished: frees its slot for the invocation waiting, if any. */
+  releaseSlot(): void {
+    this.activeInvocations--;
+    this.slotWaiters?.shift()?.();
   }
 }
 

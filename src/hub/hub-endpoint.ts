@@ -1,19 +1,32 @@
-import type { Backplane, BackplaneMessage, PublishResult, SendTarget } from "../backplane/backplane.js";
+import {
+  canMoveConnections,
+  type Backplane,
+  type BackplaneMessage,
+  type ConnectionLocation,
+  type PublishResult,
+  type SendTarget,
+} from "../backplane/backplane.js";
 import type { HubProtocol } from "../protocol/hub-protocol.js";
 import { MessageType, type HubMessage } from "../protocol/messages.js";
 import type {
   ConnectionCallbacks,
   ConnectionHandler,
+  ResumeDecision,
+  ResumeRequest,
   TransportConnection,
 } from "../transport/transport-connection.js";
-import { HubClientsImpl, type CallerSink, type GroupManager, type HubClients } from "./clients.js";
-import { clockNow, HubConnection, type HubConnectionHost } from "./hub-connection.js";
+import { HubClientsImpl, type GroupManager, type HubClients } from "./clients.js";
+import { decodeConnectionState, encodeConnectionState } from "./connection-handover.js";
+import { runConnection, type LifecycleHost } from "./connection-lifecycle.js";
+import { ConnectionStore } from "./connection-store.js";
+import { HubActivator } from "./hub-activator.js";
+import { HubConnection, type HubConnectionHost } from "./hub-connection.js";
 import { HubDispatcher } from "./hub-dispatcher.js";
-import { invocationCancellation, type InvocationCancellation } from "./invocation-cancellation.js";
 import { Hub, type HubDefinition } from "./hub.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { HubOptions } from "./hub-options.js";
-import { buildMethodTable, type HubMethod } from "./method-table.js";
+import { KeepAlive } from "./keep-alive.js";
+import { buildMethodTable } from "./method-table.js";
 import { noMetrics, type HubMetrics } from "./hub-metrics.js";
 
 /** A hub's clients and groups for code outside hub methods: an HTTP handler, a timer, a worker. */
@@ -34,8 +47,9 @@ export interface HubEndpointOptions {
 }
 
 /**
- * Everything one hub needs at run time: its connections on this node, the dispatcher, keep-alive, and the
- * delivery of backplane messages to its local connections. The transport layer sees it as a ConnectionHandler.
+ * One hub on this node: its connections, each living through runConnection (connection-lifecycle.ts),
+ * the dispatcher, the keep-alive, and the delivery of backplane messages to its local connections. The
+ * transport layer sees it as a ConnectionHandler; the backplane reaches it through the server's router.
  */
 export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   readonly hub: string;
@@ -43,56 +57,38 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   readonly log: Logger;
   readonly metrics: HubMetrics;
   private readonly backplane: Backplane;
-  private readonly definition: HubDefinition;
-  /** What a hub given as a plain object is made from: the object, with Hub's `signal` accessor in front. */
-  private readonly objectHubPrototype: object | undefined;
-  /** Whether hub instances read `signal` from their context when none was set (Hub subclasses, objects). */
-  private readonly signalFromContext: boolean;
   private readonly protocols: Map<string, HubProtocol>;
-  private readonly methods: Map<string, HubMethod>;
+  private readonly activator: HubActivator;
   private readonly dispatcher: HubDispatcher;
-  private readonly connections = new Map<string, HubConnection>();
-  private readonly pingBytes = new Map<string, Buffer>();
+  private readonly store = new ConnectionStore();
+  private readonly keepAlive: KeepAlive;
   private readonly groupManager: GroupManager;
   private readonly outsideClients: HubClientsImpl;
-  private readonly disconnecting = new Set<Promise<void>>();
-  private readonly timer: NodeJS.Timeout;
+  /** Lifecycles still running (close waits for their onDisconnected). */
+  private readonly running = new Set<Promise<void>>();
 
   constructor(options: HubEndpointOptions) {
     this.hub = options.path;
-    this.definition = options.definition;
-    const signalAccessor = Object.getOwnPropertyDescriptor(Hub.prototype, "signal")!;
-    this.objectHubPrototype =
-      typeof this.definition === "function"
-        ? undefined
-        : Object.create(this.definition, { signal: signalAccessor });
-    this.signalFromContext =
-      typeof this.definition !== "function" || this.definition.prototype instanceof Hub;
     this.backplane = options.backplane;
     this.options = options.options;
     this.log = options.log;
     this.metrics = options.metrics ?? noMetrics;
     this.protocols = new Map(options.protocols.map((p) => [p.name, p]));
-    for (const p of options.protocols) this.pingBytes.set(p.name, p.write({ type: MessageType.Ping }));
-    this.methods = buildMethodTable(this.definition, Hub.prototype);
-    this.dispatcher = new HubDispatcher(
-      this.methods,
-      (c, signal) => this.activate(c, signal),
-      this.options,
-      this.log,
-      this.metrics,
-    );
     this.groupManager = {
       add: (connectionId, group) => this.backplane.addToGroup(this.hub, connectionId, group),
       remove: (connectionId, group) => this.backplane.removeFromGroup(this.hub, connectionId, group),
     };
-    this.outsideClients = new HubClientsImpl(this.hub, this.sink);
-    const { keepAliveIntervalMs, clientTimeoutMs, handshakeTimeoutMs } = this.options;
-    const tick = Math.max(
-      10,
-      Math.min(1000, keepAliveIntervalMs / 2, clientTimeoutMs / 4, handshakeTimeoutMs / 2),
+    const sinks = { publish: this.publish, groups: this.groupManager };
+    this.activator = new HubActivator(this.hub, options.definition, sinks);
+    this.dispatcher = new HubDispatcher(
+      buildMethodTable(options.definition, Hub.prototype),
+      (c, cancellation) => this.activator.activate(c, cancellation),
+      this.options,
+      this.log,
+      this.metrics,
     );
-    this.timer = setInterval(() => this.tick(), tick).unref();
+    this.outsideClients = new HubClientsImpl(this.hub, sinks);
+    this.keepAlive = new KeepAlive(() => this.store.values(), options.protocols, this.options, this.log);
   }
 
   /** The hub's clients and groups, for use outside hub methods. */
@@ -105,15 +101,9 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     return this.backplane.nodeId;
   }
 
-  /** Connections of this hub on this node. */
+  /** Connections of this hub on this node (those waiting for their client to resume included). */
   get connectionCount(): number {
-    return this.connections.size;
-  }
-
-  onConnected(transport: TransportConnection): ConnectionCallbacks {
-    const connection = new HubConnection(transport, this);
-    this.connections.set(connection.connectionId, connection);
-    return connection;
+    return this.store.size;
   }
 
   /** Protocol names match case-insensitively, as in ASP.NET Core. */
@@ -121,36 +111,48 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     return this.protocols.get(name.toLowerCase());
   }
 
-  async connected(connection: HubConnection): Promise<void> {
-    const { transport } = connection;
-    await this.backplane.addConnection({
-      connectionId: connection.connectionId,
-      hub: this.hub,
-      userId: transport.request.userId ?? "",
-    });
-    // Closed while the registry was written: runDisconnected undoes the registration; no hooks run.
-    if (!connection.isConnected) return;
-    hubLog.connected(this.log, connection.ids, transport.request.userId);
-    this.metrics.connectionOpened(this.hub);
-    // Also what makes runDisconnected count the close: each open and close is counted once.
-    connection.hooksStarted = true;
-    const hub = this.activate(connection);
-    if (typeof hub.onConnected === "function") await (hub.onConnected as () => unknown).call(hub);
+  onConnected(transport: TransportConnection): ConnectionCallbacks {
+    const connection = new HubConnection(transport.connectionId, this, { transport });
+    this.run(connection, "new");
+    return connection.callbacks;
   }
 
   dispatch(connection: HubConnection, message: HubMessage): Promise<void> | undefined {
     return this.dispatcher.dispatch(connection, message);
   }
 
-  disconnected(connection: HubConnection, error: Error | undefined, registered: boolean): Promise<void> {
-    if (!registered) {
-      // Ended before its handshake completed: it was never in the registry, and no hook ran.
-      this.connections.delete(connection.connectionId);
-      return Promise.resolve();
+  /**
+   * A client came back with the token of a stateful connection: resume it here, take it over from the
+   * node holding it, start it as new (it never started), or refuse.
+   */
+  async resume(request: ResumeRequest): Promise<ResumeDecision> {
+    const { connectionId, tokenFresh } = request;
+    const local = this.store.get(connectionId);
+    if (local !== undefined) {
+      if (!local.isResumable) return refuse("the connection has ended or cannot be resumed");
+      return { kind: "resume", attach: (transport) => local.attach(transport) };
     }
-    const done = this.runDisconnected(connection, error).finally(() => this.disconnecting.delete(done));
-    this.disconnecting.add(done);
-    return done;
+    if (!canMoveConnections(this.backplane)) {
+      return tokenFresh ? { kind: "new" } : refuse("no such connection on this node");
+    }
+    let where: ConnectionLocation;
+    try {
+      where = await this.backplane.locateConnection(this.hub, connectionId);
+    } catch (err) {
+      return refuse(`the registry could not be read: ${String(err)}`);
+    }
+    switch (where.kind) {
+      case "unknown":
+        return tokenFresh ? { kind: "new" } : refuse("no such connection");
+      case "ended":
+        return refuse("the connection has ended");
+      case "here":
+        return refuse("the connection is ending on this node");
+      case "elsewhere":
+        if (!where.resumable) return refuse("the connection did not agree to stateful reconnect");
+        if (!where.nodeAlive) return refuse("the node that held the connection is gone");
+        return this.takeOver(connectionId, where.nodeId, request);
+    }
   }
 
   /**
@@ -165,8 +167,12 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     };
     const frames = new Map<HubProtocol, Buffer>();
     for (const id of connectionIds) {
-      const connection = this.connections.get(id);
+      const connection = this.store.get(id);
       if (!connection?.isConnected) continue;
+      if (connection.isAdopting) {
+        connection.writeFrame(invocation, undefined); // kept as it is until its protocol is known
+        continue;
+      }
       const protocol = connection.protocol;
       let frame = frames.get(protocol);
       if (!frame) {
@@ -185,7 +191,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
         }
         frames.set(protocol, frame);
       }
-      if (!connection.writeBytes(frame)) {
+      if (!connection.writeFrame(invocation, frame)) {
         hubLog.deliveryFailed(
           this.log,
           connection.ids,
@@ -196,110 +202,130 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     }
   }
 
+  /** Whether a connection of this node can move to another node now (see {@link handOver}). */
+  canHandOver(connectionId: string): boolean {
+    return this.store.get(connectionId)?.isResumable ?? false;
+  }
+
+  /** Hands a connection over to the node its client resumed on: its state, or undefined to refuse. */
+  handOver(connectionId: string): Uint8Array | undefined {
+    const connection = this.store.get(connectionId);
+    const state = connection?.handOver();
+    if (!connection || !state) return undefined;
+    const { bytes, dropped } = encodeConnectionState(state);
+    hubLog.handedOver(this.log, connection.ids, dropped);
+    return bytes;
+  }
+
   /**
    * Ends every connection with a Close message that lets clients reconnect (to another node, when there is
    * one), and waits for their onDisconnected hooks.
    */
   async close(): Promise<void> {
-    clearInterval(this.timer);
-    for (const connection of this.connections.values()) {
-      if (connection.isHandshaking) connection.transport.close();
+    this.keepAlive.stop();
+    for (const connection of this.store.values()) {
+      if (connection.isHandshaking) connection.handshakeTimedOut();
       else connection.close(undefined, true);
     }
-    await Promise.allSettled([...this.disconnecting]);
+    await Promise.allSettled([...this.running]);
   }
 
-  private async runDisconnected(connection: HubConnection, error: Error | undefined): Promise<void> {
-    // Undo the registration only once it has finished (else its insert could land after our delete), and
-    // run onDisconnected only after onConnected, and only if it was started.
-    await connection.registration?.catch(() => undefined);
-    if (connection.hooksStarted) {
+  /** Runs a connection's lifecycle; it leaves the store when the lifecycle is over. */
+  private run(connection: HubConnection, start: "new" | "adopted"): void {
+    this.store.add(connection);
+    const done = runConnection(connection, this.lifecycle, start)
+      .catch((err: unknown) => hubLog.lifecycleHookFailed(this.log, connection.ids, "lifecycle", err))
+      .finally(() => {
+        this.store.remove(connection);
+        this.running.delete(done);
+      });
+    this.running.add(done);
+  }
+
+  /**
+   * Takes a connection over from the node that holds it. Its placeholder is in the store first, so what
+   * this node sends it meanwhile is kept for it; the state then arrives with everything sent before.
+   */
+  private async takeOver(
+    connectionId: string,
+    from: string,
+    request: ResumeRequest,
+  ): Promise<ResumeDecision> {
+    const mover = this.backplane;
+    if (!canMoveConnections(mover)) return refuse("the backplane cannot move connections");
+    const connection = new HubConnection(connectionId, this, { adopt: request.request });
+    this.store.add(connection);
+    try {
+      const state = decodeConnectionState(await mover.takeOverConnection(this.hub, connectionId, from));
+      if (!connection.install(state)) throw new Error(`its protocol '${state.protocol}' is not served here`);
+    } catch (err) {
+      connection.abandon();
+      this.store.remove(connection);
+      hubLog.takeOverFailed(this.log, { hub: this.hub, connectionId }, from, err);
+      return refuse(
+        `the connection could not be taken over: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+    hubLog.tookOver(this.log, connection.ids, from);
+    this.run(connection, "adopted");
+    return { kind: "resume", attach: (transport) => connection.attach(transport) };
+  }
+
+  private readonly publish = (target: SendTarget, message: BackplaneMessage): Promise<PublishResult> =>
+    this.backplane.publish(target, message).catch((err: unknown) => {
+      hubLog.sendFailed(this.log, this.hub, message.target, err);
+      throw err;
+    });
+
+  /** The lifecycle's steps that reach outside the connection: the registry and the hub's hooks. */
+  private readonly lifecycle: LifecycleHost = {
+    register: (connection) =>
+      this.backplane
+        .addConnection({
+          connectionId: connection.connectionId,
+          hub: this.hub,
+          userId: connection.request.userId ?? "",
+          resumable: connection.isResumable,
+        })
+        .catch((err: unknown) => {
+          hubLog.registryFailed(this.log, connection.ids, err);
+          throw err;
+        }),
+    unregister: async (connection) => {
       try {
-        const hub = this.activate(connection);
+        await this.backplane.removeConnection(this.hub, connection.connectionId);
+      } catch (err) {
+        hubLog.registryFailed(this.log, connection.ids, err);
+      }
+    },
+    onConnected: async (connection) => {
+      hubLog.connected(this.log, connection.ids, connection.request.userId);
+      const hub = this.activator.activate(connection);
+      try {
+        if (typeof hub.onConnected === "function") await (hub.onConnected as () => unknown).call(hub);
+      } catch (err) {
+        hubLog.lifecycleHookFailed(this.log, connection.ids, "onConnected", err);
+        throw err;
+      }
+    },
+    onDisconnected: async (connection, error) => {
+      try {
+        const hub = this.activator.activate(connection);
         if (typeof hub.onDisconnected === "function") {
           await (hub.onDisconnected as (e?: Error) => unknown).call(hub, error);
         }
       } catch (err) {
         hubLog.lifecycleHookFailed(this.log, connection.ids, "onDisconnected", err);
       }
-    }
-    if (connection.hooksStarted) this.metrics.connectionClosed(this.hub);
-    try {
-      await this.backplane.removeConnection(this.hub, connection.connectionId);
-    } catch (err) {
-      hubLog.registryFailed(this.log, connection.ids, err);
-    } finally {
-      this.connections.delete(connection.connectionId);
+    },
+    opened: () => this.metrics.connectionOpened(this.hub),
+    closed: (connection, error) => {
+      this.metrics.connectionClosed(this.hub);
       hubLog.disconnected(this.log, connection.ids, error?.message);
-    }
-  }
-
-  private readonly sink = {
-    publish: (target: SendTarget, message: BackplaneMessage): Promise<PublishResult> =>
-      this.backplane.publish(target, message).catch((err: unknown) => {
-        hubLog.sendFailed(this.log, this.hub, message.target, err);
-        throw err;
-      }),
+    },
   };
+}
 
-  /**
-   * A hub instance for one call, with the caller's context, clients, groups and abort signal. Hub's
-   * `signal` accessor makes or fetches the signal only when read: the invocation's, or without one (the
-   * lifecycle hooks) the connection's. Most methods never read it, and an AbortSignal is the largest thing
-   * an idle connection would hold.
-   */
-  private activate(
-    connection: HubConnection,
-    cancellation?: InvocationCancellation,
-  ): Record<string, unknown> {
-    const hub = (
-      typeof this.definition === "function"
-        ? new this.definition()
-        : Object.create(this.objectHubPrototype as object)
-    ) as Record<string, unknown>;
-    const caller: CallerSink = {
-      connectionId: connection.connectionId,
-      send: (message) => {
-        if (connection.isConnected) {
-          connection.write({
-            type: MessageType.Invocation,
-            target: message.target,
-            arguments: message.arguments,
-          });
-        }
-      },
-    };
-    hub.context = connection.context;
-    hub.clients = new HubClientsImpl(this.hub, this.sink, caller);
-    hub.groups = this.groupManager;
-    if (!this.signalFromContext) {
-      hub.signal = cancellation?.signal ?? connection.signal; // a class without Hub's accessor
-    } else if (cancellation) {
-      (hub as { [invocationCancellation]?: InvocationCancellation })[invocationCancellation] = cancellation;
-    }
-    return hub;
-  }
-
-  /** Keep-alive pings, client timeouts and handshake timeouts, for every connection, on one timer. */
-  private tick(): void {
-    const now = clockNow();
-    const { keepAliveIntervalMs, clientTimeoutMs, handshakeTimeoutMs } = this.options;
-    for (const connection of this.connections.values()) {
-      if (connection.isHandshaking) {
-        if (now - connection.openedAt >= handshakeTimeoutMs) connection.handshakeTimedOut();
-        continue;
-      }
-      if (!connection.isConnected || connection.transport.inherentKeepAlive) continue;
-      if (connection.pingReceived && now - connection.lastReceivedAt >= clientTimeoutMs) {
-        hubLog.clientTimedOut(this.log, connection.ids, clientTimeoutMs);
-        connection.close(
-          `Connection closed with an error. Nothing was received from the client for ${clientTimeoutMs} ms.`,
-          true,
-        );
-        continue;
-      }
-      if (now - connection.lastSentAt >= keepAliveIntervalMs)
-        connection.writeBytes(this.pingBytes.get(connection.protocol.name)!);
-    }
-  }
+function refuse(reason: string): ResumeDecision {
+  return { kind: "refuse", reason };
 }

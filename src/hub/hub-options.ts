@@ -14,6 +14,23 @@ export interface HubOptions {
   enableDetailedErrors: boolean;
   /** Upload-stream items a client may send ahead of the hub method reading them. Default 1 000 (ours). */
   streamBufferCapacity: number;
+  /**
+   * Stateful reconnect: the unacknowledged bytes that may be in flight to one client. Messages beyond wait
+   * on the server (and the client's next calls wait too) until the client acknowledges. Default 100 000
+   * (as ASP.NET Core's StatefulReconnectBufferSize).
+   */
+  statefulReconnectBufferSize: number;
+  /**
+   * Stateful reconnect: how long a connection whose transport was lost waits for its client to come back
+   * (on this node or another) before it ends and onDisconnected runs. Default 30 000 ms (ours; ASP.NET
+   * Core keeps 15 s).
+   */
+  statefulReconnectWindowMs: number;
+  /**
+   * Stateful reconnect: the most a connection keeps for its client, sent or waiting, before it is closed
+   * as a client that does not keep up (or is gone). Default 1 MiB.
+   */
+  statefulReconnectMaxBufferedBytes: number;
 }
 
 export const defaultHubOptions: HubOptions = {
@@ -24,4 +41,7 @@ export const defaultHubOptions: HubOptions = {
   maximumParallelInvocationsPerClient: 1,
   enableDetailedErrors: false,
   streamBufferCapacity: 1_000,
+  statefulReconnectBufferSize: 100_000,
+  statefulReconnectWindowMs: 30_000,
+  statefulReconnectMaxBufferedBytes: 1024 * 1024,
 };

@@ -66,6 +66,38 @@ export const hubLog = {
     log.debug({ event: "Connected", ...ids, userId }, "Connection registered."),
   disconnected: (log: Logger, ids: Ids, reason: string | undefined) =>
     log.debug({ event: "Disconnected", ...ids, reason }, "Connection ended."),
+  transportLost: (log: Logger, ids: Ids, reason: string | undefined) =>
+    log.debug(
+      { event: "TransportLost", ...ids, reason },
+      "The connection's transport was lost; waiting for its client to resume.",
+    ),
+  statefulBufferFull: (log: Logger, ids: Ids, limitBytes: number) =>
+    log.debug(
+      { event: "StatefulBufferFull", ...ids, limitBytes },
+      "The client has not acknowledged enough of what it was sent; further messages wait for its Ack.",
+    ),
+  resumed: (log: Logger, ids: Ids, replayed: number) =>
+    log.debug({ event: "Resumed", ...ids, replayed }, "The client resumed its connection."),
+  resumeWindowExpired: (log: Logger, ids: Ids, windowMs: number) =>
+    log.info(
+      { event: "ResumeWindowExpired", ...ids, windowMs },
+      "The client did not come back within the resume window; the connection ends.",
+    ),
+  handedOver: (log: Logger, ids: Ids, droppedItems: string[]) =>
+    (droppedItems.length > 0 ? log.warn : log.debug).call(
+      log,
+      { event: "HandedOver", ...ids, droppedItems },
+      droppedItems.length > 0
+        ? "The connection moved to another node; some context.items values could not travel with it."
+        : "The connection moved to another node.",
+    ),
+  tookOver: (log: Logger, ids: Ids, fromNode: string) =>
+    log.debug({ event: "TookOver", ...ids, fromNode }, "Took over a connection whose client resumed here."),
+  takeOverFailed: (log: Logger, ids: Ids, fromNode: string, err: unknown) =>
+    log.info(
+      { event: "TakeOverFailed", ...ids, fromNode, err },
+      "A connection could not be taken over from its node; its client will start a new one.",
+    ),
   registryFailed: (log: Logger, ids: Ids, err: unknown) =>
     log.error(
       { event: "RegistryFailed", ...ids, err },

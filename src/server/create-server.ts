@@ -95,6 +95,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         authenticate,
         longPollingTimeoutMs: resolved.longPollingTimeoutMs,
         disconnectTimeoutMs: resolved.disconnectTimeoutMs,
+        allowStatefulReconnects: resolved.allowStatefulReconnects,
         minimumNegotiateVersion: options.minimumNegotiateVersion,
         // A frame may hold several messages, but not without bound (a huge frame would stall the loop).
         maxWebSocketMessageBytes: Math.max(1024 * 1024, 4 * resolved.hub.maximumReceiveMessageSize),
@@ -123,6 +124,8 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage) {
       hubs.get(hub)?.deliver(connectionIds, message);
     },
+    canHandOver: (hub, connectionId) => hubs.get(hub)?.canHandOver(connectionId) ?? false,
+    handOver: (hub, connectionId) => hubs.get(hub)?.handOver(connectionId),
   };
 
   let started: Promise<void> | undefined;

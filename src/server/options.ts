@@ -40,6 +40,13 @@ export interface ServerOptions extends Partial<HubOptions> {
   longPollingTimeoutMs?: number;
   /** How long a long-polling connection lives without a poll. Default 15 000 ms. */
   disconnectTimeoutMs?: number;
+  /**
+   * Agree to stateful reconnect when a client asks for it (`withStatefulReconnect()`): a client whose
+   * WebSocket drops comes back with the same connection, on any node, and nothing sent either way is lost
+   * or duplicated. Costs a replay buffer per stateful connection (up to statefulReconnectBufferSize) and
+   * delays onDisconnected by the resume window when a client vanishes. Default true.
+   */
+  allowStatefulReconnects?: boolean;
   /** Allowed cross-origin callers (browser pages on another origin): a list of origins, or true for any. Default: none. */
   cors?: true | string[];
   /**
@@ -73,6 +80,7 @@ export interface ResolvedOptions {
   protocols: ("json" | "messagepack")[];
   longPollingTimeoutMs: number;
   disconnectTimeoutMs: number;
+  allowStatefulReconnects: boolean;
 }
 
 const positiveNumbers = [
@@ -84,6 +92,9 @@ const positiveNumbers = [
   "streamBufferCapacity",
   "longPollingTimeoutMs",
   "disconnectTimeoutMs",
+  "statefulReconnectBufferSize",
+  "statefulReconnectWindowMs",
+  "statefulReconnectMaxBufferedBytes",
 ] as const;
 
 const knownOptions = new Set<string>([
@@ -102,6 +113,7 @@ const knownOptions = new Set<string>([
   "health",
   "metrics",
   "minimumNegotiateVersion",
+  "allowStatefulReconnects",
 ]);
 
 /** Checks every option and fills in defaults. A bad option throws an error that names it. */
@@ -156,6 +168,9 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
       "Option 'longPollingTimeoutMs' must stay below the official client's 100 000 ms poll timeout.",
     );
   }
+  if (options.allowStatefulReconnects !== undefined && typeof options.allowStatefulReconnects !== "boolean") {
+    throw new TypeError("Option 'allowStatefulReconnects' must be true or false.");
+  }
   if (options.cors !== undefined && options.cors !== true && !Array.isArray(options.cors)) {
     throw new TypeError("Option 'cors' must be true or a list of origins.");
   }
@@ -176,6 +191,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     protocols,
     longPollingTimeoutMs: options.longPollingTimeoutMs ?? 90_000,
     disconnectTimeoutMs: options.disconnectTimeoutMs ?? 15_000,
+    allowStatefulReconnects: options.allowStatefulReconnects ?? true,
   };
 }
 

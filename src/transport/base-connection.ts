@@ -12,6 +12,8 @@ import type {
 export interface ConnectionInit {
   connectionId: string;
   request: ConnectionRequest;
+  /** Whether negotiate agreed to stateful reconnect (see {@link TransportConnection.statefulReconnect}). */
+  statefulReconnect: boolean;
   /** What all connections of one endpoint share (one object, not a copy of each field per connection). */
   shared: SharedConnectionSettings;
 }
@@ -58,6 +60,7 @@ export abstract class BaseConnection implements TransportConnection {
   abstract readonly inherentKeepAlive: boolean;
   readonly connectionId: string;
   readonly request: ConnectionRequest;
+  readonly statefulReconnect: boolean;
   private readonly shared: SharedConnectionSettings;
   private callbacks: ConnectionCallbacks | undefined;
   private phase: Phase = "open";
@@ -71,6 +74,7 @@ export abstract class BaseConnection implements TransportConnection {
   protected constructor(init: ConnectionInit) {
     this.connectionId = init.connectionId;
     this.request = init.request;
+    this.statefulReconnect = init.statefulReconnect;
     this.shared = init.shared;
   }
 
@@ -108,10 +112,11 @@ export abstract class BaseConnection implements TransportConnection {
   abstract send(data: Buffer, format?: FrameFormat): boolean;
 
   /**
-   * Hands the connection to the handler. If `onConnected` throws, the transport is torn down, `onClose`
-   * is not called (the handler never took the connection) and the error is rethrown.
+   * Hands the connection to the handler (`onConnected`, or `attach` for a resumed connection). If that
+   * throws, the transport is torn down, `onClose` is not called (the handler never took the connection)
+   * and the error is rethrown.
    */
-  start(handler: ConnectionHandler): void {
+  start(handler: Pick<ConnectionHandler, "onConnected">): void {
     try {
       this.callbacks = handler.onConnected(this);
     } catch (error) {

@@ -21,7 +21,7 @@ import {
   writeText,
 } from "./http-utils.js";
 import { LongPollingConnection } from "./long-polling-transport.js";
-import { negotiateConnection, parseNegotiateVersion } from "./negotiate.js";
+import { negotiateConnection, parseNegotiateVersion, wantsStatefulReconnect } from "./negotiate.js";
 import {
   BODY_TOO_LARGE,
   CHANGE_TRANSPORT,
@@ -34,7 +34,7 @@ import {
 } from "./responses.js";
 import { ServerSentEventsConnection } from "./server-sent-events-transport.js";
 import { transportLog } from "./transport.log.js";
-import type { TransportName } from "./transport-connection.js";
+import type { ConnectionCallbacks, ResumeDecision, TransportName } from "./transport-connection.js";
 import { WebSocketConnection } from "./websocket-transport.js";
 
 type Route = { kind: "negotiate" | "connection"; pathname: string; query: URLSearchParams };
@@ -52,6 +52,10 @@ const sameUser = (a: string | undefined, b: string | undefined): boolean => (a ?
  * node that shares the token secret, even one that never saw the negotiate. Server-Sent Events, long
  * polling and negotiate version 0 need sticky sessions: their requests must reach the node that
  * negotiated or holds the connection (others answer 404).
+ *
+ * Stateful reconnect: when negotiate agreed to it, a client whose WebSocket dropped comes back with the
+ * same token (on any node, behind a balancer) and the handler's `resume` decides: go on with the same
+ * connection, treat it as the first start of a connection negotiated elsewhere, or refuse with 404.
  *
  * `authenticate` runs on negotiate and on the request that starts a connection; its user id must be the
  * same on both (a token is bound to its user). The `id` query parameter (the token) is not passed on in
@@ -88,7 +92,8 @@ export class ConnectionEndpoint {
       owner: {
         connectionEnded: (connection) => {
           const entry = this.live.get(connection);
-          if (entry) this.retire(entry);
+          // A resumed connection's entry already belongs to its new transport.
+          if (entry && entry.connection === connection) this.retire(entry);
         },
         connectionFinished: (connection) => {
           this.live.delete(connection);
@@ -183,12 +188,22 @@ export class ConnectionEndpoint {
     );
     if ("error" in version) return writeJson(res, 200, { error: version.error });
 
-    const { response, key, tokenValidUntilMs } = await negotiateConnection(
+    const stateful =
+      this.options.allowStatefulReconnects &&
+      wantsStatefulReconnect(queryValue(route.query, "useStatefulReconnect"));
+    const { response, key, tokenValidUntilMs, resumable } = await negotiateConnection(
       version.version,
       user.userId,
+      stateful,
       this.options,
     );
-    const pending = { key, connectionId: response.connectionId, userId: user.userId, tokenValidUntilMs };
+    const pending = {
+      key,
+      connectionId: response.connectionId,
+      userId: user.userId,
+      tokenValidUntilMs,
+      resumable,
+    };
     this.registry.add({ ...pending, state: "pending" }, this.options.disconnectTimeoutMs);
     transportLog.negotiated(this.log, response.connectionId, response.negotiateVersion);
     writeJson(res, 200, response);
@@ -252,7 +267,8 @@ export class ConnectionEndpoint {
     if (entry.state !== "pending") return reject(409);
 
     this.registry.claim(entry, "active", transport);
-    const init = this.connectionInit(entry.connectionId, transport, req, route, user);
+    // The official clients resume WebSockets only: these transports never come back for their connection.
+    const init = this.connectionInit(entry.connectionId, transport, req, route, user, false);
     const connection =
       transport === "LongPolling"
         ? new LongPollingConnection(init, {
@@ -335,51 +351,94 @@ export class ConnectionEndpoint {
 
     // An empty id counts as none, as in ASP.NET Core.
     const id = queryValue(route.query, "id") || undefined;
-    let entry: ConnectionEntry | undefined;
-    if (id !== undefined) {
-      const known = this.registry.get(id);
-      if (known === undefined) {
-        // Not negotiated here: a signed, fresh token for this user may start the connection on this node.
-        const verified = verifyConnectionToken(id, await this.options.tokenSecret(), user.userId);
-        if (!verified || !isTokenFresh(verified.issuedAtMs, this.options.tokenLifetimeMs)) {
-          return reject(404, NO_CONNECTION);
-        }
-        if (this.registry.get(id) !== undefined) return reject(409);
-        const validUntil = verified.issuedAtMs + this.options.tokenLifetimeMs;
-        const init = {
+    if (id === undefined) {
+      // The client skipped negotiation: the connection is made up here and has no token.
+      return this.accept(req, socket, head, route, user, newConnectionId(), undefined, undefined);
+    }
+    const known = this.registry.get(id);
+    if (known?.state === "pending") {
+      if (!sameUser(user.userId, known.userId)) return reject(404, NO_CONNECTION);
+      this.registry.claim(known, "starting", "WebSockets");
+      return this.accept(req, socket, head, route, user, known.connectionId, known, undefined);
+    }
+    if (known !== undefined && !known.resumable) {
+      if (known.state === "closed") return reject(404, NO_CONNECTION);
+      return known.transport === "WebSockets" ? reject(409) : reject(400, CHANGE_TRANSPORT);
+    }
+    if (known?.state === "starting") return reject(409);
+    if (known !== undefined && known.transport !== "WebSockets") return reject(400, CHANGE_TRANSPORT);
+
+    // Not negotiated here (or resumable): a signed token for this user, fresh enough to start a connection
+    // here, or of a connection that agreed to stateful reconnect and may be resumed.
+    const verified = verifyConnectionToken(id, await this.options.tokenSecret(), user.userId);
+    if (!verified) return reject(404, NO_CONNECTION);
+    const tokenFresh = isTokenFresh(verified.issuedAtMs, this.options.tokenLifetimeMs);
+    const resumable = verified.resumable === true && this.options.allowStatefulReconnects;
+    const decision: ResumeDecision =
+      resumable && this.options.handler.resume
+        ? await this.options.handler.resume({
+            connectionId: verified.connectionId,
+            tokenFresh,
+            request: connectionRequest(req, route.pathname, route.query, user.userId, user.claims, false),
+          })
+        : { kind: "new" };
+    if (decision.kind === "refuse") {
+      transportLog.resumeRefused(this.log, verified.connectionId, decision.reason);
+      return reject(404, NO_CONNECTION);
+    }
+    // Only a fresh token may start a connection, and only one this node does not know yet.
+    if (decision.kind === "new" && (!tokenFresh || known !== undefined)) return reject(404, NO_CONNECTION);
+    // While we waited, another request may have taken the token.
+    const current = this.registry.get(id);
+    // (A resume the handler accepted but never attached stays in its resume window: nothing to undo.)
+    if (current !== known || current?.state === "starting") return reject(409);
+    let entry = known;
+    if (entry === undefined) {
+      entry = this.registry.add(
+        {
           key: id,
           connectionId: verified.connectionId,
           userId: user.userId,
-          tokenValidUntilMs: validUntil,
-        };
-        entry = this.registry.add({ ...init, state: "starting" }, this.options.disconnectTimeoutMs);
-      } else if (known.state === "closed") {
-        return reject(404, NO_CONNECTION);
-      } else if (known.state !== "pending") {
-        return known.transport === "WebSockets" ? reject(409) : reject(400, CHANGE_TRANSPORT);
-      } else if (!sameUser(user.userId, known.userId)) {
-        return reject(404, NO_CONNECTION);
-      } else {
-        entry = known;
-      }
-      this.registry.claim(entry, "starting", "WebSockets");
+          tokenValidUntilMs: verified.issuedAtMs + this.options.tokenLifetimeMs,
+          resumable,
+          state: "starting",
+        },
+        this.options.disconnectTimeoutMs,
+      );
     }
+    this.registry.claim(entry, "starting", "WebSockets");
+    const attach = decision.kind === "resume" ? decision.attach : undefined;
+    return this.accept(req, socket, head, route, user, verified.connectionId, entry, attach);
+  }
+
+  /**
+   * Completes a WebSocket upgrade and hands the connection to the handler: as a new connection, or to
+   * `attach` when it resumes one.
+   */
+  private accept(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    route: Route,
+    user: AuthenticatedUser,
+    connectionId: string,
+    entry: ConnectionEntry | undefined,
+    attach: ((connection: WebSocketConnection) => ConnectionCallbacks) | undefined,
+  ): void {
     if (socket.destroyed) {
       if (entry) this.retire(entry);
       return;
     }
-
-    // Without an id the client skipped negotiation: the connection is made up here and has no token.
-    const connectionId = entry?.connectionId ?? newConnectionId();
     const upgrade = this.retireUnlessUpgraded(socket, entry);
     this.webSockets.handleUpgrade(req, socket, head, (webSocket: WebSocket) => {
       upgrade.done();
-      const init = this.connectionInit(connectionId, "WebSockets", req, route, user);
+      const stateful = entry?.resumable ?? false;
+      const init = this.connectionInit(connectionId, "WebSockets", req, route, user, stateful);
       const connection = new WebSocketConnection(init, webSocket);
       if (entry) this.registry.claim(entry, "active", "WebSockets");
       this.adopt(entry, connection);
       try {
-        connection.start(this.options.handler);
+        connection.start(attach ? { onConnected: attach } : this.options.handler);
       } catch {
         // start() closed the socket with 1011 and logged the error.
       }
@@ -405,13 +464,14 @@ export class ConnectionEndpoint {
     req: IncomingMessage,
     route: Route,
     user: AuthenticatedUser,
+    statefulReconnect: boolean,
   ): ConnectionInit {
     // The endpoint's own path string when it is the same: one copy instead of one per connection.
     const path = route.pathname === this.path ? this.path : route.pathname;
     // A WebSocket's socket is the connection's own; other transports' requests end before their connection.
     const socketIsConnection = transport === "WebSockets";
     const request = connectionRequest(req, path, route.query, user.userId, user.claims, socketIsConnection);
-    return { connectionId, request, shared: this.shared };
+    return { connectionId, request, statefulReconnect, shared: this.shared };
   }
 
   /** Tracks a new connection until it finishes. */

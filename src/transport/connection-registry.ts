@@ -19,6 +19,8 @@ export interface ConnectionEntry {
   readonly userId: string | undefined;
   /** Until when the key could start a connection on any node (epoch ms); 0 when it is not a token. */
   readonly tokenValidUntilMs: number;
+  /** Negotiate agreed to stateful reconnect: the token may come back for its connection after it drops. */
+  readonly resumable: boolean;
   state: EntryState;
   transport: TransportName | undefined;
   connection: BaseConnection | undefined;
@@ -38,7 +40,10 @@ export class ConnectionRegistry {
    * @throws Error when the key is taken (the caller checks first).
    */
   add(
-    init: Pick<ConnectionEntry, "key" | "connectionId" | "userId" | "tokenValidUntilMs" | "state">,
+    init: Pick<
+      ConnectionEntry,
+      "key" | "connectionId" | "userId" | "tokenValidUntilMs" | "resumable" | "state"
+    >,
     pendingTtlMs: number,
   ): ConnectionEntry {
     if (this.entries.has(init.key)) throw new Error("Connection key already registered.");
@@ -49,6 +54,7 @@ export class ConnectionRegistry {
       connectionId: init.connectionId,
       userId: init.userId,
       tokenValidUntilMs: init.tokenValidUntilMs,
+      resumable: init.resumable,
       state: init.state,
       transport: undefined,
       connection: undefined,

@@ -4,21 +4,27 @@
 //
 //   bytes  0..16  connection id (its base64url is the public connectionId)
 //   bytes 16..20  issued-at, whole seconds since the Unix epoch, unsigned big-endian
-//   bytes 20..28  random nonce
+//   byte  20      flags: bit 0 set when negotiate agreed to stateful reconnect (the token may resume
+//                 its connection on any node for as long as the connection lives)
+//   bytes 21..28  random nonce
 //   bytes 28..44  HMAC-SHA256(secret, LABEL ‖ bytes 0..28 ‖ UTF-8 user id), first 16 bytes
 //
 // Any node that shares the secret can check a token without having seen the negotiate, so a load
 // balancer may send the WebSocket upgrade anywhere. The MAC covers the user id chosen by
 // authentication, so a token only starts a connection for the user it was issued to. The issued-at
 // time bounds how long a token can start a connection on a node that did not issue it (replays).
+// Tokens of nodes older than the flags byte have a random byte there: read as a flag, it only makes a
+// node ask the registry whether the connection exists, which is harmless.
 
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 const ID_BYTES = 16;
 const ISSUED_AT_BYTES = 4;
-const NONCE_BYTES = 8;
+const FLAGS_BYTES = 1;
+const NONCE_BYTES = 7;
+const RESUMABLE_FLAG = 0x01;
 const MAC_BYTES = 16;
-const SIGNED_BYTES = ID_BYTES + ISSUED_AT_BYTES + NONCE_BYTES;
+const SIGNED_BYTES = ID_BYTES + ISSUED_AT_BYTES + FLAGS_BYTES + NONCE_BYTES;
 const TOKEN_BYTES = SIGNED_BYTES + MAC_BYTES;
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{59}$/;
 /** Domain separation: the secret may be shared with other uses. */
@@ -39,6 +45,8 @@ export interface IssuedConnectionToken {
 export interface VerifiedConnectionToken {
   connectionId: string;
   issuedAtMs: number;
+  /** Set when negotiate agreed to stateful reconnect: the token may come back to resume its connection. */
+  resumable?: true;
 }
 
 /** A new public connection id: base64url of 16 random bytes (22 characters). */
@@ -65,19 +73,22 @@ function mac(secret: Uint8Array, signed: Uint8Array, userId: string | undefined)
  * @param secret the cluster-wide secret (at least {@link MIN_SECRET_BYTES} bytes).
  * @param userId the authenticated user the token is bound to; undefined for anonymous users.
  * @param nowMs the current time, for tests.
+ * @param resumable whether negotiate agreed to stateful reconnect.
  * @throws RangeError when the secret is too short.
  */
 export function issueConnectionToken(
   secret: Uint8Array,
   userId: string | undefined,
   nowMs: number = Date.now(),
+  resumable = false,
 ): IssuedConnectionToken {
   checkSecret(secret);
   const bytes = Buffer.alloc(TOKEN_BYTES);
   randomBytes(ID_BYTES).copy(bytes, 0);
   const issuedAtSeconds = Math.floor(nowMs / 1000);
   bytes.writeUInt32BE(issuedAtSeconds >>> 0, ID_BYTES);
-  randomBytes(NONCE_BYTES).copy(bytes, ID_BYTES + ISSUED_AT_BYTES);
+  bytes[ID_BYTES + ISSUED_AT_BYTES] = resumable ? RESUMABLE_FLAG : 0;
+  randomBytes(NONCE_BYTES).copy(bytes, ID_BYTES + ISSUED_AT_BYTES + FLAGS_BYTES);
   mac(secret, bytes.subarray(0, SIGNED_BYTES), userId).copy(bytes, SIGNED_BYTES);
   return {
     connectionId: bytes.subarray(0, ID_BYTES).toString("base64url"),
@@ -104,10 +115,12 @@ export function verifyConnectionToken(
   if (bytes.length !== TOKEN_BYTES || bytes.toString("base64url") !== token) return undefined;
   const expected = mac(secret, bytes.subarray(0, SIGNED_BYTES), userId);
   if (!timingSafeEqual(expected, bytes.subarray(SIGNED_BYTES))) return undefined;
-  return {
+  const verified: VerifiedConnectionToken = {
     connectionId: bytes.subarray(0, ID_BYTES).toString("base64url"),
     issuedAtMs: bytes.readUInt32BE(ID_BYTES) * 1000,
   };
+  if ((bytes[ID_BYTES + ISSUED_AT_BYTES]! & RESUMABLE_FLAG) !== 0) verified.resumable = true;
+  return verified;
 }
 
 /**

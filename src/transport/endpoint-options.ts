@@ -68,6 +68,12 @@ export interface ConnectionEndpointOptions {
    * Core); set 1 to close that door.
    */
   minimumNegotiateVersion?: 0 | 1;
+  /**
+   * Agree to stateful reconnect when a client asks for it at negotiate (`withStatefulReconnect()` in the
+   * official clients): after its WebSocket drops, the client may come back with the same token and go on
+   * where it was, if the handler can resume it. Default true.
+   */
+  allowStatefulReconnects?: boolean;
   /** A pino-compatible logger. Default: none. */
   logger?: Logger;
 }
@@ -109,6 +115,7 @@ export function resolveEndpointOptions(options: ConnectionEndpointOptions): Reso
     maxRequestBodyBytes: positive("maxRequestBodyBytes", options.maxRequestBodyBytes ?? MIB),
     maxWebSocketMessageBytes: positive("maxWebSocketMessageBytes", options.maxWebSocketMessageBytes ?? MIB),
     minimumNegotiateVersion: minimumVersion(options.minimumNegotiateVersion),
+    allowStatefulReconnects: options.allowStatefulReconnects ?? true,
     logger: options.logger ?? noopLogger,
   };
 }

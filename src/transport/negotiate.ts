@@ -22,6 +22,8 @@ export interface NegotiateResponse {
   connectionId: string;
   connectionToken?: string;
   availableTransports: AvailableTransport[];
+  /** Present (true) only when the client asked for stateful reconnect and the endpoint allows it. */
+  useStatefulReconnect?: true;
 }
 
 const TRANSFER_FORMATS: Readonly<Record<TransportName, FrameFormat[]>> = {
@@ -65,15 +67,27 @@ export interface Negotiation {
   key: string;
   /** Until when the token may start a connection on any node (epoch ms); 0 for version 0. */
   tokenValidUntilMs: number;
+  /** Whether stateful reconnect was agreed (the client asked, the endpoint allows it, version 1). */
+  resumable: boolean;
+}
+
+/**
+ * Whether the client asked for stateful reconnect: `useStatefulReconnect=true` (the name in any case, as
+ * ASP.NET Core reads it).
+ */
+export function wantsStatefulReconnect(raw: string | undefined): boolean {
+  return raw?.toLowerCase() === "true";
 }
 
 /**
  * Creates the ids of a new connection and the negotiate answer.
- * @param secret the token secret; only read for version 1.
+ * @param statefulReconnect whether the client asked for stateful reconnect and the endpoint allows it;
+ *   agreed only with version 1 (version 0 has no token to come back with).
  */
 export async function negotiateConnection(
   version: number,
   userId: string | undefined,
+  statefulReconnect: boolean,
   options: {
     transports: readonly TransportName[];
     tokenSecret: () => Promise<Uint8Array> | Uint8Array;
@@ -85,13 +99,21 @@ export async function negotiateConnection(
     // Version 0 has no token: the id is the credential, and only the issuing node knows it.
     const connectionId = newConnectionId();
     const response = { negotiateVersion: 0, connectionId, availableTransports: transports };
-    return { response, key: connectionId, tokenValidUntilMs: 0 };
+    return { response, key: connectionId, tokenValidUntilMs: 0, resumable: false };
   }
-  const issued = issueConnectionToken(await options.tokenSecret(), userId);
+  const issued = issueConnectionToken(await options.tokenSecret(), userId, Date.now(), statefulReconnect);
   const { connectionId, connectionToken } = issued;
+  const response: NegotiateResponse = {
+    negotiateVersion: version,
+    connectionId,
+    connectionToken,
+    availableTransports: transports,
+  };
+  if (statefulReconnect) response.useStatefulReconnect = true;
   return {
-    response: { negotiateVersion: version, connectionId, connectionToken, availableTransports: transports },
+    response,
     key: connectionToken,
     tokenValidUntilMs: issued.issuedAtMs + options.tokenLifetimeMs,
+    resumable: statefulReconnect,
   };
 }

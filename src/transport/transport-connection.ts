@@ -36,6 +36,12 @@ export interface TransportConnection {
    * and does not time the client out.
    */
   readonly inherentKeepAlive: boolean;
+  /**
+   * Whether negotiate agreed to stateful reconnect for this connection. Only WebSockets can resume (the
+   * official clients reconnect nothing else): the client then comes back with the same token after its
+   * socket drops, and the handler's {@link ConnectionHandler.resume} decides what happens.
+   */
+  readonly statefulReconnect: boolean;
   readonly request: ConnectionRequest;
   /**
    * Queues bytes for the client. `data` must hold whole hub-protocol records. `format` picks the WebSocket
@@ -58,7 +64,37 @@ export interface ConnectionHandler {
    * The transport calls `onData` for every chunk the client sent, in order, and `onClose` exactly once.
    */
   onConnected(connection: TransportConnection): ConnectionCallbacks;
+  /**
+   * A WebSocket arrived with the token of a connection that agreed to stateful reconnect, and this node
+   * has not just negotiated it: the client may be resuming a connection after its socket dropped (on this
+   * node or another), or starting a connection another node negotiated. The upgrade waits for the answer.
+   * Without this method, such tokens are treated as new connections while fresh and refused after.
+   */
+  resume?(request: ResumeRequest): Promise<ResumeDecision>;
 }
+
+/** What {@link ConnectionHandler.resume} is asked about. */
+export interface ResumeRequest {
+  /** The public id of the connection the token belongs to. */
+  connectionId: string;
+  /**
+   * Whether the token may still start a new connection (it was issued within the token lifetime): only
+   * then is `{ kind: "new" }` an acceptable answer; otherwise the connection can only be resumed.
+   */
+  tokenFresh: boolean;
+  /** The upgrade request (its user is the token's: the token is bound to it). */
+  request: ConnectionRequest;
+}
+
+/**
+ * - `resume`: upgrade the socket and give it to `attach` (no new handshake: the client goes on where it was).
+ * - `new`: not a resume (the connection never started): start it as a new connection.
+ * - `refuse`: answer 404, so the client gives up resuming and starts a new connection at once.
+ */
+export type ResumeDecision =
+  | { kind: "resume"; attach(connection: TransportConnection): ConnectionCallbacks }
+  | { kind: "new" }
+  | { kind: "refuse"; reason: string };
 
 export interface ConnectionCallbacks {
   onData(chunk: Buffer): void;

@@ -95,4 +95,10 @@ export const transportLog = {
       "A send request overlapped another one.",
     );
   },
+  resumeRefused(log: Logger, connectionId: string, reason: string): void {
+    log.info(
+      { event: "ResumeRefused", eventId: 13, connectionId, reason },
+      "A client could not resume its connection; it will start a new one.",
+    );
+  },
 } as const;

@@ -41,7 +41,10 @@ describe("a connection that ends while it is being registered", () => {
     const server = await startServer({ hubs: { "/hooks": HookHub }, backplane });
     servers.push(server);
     for (let i = 0; i < 5; i++) {
-      const raw = await openRaw(server.baseUrl, "/hooks"); // handshake answered, registration under way
+      // The handshake is answered only once the connection is registered: leave while that is under way.
+      const raw = await openRaw(server.baseUrl, "/hooks", { handshake: false });
+      raw.send('{"protocol":"json","version":1}\u001e');
+      await eventually(() => backplane.inFlight > 0, 5000, "the registration to start");
       raw.socket.terminate();
     }
     await eventually(

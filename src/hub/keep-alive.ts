@@ -1,0 +1,69 @@
+import { MessageType } from "../protocol/messages.js";
+import type { HubProtocol } from "../protocol/hub-protocol.js";
+import { clockNow, type HubConnection } from "./hub-connection.js";
+import { hubLog, type Logger } from "./hub.log.js";
+import type { HubOptions } from "./hub-options.js";
+
+/**
+ * The timers of every connection of one hub, on one interval: handshake timeouts, keep-alive pings, client
+ * timeouts, stateful reconnect's Acks and resume windows.
+ */
+export class KeepAlive {
+  private readonly timer: NodeJS.Timeout;
+  private readonly pingBytes = new Map<string, Buffer>();
+
+  constructor(
+    private readonly connections: () => Iterable<HubConnection>,
+    protocols: readonly HubProtocol[],
+    private readonly options: HubOptions,
+    private readonly log: Logger,
+  ) {
+    for (const p of protocols) this.pingBytes.set(p.name, p.write({ type: MessageType.Ping }));
+    const { keepAliveIntervalMs, clientTimeoutMs, handshakeTimeoutMs, statefulReconnectWindowMs } = options;
+    const tick = Math.max(
+      10,
+      Math.min(
+        1000,
+        keepAliveIntervalMs / 2,
+        clientTimeoutMs / 4,
+        handshakeTimeoutMs / 2,
+        statefulReconnectWindowMs / 4,
+      ),
+    );
+    this.timer = setInterval(() => this.tick(), tick).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private tick(): void {
+    const now = clockNow();
+    const { keepAliveIntervalMs, clientTimeoutMs, handshakeTimeoutMs, statefulReconnectWindowMs } =
+      this.options;
+    for (const connection of this.connections()) {
+      if (connection.isHandshaking) {
+        if (now - connection.openedAt >= handshakeTimeoutMs) connection.handshakeTimedOut();
+        continue;
+      }
+      if (connection.isDetached) {
+        if (now - connection.detachedAt >= statefulReconnectWindowMs) connection.resumeWindowExpired();
+        continue;
+      }
+      if (!connection.isConnected) continue;
+      connection.sendAckIfDue();
+      if (connection.inherentKeepAlive) continue;
+      if (connection.pingReceived && now - connection.lastReceivedAt >= clientTimeoutMs) {
+        hubLog.clientTimedOut(this.log, connection.ids, clientTimeoutMs);
+        const reason = `Nothing was received from the client for ${clientTimeoutMs} ms.`;
+        // A stateful connection only loses its transport: its client may still come back.
+        if (connection.isResumable) connection.dropTransport(new Error(reason));
+        else connection.close(`Connection closed with an error. ${reason}`, true);
+        continue;
+      }
+      if (now - connection.lastSentAt >= keepAliveIntervalMs) {
+        connection.sendPing(this.pingBytes.get(connection.protocol.name)!);
+      }
+    }
+  }
+}

@@ -1,0 +1,71 @@
+// A TCP proxy whose connections a test (or the bench) can cut, as a dropped network would: the client's
+// socket ends without a WebSocket close frame and the server learns it only from its own socket closing.
+import { createConnection, createServer, type Server, type Socket } from "node:net";
+
+export interface CutProxy {
+  /** `http://127.0.0.1:<port>`: use it in place of the target's base URL. */
+  readonly url: string;
+  /** Connections open through the proxy now. */
+  readonly open: number;
+  /** Cuts every open connection (both sides destroyed at once). @returns how many were cut. */
+  cutAll(): number;
+  /** Cuts `fraction` of the open connections, picked at random. @returns how many were cut. */
+  cutSome(fraction: number): number;
+  /** Sends new connections to another target from now on (a client that comes back lands elsewhere). */
+  retarget(url: string): void;
+  close(): Promise<void>;
+}
+
+interface Pipe {
+  client: Socket;
+  upstream: Socket;
+}
+
+/** Starts a proxy on a free loopback port in front of `targetUrl` (http://host:port). */
+export async function startCutProxy(targetUrl: string): Promise<CutProxy> {
+  let target = new URL(targetUrl);
+  const pipes = new Set<Pipe>();
+  const cut = (pipe: Pipe): void => {
+    pipes.delete(pipe);
+    pipe.client.destroy();
+    pipe.upstream.destroy();
+  };
+  const server: Server = createServer((client) => {
+    const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
+    const pipe = { client, upstream };
+    pipes.add(pipe);
+    client.pipe(upstream);
+    upstream.pipe(client);
+    const end = () => cut(pipe);
+    client.on("error", end).on("close", end);
+    upstream.on("error", end).on("close", end);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    get open() {
+      return pipes.size;
+    },
+    cutAll() {
+      const all = [...pipes];
+      all.forEach(cut);
+      return all.length;
+    },
+    cutSome(fraction) {
+      const chosen = [...pipes].filter(() => Math.random() < fraction);
+      chosen.forEach(cut);
+      return chosen.length;
+    },
+    retarget(url) {
+      target = new URL(url);
+    },
+    async close() {
+      for (const pipe of [...pipes]) cut(pipe);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
