@@ -1,14 +1,32 @@
 import { TargetKind, type DecodedTarget } from "./protocol.js";
+import type { BackplaneMessage } from "../backplane.js";
 import { indexAdd, indexRemove, type NameIndex } from "../name-index.js";
+
+/**
+ * Where a connection of this node stands:
+ * - `registering`: its registry row is being written. This node's own sends skip it (as if they came
+ *   before it connected), and rows read for it are parked until the registration tells from which seq on
+ *   they are its own.
+ * - `ready`: this node's sends reach it directly; rows after `sinceSeq` are delivered to it.
+ * - `moving-in`: taken over from another node. This node's sends reach it directly and name it as
+ *   excluded in the log, so the old node does not deliver them too; rows read for it are parked until
+ *   the move is in force (its marker row gives `sinceSeq`), and it is then `ready`.
+ * - `leaving`: moving to another node. This node's sends go through the log (the registry decides where
+ *   it is); rows read for it are still delivered until the move's marker row, where it leaves the index.
+ */
+export type LocalState = "registering" | "ready" | "moving-in" | "leaving";
 
 /** A connection of this node, as the reader needs it. */
 export interface LocalConnection {
   readonly connectionId: string;
   readonly hub: string;
   readonly userId: string;
+  /** It agreed to stateful reconnect: it may move to another node. */
+  readonly resumable: boolean;
+  state: LocalState;
   /**
-   * Log rows at or below this seq predate the connection and are not delivered to it. Infinity while
-   * its registration is being written (it then receives nothing yet, but group changes apply).
+   * Log rows at or below this seq predate the connection (or its arrival here) and are not delivered to
+   * it. Infinity while it is registering or moving in: rows read meanwhile are parked on it.
    */
   sinceSeq: number;
   readonly groups: ReadonlySet<string>;
@@ -20,10 +38,17 @@ export interface LocalConnection {
   readonly groupSeqs: ReadonlyMap<string, number>;
 }
 
+/** A row read for a connection before it knew from which seq on rows are its own. */
+export interface ParkedRow {
+  seq: number;
+  message: BackplaneMessage;
+}
+
 /** The index's own view of a connection: its groups are written here only. */
 interface IndexedConnection extends LocalConnection {
   groups: Set<string>;
   groupSeqs: Map<string, number>;
+  parked: ParkedRow[] | undefined;
 }
 
 // What a connection that never changed groups holds: shared, never written (a connection gets its own on
@@ -61,10 +86,17 @@ export class LocalIndex {
   }
 
   /**
-   * Adds a connection, receiving nothing until its `sinceSeq` is set. Adding one that is already here
-   * replaces it but keeps its groups, as the registry's upsert keeps its memberships.
+   * Adds a connection `registering` (or `moving-in`), receiving nothing until {@link markReady}. Adding
+   * one that is already here replaces it but keeps its groups, as the registry's upsert keeps its
+   * memberships.
    */
-  add(hub: string, connectionId: string, userId: string): LocalConnection {
+  add(
+    hub: string,
+    connectionId: string,
+    userId: string,
+    resumable = false,
+    state: "registering" | "moving-in" = "registering",
+  ): LocalConnection {
     const previous = this.byHub.get(hub)?.get(connectionId);
     this.remove(hub, connectionId);
     const groups = previous?.groups ?? noGroups;
@@ -73,9 +105,12 @@ export class LocalIndex {
       connectionId,
       hub,
       userId,
+      resumable,
+      state,
       sinceSeq: Infinity,
       groups,
       groupSeqs,
+      parked: undefined,
     };
     let connections = this.byHub.get(hub);
     if (!connections) this.byHub.set(hub, (connections = new Map()));
@@ -122,10 +157,55 @@ export class LocalIndex {
   }
 
   /**
-   * The local connections a row with this seq and target is for, each once. `Infinity` for a send this
-   * node makes now: every connection whose registration is complete.
+   * The connection's registration (or move) is in force from `sinceSeq` on: it is `ready`, and the rows
+   * parked on it that are its own (after `sinceSeq`) are returned, oldest first, for delivery now.
    */
-  resolve(seq: number, hub: string, target: DecodedTarget): string[] {
+  markReady(connection: LocalConnection, sinceSeq: number): ParkedRow[] {
+    const indexed = connection as IndexedConnection;
+    indexed.state = "ready";
+    indexed.sinceSeq = sinceSeq;
+    const parked = indexed.parked ?? [];
+    indexed.parked = undefined;
+    return parked.filter((row) => row.seq > sinceSeq);
+  }
+
+  /** Keeps a row read for a connection that does not know yet from which seq on rows are its own. */
+  park(connection: LocalConnection, row: ParkedRow): void {
+    ((connection as IndexedConnection).parked ??= []).push(row);
+  }
+
+  /** Applies group memberships handed over with a connection that moved here, each with its seq. */
+  applyHandedOverGroups(hub: string, connectionId: string, groups: readonly HandedOverGroup[]): void {
+    for (const { group, seq, member } of groups) this.applyGroupChange(hub, connectionId, group, member, seq);
+  }
+
+  /** The memberships (and seqs) of a connection, for handing it over to another node. */
+  groupsOf(connection: LocalConnection): HandedOverGroup[] {
+    return [...connection.groupSeqs].map(([group, seq]) => ({
+      group,
+      seq,
+      member: connection.groups.has(group),
+    }));
+  }
+
+  /**
+   * The local connections a row with this seq and target is for, each once. Connections that do not know
+   * yet from which seq on rows are theirs (registering, moving in) are put in `pending` instead, when
+   * given, for the caller to park the row on them.
+   */
+  resolve(seq: number, hub: string, target: DecodedTarget, pending?: LocalConnection[]): string[] {
+    return this.collect(hub, target, seq, pending);
+  }
+
+  /**
+   * The local connections a send this node makes now reaches directly: those `ready`, and those
+   * `moving-in` (also put in `movingIn`, for the send to name them as excluded in the log).
+   */
+  resolveForSend(hub: string, target: DecodedTarget, movingIn: string[]): string[] {
+    return this.collect(hub, target, SEND, movingIn);
+  }
+
+  private collect(hub: string, target: DecodedTarget, seq: number, aside?: (LocalConnection | string)[]) {
     const connections = this.byHub.get(hub);
     if (!connections) return [];
     // No closure per call: this runs for every message a node sends or reads.
@@ -134,6 +214,7 @@ export class LocalIndex {
       seq,
       excluded: target.excluded.length > 0 ? new Set(target.excluded) : undefined,
       ids: new Set<string>(),
+      aside,
     };
     switch (target.kind) {
       case TargetKind.all:
@@ -170,18 +251,43 @@ export class LocalIndex {
   }
 }
 
+/** A group membership as it travels with a connection that moves: the group, its seq, and whether in it. */
+export interface HandedOverGroup {
+  group: string;
+  seq: number;
+  member: boolean;
+}
+
+/** The `seq` of a send this node makes now, rather than of a row read from the log. */
+const SEND = -1;
+
 /** What {@link LocalIndex.resolve} collects into. */
 interface Found {
   connections: Map<string, LocalConnection>;
+  /** The row's seq, or {@link SEND}. */
   seq: number;
   excluded: Set<string> | undefined;
   ids: Set<string>;
+  /** Reading: connections to park the row on. Sending: ids of connections moving in. */
+  aside: (LocalConnection | string)[] | undefined;
 }
 
-/** Adds `id` when it is here, registered before `seq` and not excluded. */
+/** Adds `id` when it is here, the row or send is its own, and it is not excluded. */
 function consider(found: Found, id: string): void {
   const connection = found.connections.get(id);
-  if (connection && connection.sinceSeq < found.seq && !found.excluded?.has(id)) found.ids.add(id);
+  if (!connection || found.excluded?.has(id)) return;
+  if (found.seq === SEND) {
+    if (connection.state === "ready") found.ids.add(id);
+    else if (connection.state === "moving-in" && !found.ids.has(id)) {
+      found.ids.add(id);
+      found.aside?.push(id);
+    }
+    return;
+  }
+  if (connection.sinceSeq < found.seq) found.ids.add(id);
+  else if (connection.sinceSeq === Infinity && found.aside && !found.aside.includes(connection)) {
+    found.aside.push(connection);
+  }
 }
 
 function addUserConnection(index: UserIndex, hub: string, userId: string, connectionId: string): void {

@@ -1,9 +1,9 @@
 import type { BackplaneEventHandler } from "../backplane.js";
-import type { LocalIndex } from "./local-index.js";
+import type { LocalConnection, LocalIndex } from "./local-index.js";
 import { readSince, type LogRow } from "./log.js";
 import type { SchemaNames } from "./names.js";
 import type { Log } from "./postgres.log.js";
-import { decodeEnvelope, EnvelopeType } from "./protocol.js";
+import { decodeEnvelope, EnvelopeType, type ControlEnvelope } from "./protocol.js";
 import type { Sql } from "./sql.js";
 import type { Notice } from "./wakeup.js";
 
@@ -27,6 +27,8 @@ export class LogReader {
   private again = false;
   private stopped = false;
   private pending: Notice[] = [];
+  /** Connections a row was read for before they knew from which seq on rows are theirs (reused). */
+  private readonly notReady: LocalConnection[] = [];
   /** Why the last read failed, until a read succeeds again (the backplane then reports itself degraded). */
   failure: string | undefined;
 
@@ -40,6 +42,8 @@ export class LogReader {
     private readonly log: Log,
     /** Called after a page that held group changes, with the seq of the last one applied. */
     private readonly onGroupChangesApplied: (seq: number) => void = () => {},
+    /** A control row of a connection's move, in log order with the deliveries. */
+    private readonly onControl: (seq: number, hub: string, envelope: ControlEnvelope) => void = () => {},
   ) {}
 
   /** Starts after `head`: rows up to it (traffic from before this node existed) are never delivered. */
@@ -168,11 +172,26 @@ export class LogReader {
       this.log.rowUndecodable(row.seq, err);
       return false;
     }
-    if (envelope.type !== EnvelopeType.Invocation) {
+    if (envelope.type === EnvelopeType.GroupAdd || envelope.type === EnvelopeType.GroupRemove) {
       const add = envelope.type === EnvelopeType.GroupAdd;
       return this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add, row.seq);
     }
-    const ids = this.index.resolve(row.seq, row.hub, envelope.target);
+    if (envelope.type !== EnvelopeType.Invocation) {
+      try {
+        this.onControl(row.seq, row.hub, envelope as ControlEnvelope);
+      } catch (err) {
+        this.log.handlerThrew(row.seq, err);
+      }
+      return false;
+    }
+    const notReady = this.notReady;
+    const ids = this.index.resolve(row.seq, row.hub, envelope.target, notReady);
+    if (notReady.length > 0) {
+      // Registering or moving in: the row is kept on them until they know whether it is theirs.
+      for (const connection of notReady)
+        this.index.park(connection, { seq: row.seq, message: envelope.message });
+      notReady.length = 0;
+    }
     if (ids.length === 0) return false;
     this.sql.stats.deliveries++;
     try {

@@ -7,15 +7,32 @@ import {
 import { append, type AppendEntry, type AppendResult } from "./log.js";
 import type { SchemaNames } from "./names.js";
 import type { Log } from "./postgres.log.js";
-import { encodeInvocation, targetParts, type DecodedTarget } from "./protocol.js";
+import { encodeInvocation, TargetKind, targetParts, type DecodedTarget } from "./protocol.js";
 import type { Sql } from "./sql.js";
 
 interface Pending extends AppendEntry {
+  /** Connections of this node the publisher delivered to itself, counted into the result. */
+  local: number;
   enqueuedAt: number;
   settled: boolean;
   resolve(result: PublishResult): void;
   reject(err: Error): void;
 }
+
+/** A statement of its own that must run in order with the appends (a connection's move). */
+interface Task {
+  task: (query: Sql["query"]) => Promise<unknown>;
+  enqueuedAt: number;
+  settled: boolean;
+  resolve(result: unknown): void;
+  reject(err: Error): void;
+}
+
+type QueueEntry = Pending | Task;
+const isTask = (entry: QueueEntry): entry is Task => "task" in entry;
+
+/** Times a batch is retried at once when a connection moved under it (SQLSTATE 40001). */
+const MOVE_RETRIES = 5;
 
 export interface LogWriterLimits {
   maxBatchMessages: number;
@@ -30,11 +47,15 @@ export interface LogWriterLimits {
  * flight, so batches commit in the order of the calls: publish order per node is seq order.
  *
  * Every publish settles: it resolves after its batch commits, or rejects with BackplaneUnavailableError
- * when the queue is full, when it waited longer than `publishTimeoutMs`, or when its batch failed.
+ * when the queue is full, when it waited longer than `publishTimeoutMs`, or when its batch failed. A
+ * batch that a connection's move aborted (log.ts, "Moves") is retried at once with a fresh snapshot.
+ *
+ * Tasks (statements of their own, such as a move) wait in the same queue and run alone, in order: what
+ * this node published before a task commits before it, what it publishes after commits after it.
  */
 export class LogWriter {
-  private queue: Pending[] = [];
-  private inFlight: Pending[] | undefined;
+  private queue: QueueEntry[] = [];
+  private inFlight: QueueEntry[] | undefined;
   private flushScheduled = false;
   private expiryTimer: NodeJS.Timeout | undefined;
   private closedReason: string | undefined;
@@ -49,8 +70,16 @@ export class LogWriter {
     private readonly originNodeId: string | null = null,
   ) {}
 
-  /** Encodes the message once and queues it; `parts` when the caller has the wire form already. */
-  publish(target: SendTarget, message: BackplaneMessage, parts?: DecodedTarget): Promise<PublishResult> {
+  /**
+   * Encodes the message once and queues it; `parts` when the caller has the wire form already. `local`
+   * connections of this node already have it (the caller delivered to them): they are counted in.
+   */
+  publish(
+    target: SendTarget,
+    message: BackplaneMessage,
+    parts?: DecodedTarget,
+    local = 0,
+  ): Promise<PublishResult> {
     if (this.closedReason !== undefined) {
       return Promise.reject(new BackplaneUnavailableError(this.closedReason));
     }
@@ -71,15 +100,49 @@ export class LogWriter {
         ),
       );
     }
+    return this.enqueue(wire.kind, target.hub, wire.ids, wire.excluded, payload, local);
+  }
+
+  /** Appends a control row (protocol.ts) addressed to the given nodes; resolves once it is committed. */
+  async appendControl(hub: string, nodeIds: readonly string[], payload: Uint8Array): Promise<void> {
+    if (this.closedReason !== undefined) throw new BackplaneUnavailableError(this.closedReason);
+    await this.enqueue(TargetKind.nodes, hub, nodeIds, [], payload, 0);
+  }
+
+  /** Runs `task` alone, after everything queued before it and before everything queued after it. */
+  runInOrder<T>(task: (query: Sql["query"]) => Promise<T>): Promise<T> {
+    if (this.closedReason !== undefined) {
+      return Promise.reject(new BackplaneUnavailableError(this.closedReason));
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({
+        task,
+        enqueuedAt: Date.now(),
+        settled: false,
+        resolve: resolve as (result: unknown) => void,
+        reject,
+      });
+      this.armExpiry();
+      this.scheduleFlush();
+    });
+  }
+
+  private enqueue(
+    kind: TargetKind,
+    hub: string,
+    ids: readonly string[],
+    excluded: readonly string[],
+    payload: Uint8Array,
+    local: number,
+  ): Promise<PublishResult> {
     return new Promise<PublishResult>((resolve, reject) => {
-      const { kind, ids, excluded } = wire;
-      const hub = target.hub;
       this.queue.push({
         kind,
         hub,
         ids,
         excluded,
         payload,
+        local,
         enqueuedAt: Date.now(),
         settled: false,
         resolve,
@@ -116,16 +179,36 @@ export class LogWriter {
 
   private async flush(): Promise<void> {
     if (this.inFlight !== undefined) return;
-    const batch = this.takeBatch();
-    if (batch.length === 0) return this.notifyIdle();
+    const next = this.queue[0];
+    if (next !== undefined && isTask(next)) {
+      this.queue.shift();
+      if (!next.settled) await this.runTask(next);
+    } else {
+      const batch = this.takeBatch();
+      if (batch.length === 0) return this.notifyIdle();
+      await this.writeBatch(batch);
+    }
+    if (this.queue.length > 0) this.scheduleFlush();
+    else this.notifyIdle();
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
     this.inFlight = batch;
     // Backstop for a connection that went silent: statement_timeout normally answers first.
     const backstop = setTimeout(() => this.expire(batch, true), this.limits.publishTimeoutMs + 5000);
     backstop.unref();
     try {
-      this.sql.stats.writeStatements++;
-      const results = await append(this.sql.query, this.names, batch, this.originNodeId);
-      this.committed(batch, results);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          this.sql.stats.writeStatements++;
+          const results = await append(this.sql.query, this.names, batch, this.originNodeId);
+          this.committed(batch, results);
+          return;
+        } catch (err) {
+          if (!movedUnder(err) || attempt >= MOVE_RETRIES) throw err;
+          this.sql.stats.moveRetries++;
+        }
+      }
     } catch (err) {
       this.log.batchFailed(batch.length, err);
       const error = new BackplaneUnavailableError(
@@ -137,8 +220,18 @@ export class LogWriter {
       clearTimeout(backstop);
       this.inFlight = undefined;
     }
-    if (this.queue.length > 0) this.scheduleFlush();
-    else this.notifyIdle();
+  }
+
+  private async runTask(entry: Task): Promise<void> {
+    this.inFlight = [entry];
+    try {
+      entry.settled = true;
+      entry.resolve(await entry.task(this.sql.query));
+    } catch (err) {
+      entry.reject(err instanceof Error ? err : new Error(String(err)));
+    } finally {
+      this.inFlight = undefined;
+    }
   }
 
   private committed(batch: Pending[], results: AppendResult[]): void {
@@ -148,17 +241,22 @@ export class LogWriter {
     batch.forEach((entry, index) => {
       const result = results[index];
       if (result?.written) written++;
-      settle(entry, { connections: result?.connections ?? 0, nodes: result?.nodes ?? 0 });
+      settle(entry, {
+        connections: entry.local + (result?.connections ?? 0),
+        nodes: (entry.local > 0 ? 1 : 0) + (result?.nodes ?? 0),
+      });
     });
     stats.messagesWritten += written;
     if (written > 0) stats.notifications++; // sent by the append statement itself, at commit
   }
 
+  /** The next batch: publishes from the head of the queue, up to the limits or the next task. */
   private takeBatch(): Pending[] {
     const batch: Pending[] = [];
     let bytes = 0;
     while (this.queue.length > 0 && batch.length < this.limits.maxBatchMessages) {
       const next = this.queue[0]!;
+      if (isTask(next)) break;
       if (batch.length > 0 && bytes + next.payload.byteLength > this.limits.maxBatchBytes) break;
       this.queue.shift();
       if (next.settled) continue; // timed out while queued
@@ -187,7 +285,7 @@ export class LogWriter {
     this.expiryTimer.unref();
   }
 
-  private expire(entries: Pending[], inFlight: boolean): void {
+  private expire(entries: QueueEntry[], inFlight: boolean): void {
     const live = entries.filter((entry) => !entry.settled);
     if (live.length === 0) return;
     this.log.publishTimedOut(live.length, inFlight);
@@ -205,7 +303,12 @@ export class LogWriter {
   }
 }
 
-function settle(entry: Pending, outcome: PublishResult | Error): void {
+/** Whether a statement was aborted because a connection moved after its snapshot (log.ts, "Moves"). */
+export function movedUnder(err: unknown): boolean {
+  return (err as { code?: unknown }).code === "40001";
+}
+
+function settle(entry: QueueEntry, outcome: PublishResult | Error): void {
   if (entry.settled) return;
   entry.settled = true;
   if (outcome instanceof Error) entry.reject(outcome);

@@ -16,7 +16,10 @@ export interface AppendEntry {
   payload: Uint8Array;
 }
 
-/** What one entry reached, from the registry as the appending statement saw it (the writer's node included). */
+/**
+ * What one entry reached on nodes other than the writer, from the registry as the appending statement saw
+ * it (the writer counts its own connections itself, as it delivers to them).
+ */
 export interface AppendResult {
   connections: number;
   nodes: number;
@@ -33,10 +36,13 @@ export type Query = <R extends pg.QueryResultRow>(
 
 /**
  * The append statement. One statement is one transaction: it resolves every entry's target against the
- * registry (its recipients' nodes and count), takes the entries' seq numbers from the counter row and
- * inserts the rows. Entries without recipients on nodes other than the writer (`$7`, null for a
- * publisher) get no row and no number. The counter row is updated last, so its lock is held only for
- * the insert and the commit. The wake-up (wakeup.ts) goes out at commit, from the same statement.
+ * registry (its recipients on nodes other than the writer, `$7`, null for a publisher: their nodes and
+ * count), takes the entries' seq numbers from the counter row and inserts the rows. Entries without such
+ * recipients get no row and no number. Excluded connection ids are honoured for every target kind (the
+ * writer names there the connections it delivered to itself while they move to it). Entries of kind
+ * `nodes` are control rows addressed to the nodes they name, the writer's own included. The counter row is
+ * updated last, so its lock is held only for the insert and the commit. The wake-up (wakeup.ts) goes out
+ * at commit, from the same statement.
  */
 export function appendSql(n: SchemaNames): string {
   return `
@@ -62,16 +68,22 @@ WITH msg AS (
     SELECT c.connection_id, c.node_id FROM ${n.connections} c
     WHERE m.kind = 3 AND c.hub = m.hub AND c.user_id = i.value AND c.user_id <> ''
   ) r
-  WHERE m.kind <> 2
-     OR NOT EXISTS (SELECT 1 FROM item x WHERE x.ord = m.ord AND x.excluded AND x.value = r.connection_id)
+  WHERE r.node_id IS DISTINCT FROM $7::uuid
+    AND NOT EXISTS (SELECT 1 FROM item x WHERE x.ord = m.ord AND x.excluded AND x.value = r.connection_id)
 ), targeted AS (
   SELECT ord, count(DISTINCT connection_id) AS connections, array_agg(DISTINCT node_id) AS node_ids
   FROM recipient GROUP BY ord
+), direct AS (
+  -- Control rows: addressed to the nodes named, with no connection to count.
+  SELECT m.ord, 0::bigint AS connections, array_agg(DISTINCT i.value::uuid) AS node_ids
+  FROM msg m JOIN item i ON i.ord = m.ord AND NOT i.excluded
+  WHERE m.kind = 4
+  GROUP BY m.ord
 ), hub_node AS (
   -- One pass over each broadcast hub's connections per batch, however many broadcasts the batch holds.
   SELECT c.hub, c.node_id, count(*) AS n
   FROM ${n.connections} c
-  WHERE c.hub IN (SELECT hub FROM msg WHERE kind = 0)
+  WHERE c.hub IN (SELECT hub FROM msg WHERE kind = 0) AND c.node_id IS DISTINCT FROM $7::uuid
   GROUP BY c.hub, c.node_id
 ), excluded AS (
   SELECT m.ord, c.node_id, count(*) AS n
@@ -88,16 +100,15 @@ WITH msg AS (
   GROUP BY m.ord
 ), resolved AS (
   SELECT * FROM targeted UNION ALL SELECT * FROM broadcast WHERE connections > 0
+  UNION ALL SELECT * FROM direct
 ), numbered AS (
-  -- The writing node delivered to its own connections already: its id is left out of the row, and a
-  -- row that would be for it alone is not written at all.
-  SELECT m.ord, m.hub, m.payload, array_remove(r.node_ids, $7::uuid) AS node_ids,
-         row_number() OVER (ORDER BY m.ord) AS rn
+  -- The writing node delivered to its own connections already: its rows name only other nodes.
+  SELECT m.ord, m.hub, m.payload, r.node_ids, row_number() OVER (ORDER BY m.ord) AS rn
   FROM msg m JOIN resolved r ON r.ord = m.ord
-  WHERE cardinality(array_remove(r.node_ids, $7::uuid)) > 0
-), ${logRowsCtes(n, "numbered", "$8")}
+  WHERE cardinality(r.node_ids) > 0
+), ${logRowsCtes(n, "numbered", "$8", { checkMoves: true })}
 SELECT r.ord, r.connections::int AS connections, cardinality(r.node_ids) AS nodes,
-       cardinality(array_remove(r.node_ids, $7::uuid)) > 0 AS written,
+       cardinality(r.node_ids) > 0 AS written,
        (SELECT count(*) FROM written)::int AS rows, (SELECT count(*) FROM wake)::int AS woken
 FROM resolved r`;
 }
@@ -107,15 +118,32 @@ FROM resolved r`;
  * their seq numbers from the counter row (`head`), insert them into the log (`written`) and send their
  * wake-up at commit (wakeup.ts; `channel` is the parameter holding the channel name). Every statement that
  * writes the log goes through here, so the counter row is taken the same way by all of them.
+ *
+ * Moves: a statement that addressed rows from the registry (`checkMoves`) aborts, with SQLSTATE 40001
+ * (serialization_failure), when a connection moved to another node after its snapshot was taken: it may
+ * have addressed that connection to the node it left, and would number its rows after the move. The
+ * counter row tells: `last_move_seq` is newer than the head this statement's snapshot saw. The writer
+ * retries it, with a fresh snapshot. The move itself (`isMove`) sets `last_move_seq` to its first row.
  */
-export function logRowsCtes(n: SchemaNames, rows: string, channel: string): string {
+export function logRowsCtes(
+  n: SchemaNames,
+  rows: string,
+  channel: string,
+  mode: { checkMoves?: boolean; isMove?: boolean } = {},
+): string {
+  const count = `(SELECT count(*) FROM ${rows})`;
+  const setMove = mode.isMove ? `, last_move_seq = last_seq + 1` : "";
+  const moveCheck = mode.checkMoves
+    ? ` + CASE WHEN head.last_move_seq > (SELECT last_seq FROM ${n.logHead} WHERE id = 1)
+               THEN ${n.movedAfterSnapshot}() ELSE 0 END`
+    : "";
   return `head AS (
-  UPDATE ${n.logHead} SET last_seq = last_seq + (SELECT count(*) FROM ${rows})
+  UPDATE ${n.logHead} SET last_seq = last_seq + ${count}${setMove}
   WHERE id = 1 AND EXISTS (SELECT 1 FROM ${rows})
-  RETURNING last_seq
+  RETURNING last_seq, last_move_seq
 ), written AS (
   INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
-  SELECT head.last_seq - (SELECT count(*) FROM ${rows}) + r.rn, r.hub, r.node_ids, r.payload
+  SELECT head.last_seq - ${count} + r.rn${moveCheck}, r.hub, r.node_ids, r.payload
   FROM ${rows} r CROSS JOIN head
   RETURNING seq, hub, node_ids, payload
 ), ${wakeupCtes("written", channel)}`;

@@ -7,15 +7,22 @@ import type { Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
 import type { Sql } from "./sql.js";
 
+/** How long tombstones of ended stateful connections are kept (longer than any token stays fresh). */
+const TOMBSTONE_MAX_AGE_MS = 10 * 60_000;
+
 /**
- * A node's periodic work: the heartbeat (which also sweeps dead nodes, re-registers this node if it was
- * swept, and deletes rows of connections whose removal failed) and the trimming of the log. Each task
+ * A node's periodic work: the heartbeat (which also sweeps nodes that stopped heartbeating, re-registers
+ * this node if it was swept, and deletes rows of connections whose removal failed), the liveness probe
+ * (which sweeps nodes whose process died, within about a second), and the trimming of the log. Each task
  * is single-flight: a tick that finds the previous run still going does nothing.
  */
 export class Maintenance {
   /** Connections removed here whose rows could not be deleted yet. Key: hub, id. */
   private readonly orphans = new Map<string, { hub: string; connectionId: string }>();
+  /** Nodes whose liveness lock the probe found free, and since when (this node's clock). */
+  private readonly lockless = new Map<string, number>();
   private heartbeating = false;
+  private probing = false;
   private trimming = false;
   private stopped = false;
 
@@ -28,6 +35,14 @@ export class Maintenance {
     private readonly options: ResolvedOptions,
     private readonly index: LocalIndex,
     private readonly log: Log,
+    /**
+     * Since when (this node's clock) this node's own LISTEN session has held its liveness lock without a
+     * break; undefined while it does not. Only a node whose own session is steady judges others by theirs:
+     * after a restart of the database every node's lock is gone for a moment.
+     */
+    private readonly lockHeldSince: () => number | undefined,
+    /** Told of every node swept (by anyone's statement run here). */
+    private readonly onSwept: (nodeIds: string[]) => void,
   ) {}
 
   /** Remembers a connection whose row may outlive it; the next heartbeat deletes it. */
@@ -44,36 +59,97 @@ export class Maintenance {
     this.stopped = true;
   }
 
+  /**
+   * Heartbeats, sweeps nodes silent past the timeout, and re-registers this node if it was swept (a long
+   * pause, a partition). A failed heartbeat is tried once more at once, on a new connection: after a pause
+   * the first attempt usually meets a connection the database ended meanwhile.
+   */
   async heartbeat(): Promise<void> {
     if (this.heartbeating || this.stopped) return;
     this.heartbeating = true;
     try {
-      const query = this.heartbeatSql.query;
-      const { nodeId, names } = this;
-      const { alive, swept } = await registry.heartbeatAndSweep(
-        query,
-        names,
-        nodeId,
-        this.options.nodeTimeoutMs,
-      );
-      for (const id of swept) this.log.nodeSwept(id, nodeId);
-      if (swept.length > 0) await this.endSessionsOf(swept);
-      for (const [key, orphan] of this.orphans) {
-        await registry.deleteConnections(query, names, nodeId, [orphan]);
-        this.orphans.delete(key);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await this.beat();
+          return;
+        } catch (err) {
+          if (attempt >= 2 || this.stopped) {
+            this.log.heartbeatFailed(this.nodeId, err);
+            return;
+          }
+        }
       }
-      // Swept while alive (a long pause, a partition): this node still serves its connections.
-      if (!alive && !this.stopped) {
-        const connections = this.index.all();
-        await this.sql.transaction((q) =>
-          registry.reregister(q, names, nodeId, this.options.description, connections),
-        );
-        this.log.nodeReregistered(nodeId, connections.length);
+    } finally {
+      this.heartbeating = false;
+    }
+  }
+
+  private async beat(): Promise<void> {
+    const query = this.heartbeatSql.query;
+    const { nodeId, names, options } = this;
+    // A gap of more than two intervals between this node's own heartbeats starts its stretch anew.
+    const gapMs = 2 * options.heartbeatIntervalMs;
+    const { alive, swept } = await registry.heartbeatAndSweep(
+      query,
+      names,
+      nodeId,
+      options.nodeTimeoutMs,
+      gapMs,
+    );
+    for (const id of swept) this.log.nodeSwept(id, nodeId);
+    if (swept.length > 0) {
+      this.sql.stats.sweptByTimeout += swept.length;
+      this.onSwept(swept);
+      await this.endSessionsOf(swept);
+    }
+    for (const [key, orphan] of this.orphans) {
+      await registry.deleteConnections(query, names, nodeId, [orphan]);
+      this.orphans.delete(key);
+    }
+    // Swept while alive (a long pause, a partition): this node still serves its connections.
+    if (!alive && !this.stopped) {
+      const connections = this.index.all().filter((c) => c.state !== "moving-in");
+      await this.sql.transaction((q) =>
+        registry.reregister(q, names, nodeId, options.description, connections),
+      );
+      this.log.nodeReregistered(nodeId, connections.length);
+    }
+  }
+
+  /**
+   * Sweeps nodes whose process is gone: their liveness lock has been free for `deadSessionGraceMs`. Only
+   * while this node's own session has held its lock for the whole node timeout: after an outage of the
+   * database every lock is gone at once, and every node first needs the time to take its own again.
+   */
+  async probe(): Promise<void> {
+    if (this.probing || this.stopped) return;
+    const since = this.lockHeldSince();
+    if (since === undefined || Date.now() - since < this.options.nodeTimeoutMs) {
+      this.lockless.clear();
+      return;
+    }
+    this.probing = true;
+    try {
+      const query = this.heartbeatSql.query;
+      const free = await registry.locklessNodes(query, this.names, this.nodeId);
+      const now = Date.now();
+      for (const id of this.lockless.keys()) if (!free.includes(id)) this.lockless.delete(id);
+      for (const id of free) if (!this.lockless.has(id)) this.lockless.set(id, now);
+      const due = free.filter((id) => now - this.lockless.get(id)! >= this.options.deadSessionGraceMs);
+      if (due.length === 0) return;
+      const swept = await registry.sweepLockless(query, this.names, due);
+      for (const id of swept) {
+        this.lockless.delete(id);
+        this.log.deadNodeSwept(id, this.nodeId);
+      }
+      if (swept.length > 0) {
+        this.sql.stats.sweptByLock += swept.length;
+        this.onSwept(swept);
       }
     } catch (err) {
       this.log.heartbeatFailed(this.nodeId, err);
     } finally {
-      this.heartbeating = false;
+      this.probing = false;
     }
   }
 
@@ -99,6 +175,7 @@ export class Maintenance {
         if (deleted < this.options.retention.batchSize || Date.now() > deadline || this.stopped) break;
       }
       total += await trimExpiredStored(this.sql.query, this.names, this.options.retention.batchSize);
+      total += await registry.trimEndedConnections(this.sql.query, this.names, TOMBSTONE_MAX_AGE_MS);
       if (total > 0) this.log.trimmed(total);
     } catch (err) {
       this.log.trimFailed(err);

@@ -88,6 +88,34 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE ${n.nodes} ADD COLUMN applied_seq bigint NOT NULL DEFAULT 0`,
     ],
   },
+  {
+    version: 4,
+    name: "liveness and moving connections",
+    statements: (n) => [
+      // Since when the node has heartbeated without a gap: only a node alive for the whole timeout may
+      // sweep others, so after a database outage every node first gets the time to heartbeat again.
+      `ALTER TABLE ${n.nodes} ADD COLUMN alive_since timestamptz NOT NULL DEFAULT now()`,
+      // The node's database session holds its liveness advisory lock (registry.ts): when the lock is gone,
+      // so is the process, and the node is swept within about a second instead of at the timeout.
+      `ALTER TABLE ${n.nodes} ADD COLUMN liveness_lock boolean NOT NULL DEFAULT false`,
+      // Connections that agreed to stateful reconnect may move to another node when their client resumes there.
+      `ALTER TABLE ${n.connections} ADD COLUMN resumable boolean NOT NULL DEFAULT false`,
+      `CREATE TABLE ${n.endedConnections} (
+        hub text NOT NULL,
+        connection_id text NOT NULL,
+        ended_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (hub, connection_id)
+      )`,
+      // The seq of the newest connection move: a log write whose snapshot is older than it may have
+      // addressed a moved connection to its old node, and is rolled back and retried (log.ts).
+      `ALTER TABLE ${n.logHead} ADD COLUMN last_move_seq bigint NOT NULL DEFAULT 0`,
+      `CREATE FUNCTION ${n.movedAfterSnapshot}() RETURNS bigint LANGUAGE plpgsql AS $$
+       BEGIN
+         RAISE EXCEPTION 'A connection moved to another node while this statement resolved its recipients.'
+           USING ERRCODE = 'serialization_failure', HINT = 'Retry the statement.';
+       END $$`,
+    ],
+  },
 ];
 
 /** Namespace of the migration advisory lock (the second key is a hash of the schema name). */

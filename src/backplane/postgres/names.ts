@@ -26,6 +26,15 @@ export class SchemaNames {
   /** Messages kept for an identifier that had no connection (notify with ifOffline "store"). */
   readonly storedMessages: string;
   /**
+   * `ended_connections`: stateful connections that ended a short while ago (their node died, or the server
+   * closed them), so a client that comes back with their token is refused at once on any node.
+   */
+  readonly endedConnections: string;
+  /** The function an append calls to abort (and be retried) when a connection moved after its snapshot. */
+  readonly movedAfterSnapshot: string;
+  /** The text every node hashes with its id into the key of its liveness advisory lock. */
+  readonly livenessLockPrefix: string;
+  /**
    * The NOTIFY channel for wake-ups: `<schema>.wakeup`, or a hash of it when that would pass PostgreSQL's
    * 63-byte identifier limit (LISTEN would truncate it, pg_notify would refuse it).
    */
@@ -45,10 +54,32 @@ export class SchemaNames {
     this.logHead = table("log_head");
     this.messages = table("messages");
     this.storedMessages = table("stored_messages");
+    this.endedConnections = table("ended_connections");
+    this.movedAfterSnapshot = table("moved_after_snapshot");
+    this.livenessLockPrefix = `switchboard node ${schemaName} `;
     const hash = createHash("sha256").update(schemaName).digest("hex");
     const channel = `${schemaName}.wakeup`;
     this.channel = Buffer.byteLength(channel) <= 63 ? channel : `switchboard.${hash.slice(0, 32)}`;
     this.statementPrefix = `sb_${hash.slice(0, 12)}_`;
+  }
+
+  /**
+   * SQL for the key of a node's liveness advisory lock (a bigint), given SQL for the node's id as text.
+   * Every node computes the same key for a node, so any node can check whether that node's lock is held.
+   */
+  livenessKey(idText: string): string {
+    return `hashtextextended(${pg.escapeLiteral(this.livenessLockPrefix)} || ${idText}, 0)`;
+  }
+
+  /** SQL that is true while some session holds the liveness lock of the node whose id (as text) is given. */
+  livenessLockHeld(idText: string): string {
+    const key = this.livenessKey(idText);
+    // A bigint advisory key shows in pg_locks as its high and low 32 bits (classid, objid), objsubid 1.
+    return `EXISTS (
+      SELECT 1 FROM pg_locks l
+      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+        AND l.classid::bigint = ((${key} >> 32) & 4294967295) AND l.objid::bigint = (${key} & 4294967295))`;
   }
 
   /** The channel quoted for `LISTEN`. */

@@ -54,6 +54,19 @@ export interface PostgresBackplaneOptions extends LogWriterOptions {
   migrate?: boolean;
   /** Shown in the node list. @default "<host name> pid <pid>" */
   description?: string;
+  /**
+   * How often this node checks whether other nodes' database sessions still hold their liveness locks.
+   * A node whose process died (its sessions end with it) is swept within about this plus
+   * `deadSessionGraceMs`, instead of at the heartbeat timeout. @default 250
+   */
+  livenessProbeIntervalMs?: number;
+  /**
+   * How long a node's liveness lock must stay free before the node is swept: long enough for a node whose
+   * LISTEN connection alone dropped to take it again. @default 500
+   */
+  deadSessionGraceMs?: number;
+  /** How long a node taking over a connection (stateful reconnect) waits for the old node's answer. @default 5000 */
+  moveTimeoutMs?: number;
 }
 
 export type ResolvedWriterOptions = Required<Omit<LogWriterOptions, "logger">> & { logger: BackplaneLogger };
@@ -117,6 +130,9 @@ export function resolveOptions(options: PostgresBackplaneOptions): ResolvedOptio
     readBatchSize: integer("readBatchSize", options.readBatchSize, 1000, 1, 100_000),
     migrate: options.migrate ?? true,
     description,
+    livenessProbeIntervalMs: integer("livenessProbeIntervalMs", options.livenessProbeIntervalMs, 250, 1),
+    deadSessionGraceMs: integer("deadSessionGraceMs", options.deadSessionGraceMs, 500, 0),
+    moveTimeoutMs: integer("moveTimeoutMs", options.moveTimeoutMs, 5000, 1),
     retention: {
       maxAgeMs: integer("retention.maxAgeMs", retention.maxAgeMs, 600_000, 1),
       maxRows: integer("retention.maxRows", retention.maxRows, 1_000_000, 1),

@@ -6,6 +6,8 @@ import {
   type Backplane,
   type BackplaneEventHandler,
   type BackplaneMessage,
+  type ConnectionLocation,
+  type ConnectionMover,
   type HealthReporter,
   type MessageStore,
   type ConnectionInfo,
@@ -13,13 +15,14 @@ import {
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
+import { ConnectionMoves } from "./connection-moves.js";
 import { Batcher } from "./batcher.js";
-import { LocalIndex } from "./local-index.js";
+import { LocalIndex, type LocalConnection, type ParkedRow } from "./local-index.js";
 import { targetParts, type DecodedTarget } from "./protocol.js";
 import * as stored from "./stored-messages.js";
 import { readHead } from "./log.js";
 import { LogReader } from "./log-reader.js";
-import { LogWriter } from "./log-writer.js";
+import { LogWriter, movedUnder } from "./log-writer.js";
 import { Maintenance } from "./maintenance.js";
 import { migrateWith } from "./migrations.js";
 import { heartbeatApplicationName, poolApplicationName, SchemaNames } from "./names.js";
@@ -42,12 +45,19 @@ const REGISTRY_BATCH = 500;
  * - Nothing committed is lost to a dropped LISTEN connection or a restart of the database: readers follow
  *   their cursor, and wake-ups are only hints. A node further behind than the retention loses the rows
  *   trimmed meanwhile.
- * - A node silent for `nodeTimeoutMs` is swept with its connections and memberships by any live node.
+ * - A node whose process died is swept, with its connections and memberships, within about a second: its
+ *   LISTEN session holds a liveness lock that ends with it. A node that hangs without dying is swept once
+ *   silent for `nodeTimeoutMs`, and only by nodes that were themselves alive for that long, so a database
+ *   outage never makes healthy nodes sweep each other. A node that was swept while paused registers again
+ *   with its connections at its first heartbeat after the pause.
+ * - What a publish counts, it delivers: this node counts its own recipients as it delivers to them, the
+ *   registry the other nodes'.
+ * - Stateful connections move between nodes with nothing lost or repeated (connection-moves.ts).
  *
  * What it cannot do: deliver to a connection of a node that is down (there is no store-and-forward), or
- * run through a pooler in transaction mode (LISTEN needs a session).
+ * run through a pooler in transaction mode (LISTEN and the liveness lock need a session).
  */
-export class PostgresBackplane implements Backplane, HealthReporter, MessageStore {
+export class PostgresBackplane implements Backplane, HealthReporter, MessageStore, ConnectionMover {
   /** This node's id: a random UUID per instance. */
   readonly nodeId = randomUUID();
   private readonly options: ResolvedOptions;
@@ -69,6 +79,10 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   private secret: Promise<Uint8Array> | undefined;
   private registered = false;
   private readonly maintenance: Maintenance;
+  private readonly moves: ConnectionMoves;
+  /** Since when (this node's clock) the LISTEN session has held this node's liveness lock; undefined: not now. */
+  private lockHeldSince: number | undefined;
+  private lockRetry: NodeJS.Timeout | undefined;
   /** Connections registered, and removed, together while a statement is in flight: one commit per burst. */
   private readonly registrations: Batcher<registry.NewConnection, number>;
   private readonly removals: Batcher<{ hub: string; connectionId: string }, void>;
@@ -106,8 +120,20 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       this.options,
       this.index,
       this.log,
+      () => this.lockHeldSince,
+      (swept) => swept.forEach((id) => this.moves.nodeGone(id)),
     );
     this.writer = new LogWriter(this.sql, this.names, this.options, this.log, this.nodeId);
+    this.moves = new ConnectionMoves(
+      this.nodeId,
+      this.sql,
+      this.names,
+      this.index,
+      this.writer,
+      () => this.handler,
+      this.log,
+      this.options.moveTimeoutMs,
+    );
     const query = this.sql.query;
     const connectionKey = (c: { hub: string; connectionId: string }) => `${c.hub}\n${c.connectionId}`;
     this.registrations = new Batcher<registry.NewConnection, number>(
@@ -163,6 +189,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
             .recordAppliedGroupChange(this.sql.query, this.names, this.nodeId, seq)
             .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
         },
+        (seq, hub, envelope) => this.moves.onControl(seq, hub, envelope),
       );
       this.reader.start(head);
       this.listener = new WakeupListener({
@@ -172,11 +199,21 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
         log: this.log,
         stats: this.counters,
         onNotice: (notice) => (notice ? this.reader?.offer(notice) : this.reader?.request()),
-        onReconnected: () => this.reader?.request(),
+        onReconnected: () => {
+          this.reader?.request();
+          // The session (and the lock) was lost: if this node was swept meanwhile, register again now.
+          void this.maintenance.heartbeat();
+        },
+        onSession: (session) => this.takeLivenessLock(session),
+        onSessionLost: () => {
+          this.lockHeldSince = undefined;
+          clearTimeout(this.lockRetry);
+        },
       });
       await this.listener.start();
       this.every(this.options.pollIntervalMs, () => this.reader?.request());
       this.every(this.options.heartbeatIntervalMs, () => void this.maintenance.heartbeat());
+      this.every(this.options.livenessProbeIntervalMs, () => void this.maintenance.probe());
       this.every(this.options.retention.intervalMs, () => void this.maintenance.trim());
       this.state = "started";
       this.log.started(this.nodeId, this.options.schema, head);
@@ -217,16 +254,25 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     return this.secret;
   }
 
-  /** Records a connection of this node; sends written after this resolves reach it, earlier ones do not. */
-  async addConnection(connection: { connectionId: string; hub: string; userId: string }): Promise<void> {
+  /**
+   * Records a connection of this node; sends written after this resolves reach it, earlier ones do not.
+   * Rows read while the insert runs wait on it until the insert says which of them are its own.
+   */
+  async addConnection(connection: {
+    connectionId: string;
+    hub: string;
+    userId: string;
+    resumable?: boolean;
+  }): Promise<void> {
     this.ensureStarted();
     const { hub, connectionId, userId } = connection;
+    const resumable = connection.resumable === true;
     this.maintenance.forgetOrphan(hub, connectionId);
-    // In the index before the insert, so a group change for it read meanwhile is not lost; it receives
-    // messages only once sinceSeq is known.
-    const local = this.index.add(hub, connectionId, userId);
+    // In the index before the insert, so a group change for it read meanwhile is not lost.
+    const local = this.index.add(hub, connectionId, userId, resumable);
     try {
-      local.sinceSeq = await this.registrations.submit({ hub, connectionId, userId });
+      const head = await this.registrations.submit({ hub, connectionId, userId, resumable });
+      this.deliverParked(local, this.index.markReady(local, head));
     } catch (err) {
       if (this.index.get(hub, connectionId) === local) this.index.remove(hub, connectionId);
       // The insert may have committed before the connection failed: make sure no row outlives it.
@@ -283,9 +329,10 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     }
     let local: string[];
     let parts: DecodedTarget;
+    const movingIn: string[] = [];
     try {
       parts = targetParts(target);
-      local = this.index.resolve(Infinity, target.hub, parts);
+      local = this.index.resolveForSend(target.hub, parts, movingIn);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -301,7 +348,32 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     if (target.kind === "connections" && local.length === parts.ids.length) {
       return Promise.resolve({ connections: local.length, nodes: local.length > 0 ? 1 : 0 });
     }
-    return this.writer.publish(target, message, parts);
+    // Connections moving here got it from us: the log must not bring it to them from their old node too.
+    if (movingIn.length > 0) parts = { ...parts, excluded: [...parts.excluded, ...movingIn] };
+    return this.writer.publish(target, message, parts, local.length);
+  }
+
+  /** Where the registry says a connection lives (for a client resuming on this node). */
+  async locateConnection(hub: string, connectionId: string): Promise<ConnectionLocation> {
+    this.ensureStarted();
+    const found = await this.registryQuery((q) =>
+      registry.locateConnection(q, this.names, hub, connectionId, this.options.nodeTimeoutMs),
+    );
+    if (found.found === "nothing") return { kind: "unknown" };
+    if (found.found === "ended") return { kind: "ended" };
+    if (found.nodeId === this.nodeId) return { kind: "here" };
+    return {
+      kind: "elsewhere",
+      nodeId: found.nodeId,
+      resumable: found.resumable,
+      nodeAlive: found.nodeAlive,
+    };
+  }
+
+  /** Takes a connection over from the node holding it; see connection-moves.ts for the steps. */
+  takeOverConnection(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
+    this.ensureStarted();
+    return this.moves.takeOver(hub, connectionId, from);
   }
 
   /** Keeps a message for `key` until a connection takes it (at most once), for `ttlMs`. */
@@ -371,7 +443,16 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   /** One statement for the batch; see {@link groupChanges}. */
   private async writeGroupChanges(changes: registry.GroupChange[]): Promise<registry.GroupChangeOutcome[]> {
     try {
-      const outcomes = await registry.changeGroups(this.sql.query, this.names, changes);
+      let outcomes: registry.GroupChangeOutcome[] | undefined;
+      for (let attempt = 1; outcomes === undefined; attempt++) {
+        try {
+          outcomes = await registry.changeGroups(this.sql.query, this.names, changes);
+        } catch (err) {
+          // A connection moved while the statement resolved owners: again, with a fresh snapshot.
+          if (!movedUnder(err) || attempt >= 5) throw err;
+          this.counters.moveRetries++;
+        }
+      }
       if (outcomes.some(Boolean)) this.counters.notifications++; // sent by the statement, at commit
       return outcomes;
     } catch (err) {
@@ -432,6 +513,8 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     const failedStart = this.state === "starting";
     this.state = "closed";
     this.maintenance.stop();
+    this.moves.stop();
+    clearTimeout(this.lockRetry);
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     await this.writer.close("The PostgreSQL backplane is closed.", graceful && wasStarted);
     await this.reader?.stop();
@@ -445,6 +528,38 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
     await this.pool.end().catch(() => {});
     await this.heartbeatPool.end().catch(() => {});
     if (wasStarted) this.log.stopped(this.nodeId);
+  }
+
+  /** Delivers rows that waited on a connection until it knew which were its own, oldest first. */
+  private deliverParked(connection: LocalConnection, rows: ParkedRow[]): void {
+    for (const row of rows) {
+      this.counters.deliveries++;
+      try {
+        this.handler?.deliver(connection.hub, [connection.connectionId], row.message);
+      } catch (err) {
+        this.log.handlerThrew(row.seq, err);
+      }
+    }
+  }
+
+  /**
+   * Takes this node's liveness lock on its LISTEN session. When an older session of this node still holds
+   * it (not yet ended), other nodes see the lock held all the same; this session retries until it has it.
+   */
+  private async takeLivenessLock(session: pg.ClientBase): Promise<void> {
+    const query: registry.SessionQuery = (text, values) => session.query(text, values);
+    if (await registry.takeLivenessLock(query, this.names, this.nodeId)) {
+      this.lockHeldSince = Date.now();
+      this.log.livenessLockTaken(this.nodeId);
+      return;
+    }
+    this.log.livenessLockBusy(this.nodeId);
+    clearTimeout(this.lockRetry);
+    this.lockRetry = setTimeout(() => {
+      if (this.state === "closed") return;
+      this.takeLivenessLock(session).catch(() => undefined); // a lost session retries on reconnect
+    }, 1000);
+    this.lockRetry.unref();
   }
 
   private every(ms: number, tick: () => void): void {

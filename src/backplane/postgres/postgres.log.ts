@@ -58,6 +58,10 @@ export function createLog(logger: BackplaneLogger) {
   const headWentBack = at("error", 20, "LogHeadWentBack");
   const groupChangeUnconfirmed = at("warn", 21, "GroupChangeUnconfirmed");
   const sessionsNotEnded = at("warn", 22, "SweptSessionsNotEnded");
+  const sweptDead = at("warn", 23, "DeadNodeSwept");
+  const moveFailed = at("warn", 24, "MoveFailed");
+  const livenessLock = at("debug", 25, "LivenessLockTaken");
+  const livenessLockBusy = at("info", 26, "LivenessLockBusy");
 
   return {
     started: (nodeId: string, schema: string, head: number) =>
@@ -67,6 +71,31 @@ export function createLog(logger: BackplaneLogger) {
       migrated(`Applied migration ${version} (${name}).`, { schema, version, name }),
     nodeSwept: (nodeId: string, byNodeId: string) =>
       swept("Removed a node whose heartbeat stopped, with its connections and groups.", { nodeId, byNodeId }),
+    deadNodeSwept: (nodeId: string, byNodeId: string) =>
+      sweptDead(
+        "Removed a node whose database session ended (its process is gone), with its connections and groups.",
+        {
+          nodeId,
+          byNodeId,
+        },
+      ),
+    moveFailed: (connectionId: string, nodeId: string, err: unknown) =>
+      moveFailed(
+        "A step of moving a connection between nodes failed; its client will start a new connection.",
+        {
+          connectionId,
+          nodeId,
+          ...errorFields(err),
+        },
+      ),
+    livenessLockTaken: (nodeId: string) =>
+      livenessLock("This node's session holds its liveness lock: other nodes see it die within a second.", {
+        nodeId,
+      }),
+    livenessLockBusy: (nodeId: string) =>
+      livenessLockBusy("This node's liveness lock is held by an older session of its own; retrying.", {
+        nodeId,
+      }),
     nodeReregistered: (nodeId: string, connections: number) =>
       resurrected("This node had been swept as dead; registered it again with its connections.", {
         nodeId,

@@ -25,17 +25,34 @@
  *     0 all, 1 connections, 2 groups, 3 users; `ids` are the connection ids, group names or user ids.
  *   - `[2, connectionId, group]`: add a connection of the addressed node to a group.
  *   - `[3, connectionId, group]`: remove it.
+ *   Control rows of a connection's move (targetKind 4: addressed to the nodes they name, see registry.ts
+ *   `moveConnection` and postgres-backplane.ts for the sequence):
+ *   - `[4, connectionId, toNode]`: the node `toNode` asks the addressed node for one of its connections.
+ *   - `[5, connectionId, fromNode, toNode]`: the move is in force from this row on (written by the move
+ *     itself, to both nodes): rows before it are the old node's to deliver, rows after it the new one's.
+ *   - `[6, connectionId, state, groups]`: the old node hands over the connection's state (bytes of the
+ *     hub layer's) and its memberships `[[group, seq, isMember]…]`.
+ *   - `[7, connectionId, reason]`: the addressed node cannot have the connection.
  *   Readers ignore unknown trailing fields, so a newer writer may append items, and skip (and log) rows
  *   of an unknown type, so nodes of two versions can share a log during a rolling upgrade.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import type { BackplaneMessage, SendTarget } from "../backplane.js";
+import type { HandedOverGroup } from "./local-index.js";
 
 /** The first item of every payload. */
-export const EnvelopeType = { Invocation: 1, GroupAdd: 2, GroupRemove: 3 } as const;
+export const EnvelopeType = {
+  Invocation: 1,
+  GroupAdd: 2,
+  GroupRemove: 3,
+  MoveRequest: 4,
+  Moved: 5,
+  HandedOver: 6,
+  MoveRefused: 7,
+} as const;
 
-/** The wire number of each {@link SendTarget} kind. */
-export const TargetKind = { all: 0, connections: 1, groups: 2, users: 3 } as const;
+/** The wire number of each {@link SendTarget} kind, and of `nodes` for control rows. */
+export const TargetKind = { all: 0, connections: 1, groups: 2, users: 3, nodes: 4 } as const;
 export type TargetKind = (typeof TargetKind)[keyof typeof TargetKind];
 
 export type Envelope =
@@ -44,7 +61,20 @@ export type Envelope =
       type: typeof EnvelopeType.GroupAdd | typeof EnvelopeType.GroupRemove;
       connectionId: string;
       group: string;
-    };
+    }
+  | ControlEnvelope;
+
+/** A control row of a connection's move. */
+export type ControlEnvelope =
+  | { type: typeof EnvelopeType.MoveRequest; connectionId: string; toNode: string }
+  | { type: typeof EnvelopeType.Moved; connectionId: string; fromNode: string; toNode: string }
+  | {
+      type: typeof EnvelopeType.HandedOver;
+      connectionId: string;
+      state: Uint8Array;
+      groups: HandedOverGroup[];
+    }
+  | { type: typeof EnvelopeType.MoveRefused; connectionId: string; reason: string };
 
 /** A send target as a reader needs it: the kind, the named ids and the excluded connection ids. */
 export interface DecodedTarget {
@@ -95,6 +125,31 @@ export function encodeGroupChange(add: boolean, connectionId: string, group: str
   return encoder.encode([add ? EnvelopeType.GroupAdd : EnvelopeType.GroupRemove, connectionId, group]);
 }
 
+export function encodeMoveRequest(connectionId: string, toNode: string): Uint8Array {
+  return encoder.encode([EnvelopeType.MoveRequest, connectionId, toNode]);
+}
+
+export function encodeMoved(connectionId: string, fromNode: string, toNode: string): Uint8Array {
+  return encoder.encode([EnvelopeType.Moved, connectionId, fromNode, toNode]);
+}
+
+export function encodeHandedOver(
+  connectionId: string,
+  state: Uint8Array,
+  groups: HandedOverGroup[],
+): Uint8Array {
+  return encoder.encode([
+    EnvelopeType.HandedOver,
+    connectionId,
+    state,
+    groups.map((g) => [g.group, g.seq, g.member]),
+  ]);
+}
+
+export function encodeMoveRefused(connectionId: string, reason: string): Uint8Array {
+  return encoder.encode([EnvelopeType.MoveRefused, connectionId, reason]);
+}
+
 /**
  * Decodes a payload. Items after the ones listed above are ignored.
  * @throws when the payload is malformed or of a type this version does not know.
@@ -119,7 +174,39 @@ export function decodeEnvelope(payload: Uint8Array): Envelope {
       throw new Error("Malformed group change.");
     return { type, connectionId, group };
   }
-  throw new Error(`Unknown payload type ${String(type)}.`);
+  return decodeControl(value as unknown[]);
+}
+
+function decodeControl(value: unknown[]): Envelope {
+  const [type, connectionId, a, b] = value;
+  if (typeof connectionId !== "string") throw new Error("Malformed control row.");
+  switch (type) {
+    case EnvelopeType.MoveRequest:
+      if (typeof a === "string") return { type, connectionId, toNode: a };
+      break;
+    case EnvelopeType.Moved:
+      if (typeof a === "string" && typeof b === "string")
+        return { type, connectionId, fromNode: a, toNode: b };
+      break;
+    case EnvelopeType.HandedOver:
+      if (a instanceof Uint8Array && Array.isArray(b)) {
+        const groups = (b as unknown[]).map((g) => {
+          const [group, seq, member] = g as unknown[];
+          if (typeof group !== "string" || typeof seq !== "number" || typeof member !== "boolean") {
+            throw new Error("Malformed handed-over group.");
+          }
+          return { group, seq, member };
+        });
+        return { type, connectionId, state: a, groups };
+      }
+      break;
+    case EnvelopeType.MoveRefused:
+      if (typeof a === "string") return { type, connectionId, reason: a };
+      break;
+    default:
+      throw new Error(`Unknown payload type ${String(type)}.`);
+  }
+  throw new Error(`Malformed control row of type ${String(type)}.`);
 }
 
 function strings(values: readonly string[]): string[] {

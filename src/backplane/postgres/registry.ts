@@ -27,9 +27,28 @@ export async function registerNode(
 }
 
 /**
- * Refreshes this node's heartbeat and deletes nodes silent for longer than `timeoutMs`, with everything
- * they held (the foreign keys cascade to connections and group memberships). Nodes another sweeper has
- * locked are skipped, so concurrent sweepers never wait on (or deadlock with) each other.
+ * The CTEs that sweep the nodes selected by the CTE `dead` (column `id`): their connections and group
+ * memberships go with them (the foreign keys cascade), and their stateful connections leave a tombstone,
+ * so a client that comes back for one is refused at once. The statement reads `swept`.
+ */
+function sweepCtes(n: SchemaNames, dead: string): string {
+  return `ended AS (
+  INSERT INTO ${n.endedConnections} (hub, connection_id)
+  SELECT c.hub, c.connection_id FROM ${n.connections} c
+  WHERE c.node_id IN (SELECT id FROM ${dead}) AND c.resumable
+  ON CONFLICT (hub, connection_id) DO UPDATE SET ended_at = now()
+), swept AS (
+  DELETE FROM ${n.nodes} WHERE id IN (SELECT id FROM ${dead}) RETURNING id
+)`;
+}
+
+/**
+ * Refreshes this node's heartbeat and sweeps nodes silent for longer than `timeoutMs`. Only when it is fair
+ * to judge: this node has itself heartbeated without a gap (none longer than `gapMs`) for the whole
+ * timeout, and the database has been up that long. After an outage of the database, or a pause of this
+ * node, every node first gets the timeout to heartbeat again, so healthy nodes never sweep each other for
+ * heartbeats they could not write. Times are the database's. Nodes another sweeper has locked are
+ * skipped, so concurrent sweepers never wait on (or deadlock with) each other.
  * @returns whether this node's row still existed, and the ids of the nodes swept.
  */
 export async function heartbeatAndSweep(
@@ -37,23 +56,79 @@ export async function heartbeatAndSweep(
   n: SchemaNames,
   nodeId: string,
   timeoutMs: number,
+  gapMs: number,
 ): Promise<{ alive: boolean; swept: string[] }> {
+  const timeout = `make_interval(secs => $2::double precision / 1000)`;
   const result = await query<{ alive: boolean; swept: string[] }>(
     `WITH beat AS (
-       UPDATE ${n.nodes} SET heartbeat_at = now() WHERE id = $1 RETURNING id
-     ), swept AS (
-       DELETE FROM ${n.nodes} WHERE id IN (
-         SELECT id FROM ${n.nodes}
-         WHERE id <> $1 AND heartbeat_at < now() - make_interval(secs => $2::double precision / 1000)
-         ORDER BY id FOR UPDATE SKIP LOCKED
-       ) RETURNING id
-     )
+       UPDATE ${n.nodes} SET heartbeat_at = now(),
+         alive_since = CASE WHEN heartbeat_at >= now() - make_interval(secs => $3::double precision / 1000)
+                            THEN alive_since ELSE now() END
+       WHERE id = $1 RETURNING alive_since
+     ), dead AS (
+       SELECT id FROM ${n.nodes}
+       WHERE id <> $1 AND heartbeat_at < now() - ${timeout}
+         AND (SELECT alive_since FROM beat) <= now() - ${timeout}
+         AND pg_postmaster_start_time() <= now() - ${timeout}
+       ORDER BY id FOR UPDATE SKIP LOCKED
+     ), ${sweepCtes(n, "dead")}
      SELECT EXISTS (SELECT 1 FROM beat) AS alive, ARRAY(SELECT id::text FROM swept) AS swept`,
-    [nodeId, timeoutMs],
+    [nodeId, timeoutMs, gapMs],
     `${n.statementPrefix}heartbeat`,
   );
   const row = result.rows[0]!;
   return { alive: row.alive, swept: row.swept };
+}
+
+/**
+ * Takes this node's liveness lock on the calling session (its LISTEN connection) and marks the node as
+ * judged by it. A session-level advisory lock lives exactly as long as the session: when the process dies,
+ * PostgreSQL sees its connection close and the lock is gone within milliseconds.
+ * @returns false when another session holds it (an older session of this node, not yet ended).
+ */
+/** A query on one session (the LISTEN connection's). */
+export type SessionQuery = Query;
+
+export async function takeLivenessLock(query: Query, n: SchemaNames, nodeId: string): Promise<boolean> {
+  const result = await query<{ locked: boolean }>(
+    `WITH lock AS (
+       SELECT pg_try_advisory_lock(${n.livenessKey("$1::text")}) AS locked
+     ), flag AS (
+       UPDATE ${n.nodes} SET liveness_lock = true WHERE id = $2::uuid AND (SELECT locked FROM lock) RETURNING 1
+     )
+     SELECT locked, (SELECT count(*) FROM flag) AS flagged FROM lock`,
+    [nodeId, nodeId],
+  );
+  return result.rows[0]?.locked === true;
+}
+
+/** Nodes judged by their liveness lock whose lock no session holds: their process has ended. */
+export async function locklessNodes(query: Query, n: SchemaNames, nodeId: string): Promise<string[]> {
+  const result = await query<{ id: string }>(
+    `SELECT nd.id::text AS id FROM ${n.nodes} nd
+     WHERE nd.id <> $1 AND nd.liveness_lock AND NOT ${n.livenessLockHeld("nd.id::text")}`,
+    [nodeId],
+    `${n.statementPrefix}lockless_nodes`,
+  );
+  return result.rows.map((row) => row.id);
+}
+
+/** Sweeps the given nodes if their liveness lock is still not held. @returns the ids swept. */
+export async function sweepLockless(
+  query: Query,
+  n: SchemaNames,
+  nodeIds: readonly string[],
+): Promise<string[]> {
+  const result = await query<{ swept: string[] }>(
+    `WITH dead AS (
+       SELECT nd.id FROM ${n.nodes} nd
+       WHERE nd.id = ANY ($1::uuid[]) AND nd.liveness_lock AND NOT ${n.livenessLockHeld("nd.id::text")}
+       ORDER BY nd.id FOR UPDATE SKIP LOCKED
+     ), ${sweepCtes(n, "dead")}
+     SELECT ARRAY(SELECT id::text FROM swept) AS swept`,
+    [nodeIds],
+  );
+  return result.rows[0]?.swept ?? [];
 }
 
 /**
@@ -87,6 +162,8 @@ export interface NewConnection {
   hub: string;
   connectionId: string;
   userId: string;
+  /** It agreed to stateful reconnect: it may move to another node. */
+  resumable: boolean;
 }
 
 /**
@@ -102,10 +179,11 @@ export async function insertConnections(
 ): Promise<(number | ConnectionTakenError)[]> {
   const result = await query<{ hub: string; connection_id: string; head: string }>(
     `WITH added AS (
-       INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id)
-       SELECT c.hub, c.id, c.user_id, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS c(hub, id, user_id)
+       INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id, resumable)
+       SELECT c.hub, c.id, c.user_id, $4, c.resumable
+       FROM unnest($1::text[], $2::text[], $3::text[], $5::bool[]) AS c(hub, id, user_id, resumable)
        ON CONFLICT (hub, connection_id) DO UPDATE
-         SET user_id = EXCLUDED.user_id, connected_at = now(), last_seen = now()
+         SET user_id = EXCLUDED.user_id, resumable = EXCLUDED.resumable, connected_at = now(), last_seen = now()
          -- Only this node's own row (re-registering after it was swept): a connection id live on another
          -- node is not taken over, whoever replays its token.
          WHERE ${n.connections}.node_id = EXCLUDED.node_id
@@ -117,6 +195,7 @@ export async function insertConnections(
       connections.map((c) => c.connectionId),
       connections.map((c) => c.userId),
       nodeId,
+      connections.map((c) => c.resumable),
     ],
     `${n.statementPrefix}add_connections`,
   );
@@ -134,7 +213,10 @@ export class ConnectionTakenError extends Error {
   }
 }
 
-/** Deletes connections of this node (one statement); their memberships go with them. */
+/**
+ * Deletes connections of this node (one statement); their memberships go with them, and the stateful ones
+ * leave a tombstone (a client coming back for one is refused at once, on any node).
+ */
 export async function deleteConnections(
   query: Query,
   n: SchemaNames,
@@ -142,9 +224,15 @@ export async function deleteConnections(
   connections: readonly { hub: string; connectionId: string }[],
 ): Promise<void> {
   await query(
-    `DELETE FROM ${n.connections} c
-     USING unnest($1::text[], $2::text[]) AS d(hub, id)
-     WHERE c.hub = d.hub AND c.connection_id = d.id AND c.node_id = $3`,
+    `WITH deleted AS (
+       DELETE FROM ${n.connections} c
+       USING unnest($1::text[], $2::text[]) AS d(hub, id)
+       WHERE c.hub = d.hub AND c.connection_id = d.id AND c.node_id = $3
+       RETURNING c.hub, c.connection_id, c.resumable
+     )
+     INSERT INTO ${n.endedConnections} (hub, connection_id)
+     SELECT hub, connection_id FROM deleted WHERE resumable
+     ON CONFLICT (hub, connection_id) DO UPDATE SET ended_at = now()`,
     [connections.map((c) => c.hub), connections.map((c) => c.connectionId), nodeId],
     `${n.statementPrefix}remove_connections`,
   );
@@ -201,7 +289,7 @@ export async function changeGroups(
               row_number() OVER (ORDER BY a.ord) AS rn
        FROM (SELECT ord, node_id FROM owner UNION ALL SELECT ord, node_id FROM removed) a
        JOIN change ch ON ch.ord = a.ord
-     ), ${logRowsCtes(n, "applied", "$8")}
+     ), ${logRowsCtes(n, "applied", "$8", { checkMoves: true })}
      SELECT a.ord, a.node_id::text AS node_id, h.last_seq - (SELECT count(*) FROM applied) + a.rn AS seq,
             (SELECT count(*) FROM wake) AS woken
      FROM applied a CROSS JOIN head h`,
@@ -320,19 +408,29 @@ export async function reregister(
   connections: readonly (NewConnection & { groups: Iterable<string> })[],
 ): Promise<void> {
   const memberships = connections.flatMap((c) => [...c.groups].map((group) => ({ ...c, group })));
-  await query(`INSERT INTO ${n.nodes} (id, description) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING`, [
-    nodeId,
-    description,
-  ]);
+  // Judged by its liveness lock again only if its session holds it now (the sweep ended its sessions; the
+  // LISTEN connection takes the lock again when it reconnects).
   await query(
-    `INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id)
-     SELECT hub, id, user_id, $4 FROM unnest($1::text[], $2::text[], $3::text[]) AS c(hub, id, user_id)
-     ON CONFLICT (hub, connection_id) DO NOTHING`,
+    `INSERT INTO ${n.nodes} (id, description, liveness_lock)
+     VALUES ($1::uuid, $2, ${n.livenessLockHeld("$3::text")}) ON CONFLICT (id) DO NOTHING`,
+    [nodeId, description, nodeId],
+  );
+  await query(
+    `WITH added AS (
+       INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id, resumable)
+       SELECT hub, id, user_id, $4, resumable
+       FROM unnest($1::text[], $2::text[], $3::text[], $5::bool[]) AS c(hub, id, user_id, resumable)
+       ON CONFLICT (hub, connection_id) DO NOTHING
+       RETURNING hub, connection_id
+     )
+     DELETE FROM ${n.endedConnections} e USING added a
+     WHERE e.hub = a.hub AND e.connection_id = a.connection_id`,
     [
       connections.map((c) => c.hub),
       connections.map((c) => c.connectionId),
       connections.map((c) => c.userId),
       nodeId,
+      connections.map((c) => c.resumable),
     ],
   );
   await query(
@@ -346,6 +444,98 @@ export async function reregister(
       nodeId,
     ],
   );
+}
+
+/** Where a connection is registered: its node and whether that node is alive, or a tombstone, or nothing. */
+export async function locateConnection(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  connectionId: string,
+  timeoutMs: number,
+): Promise<
+  | { found: "live"; nodeId: string; resumable: boolean; nodeAlive: boolean }
+  | { found: "ended" }
+  | { found: "nothing" }
+> {
+  const result = await query<{ node_id: string | null; resumable: boolean; alive: boolean }>(
+    `SELECT c.node_id::text AS node_id, c.resumable,
+            CASE WHEN nd.liveness_lock THEN ${n.livenessLockHeld("c.node_id::text")}
+                 ELSE nd.heartbeat_at >= now() - make_interval(secs => $3::double precision / 1000) END AS alive
+     FROM ${n.connections} c JOIN ${n.nodes} nd ON nd.id = c.node_id
+     WHERE c.hub = $1 AND c.connection_id = $2
+     UNION ALL
+     SELECT NULL, false, false FROM ${n.endedConnections} e WHERE e.hub = $1 AND e.connection_id = $2
+     ORDER BY 1 NULLS LAST
+     LIMIT 1`,
+    [hub, connectionId, timeoutMs],
+  );
+  const row = result.rows[0];
+  if (!row) return { found: "nothing" };
+  if (row.node_id === null) return { found: "ended" };
+  return { found: "live", nodeId: row.node_id, resumable: row.resumable, nodeAlive: row.alive };
+}
+
+/** A connection's registry row: its user and node, or undefined when it is not registered. */
+export async function readConnection(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  connectionId: string,
+): Promise<{ userId: string; nodeId: string; resumable: boolean } | undefined> {
+  const result = await query<{ user_id: string; node_id: string; resumable: boolean }>(
+    `SELECT user_id, node_id::text AS node_id, resumable FROM ${n.connections} WHERE hub = $1 AND connection_id = $2`,
+    [hub, connectionId],
+  );
+  const row = result.rows[0];
+  return row && { userId: row.user_id, nodeId: row.node_id, resumable: row.resumable };
+}
+
+/**
+ * Moves a connection of node `from` to node `to`, with its group memberships, and writes the move's
+ * marker row (addressed to both) in the same transaction: rows numbered before the marker were addressed
+ * to the old node, rows after it to the new one (log.ts, "Moves": a write that resolved its recipients
+ * before the move commits is aborted and retried). Nothing happens when the connection is no longer
+ * registered on `from`.
+ * @returns the marker's seq, or undefined when nothing moved.
+ */
+export async function moveConnection(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  connectionId: string,
+  from: string,
+  to: string,
+  marker: Uint8Array,
+): Promise<number | undefined> {
+  const result = await query<{ seq: string | null; woken: number; members: number }>(
+    `WITH moved AS (
+       UPDATE ${n.connections} SET node_id = $4::uuid
+       WHERE hub = $1 AND connection_id = $2 AND node_id = $3::uuid
+       RETURNING hub, connection_id
+     ), members AS (
+       UPDATE ${n.groupMembers} g SET node_id = $4::uuid FROM moved m
+       WHERE g.hub = m.hub AND g.connection_id = m.connection_id
+       RETURNING 1
+     ), marker AS (
+       SELECT 1::bigint AS rn, m.hub, ARRAY[$3::uuid, $4::uuid] AS node_ids, $5::bytea AS payload FROM moved m
+     ), ${logRowsCtes(n, "marker", "$6", { isMove: true })}
+     SELECT (SELECT min(seq) FROM written) AS seq, (SELECT count(*) FROM wake)::int AS woken,
+            (SELECT count(*) FROM members)::int AS members`,
+    [hub, connectionId, from, to, marker, n.channel],
+    `${n.statementPrefix}move_connection`,
+  );
+  const seq = result.rows[0]?.seq;
+  return seq === null || seq === undefined ? undefined : Number(seq);
+}
+
+/** Forgets tombstones older than `maxAgeMs`. @returns how many. */
+export async function trimEndedConnections(query: Query, n: SchemaNames, maxAgeMs: number): Promise<number> {
+  const result = await query(
+    `DELETE FROM ${n.endedConnections} WHERE ended_at < now() - make_interval(secs => $1::double precision / 1000)`,
+    [maxAgeMs],
+  );
+  return result.rowCount ?? 0;
 }
 
 /** Records the newest group change this node has applied (see migration 3). */

@@ -26,6 +26,14 @@ export interface PostgresBackplaneStats {
   listenReconnects: number;
   /** The highest seq this node has read up to (0 for a publisher). */
   cursor: number;
+  /** Batches retried because a connection moved while they were written (log.ts, "Moves"). */
+  moveRetries: number;
+  /** Connections this node took over from another node / handed over to another node. */
+  movesIn: number;
+  movesOut: number;
+  /** Nodes this node swept: by their heartbeat timeout / because their database session ended. */
+  sweptByTimeout: number;
+  sweptByLock: number;
 }
 
 export function emptyStats(): PostgresBackplaneStats {
@@ -42,6 +50,11 @@ export function emptyStats(): PostgresBackplaneStats {
     wakeups: 0,
     listenReconnects: 0,
     cursor: 0,
+    moveRetries: 0,
+    movesIn: 0,
+    movesOut: 0,
+    sweptByTimeout: 0,
+    sweptByLock: 0,
   };
 }
 

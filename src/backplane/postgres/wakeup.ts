@@ -124,6 +124,10 @@ export class WakeupListener {
       /** A notice, or undefined for a wake-up that says only "read the log". */
       onNotice(notice: Notice | undefined): void;
       onReconnected(): void;
+      /** Runs on the LISTEN session each time it is (re)established (the liveness lock lives on it). */
+      onSession?(session: pg.ClientBase): Promise<void>;
+      /** The LISTEN session was lost (and with it the liveness lock). */
+      onSessionLost?(): void;
     },
   ) {}
 
@@ -167,6 +171,7 @@ export class WakeupListener {
     try {
       await client.connect();
       await client.query(`LISTEN ${names.channelIdentifier}`);
+      await this.options.onSession?.(client);
     } catch (err) {
       client.end().catch(() => {});
       throw err;
@@ -184,6 +189,7 @@ export class WakeupListener {
   private lost(client: pg.Client, err: unknown): void {
     if (client !== this.client || this.closed) return;
     this.client = undefined;
+    this.options.onSessionLost?.();
     client.end().catch(() => {});
     this.retry(err);
   }

@@ -1,0 +1,213 @@
+/**
+ * Moving a connection between nodes, when a stateful client resumes on another node than the one holding
+ * its connection (node B takes over from node A). Every step is a row of the log, so each node acts on it
+ * in order with the messages it delivers:
+ *
+ *   B  marks the connection `moving-in` in its index (its own sends reach it there from now on, and name
+ *      it as excluded, so A does not deliver them too) and writes a MoveRequest to A.
+ *   A  reads the request: the connection becomes `leaving` (A's sends go through the log from now on) and
+ *      A queues the move behind its own earlier writes: one statement that points the registry row and the
+ *      memberships at B and writes the Moved marker to both nodes. Writes that resolved their recipients
+ *      before the move are aborted and retried (log.ts, "Moves"), so no row after the marker names A for it.
+ *   A  reads the marker: every row before it has been delivered into the connection's buffer. The hub layer
+ *      hands over the connection's state; A forgets it and writes HandedOver (state and memberships) to B.
+ *   B  reads the marker: rows after it are the connection's, parked until now; then reads HandedOver and
+ *      resolves the takeover with the state. The hub layer installs it, then the messages that waited.
+ *
+ * When anything fails before B has the state (A refuses, A dies, nothing comes within the timeout), B
+ * forgets the connection; if the move had come into force, B unregisters it (with a tombstone) and the
+ * client starts a new connection.
+ */
+import { ConnectionMoveError, type BackplaneEventHandler } from "../backplane.js";
+import type { LocalConnection, LocalIndex } from "./local-index.js";
+import type { LogWriter } from "./log-writer.js";
+
+import type { SchemaNames } from "./names.js";
+import {
+  EnvelopeType,
+  encodeHandedOver,
+  encodeMoveRefused,
+  encodeMoveRequest,
+  encodeMoved,
+  type ControlEnvelope,
+} from "./protocol.js";
+import type { Log } from "./postgres.log.js";
+import * as registry from "./registry.js";
+import type { Sql } from "./sql.js";
+
+interface IncomingMove {
+  hub: string;
+  connectionId: string;
+  from: string;
+  local: LocalConnection;
+  /** The seq of the Moved marker, once read: the registry says the connection is here. */
+  markerSeq: number | undefined;
+  timer: NodeJS.Timeout;
+  resolve(state: Uint8Array): void;
+  reject(err: Error): void;
+}
+
+export class ConnectionMoves {
+  /** Takeovers this node is waiting on, by hub and connection id. */
+  private readonly incoming = new Map<string, IncomingMove>();
+
+  constructor(
+    private readonly nodeId: string,
+    private readonly sql: Sql,
+    private readonly names: SchemaNames,
+    private readonly index: LocalIndex,
+    private readonly writer: LogWriter,
+    private readonly handler: () => BackplaneEventHandler | undefined,
+    private readonly log: Log,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Takes a connection over from node `from`; resolves with the state that node's hub layer handed over. */
+  async takeOver(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
+    const key = `${hub}\n${connectionId}`;
+    if (this.incoming.has(key)) throw new ConnectionMoveError("The connection is already moving here.");
+    const row = await registry.readConnection(this.sql.query, this.names, hub, connectionId);
+    if (!row || row.nodeId !== from)
+      throw new ConnectionMoveError("The connection is no longer on that node.");
+    if (!row.resumable) throw new ConnectionMoveError("The connection did not agree to stateful reconnect.");
+    const local = this.index.add(hub, connectionId, row.userId, true, "moving-in");
+    const result = new Promise<Uint8Array>((resolve, reject) => {
+      const timer = setTimeout(
+        () => this.fail(key, `${from} did not hand the connection over within ${this.timeoutMs} ms`),
+        this.timeoutMs,
+      );
+      timer.unref();
+      this.incoming.set(key, {
+        hub,
+        connectionId,
+        from,
+        local,
+        markerSeq: undefined,
+        timer,
+        resolve,
+        reject,
+      });
+    });
+    this.writer
+      .appendControl(hub, [from], encodeMoveRequest(connectionId, this.nodeId))
+      .catch((err: unknown) => this.fail(key, `the request could not be written: ${String(err)}`));
+    return result;
+  }
+
+  /** A node was swept: takeovers from it fail at once. */
+  nodeGone(nodeId: string): void {
+    for (const [key, move] of this.incoming) if (move.from === nodeId) this.fail(key, "that node is gone");
+  }
+
+  /** Fails every takeover in progress (the backplane is closing). */
+  stop(): void {
+    for (const key of [...this.incoming.keys()]) this.fail(key, "this node is stopping");
+  }
+
+  /** A control row, read in log order. */
+  onControl(seq: number, hub: string, envelope: ControlEnvelope): void {
+    const key = `${hub}\n${envelope.connectionId}`;
+    switch (envelope.type) {
+      case EnvelopeType.MoveRequest:
+        return this.release(hub, envelope.connectionId, envelope.toNode);
+      case EnvelopeType.Moved:
+        if (envelope.fromNode === this.nodeId)
+          return this.handOver(hub, envelope.connectionId, envelope.toNode);
+        if (envelope.toNode === this.nodeId) return this.moveInForce(key, seq);
+        return;
+      case EnvelopeType.HandedOver:
+        return this.arrived(key, envelope.state, envelope.groups);
+      case EnvelopeType.MoveRefused:
+        return this.fail(key, envelope.reason);
+    }
+  }
+
+  /** Old node: another node asks for a connection. It leaves, behind this node's own earlier writes. */
+  private release(hub: string, connectionId: string, toNode: string): void {
+    const local = this.index.get(hub, connectionId);
+    if (!local || local.state !== "ready" || !this.handler()?.canHandOver?.(hub, connectionId)) {
+      return this.refuse(hub, connectionId, toNode, "the connection is not (or no longer) on this node");
+    }
+    local.state = "leaving";
+    const marker = encodeMoved(connectionId, this.nodeId, toNode);
+    this.writer
+      .runInOrder((query) =>
+        registry.moveConnection(query, this.names, hub, connectionId, this.nodeId, toNode, marker),
+      )
+      .then(
+        (seq) => {
+          if (seq !== undefined) return;
+          if (local.state === "leaving") local.state = "ready";
+          this.refuse(hub, connectionId, toNode, "the connection ended before it could move");
+        },
+        (err: unknown) => {
+          if (local.state === "leaving") local.state = "ready";
+          this.refuse(hub, connectionId, toNode, `the move could not be written: ${String(err)}`);
+        },
+      );
+  }
+
+  /** Old node: the move is in force and every earlier row was delivered. Hand the state over. */
+  private handOver(hub: string, connectionId: string, toNode: string): void {
+    const local = this.index.get(hub, connectionId);
+    if (!local || local.state !== "leaving") return;
+    const state = this.handler()?.handOver?.(hub, connectionId);
+    const groups = this.index.groupsOf(local);
+    this.index.remove(hub, connectionId);
+    if (state === undefined) {
+      return this.refuse(hub, connectionId, toNode, "the connection could not be handed over");
+    }
+    this.sql.stats.movesOut++;
+    this.writer
+      .appendControl(hub, [toNode], encodeHandedOver(connectionId, state, groups))
+      .catch((err: unknown) => this.log.moveFailed(connectionId, toNode, err));
+  }
+
+  /** New node: rows after the marker are the connection's; those read meanwhile follow the state. */
+  private moveInForce(key: string, seq: number): void {
+    const move = this.incoming.get(key);
+    if (!move) return;
+    move.markerSeq = seq;
+    const parked = this.index.markReady(move.local, seq);
+    const handler = this.handler();
+    for (const row of parked) handler?.deliver(move.hub, [move.connectionId], row.message);
+  }
+
+  /** New node: the state arrived. */
+  private arrived(
+    key: string,
+    state: Uint8Array,
+    groups: { group: string; seq: number; member: boolean }[],
+  ): void {
+    const move = this.incoming.get(key);
+    if (!move) return;
+    this.incoming.delete(key);
+    clearTimeout(move.timer);
+    this.index.applyHandedOverGroups(move.hub, move.connectionId, groups);
+    this.sql.stats.movesIn++;
+    move.resolve(state);
+  }
+
+  private refuse(hub: string, connectionId: string, toNode: string, reason: string): void {
+    this.writer
+      .appendControl(hub, [toNode], encodeMoveRefused(connectionId, reason))
+      .catch((err: unknown) => this.log.moveFailed(connectionId, toNode, err));
+  }
+
+  /** New node: the takeover failed. The connection is forgotten here, and unregistered if it had moved. */
+  private fail(key: string, reason: string): void {
+    const move = this.incoming.get(key);
+    if (!move) return;
+    this.incoming.delete(key);
+    clearTimeout(move.timer);
+    if (this.index.get(move.hub, move.connectionId) === move.local)
+      this.index.remove(move.hub, move.connectionId);
+    if (move.markerSeq !== undefined) {
+      const gone = [{ hub: move.hub, connectionId: move.connectionId }];
+      registry
+        .deleteConnections(this.sql.query, this.names, this.nodeId, gone)
+        .catch((err: unknown) => this.log.moveFailed(move.connectionId, this.nodeId, err));
+    }
+    move.reject(new ConnectionMoveError(`The connection could not be taken over: ${reason}.`));
+  }
+}
