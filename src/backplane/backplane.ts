@@ -63,10 +63,13 @@ export interface BackplaneEventHandler {
    */
   deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage): void;
   /**
-   * Another node takes over a connection of this node (its client resumed there): asked first whether it
-   * can go (a stateful connection that is here and not ending).
+   * Another node takes over a connection of this node (its client resumed there). First the connection
+   * gets ready to go: it dispatches nothing more and lets running invocations finish, so what they send
+   * is written before the move. Resolves false when it cannot go (not here, not stateful, ending).
    */
-  canHandOver?(hub: string, connectionId: string): boolean;
+  prepareHandOver?(hub: string, connectionId: string): Promise<boolean>;
+  /** The move did not happen after all: the connection goes on here. */
+  cancelHandOver?(hub: string, connectionId: string): void;
   /**
    * ...and then, once every message sent to it before the move has been delivered, for its state: the
    * connection ends here without its onDisconnected (it lives on there). Undefined refuses the move.

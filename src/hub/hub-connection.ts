@@ -112,6 +112,8 @@ export class HubConnection {
   private queueHead = 0;
   private draining = false;
   private dispatching = false;
+  /** Being handed over to another node: nothing more is dispatched here. */
+  private handingOver = false;
   private protocolInUse: HubProtocol | undefined;
   private protocolVersion = 1;
   private closeError: Error | undefined;
@@ -462,6 +464,12 @@ export class HubConnection {
 
   private sendOrDrop(frame: Buffer): boolean {
     if (this.sendRaw(frame, this.protocol.transferFormat)) return true;
+    if (this.buffer !== undefined) {
+      // A stateful connection never has more unacknowledged bytes out than its buffer allows: a refused
+      // send means the transport is closing under us. The message is kept; the client may resume.
+      this.dropTransport(new Error("The transport refused a send: it is closing."));
+      return true;
+    }
     hubLog.slowClient(this.host.log, this.ids);
     this.host.metrics.deliveryFailed(this.host.hub, "slow_client");
     this.close("Connection closed with an error. The client did not read its messages fast enough.", true);
@@ -635,28 +643,29 @@ export class HubConnection {
     this.finish(this.closeError);
   }
 
-  /** Takes the parsed messages: stateful bookkeeping first, then the dispatch queue. */
+  /**
+   * Takes the parsed messages: Acks at once (they free room for held messages), everything else into the
+   * dispatch queue, in order (a Sequence too: it rewinds the count of what the queue's messages take).
+   */
   private accept(messages: HubMessage[]): void {
     const buffer = this.buffer;
     let queued: HubMessage[] | undefined;
     for (const message of messages) {
-      if (buffer !== undefined && !buffer.shouldProcess(message)) continue;
+      if (buffer === undefined) {
+        // Not a stateful connection: Ack and Sequence mean nothing here, as in ASP.NET Core.
+        if (message.type !== MessageType.Ack && message.type !== MessageType.Sequence) {
+          (queued ??= []).push(message);
+        }
+        continue;
+      }
+      if (!buffer.admit(message)) continue;
       if (message.type === MessageType.Ack) {
-        if (!buffer) continue; // not a stateful connection: ignored, as ASP.NET Core does
         if (!buffer.ack(message.sequenceId)) {
           return this.close(
             "Connection closed with an error. The client acknowledged messages it never received.",
           );
         }
         for (const frame of buffer.takeSendable()) this.sendOrDrop(frame);
-        continue;
-      }
-      if (message.type === MessageType.Sequence) {
-        if (buffer && !buffer.resetSequence(message.sequenceId)) {
-          return this.close(
-            "Connection closed with an error. Sequence ID greater than amount of messages we've received.",
-          );
-        }
         continue;
       }
       (queued ??= []).push(message);
@@ -703,14 +712,15 @@ export class HubConnection {
   /**
    * Dispatches queued messages in order; the host decides how long each one holds up the next. While a
    * stateful connection's buffer is full, nothing new is dispatched (backpressure: the client's next
-   * calls wait until it has acknowledged what it was sent).
+   * calls wait until it has acknowledged what it was sent), nor while it is handed over to another node.
    */
   private drain(): void {
     this.draining = true;
     const next = (): void => {
-      while (this.dispatching && this.phase !== "ended" && !this.buffer?.isHolding) {
+      while (this.dispatching && !this.handingOver && this.phase !== "ended" && !this.buffer?.isHolding) {
         const message = this.dequeue();
         if (!message) break;
+        if (this.buffer !== undefined && !this.takeStateful(message)) continue;
         const pending = this.host.dispatch(this, message);
         if (pending !== undefined) {
           pending.then(next, (err: unknown) => {
@@ -723,6 +733,48 @@ export class HubConnection {
       this.draining = false;
     };
     next();
+  }
+
+  /**
+   * A stateful connection's bookkeeping for a message taken for dispatch: a Sequence rewinds the count
+   * (and is not dispatched), a replayed message already taken is dropped. Returns whether to dispatch.
+   */
+  private takeStateful(message: HubMessage): boolean {
+    const buffer = this.buffer!;
+    if (message.type === MessageType.Sequence) {
+      if (!buffer.resetSequence(message.sequenceId)) {
+        this.close(
+          "Connection closed with an error. Sequence ID greater than amount of messages we've received.",
+        );
+      }
+      return false;
+    }
+    return buffer.take(message);
+  }
+
+  // ---- Handing over to another node ----
+
+  /**
+   * Gets ready to move to another node: no new message is dispatched, and this resolves once the
+   * invocations running now have finished (so what they send is written before the move), or after
+   * `timeoutMs`. Resolves false when the connection cannot move (it ended, or is not stateful).
+   */
+  async prepareHandOver(timeoutMs: number): Promise<boolean> {
+    if (!this.isResumable || this.phase === "adopting") return false;
+    this.handingOver = true;
+    // Polled: a move is rare, and an invocation waiting for a slot starts (and must finish) too.
+    const deadline = Date.now() + timeoutMs;
+    while ((this.activeInvocations > 0 || this.draining) && this.phase !== "ended" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    return this.isResumable;
+  }
+
+  /** The move did not happen: the connection goes on here. */
+  cancelHandOver(): void {
+    if (!this.handingOver) return;
+    this.handingOver = false;
+    if (this.dispatching && !this.draining) this.drain();
   }
 
   // ---- Invocation slots ----

@@ -202,9 +202,17 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     }
   }
 
-  /** Whether a connection of this node can move to another node now (see {@link handOver}). */
-  canHandOver(connectionId: string): boolean {
-    return this.store.get(connectionId)?.isResumable ?? false;
+  /**
+   * Gets a connection ready to move to another node (see {@link handOver}): nothing more is dispatched
+   * here, and invocations running now get up to {@link HAND_OVER_GRACE_MS} to finish.
+   */
+  async prepareHandOver(connectionId: string): Promise<boolean> {
+    return (await this.store.get(connectionId)?.prepareHandOver(HAND_OVER_GRACE_MS)) ?? false;
+  }
+
+  /** The move did not happen: the connection goes on here. */
+  cancelHandOver(connectionId: string): void {
+    this.store.get(connectionId)?.cancelHandOver();
   }
 
   /** Hands a connection over to the node its client resumed on: its state, or undefined to refuse. */
@@ -325,6 +333,12 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     },
   };
 }
+
+/**
+ * How long invocations running on a connection may take to finish before it moves to another node; those
+ * still running then end with an error the client sees (their results could not follow the connection).
+ */
+const HAND_OVER_GRACE_MS = 2000;
 
 function refuse(reason: string): ResumeDecision {
   return { kind: "refuse", reason };

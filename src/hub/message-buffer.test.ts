@@ -43,35 +43,36 @@ describe("MessageBuffer, outgoing", () => {
   it("moves to another node with its frames, counters and what it has seen from the client", () => {
     const buffer = new MessageBuffer(100);
     for (const text of ["a", "b"]) buffer.track(frame(text));
-    buffer.shouldProcess(invocation);
+    buffer.take(invocation);
     const restored = MessageBuffer.restore(100, buffer.snapshot());
     expect(restored.resend()).toEqual({ sequenceId: 1, frames: [frame("a"), frame("b")] });
     expect(restored.track(frame("c"))).toBe(true);
     expect(restored.ack(3)).toBe(true);
-    restored.shouldProcess({ type: MessageType.Sequence, sequenceId: 1 });
+    expect(restored.admit({ type: MessageType.Sequence, sequenceId: 1 })).toBe(true);
     expect(restored.resetSequence(1)).toBe(true);
-    expect(restored.shouldProcess(invocation)).toBe(false); // the one the old node already received
-    expect(restored.shouldProcess(invocation)).toBe(true);
+    expect(restored.take(invocation)).toBe(false); // the one the old node already took
+    expect(restored.take(invocation)).toBe(true);
   });
 });
 
 describe("MessageBuffer, incoming", () => {
-  it("drops messages it has already received after the client's Sequence rewinds", () => {
+  it("drops messages it has already taken after the client's Sequence rewinds", () => {
     const buffer = new MessageBuffer(100);
-    expect([1, 2, 3].map(() => buffer.shouldProcess(invocation))).toEqual([true, true, true]);
-    buffer.resend(); // a new transport: only the client's Sequence counts until it arrives
-    expect(buffer.shouldProcess(invocation)).toBe(false);
-    expect(buffer.shouldProcess({ type: MessageType.Sequence, sequenceId: 2 })).toBe(true);
+    expect([1, 2, 3].map(() => buffer.take(invocation))).toEqual([true, true, true]);
+    buffer.resend(); // a new transport: only the client's Sequence is admitted until it arrives
+    expect(buffer.admit(invocation)).toBe(false);
+    expect(buffer.admit({ type: MessageType.Sequence, sequenceId: 2 })).toBe(true);
+    expect(buffer.admit(invocation)).toBe(true);
     expect(buffer.resetSequence(2)).toBe(true);
-    expect(buffer.shouldProcess(invocation)).toBe(false); // 2 again
-    expect(buffer.shouldProcess(invocation)).toBe(false); // 3 again
-    expect(buffer.shouldProcess(invocation)).toBe(true); // 4
-    expect(buffer.shouldProcess({ type: MessageType.Ping })).toBe(true);
+    expect(buffer.take(invocation)).toBe(false); // 2 again
+    expect(buffer.take(invocation)).toBe(false); // 3 again
+    expect(buffer.take(invocation)).toBe(true); // 4
+    expect(buffer.take({ type: MessageType.Ping })).toBe(true);
   });
 
   it("refuses a Sequence beyond what it received", () => {
     const buffer = new MessageBuffer(100);
-    buffer.shouldProcess(invocation);
+    buffer.take(invocation);
     expect(buffer.resetSequence(3)).toBe(false);
     expect(buffer.resetSequence(2)).toBe(true);
   });
@@ -79,8 +80,8 @@ describe("MessageBuffer, incoming", () => {
   it("owes an Ack only for what arrived since the last one", () => {
     const buffer = new MessageBuffer(100);
     expect(buffer.takeAck()).toBeUndefined();
-    buffer.shouldProcess(invocation);
-    buffer.shouldProcess(invocation);
+    buffer.take(invocation);
+    buffer.take(invocation);
     expect(buffer.takeAck()).toBe(2);
     expect(buffer.takeAck()).toBeUndefined();
   });

@@ -9,9 +9,10 @@ import { MessageType, type HubMessage } from "../protocol/messages.js";
  * beyond waits here, unsent, until acks make room (backpressure, never loss). After a reconnect the
  * connection sends a Sequence message and everything the client has not acknowledged, again.
  *
- * Incoming: the client numbers its trackable messages the same way. After a reconnect it sends a
- * Sequence with the id of the first message it replays; messages the server has already seen are
- * dropped as duplicates.
+ * Incoming: the client numbers its trackable messages the same way. A message counts as received when
+ * the connection takes it for dispatch (not when it merely arrived: one still queued when the connection
+ * moves to another node must be replayed by the client there). After a reconnect the client sends a
+ * Sequence with the id of the first message it replays; messages already taken are dropped as duplicates.
  *
  * Pure bookkeeping: the connection does the writing.
  */
@@ -111,8 +112,8 @@ export class MessageBuffer {
 
   /**
    * A new transport is attached: the Sequence id to announce and the frames to send again (everything
-   * unacknowledged that fits the limit; the rest follows as acks arrive). Incoming messages are ignored
-   * until the client's own Sequence arrives.
+   * unacknowledged that fits the limit; the rest follows as acks arrive). Incoming messages are not
+   * admitted until the client's own Sequence arrives.
    */
   resend(): { sequenceId: number; frames: Buffer[] } {
     const first = this.head < this.entries.length ? this.entries[this.head]!.id : this.totalCount + 1;
@@ -123,15 +124,21 @@ export class MessageBuffer {
   }
 
   /**
-   * Whether an incoming message should be processed: false for duplicates of messages already received,
-   * and for anything but the Sequence message right after a reconnect.
+   * Whether a message that just arrived may join the dispatch queue: right after a reconnect, nothing
+   * but the client's Sequence message does (what the client sends before it is not numbered yet).
    */
-  shouldProcess(message: HubMessage): boolean {
-    if (this.awaitingSequence) {
-      if (message.type !== MessageType.Sequence) return false;
-      this.awaitingSequence = false;
-      return true;
-    }
+  admit(message: HubMessage): boolean {
+    if (!this.awaitingSequence) return true;
+    if (message.type !== MessageType.Sequence) return false;
+    this.awaitingSequence = false;
+    return true;
+  }
+
+  /**
+   * Counts a message the connection takes for dispatch; false for a duplicate of one taken before (a
+   * replay after a reconnect), which must not be dispatched again.
+   */
+  take(message: HubMessage): boolean {
     if (!MessageBuffer.isTrackable(message)) return true;
     const id = this.nextReceivingId++;
     if (id <= this.latestReceivedId) return false;

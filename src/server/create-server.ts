@@ -124,7 +124,9 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage) {
       hubs.get(hub)?.deliver(connectionIds, message);
     },
-    canHandOver: (hub, connectionId) => hubs.get(hub)?.canHandOver(connectionId) ?? false,
+    prepareHandOver: async (hub, connectionId) =>
+      (await hubs.get(hub)?.prepareHandOver(connectionId)) ?? false,
+    cancelHandOver: (hub, connectionId) => hubs.get(hub)?.cancelHandOver(connectionId),
     handOver: (hub, connectionId) => hubs.get(hub)?.handOver(connectionId),
   };
 

@@ -356,7 +356,7 @@ export class ConnectionEndpoint {
       return this.accept(req, socket, head, route, user, newConnectionId(), undefined, undefined);
     }
     const known = this.registry.get(id);
-    if (known?.state === "pending") {
+    if (known?.state === "pending" && !known.resumable) {
       if (!sameUser(user.userId, known.userId)) return reject(404, NO_CONNECTION);
       this.registry.claim(known, "starting", "WebSockets");
       return this.accept(req, socket, head, route, user, known.connectionId, known, undefined);
@@ -366,10 +366,12 @@ export class ConnectionEndpoint {
       return known.transport === "WebSockets" ? reject(409) : reject(400, CHANGE_TRANSPORT);
     }
     if (known?.state === "starting") return reject(409);
-    if (known !== undefined && known.transport !== "WebSockets") return reject(400, CHANGE_TRANSPORT);
+    if (known?.transport !== undefined && known.transport !== "WebSockets")
+      return reject(400, CHANGE_TRANSPORT);
 
-    // Not negotiated here (or resumable): a signed token for this user, fresh enough to start a connection
-    // here, or of a connection that agreed to stateful reconnect and may be resumed.
+    // A signed token for this user: fresh enough to start a connection here, or of a connection that
+    // agreed to stateful reconnect and may be resumed. Even where it was negotiated (the entry is still
+    // pending here), a resumable token may belong to a connection that started, and lives, on another node.
     const verified = verifyConnectionToken(id, await this.options.tokenSecret(), user.userId);
     if (!verified) return reject(404, NO_CONNECTION);
     const tokenFresh = isTokenFresh(verified.issuedAtMs, this.options.tokenLifetimeMs);
@@ -386,8 +388,9 @@ export class ConnectionEndpoint {
       transportLog.resumeRefused(this.log, verified.connectionId, decision.reason);
       return reject(404, NO_CONNECTION);
     }
-    // Only a fresh token may start a connection, and only one this node does not know yet.
-    if (decision.kind === "new" && (!tokenFresh || known !== undefined)) return reject(404, NO_CONNECTION);
+    // A new connection needs a fresh token this node has not seen start yet.
+    const startable = known === undefined ? tokenFresh : known.state === "pending";
+    if (decision.kind === "new" && !startable) return reject(404, NO_CONNECTION);
     // While we waited, another request may have taken the token.
     const current = this.registry.get(id);
     // (A resume the handler accepted but never attached stays in its resume window: nothing to undo.)

@@ -48,6 +48,14 @@ export class ClusterHub extends Hub {
   largeToUser(user: string, bytes: number) {
     return this.clients.user(user).send("large", "x".repeat(bytes - 1) + "!");
   }
+  /** Passes a client's message on to another connection: what the server received, checked at the other end. */
+  relay(to: string, n: number) {
+    return this.clients.client(to).send("relayed", n);
+  }
+  /** The node holding the caller's connection (stateful clients move between nodes). */
+  node() {
+    return this.context.nodeId;
+  }
   join(group: string) {
     return this.groups.add(this.context.connectionId, group);
   }

@@ -43,6 +43,8 @@ interface IncomingMove {
   /** The seq of the Moved marker, once read: the registry says the connection is here. */
   markerSeq: number | undefined;
   timer: NodeJS.Timeout;
+  /** Checks that the old node still lives while this node waits for it. */
+  watch: NodeJS.Timeout;
   resolve(state: Uint8Array): void;
   reject(err: Error): void;
 }
@@ -60,6 +62,8 @@ export class ConnectionMoves {
     private readonly handler: () => BackplaneEventHandler | undefined,
     private readonly log: Log,
     private readonly timeoutMs: number,
+    /** How often the old node's liveness is checked while waiting, and how long it may look dead. */
+    private readonly liveness: { intervalMs: number; graceMs: number },
   ) {}
 
   /** Takes a connection over from node `from`; resolves with the state that node's hub layer handed over. */
@@ -77,6 +81,7 @@ export class ConnectionMoves {
         this.timeoutMs,
       );
       timer.unref();
+      const watch = this.watchOldNode(key, from);
       this.incoming.set(key, {
         hub,
         connectionId,
@@ -84,6 +89,7 @@ export class ConnectionMoves {
         local,
         markerSeq: undefined,
         timer,
+        watch,
         resolve,
         reject,
       });
@@ -92,6 +98,33 @@ export class ConnectionMoves {
       .appendControl(hub, [from], encodeMoveRequest(connectionId, this.nodeId))
       .catch((err: unknown) => this.fail(key, `the request could not be written: ${String(err)}`));
     return result;
+  }
+
+  /**
+   * A client often resumes within milliseconds of its old node dying, before anyone has swept it: the
+   * takeover then gives up as soon as that node's liveness lock has been free for the grace period,
+   * rather than at the timeout.
+   */
+  private watchOldNode(key: string, from: string): NodeJS.Timeout {
+    let deadSince: number | undefined;
+    let checking = false;
+    const watch = setInterval(() => {
+      if (checking) return;
+      checking = true;
+      registry
+        .nodeLives(this.sql.query, this.names, from)
+        .then((lives) => {
+          if (lives) deadSince = undefined;
+          else if (deadSince === undefined) deadSince = Date.now();
+          if (deadSince !== undefined && Date.now() - deadSince >= this.liveness.graceMs) {
+            this.fail(key, "that node is gone");
+          }
+        })
+        .catch(() => undefined) // the timeout still bounds the wait
+        .finally(() => (checking = false));
+    }, this.liveness.intervalMs);
+    watch.unref();
+    return watch;
   }
 
   /** A node was swept: takeovers from it fail at once. */
@@ -109,7 +142,8 @@ export class ConnectionMoves {
     const key = `${hub}\n${envelope.connectionId}`;
     switch (envelope.type) {
       case EnvelopeType.MoveRequest:
-        return this.release(hub, envelope.connectionId, envelope.toNode);
+        void this.release(hub, envelope.connectionId, envelope.toNode);
+        return;
       case EnvelopeType.Moved:
         if (envelope.fromNode === this.nodeId)
           return this.handOver(hub, envelope.connectionId, envelope.toNode);
@@ -122,29 +156,38 @@ export class ConnectionMoves {
     }
   }
 
-  /** Old node: another node asks for a connection. It leaves, behind this node's own earlier writes. */
-  private release(hub: string, connectionId: string, toNode: string): void {
+  /**
+   * Old node: another node asks for a connection. Once the hub layer has it ready (running invocations
+   * finished), it leaves, behind everything this node wrote before: from the same moment on, this node's
+   * own sends to it go through the log, after the move.
+   */
+  private async release(hub: string, connectionId: string, toNode: string): Promise<void> {
+    const handler = this.handler();
     const local = this.index.get(hub, connectionId);
-    if (!local || local.state !== "ready" || !this.handler()?.canHandOver?.(hub, connectionId)) {
+    const ready =
+      local?.state === "ready" &&
+      (await handler?.prepareHandOver?.(hub, connectionId).catch(() => false)) === true &&
+      this.index.get(hub, connectionId) === local &&
+      local.state === "ready";
+    if (!ready || !local) {
+      handler?.cancelHandOver?.(hub, connectionId);
       return this.refuse(hub, connectionId, toNode, "the connection is not (or no longer) on this node");
     }
     local.state = "leaving";
+    const stay = (reason: string): void => {
+      if (local.state === "leaving") local.state = "ready";
+      handler?.cancelHandOver?.(hub, connectionId);
+      this.refuse(hub, connectionId, toNode, reason);
+    };
     const marker = encodeMoved(connectionId, this.nodeId, toNode);
-    this.writer
-      .runInOrder((query) =>
+    try {
+      const seq = await this.writer.runInOrder((query) =>
         registry.moveConnection(query, this.names, hub, connectionId, this.nodeId, toNode, marker),
-      )
-      .then(
-        (seq) => {
-          if (seq !== undefined) return;
-          if (local.state === "leaving") local.state = "ready";
-          this.refuse(hub, connectionId, toNode, "the connection ended before it could move");
-        },
-        (err: unknown) => {
-          if (local.state === "leaving") local.state = "ready";
-          this.refuse(hub, connectionId, toNode, `the move could not be written: ${String(err)}`);
-        },
       );
+      if (seq === undefined) stay("the connection ended before it could move");
+    } catch (err) {
+      stay(`the move could not be written: ${String(err)}`);
+    }
   }
 
   /** Old node: the move is in force and every earlier row was delivered. Hand the state over. */
@@ -183,6 +226,7 @@ export class ConnectionMoves {
     if (!move) return;
     this.incoming.delete(key);
     clearTimeout(move.timer);
+    clearInterval(move.watch);
     this.index.applyHandedOverGroups(move.hub, move.connectionId, groups);
     this.sql.stats.movesIn++;
     move.resolve(state);
@@ -200,6 +244,7 @@ export class ConnectionMoves {
     if (!move) return;
     this.incoming.delete(key);
     clearTimeout(move.timer);
+    clearInterval(move.watch);
     if (this.index.get(move.hub, move.connectionId) === move.local)
       this.index.remove(move.hub, move.connectionId);
     if (move.markerSeq !== undefined) {

@@ -133,6 +133,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
       () => this.handler,
       this.log,
       this.options.moveTimeoutMs,
+      { intervalMs: this.options.livenessProbeIntervalMs, graceMs: this.options.deadSessionGraceMs },
     );
     const query = this.sql.query;
     const connectionKey = (c: { hub: string; connectionId: string }) => `${c.hub}\n${c.connectionId}`;

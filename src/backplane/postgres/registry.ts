@@ -102,6 +102,19 @@ export async function takeLivenessLock(query: Query, n: SchemaNames, nodeId: str
   return result.rows[0]?.locked === true;
 }
 
+/**
+ * Whether a node still lives: its liveness lock is held (or, for a node not judged by its lock, its row is
+ * there). False when its row is gone.
+ */
+export async function nodeLives(query: Query, n: SchemaNames, nodeId: string): Promise<boolean> {
+  const result = await query<{ lives: boolean }>(
+    `SELECT (NOT nd.liveness_lock OR ${n.livenessLockHeld("nd.id::text")}) AS lives
+     FROM ${n.nodes} nd WHERE nd.id = $1::uuid`,
+    [nodeId],
+  );
+  return result.rows[0]?.lives === true;
+}
+
 /** Nodes judged by their liveness lock whose lock no session holds: their process has ended. */
 export async function locklessNodes(query: Query, n: SchemaNames, nodeId: string): Promise<string[]> {
   const result = await query<{ id: string }>(
