@@ -30,6 +30,12 @@ export interface HubConnectionHost {
    * resolves when it may (an invocation waiting for a free slot).
    */
   dispatch(connection: HubConnection, message: HubMessage): Promise<void> | undefined;
+  /**
+   * The transport of a connection that was serving ended (lost, closed or moved): the host runs the end
+   * of its lifecycle (connection-lifecycle.ts). Not called while the connection is still opening (its
+   * opening reads the end from {@link HubConnection.startDispatch}) nor while it waits to be resumed.
+   */
+  connectionEnded(connection: HubConnection, end: TransportEnd): void;
 }
 
 /**
@@ -123,8 +129,8 @@ export class HubConnection {
   private early: { message: HubMessage; bytes: Buffer | undefined }[] | undefined;
   /** Messages for an adopted connection whose state has not arrived yet (its protocol is not known). */
   private adoptQueue: HubMessage[] | undefined;
-  /** The lifecycle step waiting on this connection: the handshake, the end of the transport, a resume. */
-  private waiter: ((outcome: boolean | TransportEnd) => void) | undefined;
+  /** The lifecycle step waiting on this connection: its handshake, or its resume (or final end). */
+  private waiter: ((outcome: boolean | TransportEnd | undefined) => void) | undefined;
   private end: TransportEnd | undefined;
   /** When the connection opened, on {@link clockNow}, the clock of the fields below as well. */
   readonly openedAt = clockNow();
@@ -267,7 +273,7 @@ export class HubConnection {
   /** Resolves true once the client's handshake chose a protocol; false when the connection ended first. */
   handshake(): Promise<boolean> {
     if (this.phase !== "handshaking") return Promise.resolve(this.phase === "registering");
-    return new Promise((resolve) => (this.waiter = resolve as (outcome: boolean | TransportEnd) => void));
+    return new Promise((resolve) => (this.waiter = resolve as (outcome: unknown) => void));
   }
 
   /** Answers the handshake, then sends what was written meanwhile. The client's messages still wait. */
@@ -280,30 +286,36 @@ export class HubConnection {
     for (const { message, bytes } of early ?? []) this.writeFrame(message, bytes);
   }
 
-  /** onConnected has run: the client's messages are dispatched from now on. */
-  startDispatch(): void {
+  /**
+   * The connection is open: the client's messages are dispatched from now on, and the end of its
+   * transport is reported to the host. Returns the end when it came while the connection opened.
+   */
+  startDispatch(): TransportEnd | undefined {
     if (this.phase === "starting") this.phase = "connected";
     this.dispatching = true;
     this.drain();
+    if (this.phase === "detached") return { kind: "lost", error: this.closeError };
+    return this.end;
   }
 
-  /** Resolves when the transport ends (or at once, when it has). */
-  untilTransportEnds(): Promise<TransportEnd> {
-    if (this.end !== undefined) return Promise.resolve(this.end);
-    if (this.phase === "detached") return Promise.resolve({ kind: "lost", error: this.closeError });
-    return new Promise((resolve) => (this.waiter = resolve as (outcome: boolean | TransportEnd) => void));
+  /**
+   * While detached: resolves undefined when a new transport is attached (the connection goes on), or with
+   * how it ended (the resume window passed, the server closed it, it moved to another node).
+   */
+  untilResumed(): Promise<TransportEnd | undefined> {
+    if (this.phase !== "detached") return Promise.resolve(this.end);
+    return new Promise((resolve) => (this.waiter = resolve as (outcome: unknown) => void));
   }
 
-  /** Resolves true when a new transport is attached, false when the resume window passed or it ended. */
-  untilResumed(): Promise<boolean> {
-    if (this.phase !== "detached") return Promise.resolve(this.end === undefined);
-    return new Promise((resolve) => (this.waiter = resolve as (outcome: boolean | TransportEnd) => void));
-  }
-
-  private wake(outcome: boolean | TransportEnd): void {
+  private wake(outcome: boolean | TransportEnd | undefined): void {
     const waiter = this.waiter;
     this.waiter = undefined;
     waiter?.(outcome);
+  }
+
+  /** Tells the host that a serving connection's transport ended (see HubConnectionHost.connectionEnded). */
+  private reportEnd(end: TransportEnd): void {
+    if (this.dispatching) this.host.connectionEnded(this, end);
   }
 
   // ---- Transport events ----
@@ -349,7 +361,7 @@ export class HubConnection {
     this.detachedAt = clockNow();
     this.closeError = error;
     hubLog.transportLost(this.host.log, this.ids, error?.message);
-    this.wake({ kind: "lost", error });
+    this.reportEnd({ kind: "lost", error });
   }
 
   /**
@@ -380,7 +392,7 @@ export class HubConnection {
     );
     for (const frame of frames) this.sendRaw(frame, this.protocol.transferFormat);
     hubLog.resumed(this.host.log, this.ids, frames.length);
-    if (wasDetached) this.wake(true);
+    if (wasDetached) this.wake(undefined);
     return link;
   }
 
@@ -584,7 +596,7 @@ export class HubConnection {
 
   private finishAs(end: TransportEnd): void {
     if (this.phase === "ended") return;
-    const wasHandshaking = this.phase === "handshaking";
+    const from = this.phase;
     this.phase = "ended";
     this.end = end;
     for (const upload of this.uploadMap?.values() ?? []) upload.end("The connection was closed.");
@@ -594,7 +606,9 @@ export class HubConnection {
     this.early = undefined;
     this.adoptQueue = undefined;
     if (end.kind !== "moved") this.endSignal?.abort(end.error);
-    this.wake(wasHandshaking ? false : end);
+    if (from === "handshaking") this.wake(false);
+    else if (from === "detached") this.wake(end);
+    else this.reportEnd(end);
   }
 
   // ---- Reading ----

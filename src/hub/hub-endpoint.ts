@@ -17,10 +17,10 @@ import type {
 } from "../transport/transport-connection.js";
 import { HubClientsImpl, type GroupManager, type HubClients } from "./clients.js";
 import { decodeConnectionState, encodeConnectionState } from "./connection-handover.js";
-import { runConnection, type LifecycleHost } from "./connection-lifecycle.js";
+import { endConnection, openConnection, type LifecycleHost } from "./connection-lifecycle.js";
 import { ConnectionStore } from "./connection-store.js";
 import { HubActivator } from "./hub-activator.js";
-import { HubConnection, type HubConnectionHost } from "./hub-connection.js";
+import { HubConnection, type HubConnectionHost, type TransportEnd } from "./hub-connection.js";
 import { HubDispatcher } from "./hub-dispatcher.js";
 import { Hub, type HubDefinition } from "./hub.js";
 import { hubLog, type Logger } from "./hub.log.js";
@@ -64,8 +64,9 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   private readonly keepAlive: KeepAlive;
   private readonly groupManager: GroupManager;
   private readonly outsideClients: HubClientsImpl;
-  /** Lifecycles still running (close waits for their onDisconnected). */
-  private readonly running = new Set<Promise<void>>();
+  /** Lifecycles still running (close waits for their onDisconnected), and close's wait for them. */
+  private running = 0;
+  private allFinished: (() => void) | undefined;
 
   constructor(options: HubEndpointOptions) {
     this.hub = options.path;
@@ -235,19 +236,19 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       if (connection.isHandshaking) connection.handshakeTimedOut();
       else connection.close(undefined, true);
     }
-    await Promise.allSettled([...this.running]);
+    if (this.running > 0) await new Promise<void>((resolve) => (this.allFinished = resolve));
   }
 
-  /** Runs a connection's lifecycle; it leaves the store when the lifecycle is over. */
+  /** Opens a connection's lifecycle; it leaves the store when the lifecycle is over. */
   private run(connection: HubConnection, start: "new" | "adopted"): void {
     this.store.add(connection);
-    const done = runConnection(connection, this.lifecycle, start)
-      .catch((err: unknown) => hubLog.lifecycleHookFailed(this.log, connection.ids, "lifecycle", err))
-      .finally(() => {
-        this.store.remove(connection);
-        this.running.delete(done);
-      });
-    this.running.add(done);
+    this.running++;
+    void openConnection(connection, this.lifecycle, start);
+  }
+
+  /** A serving connection's transport ended: the rest of its lifecycle (see HubConnectionHost). */
+  connectionEnded(connection: HubConnection, end: TransportEnd): void {
+    void endConnection(connection, this.lifecycle, end);
   }
 
   /**
@@ -330,6 +331,11 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     closed: (connection, error) => {
       this.metrics.connectionClosed(this.hub);
       hubLog.disconnected(this.log, connection.ids, error?.message);
+    },
+    finished: (connection, error) => {
+      if (error !== undefined) hubLog.lifecycleHookFailed(this.log, connection.ids, "lifecycle", error);
+      this.store.remove(connection);
+      if (--this.running === 0) this.allFinished?.();
     },
   };
 }
