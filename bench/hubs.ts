@@ -35,10 +35,11 @@ export class BenchHub extends Hub {
     const caller = this.clients.caller;
     const pad = padding(plan.padBytes);
     const group = plan.group;
+    const firstUser = plan.firstUser ?? 0;
     startPlan(
       plan,
       (seq, user, sentAt) =>
-        (group === undefined ? clients.user(`u${user}`) : clients.group(group)).send(
+        (group === undefined ? clients.user(`u${firstUser + user!}`) : clients.group(group)).send(
           "n",
           plan.phase,
           seq,

@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: every scenario of issue 5 against our server and the peers, one after the other in
+ * `npm run bench`: every scenario against our server and the peers, one after the other in
  * this invocation, with the same load clients and payloads; prints one table and writes
  * docs/benchmarks.md with an SVG chart. Every process it starts is stopped at the end, on failure and on
  * Ctrl-C; every loop is bounded in count and time; all traffic stays on loopback.
@@ -14,6 +14,7 @@ import { runIdle } from "./scenarios/idle.js";
 import { runInvoke } from "./scenarios/invoke.js";
 import { runNotify } from "./scenarios/notify.js";
 import { runProfile, type ProfileSummary } from "./scenarios/profile.js";
+import { runStateful } from "./scenarios/stateful.js";
 
 /** The whole suite is bounded: past this the bench stops everything and exits non-zero. */
 const HARD_LIMIT_MS = 15 * 60_000;
@@ -53,6 +54,7 @@ async function main(): Promise<number> {
       if (scenario === 3) await runIdle(bench);
       if (scenario === 4) await runFanout(bench);
       if (scenario === 5) await runInvoke(bench);
+      if (scenario === 6) await runStateful(bench);
     }
     if (options.profile) profile = await runProfile(bench);
   } finally {

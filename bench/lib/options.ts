@@ -5,10 +5,11 @@ import { SERVERS, type ServerKind } from "./servers.js";
 
 export const usage = `Usage: npm run bench -- [options]
 
-  --quick               A ~1-minute subset: scenarios 1, 2 and 3; 1,000/s and max, 2-s phases;
-                        2,000 idle connections.
-  --scenarios <list>    Which scenarios, e.g. 1,3 (default: 1,2,3,4,5).
-                        1 cross-node notify, 2 single node, 3 idle connections, 4 fan-out, 5 invocation.
+  --quick               A ~2-minute subset: scenarios 1, 2, 3 and 6; 1,000/s and max, 2-s phases;
+                        2,000 idle connections; 200 jitter and 1,000 avalanche clients.
+  --scenarios <list>    Which scenarios, e.g. 1,3 (default: 1,2,3,4,5,6).
+                        1 cross-node notify, 2 single node, 3 idle connections, 4 fan-out, 5 invocation,
+                        6 stateful reconnect and failures (stateful vs plain, jitter, avalanche; ours only).
   --servers <list>      Which servers (default: all): ${Object.keys(SERVERS).join(", ")}.
   --duration <s>        Seconds per measured phase of scenarios 1, 2 and 5 (default 10; quick 2).
   --rates <list>        Send rates of scenarios 1 and 2, "max" for the closed loop (default 1000,5000,max).
@@ -58,7 +59,9 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const duration = int("duration", values.duration ?? (quick ? "2" : "10"), 1, 60);
   return {
     quick,
-    scenarios: list(values.scenarios, quick ? "1,2,3" : "1,2,3,4,5").map((s) => int("scenarios", s, 1, 5)),
+    scenarios: list(values.scenarios, quick ? "1,2,3,6" : "1,2,3,4,5,6").map((s) =>
+      int("scenarios", s, 1, 6),
+    ),
     servers: servers as ServerKind["id"][],
     durationMs: duration * 1000,
     warmupMs: quick ? 500 : 2000,

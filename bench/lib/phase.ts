@@ -23,6 +23,11 @@ export interface PhaseResult {
   cpu: Record<string, number>;
   /** Our backplane's counters over the phase, summed over our nodes (undefined for peers). */
   backplane: PostgresBackplaneStats | undefined;
+  /** With `seqs`: every seq received (from every load process), and the deliveries that repeated one. */
+  seqs: number[];
+  duplicates: number;
+  /** With `seqs`: when reconnecting clients were without a connection ([user, fromµs, toµs]). */
+  gaps: [number, number, number][];
 }
 
 let nextPhase = 1;
@@ -74,10 +79,14 @@ export async function runPhase(options: {
   cpu: CpuMeter;
   /** Our nodes, to read backplane counters; [] for peers. */
   ourNodes: readonly ServerHandle[];
+  /** Record every seq received (to match against the sender's confirmed sends). */
+  seqs?: boolean;
 }): Promise<PhaseResult> {
   const { plan, workers, control } = options;
   await Promise.all(
-    workers.map((w) => w.request({ type: "phase", phase: plan.phase, perSeq: plan.group !== undefined })),
+    workers.map((w) =>
+      w.request({ type: "phase", phase: plan.phase, perSeq: plan.group !== undefined, seqs: options.seqs }),
+    ),
   );
   const before = await backplaneTotals(options.ourNodes);
   const done = new Promise<SendReport>((resolve, reject) => {
@@ -91,7 +100,8 @@ export async function runPhase(options: {
   options.cpu.begin();
   await control.request({ type: "start", plan });
   const report = await done;
-  const expected = (report.sent - report.failed) * options.recipients;
+  // Sends that reached nobody (the server said so) cannot arrive.
+  const expected = (report.sent - report.failed - (report.zero ?? 0)) * options.recipients;
   const count = async () => {
     const counts = await Promise.all(workers.map((w) => w.request<{ delivered: number }>({ type: "count" })));
     return counts.reduce((sum, c) => sum + c.delivered, 0);
@@ -119,6 +129,9 @@ export async function runPhase(options: {
     perSeq,
     cpu,
     backplane: before && after ? difference(after, before) : undefined,
+    seqs: collected.flatMap((c) => c.seqs ?? []),
+    duplicates: collected.reduce((sum, c) => sum + (c.duplicates ?? 0), 0),
+    gaps: collected.flatMap((c) => c.gaps ?? []),
   };
 }
 

@@ -20,11 +20,17 @@ export interface SendPlan {
    * closed loop that measures the highest throughput without losing or piling up messages.
    */
   window: number;
-  /** Message `seq` goes to user `u${seq % users}`; with `group` set, every message goes to the group. */
+  /**
+   * Message `seq` goes to user `u${firstUser + seq % users}` (firstUser 0 unless set, and only ours reads
+   * it); with `group` set, every message goes to the group.
+   */
   users: number;
+  firstUser?: number;
   group?: string;
   /** Length of the padding string in each message, the same for every server. */
   padBytes: number;
+  /** Report the seq of every send confirmed with a connection (the jitter and avalanche scenarios). */
+  track?: boolean;
 }
 
 /** What the sender reports when it has finished (sent to the control client as method `done`). */
@@ -38,6 +44,12 @@ export interface SendReport {
   elapsedMs: number;
   /** The first failure's text, if any. */
   error?: string;
+  /** Sends that resolved with no connection to reach (`connections: 0`), where the server tells. */
+  zero?: number;
+  /** With `track`: the seqs of the sends confirmed with at least one connection. */
+  confirmed?: number[];
+  /** With `track`: when the first message was due, on CLOCK_MONOTONIC in µs (message s was due s / rate later). */
+  startedAtMicros?: number;
 }
 
 /** The padding of a plan: the same bytes for every server and every message. */

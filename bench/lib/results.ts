@@ -2,7 +2,7 @@
 import type { ServerKind } from "./servers.js";
 
 export interface Row {
-  /** 1–5, as in the issue. */
+  /** 1–6: see bench/run.ts. */
   scenario: number;
   title: string;
   /** The load this row was measured at ("1,000/s", "max", "10,000 idle"…); rows with the same scenario and load are compared. */
@@ -13,7 +13,7 @@ export interface Row {
   /** The headline: what the target and the ratio are about. */
   metric: string;
   value: number | undefined;
-  unit: "ms" | "msg/s" | "KB" | "conns";
+  unit: "ms" | "msg/s" | "KB" | "conns" | "msgs";
   better: "lower" | "higher";
   /** Everything else measured (delivered, lost, percentiles, CPU…), as text. */
   details: string;
@@ -33,6 +33,8 @@ export function formatValue(value: number | undefined, unit: Row["unit"]): strin
       return `${value.toFixed(1)} KB`;
     case "conns":
       return `${Math.round(value).toLocaleString("en-US")} conns`;
+    case "msgs":
+      return `${Math.round(value).toLocaleString("en-US")} msgs`;
   }
 }
 

@@ -17,6 +17,8 @@ export interface ClientHandlers {
   result(id: number, value: unknown): void;
   /** The connection ended after its handshake (the server dropped it). */
   closed(): void;
+  /** A reconnecting client is connected again (and when it first connected). */
+  connected?(): void;
 }
 
 export interface LoadClient {
@@ -32,6 +34,12 @@ export interface ConnectOptions {
   kind: ClientKind;
   /** `http://127.0.0.1:port` of the server. */
   baseUrl: string;
+  /**
+   * SignalR only: when the socket drops, come back. Stateful clients resume the same connection at the
+   * same URL (Sequence, de-duplication, Acks, as the official client does); plain ones start a new one.
+   * Reconnects go to `reconnectUrl` (a balancer) when given.
+   */
+  reconnect?: { stateful: boolean; reconnectUrl?: string };
   user: string;
   group?: string;
   /** A loopback source address (127.0.0.x), so many sockets do not run out of ephemeral ports. */
@@ -63,6 +71,7 @@ export async function connectClient(options: ConnectOptions): Promise<LoadClient
   const wsBase = options.baseUrl.replace(/^http/, "ws");
   switch (options.kind) {
     case "signalr": {
+      if (options.reconnect) return reconnecting(options, options.reconnect);
       const negotiateUrl = `${options.baseUrl}/hub/negotiate?negotiateVersion=1&${query}`;
       const { connectionToken } = await negotiate(negotiateUrl, options);
       query.set("id", connectionToken);
@@ -193,6 +202,149 @@ function signalr(handlers: ClientHandlers, confirmJoin: boolean): Protocol {
       ack: (delivered) => invoke(socket, "ack", [delivered]),
       echo: (id, value) => invoke(socket, "echo", [value], id),
     }),
+  };
+}
+
+/**
+ * A SignalR receiver that comes back when its socket drops (jitter and avalanche scenarios). Stateful:
+ * negotiate asks for stateful reconnect, the handshake says version 2, trackable messages are counted and
+ * acknowledged about once a second; after a drop it reopens the same URL, sends Sequence 1 (it never sends
+ * a trackable message itself), skips what arrives before the server's Sequence and drops what it has
+ * already received, as the official client's MessageBuffer does. Plain: it negotiates a new connection.
+ */
+async function reconnecting(
+  options: ConnectOptions,
+  mode: { stateful: boolean; reconnectUrl?: string },
+): Promise<LoadClient> {
+  const query = new URLSearchParams({ user: options.user });
+  const stateful = mode.stateful ? "&useStatefulReconnect=true" : "";
+  const base = { url: options.baseUrl };
+  let closedByUs = false;
+  let socket: WebSocket | undefined;
+  // Stateful bookkeeping: what the server numbered and we took, and our Ack.
+  let nextId = 1;
+  let latestId = 0;
+  let ackedId = 0;
+  let awaitingSequence = false;
+  let ackTimer: NodeJS.Timeout | undefined;
+  const scheduleAck = () => {
+    ackTimer ??= setTimeout(() => {
+      ackTimer = undefined;
+      if (latestId > ackedId && socket?.readyState === WebSocket.OPEN) {
+        ackedId = latestId;
+        socket.send(`{"type":8,"sequenceId":${latestId}}${RS}`);
+      }
+    }, 1000);
+  };
+  const onText = (text: string, ready: () => void) => {
+    let start = 0;
+    for (let end = text.indexOf(RS); end >= 0; start = end + 1, end = text.indexOf(RS, start)) {
+      const message = JSON.parse(text.slice(start, end)) as SignalRMessage & { sequenceId?: number };
+      if (message.type === undefined) {
+        if (message.error) socket?.close();
+        else ready();
+        continue;
+      }
+      if (mode.stateful) {
+        if (awaitingSequence) {
+          if (message.type !== 9) continue;
+          awaitingSequence = false;
+        }
+        if (message.type === 9) {
+          nextId = message.sequenceId!;
+          continue;
+        }
+        if (message.type >= 1 && message.type <= 5) {
+          const id = nextId++;
+          if (id <= latestId) continue; // already received before the drop
+          latestId = id;
+          scheduleAck();
+        }
+      }
+      if (message.type === 1 && message.target === "n") {
+        const [phase, seq, sentAt] = message.arguments as number[];
+        options.handlers.notify(phase!, seq!, sentAt!);
+      }
+    }
+  };
+  let token = "";
+  // Reconnects negotiate on a connection of their own: thousands of real clients coming back at once do
+  // not queue behind the few sockets of the load process's shared agent.
+  const own = { ...options, agent: undefined };
+  const connect = async (resume: boolean): Promise<void> => {
+    if (!resume) {
+      const negotiateUrl = `${base.url}/hub/negotiate?negotiateVersion=1&${query}${stateful}`;
+      token = (await negotiate(negotiateUrl, own)).connectionToken;
+    }
+    const url = `${base.url.replace(/^http/, "ws")}/hub?${query}&id=${encodeURIComponent(token)}`;
+    await new Promise<void>((resolve, reject) => {
+      const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: options.localAddress });
+      socket = ws;
+      let settled = false;
+      const ready = () => {
+        if (settled) return;
+        settled = true;
+        options.handlers.connected?.();
+        resolve();
+      };
+      ws.on("message", (data: Buffer) => onText(data.toString(), ready));
+      ws.once("open", () => {
+        if (resume) {
+          awaitingSequence = true;
+          ws.send(`{"type":9,"sequenceId":1}${RS}`);
+          ready();
+        } else {
+          ws.send(`{"protocol":"json","version":${mode.stateful ? 2 : 1}}${RS}`);
+        }
+      });
+      ws.once("error", (err) => {
+        if (!settled) {
+          settled = true;
+          reject(err);
+        }
+      });
+      ws.once("close", () => {
+        if (!settled) {
+          settled = true;
+          reject(new Error("closed before it was ready"));
+          return;
+        }
+        options.handlers.closed();
+        if (!closedByUs) void comeBack();
+      });
+    });
+  };
+  /** One resume attempt for a stateful client (as the official client makes), then new connections. */
+  const comeBack = async (): Promise<void> => {
+    if (mode.reconnectUrl) base.url = mode.reconnectUrl;
+    if (mode.stateful) {
+      try {
+        return await connect(true);
+      } catch {
+        // refused: start anew, as the official client does
+        nextId = 1;
+        latestId = ackedId = 0;
+        awaitingSequence = false;
+      }
+    }
+    for (let attempt = 0; !closedByUs; attempt++) {
+      try {
+        return await connect(false);
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 50 * 2 ** attempt)));
+      }
+    }
+  };
+  await connect(false);
+  return {
+    start() {},
+    ack() {},
+    echo() {},
+    close() {
+      closedByUs = true;
+      clearTimeout(ackTimer);
+      socket?.terminate();
+    },
   };
 }
 

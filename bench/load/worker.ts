@@ -21,9 +21,11 @@ export type WorkerRequest =
       localAddresses: string[];
       concurrency: number;
       timeoutMs: number;
+      /** Clients that come back when their socket drops (see clients.ts `reconnecting`). */
+      reconnect?: { stateful: boolean; reconnectUrl?: string };
     }
   | { type: "control"; kind: ClientKind; baseUrl: string; timeoutMs: number }
-  | { type: "phase"; phase: number; perSeq: boolean }
+  | { type: "phase"; phase: number; perSeq: boolean; seqs?: boolean }
   | { type: "start"; plan: SendPlan }
   | { type: "count" }
   | { type: "collect" }
@@ -49,6 +51,14 @@ export interface Collected {
   /** When the first and the last delivery of the phase arrived (performance.now() of this worker). */
   firstAt: number;
   lastAt: number;
+  /** With `seqs` on: every seq received (each once) and how many arrived more than once. */
+  seqs?: number[];
+  duplicates?: number;
+  /**
+   * With `seqs` on: when reconnecting clients were without a connection, as [user, from, to] on
+   * CLOCK_MONOTONIC in µs (`to` 0 while still without one).
+   */
+  gaps?: [number, number, number][];
 }
 
 export interface EchoResult {
@@ -73,13 +83,21 @@ let latency = new Histogram();
 let firstAt = 0;
 let lastAt = 0;
 let perSeq: Map<number, [number, number]> | undefined;
+/** With `seqs` on: every seq received in this phase, and the ones that came again. */
+let received: Set<number> | undefined;
+let duplicates = 0;
+/** Reconnecting clients connected now. */
+let online = 0;
+/** With `seqs` on: every stretch a reconnecting client spent without a connection in this phase. */
+let gaps: [number, number, number][] | undefined;
 let ackTimer: NodeJS.Timeout | undefined;
 const pendingEchoes = new Map<number, (value: unknown) => void>();
 
 /** Handlers for one client: its last seq, to spot duplicates and reordering without a set per message. */
-function handlersFor(): ClientHandlers {
+function handlersFor(user = -1): ClientHandlers {
   let lastSeq = -1;
   let lastPhase = -1;
+  let gap: [number, number, number] | undefined;
   return {
     notify(messagePhase, seq, sentAt) {
       if (messagePhase !== phase) return;
@@ -92,6 +110,10 @@ function handlersFor(): ClientHandlers {
       if (delivered++ === 0) firstAt = lastAt;
       if (seq <= lastSeq) reordered++;
       lastSeq = seq;
+      if (received) {
+        if (received.has(seq)) duplicates++;
+        else received.add(seq);
+      }
       latency.record(micros);
       if (perSeq) {
         const entry = perSeq.get(seq);
@@ -106,7 +128,16 @@ function handlersFor(): ClientHandlers {
       pendingEchoes.get(id)?.(value);
       pendingEchoes.delete(id);
     },
-    closed: () => closed++,
+    closed: () => {
+      closed++;
+      online--;
+      if (gaps) gaps.push((gap = [user, nowMicros(), 0]));
+    },
+    connected: () => {
+      online++;
+      if (gap) gap[2] = nowMicros();
+      gap = undefined;
+    },
   };
 }
 
@@ -129,8 +160,9 @@ async function connect(request: Extract<WorkerRequest, { type: "connect" }>): Pr
           group: request.group,
           localAddress: request.localAddresses[address],
           agent: agents[address],
-          handlers: handlersFor(),
+          handlers: handlersFor(request.firstUser + i),
           timeoutMs: request.timeoutMs,
+          reconnect: request.reconnect,
         });
         clients.push(client);
         connected++;
@@ -201,9 +233,11 @@ async function handle(request: WorkerRequest): Promise<object> {
       return {};
     case "phase":
       phase = request.phase;
-      delivered = reordered = firstAt = lastAt = 0;
+      delivered = reordered = firstAt = lastAt = duplicates = 0;
       latency = new Histogram();
       perSeq = request.perSeq ? new Map() : undefined;
+      received = request.seqs ? new Set() : undefined;
+      gaps = request.seqs ? [] : undefined;
       clearInterval(ackTimer);
       if (control) {
         // The closed loop of max mode: tell the sender what arrived, every 20 ms while it changes.
@@ -218,7 +252,7 @@ async function handle(request: WorkerRequest): Promise<object> {
       control?.start(request.plan);
       return {};
     case "count":
-      return { delivered, closed };
+      return { delivered, closed, online };
     case "collect": {
       clearInterval(ackTimer);
       const seqs = [...(perSeq ?? new Map<number, [number, number]>()).entries()].map(
@@ -233,6 +267,7 @@ async function handle(request: WorkerRequest): Promise<object> {
         perSeq: seqs,
         firstAt,
         lastAt,
+        ...(received ? { seqs: [...received], duplicates, gaps } : {}),
       } satisfies Collected;
     }
     case "echo":
@@ -240,6 +275,7 @@ async function handle(request: WorkerRequest): Promise<object> {
     case "close":
       clearInterval(ackTimer);
       for (const client of clients.splice(0)) client.close();
+      online = 0;
       control?.close();
       control = undefined;
       return {};

@@ -21,6 +21,8 @@ const SETTLE_LIMIT_MS = 15_000;
 export class RateSender {
   private sent = 0;
   private failed = 0;
+  private zero = 0;
+  private readonly confirmed: number[] = [];
   private acked = 0;
   private inFlight = 0;
   private error: string | undefined;
@@ -36,8 +38,11 @@ export class RateSender {
     private readonly onDone: (report: SendReport) => void,
   ) {}
 
+  private startedAtMicros = 0;
+
   start(): void {
     this.startedAt = performance.now();
+    this.startedAtMicros = nowMicros();
     this.turn();
   }
 
@@ -100,13 +105,24 @@ export class RateSender {
     if (result instanceof Promise) {
       this.inFlight++;
       result.then(
-        () => this.inFlight--,
+        (value: unknown) => {
+          this.inFlight--;
+          this.outcome(seq, value);
+        },
         (err: unknown) => {
           this.inFlight--;
           this.fail(err);
         },
       );
     }
+  }
+
+  /** A send that resolved: counted as reaching nobody or, when tracked, as confirmed, if the server says. */
+  private outcome(seq: number, value: unknown): void {
+    const connections = (value as { connections?: unknown } | undefined)?.connections;
+    if (typeof connections !== "number") return;
+    if (connections === 0) this.zero++;
+    else if (this.plan.track) this.confirmed.push(seq);
   }
 
   private fail(err: unknown): void {
@@ -127,6 +143,11 @@ export class RateSender {
         elapsedMs: Math.round(this.lastSendAt - this.startedAt),
       };
       if (this.error !== undefined) result.error = this.error;
+      if (this.zero > 0) result.zero = this.zero;
+      if (this.plan.track) {
+        result.confirmed = this.confirmed;
+        result.startedAtMicros = this.startedAtMicros;
+      }
       this.onDone(result);
     };
     report();

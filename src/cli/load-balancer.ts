@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
+import { LISTEN_BACKLOG } from "../server/create-server.js";
 
 /**
  * A round-robin HTTP and WebSocket load balancer WITHOUT sticky sessions, for the demo and the cluster tests:
@@ -49,7 +50,7 @@ export async function startLoadBalancer(
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, host, () => resolve());
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
   });
   const address = server.address() as AddressInfo;
   return {

@@ -23,6 +23,13 @@ import { healthHandler } from "./health.js";
 import { createMetrics } from "./metrics.js";
 import { resolveOptions, type Identity, type ServerOptions } from "./options.js";
 
+/**
+ * The listen backlog of the HTTP servers we create. When a node dies, its clients all reconnect at once
+ * (the official client's first retry comes at 0 ms): with Node's default of 511 the connections beyond it
+ * are dropped and retried by TCP a second later, then three. The kernel caps it (net.core.somaxconn).
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** A running Switchboard node: its hubs, their HTTP endpoints and the backplane. */
 export interface SwitchboardServer {
   /** This node's id in the cluster. */
@@ -203,7 +210,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
       server.attach(httpServer);
       await new Promise<void>((resolve, reject) => {
         httpServer.once("error", reject);
-        httpServer.listen(port, host, () => resolve());
+        httpServer.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
       });
       return httpServer.address() as AddressInfo;
     },

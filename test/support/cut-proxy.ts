@@ -1,5 +1,7 @@
 // A TCP proxy whose connections a test (or the bench) can cut, as a dropped network would: the client's
 // socket ends without a WebSocket close frame and the server learns it only from its own socket closing.
+// Given several targets it balances them round-robin per TCP connection (as an L4 balancer does, with no
+// stickiness: a client's negotiate and its WebSocket usually land on different targets).
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 
 export interface CutProxy {
@@ -11,8 +13,8 @@ export interface CutProxy {
   cutAll(): number;
   /** Cuts `fraction` of the open connections, picked at random. @returns how many were cut. */
   cutSome(fraction: number): number;
-  /** Sends new connections to another target from now on (a client that comes back lands elsewhere). */
-  retarget(url: string): void;
+  /** Sends new connections to other targets from now on (a client that comes back lands elsewhere). */
+  retarget(urls: string | string[]): void;
   close(): Promise<void>;
 }
 
@@ -21,9 +23,10 @@ interface Pipe {
   upstream: Socket;
 }
 
-/** Starts a proxy on a free loopback port in front of `targetUrl` (http://host:port). */
-export async function startCutProxy(targetUrl: string): Promise<CutProxy> {
-  let target = new URL(targetUrl);
+/** Starts a proxy on a free loopback port in front of `targets` (http://host:port each). */
+export async function startCutProxy(targets: string | string[]): Promise<CutProxy> {
+  let urls = [targets].flat().map((t) => new URL(t));
+  let next = 0;
   const pipes = new Set<Pipe>();
   const cut = (pipe: Pipe): void => {
     pipes.delete(pipe);
@@ -31,6 +34,7 @@ export async function startCutProxy(targetUrl: string): Promise<CutProxy> {
     pipe.upstream.destroy();
   };
   const server: Server = createServer((client) => {
+    const target = urls[next++ % urls.length]!;
     const upstream = createConnection({ host: target.hostname, port: Number(target.port) });
     const pipe = { client, upstream };
     pipes.add(pipe);
@@ -42,7 +46,7 @@ export async function startCutProxy(targetUrl: string): Promise<CutProxy> {
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
+    server.listen({ port: 0, host: "127.0.0.1", backlog: 4096 }, () => resolve());
   });
   const address = server.address() as { port: number };
   return {
@@ -60,8 +64,8 @@ export async function startCutProxy(targetUrl: string): Promise<CutProxy> {
       chosen.forEach(cut);
       return chosen.length;
     },
-    retarget(url) {
-      target = new URL(url);
+    retarget(list) {
+      urls = [list].flat().map((t) => new URL(t));
     },
     async close() {
       for (const pipe of [...pipes]) cut(pipe);

@@ -5,10 +5,19 @@ import type { SchemaNames } from "./names.js";
 import type { ResolvedOptions } from "./options.js";
 import type { Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
+import { MAX_LISTEN_RETRY_MS } from "./wakeup.js";
 import type { Sql } from "./sql.js";
 
 /** How long tombstones of ended stateful connections are kept (longer than any token stays fresh). */
 const TOMBSTONE_MAX_AGE_MS = 10 * 60_000;
+
+/**
+ * How long this node's own LISTEN session must have held its liveness lock before it judges others by
+ * theirs. After a restart of the database every lock is gone at once, and each node takes its own again
+ * within one LISTEN retry (at most MAX_LISTEN_RETRY_MS plus its jitter): waiting longer than that means a
+ * lock found free then belongs to a node that is really gone.
+ */
+const STEADY_LOCK_MS = MAX_LISTEN_RETRY_MS * 1.2 + 600;
 
 /**
  * A node's periodic work: the heartbeat (which also sweeps nodes that stopped heartbeating, re-registers
@@ -118,13 +127,13 @@ export class Maintenance {
 
   /**
    * Sweeps nodes whose process is gone: their liveness lock has been free for `deadSessionGraceMs`. Only
-   * while this node's own session has held its lock for the whole node timeout: after an outage of the
+   * while this node's own session has held its lock steadily (STEADY_LOCK_MS): after an outage of the
    * database every lock is gone at once, and every node first needs the time to take its own again.
    */
   async probe(): Promise<void> {
     if (this.probing || this.stopped) return;
     const since = this.lockHeldSince();
-    if (since === undefined || Date.now() - since < this.options.nodeTimeoutMs) {
+    if (since === undefined || Date.now() - since < STEADY_LOCK_MS) {
       this.lockless.clear();
       return;
     }

@@ -17,6 +17,12 @@ import { listenApplicationName } from "./names.js";
 import type { Log } from "./postgres.log.js";
 import type { PostgresBackplaneStats } from "./sql.js";
 
+/**
+ * The longest wait between attempts to re-establish a lost LISTEN session (before jitter of ±20%). It also
+ * bounds how long after a database outage a node is without its liveness lock: see maintenance.ts.
+ */
+export const MAX_LISTEN_RETRY_MS = 2000;
+
 /** Above this many nodes a notice names nobody (every node is concerned). */
 export const MAX_NAMED_NODES = 100;
 /** NOTIFY refuses payloads of 8,000 bytes or more; rows ride along only while the notice stays under this. */
@@ -196,7 +202,9 @@ export class WakeupListener {
 
   private retry(err: unknown): void {
     if (this.closed) return;
-    const delay = Math.round(Math.min(5000, 100 * 2 ** this.attempt) * (0.8 + 0.4 * Math.random()));
+    const delay = Math.round(
+      Math.min(MAX_LISTEN_RETRY_MS, 100 * 2 ** this.attempt) * (0.8 + 0.4 * Math.random()),
+    );
     this.attempt++;
     this.options.log.listenLost(this.options.nodeId, delay, err);
     this.retryTimer = setTimeout(() => {

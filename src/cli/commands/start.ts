@@ -5,7 +5,7 @@ import { pathToFileURL } from "node:url";
 import type { Logger as PinoLogger } from "pino";
 import { postgres } from "../../backplane/postgres/postgres-backplane.js";
 import type { HubDefinition } from "../../hub/hub.js";
-import { createServer, type SwitchboardServer } from "../../server/create-server.js";
+import { createServer, LISTEN_BACKLOG, type SwitchboardServer } from "../../server/create-server.js";
 import type { ServerOptions } from "../../server/options.js";
 import { staticFiles } from "../../server/static-files.js";
 import { ChatHub } from "../demo/chat-hub.js";
@@ -80,7 +80,7 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
   await server.ready();
   await new Promise<void>((done, fail) => {
     http.once("error", fail);
-    http.listen(settings.port, settings.host, () => done());
+    http.listen({ port: settings.port, host: settings.host, backlog: LISTEN_BACKLOG }, () => done());
   });
   const address = http.address();
   const url = `http://${settings.host}:${typeof address === "object" && address ? address.port : settings.port}`;
