@@ -44,8 +44,12 @@ export async function startLoadBalancer(
       return void res.writeHead(503, { "Content-Type": "text/plain" }).end("No backend");
     proxy.web(req, res, { target: pick() });
   });
+  // Proxied WebSockets are no longer the HTTP server's: close() ends them itself, or it would wait for them.
+  const upgraded = new Set<Duplex>();
   server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (targets.length === 0) return void socket.destroy();
+    upgraded.add(socket);
+    socket.once("close", () => upgraded.delete(socket));
     proxy.ws(req, socket, head, { target: pick() });
   });
   await new Promise<void>((resolve, reject) => {
@@ -60,8 +64,10 @@ export async function startLoadBalancer(
       targets = [...list];
     },
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      for (const socket of upgraded) socket.destroy();
+      await closed;
       proxy.close();
     },
   };

@@ -143,12 +143,13 @@ export class FaultCluster {
     }
   }
 
+  /** Kills every node first (nothing of the suite may outlive it), then the balancer and the database. */
   async stop(): Promise<void> {
     for (const node of this.nodes) {
       if (node.process.child.signalCode === "SIGSTOP") node.process.child.kill("SIGCONT");
     }
-    await this.balancer.close();
     await Promise.all(this.nodes.map((n) => n.process.kill()));
+    await this.balancer.close();
     await this.database.server.stop().catch(() => {});
     await rm(this.database.dataDir, { recursive: true, force: true });
   }

@@ -80,12 +80,12 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  await cluster?.stop(); // the nodes first: nothing of the suite may outlive it, whatever else fails
   await Promise.all(
     [...users, ...senders.map((connection) => ({ connection }))].map((u) =>
       u.connection.stop().catch(() => undefined),
     ),
   );
-  await cluster?.stop();
   await mkdir("test-output", { recursive: true });
   await writeFile("test-output/faults.json", JSON.stringify(measured, null, 2));
 }, 60_000);
