@@ -25,7 +25,8 @@ Options:
   --database-url <u>   PostgreSQL connection string (default: $DATABASE_URL, else an embedded PostgreSQL).
   --data-dir <dir>     Where the embedded PostgreSQL keeps its files (default: .switchboard/pg).
   --schema <name>      The backplane's schema, so several apps can share a database (default: switchboard).
-  --node-timeout <ms>  start: a node silent this long is dead and swept with its connections (default: 10000).
+  --node-timeout <ms>  start: a node that hangs this long is swept with its connections (default: 10000);
+                       a node whose process died is swept within about a second.
   --nodes <n>          How many nodes the demo starts (default: 3).
   --memory             start: no PostgreSQL, a single node with the in-memory backplane.
   --no-migrate         start: do not create or upgrade the schema on start.
