@@ -233,6 +233,11 @@ export class HubConnection {
     return this.phase === "handshaking";
   }
 
+  /** The handshake is answered and the transport is up: pings and Acks may go out. */
+  get isServing(): boolean {
+    return (this.phase === "starting" || this.phase === "connected") && this.link !== undefined;
+  }
+
   /** Taken over from another node, waiting for the state it hands over. */
   get isAdopting(): boolean {
     return this.phase === "adopting";
@@ -462,6 +467,7 @@ export class HubConnection {
 
   /** Sends the Ack the client is owed, if any (the keep-alive tick calls this about once a second). */
   sendAckIfDue(): void {
+    if (!this.isServing) return;
     const sequenceId = this.buffer?.takeAck();
     if (sequenceId === undefined || this.link === undefined) return;
     this.sendRaw(this.protocol.write({ type: MessageType.Ack, sequenceId }), this.protocol.transferFormat);
@@ -469,7 +475,7 @@ export class HubConnection {
 
   /** Sends a keep-alive ping (bytes serialised once per protocol by the caller). */
   sendPing(bytes: Buffer): void {
-    if (this.link === undefined || this.phase === "ended") return;
+    if (this.link === undefined || !this.isServing) return;
     this.lastSentAt = clockNow();
     this.sendOrDrop(bytes);
   }

@@ -170,6 +170,28 @@ describe("stateful reconnect on one node", () => {
     expect(await client.connection.invoke("echo", 7)).toBe(7);
   });
 
+  it("over long polling, a cut ends the connection (the client resumes only WebSockets) and it starts a new one", async () => {
+    const { server, proxy } = await setUp();
+    const connection = new HubConnectionBuilder()
+      .withUrl(proxy.url + "/stateful", { transport: HttpTransportType.LongPolling })
+      .withStatefulReconnect()
+      .withAutomaticReconnect([0, 100, 200, 400])
+      .configureLogging(LogLevel.None)
+      .build();
+    const got: number[] = [];
+    connection.on("seq", (n: number) => got.push(n));
+    const reconnected = new Promise<string | undefined>((resolve) => connection.onreconnected(resolve));
+    await connection.start();
+    cleanups.push(() => connection.stop());
+    const first = connection.connectionId!;
+    proxy.cutAll();
+    const second = await reconnected;
+    expect(second).toBeDefined();
+    expect(second).not.toBe(first);
+    await server.server.hubContext("/stateful").clients.client(second!).send("seq", 1);
+    await eventually(() => got.includes(1), 5000, "a message on the new connection");
+  });
+
   it("is refused at negotiate when the server does not allow it, and the client still connects", async () => {
     const { server } = await setUp({ allowStatefulReconnects: false });
     const response = await fetch(
