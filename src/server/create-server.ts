@@ -215,7 +215,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
       return httpServer.address() as AddressInfo;
     },
     hubContext(path) {
-      const hub = hubs.get(path);
+      const hub = hubs.get(path) ?? [...hubs].find(([p]) => p.toLowerCase() === path.toLowerCase())?.[1];
       if (!hub) throw new Error(`No hub is mapped at '${path}'. Hubs: ${[...hubs.keys()].join(", ")}.`);
       return hub.context;
     },
@@ -237,8 +237,9 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   return server;
 }
 
+/** Hub paths match case-insensitively, as ASP.NET Core's routes do. */
 function isUnder(url: string | undefined, endpoint: ConnectionEndpoint): boolean {
-  return isUnderPath(url, endpoint.path);
+  return isUnderPath(url?.toLowerCase(), endpoint.path.toLowerCase());
 }
 
 function isUnderPath(url: string | undefined, base: string): boolean {

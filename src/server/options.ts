@@ -133,7 +133,14 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
       "Option 'hubs' must map at least one path to a hub, e.g. { \"/hubs/chat\": ChatHub }.",
     );
   }
+  const lowerPaths = new Map<string, string>();
   for (const [path, hub] of Object.entries(hubs)) {
+    // Paths match case-insensitively (as ASP.NET Core's routes do): two that differ only in case collide.
+    const twin = lowerPaths.get(path.toLowerCase());
+    if (twin !== undefined) {
+      throw new TypeError(`Option 'hubs': '${path}' and '${twin}' differ only in case; hub paths ignore case.`);
+    }
+    lowerPaths.set(path.toLowerCase(), path);
     if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(path) || path.endsWith("/")) {
       throw new TypeError(
         `Option 'hubs': '${path}' is not a valid path (it must start with '/' and not end with '/').`,

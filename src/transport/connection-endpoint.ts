@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocketServer, type WebSocket } from "ws";
+import { WebSocket, WebSocketServer } from "ws";
 import type { BaseConnection, ConnectionInit, SharedConnectionSettings } from "./base-connection.js";
 import { ConnectionRegistry, type ConnectionEntry } from "./connection-registry.js";
 import { isTokenFresh, newConnectionId, verifyConnectionToken } from "./connection-token.js";
@@ -40,6 +40,16 @@ import { WebSocketConnection } from "./websocket-transport.js";
 type Route = { kind: "negotiate" | "connection"; pathname: string; query: URLSearchParams };
 type Answer = (status: number, body?: string) => void;
 
+/**
+ * The server's WebSockets. A client that closes without a status code is answered with 1000 (ws would
+ * echo 1005, which clients read as abnormal), as ASP.NET Core answers.
+ */
+class ServerWebSocket extends WebSocket {
+  override close(code?: number, data?: string | Buffer): void {
+    super.close(code ?? 1000, data);
+  }
+}
+
 /** Empty and missing user ids both mean anonymous. */
 const sameUser = (a: string | undefined, b: string | undefined): boolean => (a ?? "") === (b ?? "");
 
@@ -66,6 +76,7 @@ export class ConnectionEndpoint {
   readonly path: string;
   private readonly options: ResolvedEndpointOptions;
   private readonly basePath: string;
+  private readonly basePathLower: string;
   private readonly registry = new ConnectionRegistry();
   /** Connections whose `onClose` has not run yet, with their registry entry (none without negotiation). */
   private readonly live = new Map<BaseConnection, ConnectionEntry | undefined>();
@@ -79,11 +90,13 @@ export class ConnectionEndpoint {
     this.options = resolveEndpointOptions(options);
     this.path = this.options.path;
     this.basePath = this.path.endsWith("/") ? this.path.slice(0, -1) : this.path;
+    this.basePathLower = this.basePath.toLowerCase();
     this.webSockets = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: this.options.maxWebSocketMessageBytes,
+      WebSocket: ServerWebSocket,
     });
     this.shared = {
       logger: this.options.logger,
@@ -155,11 +168,12 @@ export class ConnectionEndpoint {
     return this.options.logger;
   }
 
+  /** Paths match case-insensitively, as ASP.NET Core's routes do (`/hubs/Chat` is `/hubs/chat`). */
   private route(url: string | undefined): Route | undefined {
     const { pathname, query } = splitUrl(url);
-    const path = pathname.endsWith("/") ? pathname.slice(0, -1) : pathname;
-    if (path === this.basePath) return { kind: "connection", pathname, query };
-    if (path === `${this.basePath}/negotiate`) return { kind: "negotiate", pathname, query };
+    const path = (pathname.endsWith("/") ? pathname.slice(0, -1) : pathname).toLowerCase();
+    if (path === this.basePathLower) return { kind: "connection", pathname, query };
+    if (path === `${this.basePathLower}/negotiate`) return { kind: "negotiate", pathname, query };
     return undefined;
   }
 
