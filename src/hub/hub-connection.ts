@@ -103,8 +103,8 @@ export interface ConnectionState {
 /**
  * One client connection in the hub layer, for as long as it lives, across transports: the handshake, the
  * incoming message queue, outgoing writes (numbered and kept for replay when the connection is stateful),
- * and the timestamps the keep-alive reads. Its life as a sequence of steps is runConnection's
- * (connection-lifecycle.ts); dispatching messages is the host's job.
+ * and the timestamps the keep-alive reads. Its life as a sequence of steps is connection-lifecycle.ts's;
+ * dispatching messages is the host's job.
  */
 export class HubConnection {
   private phase: Phase;
@@ -120,6 +120,8 @@ export class HubConnection {
   private dispatching = false;
   /** Being handed over to another node: nothing more is dispatched here. */
   private handingOver = false;
+  /** The message the queue waits on: taken for dispatch, waiting for an invocation slot. */
+  private blockedOn: HubMessage | undefined;
   private protocolInUse: HubProtocol | undefined;
   private protocolVersion = 1;
   private closeError: Error | undefined;
@@ -297,10 +299,13 @@ export class HubConnection {
    */
   startDispatch(): TransportEnd | undefined {
     if (this.phase === "starting") this.phase = "connected";
+    // An end that came while the connection opened is the caller's to handle; one that comes from here
+    // on (even during this first drain) is reported to the host. Never both.
+    const endedMeanwhile: TransportEnd | undefined =
+      this.phase === "detached" ? { kind: "lost", error: this.closeError } : this.end;
     this.dispatching = true;
-    this.drain();
-    if (this.phase === "detached") return { kind: "lost", error: this.closeError };
-    return this.end;
+    if (endedMeanwhile === undefined) this.drain();
+    return endedMeanwhile;
   }
 
   /**
@@ -358,9 +363,8 @@ export class HubConnection {
     if (link !== this.link) return;
     this.link = undefined;
     if (this.phase === "ended") return;
-    const canResume =
-      this.buffer !== undefined &&
-      (this.phase === "starting" || this.phase === "connected" || this.phase === "registering");
+    // Only once the handshake was answered: before it, the client cannot resume.
+    const canResume = this.buffer !== undefined && (this.phase === "starting" || this.phase === "connected");
     if (!canResume) return this.finish(error);
     this.phase = "detached";
     this.detachedAt = clockNow();
@@ -548,6 +552,21 @@ export class HubConnection {
       );
     }
     this.invocationMap?.clear();
+    // One the queue took but that waits for a slot: it will never start here, and its client's replay
+    // of it will be dropped as already taken there.
+    const waiting = this.blockedOn;
+    if (waiting?.type === MessageType.Invocation && waiting.invocationId !== undefined) {
+      this.writeFrame(
+        {
+          type: MessageType.Completion,
+          invocationId: waiting.invocationId,
+          error: "The invocation was canceled: the connection moved to another server.",
+          hasResult: false,
+        },
+        undefined,
+      );
+    }
+    this.blockedOn = undefined;
     const state: ConnectionState = {
       connectionId: this.connectionId,
       protocol: this.protocol.name,
@@ -743,10 +762,17 @@ export class HubConnection {
         if (this.buffer !== undefined && !this.takeStateful(message)) continue;
         const pending = this.host.dispatch(this, message);
         if (pending !== undefined) {
-          pending.then(next, (err: unknown) => {
-            hubLog.methodFailed(this.host.log, this.ids, "(dispatch)", err);
-            this.close("Connection closed with an error.", true);
-          });
+          this.blockedOn = message;
+          pending.then(
+            () => {
+              this.blockedOn = undefined;
+              next();
+            },
+            (err: unknown) => {
+              hubLog.methodFailed(this.host.log, this.ids, "(dispatch)", err);
+              this.close("Connection closed with an error.", true);
+            },
+          );
           return;
         }
       }
@@ -782,12 +808,14 @@ export class HubConnection {
   async prepareHandOver(timeoutMs: number): Promise<boolean> {
     if (!this.isResumable || this.phase === "adopting") return false;
     this.handingOver = true;
-    // Polled: a move is rare, and an invocation waiting for a slot starts (and must finish) too.
+    // Polled: a move is rare. It waits for onConnected (what it writes to the caller must be written
+    // here), for the invocations running, and for one waiting for a slot (it starts, and must finish, too).
     const deadline = Date.now() + timeoutMs;
-    while ((this.activeInvocations > 0 || this.draining) && this.phase !== "ended" && Date.now() < deadline) {
+    const busy = () => !this.dispatching || this.activeInvocations > 0 || this.draining;
+    while (busy() && this.phase !== "ended" && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
-    return this.isResumable;
+    return this.isResumable && this.dispatching;
   }
 
   /** The move did not happen: the connection goes on here. */

@@ -66,7 +66,7 @@ export class HubDispatcher {
         connection.pingReceived = true;
         return undefined;
       default:
-        return undefined; // Ack, Sequence: stateful reconnect is not offered, so there is nothing to track.
+        return undefined; // Ack and Sequence never get here: the connection keeps their books itself.
     }
   }
 

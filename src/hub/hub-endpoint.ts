@@ -47,7 +47,7 @@ export interface HubEndpointOptions {
 }
 
 /**
- * One hub on this node: its connections, each living through runConnection (connection-lifecycle.ts),
+ * One hub on this node: its connections, each living through connection-lifecycle.ts,
  * the dispatcher, the keep-alive, and the delivery of backplane messages to its local connections. The
  * transport layer sees it as a ConnectionHandler; the backplane reaches it through the server's router.
  */
@@ -152,6 +152,9 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       case "elsewhere":
         if (!where.resumable) return refuse("the connection did not agree to stateful reconnect");
         if (!where.nodeAlive) return refuse("the node that held the connection is gone");
+        // Another resume of the same connection may have started while we looked it up.
+        if (this.store.get(connectionId) !== undefined)
+          return refuse("the connection is being resumed already");
         return this.takeOver(connectionId, where.nodeId, request);
     }
   }

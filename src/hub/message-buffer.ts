@@ -120,6 +120,9 @@ export class MessageBuffer {
     this.sentUpTo = first - 1;
     this.sentBytes = 0;
     this.awaitingSequence = true;
+    // The last Ack may have been lost with the old transport (or never sent, on another node): the client
+    // then replays what was taken, which is dropped here, and would wait for an Ack that never comes.
+    this.latestAckedId = 0;
     return { sequenceId: first, frames: this.takeSendable() };
   }
 
@@ -185,7 +188,6 @@ export class MessageBuffer {
     buffer.everSentUpTo = state.everSentUpTo;
     buffer.nextReceivingId = state.nextReceivingId;
     buffer.latestReceivedId = state.latestReceivedId;
-    buffer.latestAckedId = state.latestReceivedId;
     return buffer;
   }
 

@@ -138,7 +138,9 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     // Paths match case-insensitively (as ASP.NET Core's routes do): two that differ only in case collide.
     const twin = lowerPaths.get(path.toLowerCase());
     if (twin !== undefined) {
-      throw new TypeError(`Option 'hubs': '${path}' and '${twin}' differ only in case; hub paths ignore case.`);
+      throw new TypeError(
+        `Option 'hubs': '${path}' and '${twin}' differ only in case; hub paths ignore case.`,
+      );
     }
     lowerPaths.set(path.toLowerCase(), path);
     if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(path) || path.endsWith("/")) {

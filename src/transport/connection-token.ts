@@ -4,8 +4,8 @@
 //
 //   bytes  0..16  connection id (its base64url is the public connectionId)
 //   bytes 16..20  issued-at, whole seconds since the Unix epoch, unsigned big-endian
-//   byte  20      flags: bit 0 set when negotiate agreed to stateful reconnect (the token may resume
-//                 its connection on any node for as long as the connection lives)
+//   byte  20      0x5C when negotiate agreed to stateful reconnect (the token may resume its connection
+//                 on any node for as long as the connection lives), 0x5B when it did not
 //   bytes 21..28  random nonce
 //   bytes 28..44  HMAC-SHA256(secret, LABEL ‖ bytes 0..28 ‖ UTF-8 user id), first 16 bytes
 //
@@ -13,8 +13,8 @@
 // balancer may send the WebSocket upgrade anywhere. The MAC covers the user id chosen by
 // authentication, so a token only starts a connection for the user it was issued to. The issued-at
 // time bounds how long a token can start a connection on a node that did not issue it (replays).
-// Tokens of nodes older than the flags byte have a random byte there: read as a flag, it only makes a
-// node ask the registry whether the connection exists, which is harmless.
+// Tokens of nodes older than this byte have a random byte there: one in 256 reads as resumable, which
+// only makes a node ask the registry where the connection is (its client never agreed to resume anyway).
 
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
@@ -22,7 +22,8 @@ const ID_BYTES = 16;
 const ISSUED_AT_BYTES = 4;
 const FLAGS_BYTES = 1;
 const NONCE_BYTES = 7;
-const RESUMABLE_FLAG = 0x01;
+const RESUMABLE = 0x5c;
+const NOT_RESUMABLE = 0x5b;
 const MAC_BYTES = 16;
 const SIGNED_BYTES = ID_BYTES + ISSUED_AT_BYTES + FLAGS_BYTES + NONCE_BYTES;
 const TOKEN_BYTES = SIGNED_BYTES + MAC_BYTES;
@@ -87,7 +88,7 @@ export function issueConnectionToken(
   randomBytes(ID_BYTES).copy(bytes, 0);
   const issuedAtSeconds = Math.floor(nowMs / 1000);
   bytes.writeUInt32BE(issuedAtSeconds >>> 0, ID_BYTES);
-  bytes[ID_BYTES + ISSUED_AT_BYTES] = resumable ? RESUMABLE_FLAG : 0;
+  bytes[ID_BYTES + ISSUED_AT_BYTES] = resumable ? RESUMABLE : NOT_RESUMABLE;
   randomBytes(NONCE_BYTES).copy(bytes, ID_BYTES + ISSUED_AT_BYTES + FLAGS_BYTES);
   mac(secret, bytes.subarray(0, SIGNED_BYTES), userId).copy(bytes, SIGNED_BYTES);
   return {
@@ -119,7 +120,7 @@ export function verifyConnectionToken(
     connectionId: bytes.subarray(0, ID_BYTES).toString("base64url"),
     issuedAtMs: bytes.readUInt32BE(ID_BYTES) * 1000,
   };
-  if ((bytes[ID_BYTES + ISSUED_AT_BYTES]! & RESUMABLE_FLAG) !== 0) verified.resumable = true;
+  if (bytes[ID_BYTES + ISSUED_AT_BYTES] === RESUMABLE) verified.resumable = true;
   return verified;
 }
 

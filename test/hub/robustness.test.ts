@@ -102,3 +102,70 @@ describe("a client that sends faster than its invocations finish", () => {
     bystander.close();
   });
 });
+
+describe("a client that leaves while onConnected still runs", () => {
+  it("gets onDisconnected once, after onConnected", async () => {
+    const events: string[] = [];
+    class SlowStartHub extends Hub {
+      override async onConnected() {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        events.push("connected");
+      }
+      override onDisconnected() {
+        events.push("disconnected");
+      }
+    }
+    const server = await startServer({ hubs: { "/slow": SlowStartHub } });
+    servers.push(server);
+    for (let i = 0; i < 3; i++) {
+      // The client's Close waits in the queue until onConnected has finished, then ends the connection.
+      const raw = await openRaw(server.baseUrl, "/slow");
+      raw.send('{"type":7}\u001e');
+      await raw.closed;
+    }
+    await eventually(() => events.length >= 6, 5000, "three onDisconnected");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(events).toEqual([
+      "connected",
+      "disconnected",
+      "connected",
+      "disconnected",
+      "connected",
+      "disconnected",
+    ]);
+  });
+});
+
+describe("a stateful connection lost while it is being registered", () => {
+  it("is not kept for a resume: no registry row, no lifecycle hook", async () => {
+    const events: string[] = [];
+    class HookHub extends Hub {
+      override onConnected() {
+        events.push("connected");
+      }
+      override onDisconnected() {
+        events.push("disconnected");
+      }
+    }
+    const backplane = new SlowRegistry();
+    const server = await startServer({ hubs: { "/hooks": HookHub }, backplane });
+    servers.push(server);
+    const negotiate = await fetch(
+      server.url("/hooks/negotiate?negotiateVersion=1&useStatefulReconnect=true"),
+      {
+        method: "POST",
+      },
+    );
+    const { connectionToken } = (await negotiate.json()) as { connectionToken: string };
+    const raw = await openRaw(server.baseUrl, `/hooks?id=${encodeURIComponent(connectionToken)}`, {
+      handshake: false,
+    });
+    raw.send('{"protocol":"json","version":2}\u001e'); // version 2: a stateful connection
+    await eventually(() => backplane.inFlight > 0, 5000, "the registration to start");
+    raw.socket.terminate();
+    await eventually(async () => (await backplane.nodes())[0]!.connectionCount === 0, 5000, "no row");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await backplane.nodes())[0]!.connectionCount).toBe(0);
+    expect(events).toEqual([]);
+  });
+});

@@ -3,20 +3,24 @@
  * its connection (node B takes over from node A). Every step is a row of the log, so each node acts on it
  * in order with the messages it delivers:
  *
- *   B  marks the connection `moving-in` in its index (its own sends reach it there from now on, and name
- *      it as excluded, so A does not deliver them too) and writes a MoveRequest to A.
- *   A  reads the request: the connection becomes `leaving` (A's sends go through the log from now on) and
- *      A queues the move behind its own earlier writes: one statement that points the registry row and the
- *      memberships at B and writes the Moved marker to both nodes. Writes that resolved their recipients
- *      before the move are aborted and retried (log.ts, "Moves"), so no row after the marker names A for it.
+ *   B  reads the connection's row and memberships, adds it to its index `moving-in` (its own sends reach
+ *      it there from now on, and name it as excluded, so A does not deliver them too; rows read for it are
+ *      parked) and writes a MoveRequest to A. One takeover per connection at a time.
+ *   A  reads the request. Once its hub layer has the connection ready (nothing more dispatched, running
+ *      invocations finished), the connection becomes `leaving` (A's sends go through the log from now on)
+ *      and A queues the move behind its own earlier writes: holding the log's counter row, one statement
+ *      points the registry row and the memberships at B and writes the Moved marker to both nodes. Writes
+ *      that resolved their recipients before the move abort and are retried (log.ts, "Moves"), so no row
+ *      after the marker names A for it.
  *   A  reads the marker: every row before it has been delivered into the connection's buffer. The hub layer
  *      hands over the connection's state; A forgets it and writes HandedOver (state and memberships) to B.
- *   B  reads the marker: rows after it are the connection's, parked until now; then reads HandedOver and
- *      resolves the takeover with the state. The hub layer installs it, then the messages that waited.
+ *   B  reads the marker: rows after it are the connection's, delivered from the parked ones on; then reads
+ *      HandedOver, applies the exact memberships and resolves the takeover with the state. The hub layer
+ *      installs it, then the messages that waited.
  *
- * When anything fails before B has the state (A refuses, A dies, nothing comes within the timeout), B
- * forgets the connection; if the move had come into force, B unregisters it (with a tombstone) and the
- * client starts a new connection.
+ * When anything fails before B has the state (A refuses, A dies, nothing comes in time), B forgets the
+ * connection and deletes whatever registration it has here (with a tombstone); the client then starts a new
+ * connection. A connection whose node died loses its onDisconnected, as every connection of a dead node does.
  */
 import { ConnectionMoveError, type BackplaneEventHandler } from "../backplane.js";
 import type { LocalConnection, LocalIndex } from "./local-index.js";
@@ -39,12 +43,13 @@ interface IncomingMove {
   hub: string;
   connectionId: string;
   from: string;
-  local: LocalConnection;
+  /** In the index from the moment the registry row has been read (undefined before). */
+  local: LocalConnection | undefined;
   /** The seq of the Moved marker, once read: the registry says the connection is here. */
   markerSeq: number | undefined;
-  timer: NodeJS.Timeout;
+  timer: NodeJS.Timeout | undefined;
   /** Checks that the old node still lives while this node waits for it. */
-  watch: NodeJS.Timeout;
+  watch: NodeJS.Timeout | undefined;
   resolve(state: Uint8Array): void;
   reject(err: Error): void;
 }
@@ -66,38 +71,58 @@ export class ConnectionMoves {
     private readonly liveness: { intervalMs: number; graceMs: number },
   ) {}
 
-  /** Takes a connection over from node `from`; resolves with the state that node's hub layer handed over. */
-  async takeOver(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
+  /**
+   * Takes a connection over from node `from`; resolves with the state that node's hub layer handed over.
+   * One takeover per connection at a time: its key is taken before anything is awaited.
+   */
+  takeOver(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
     const key = `${hub}\n${connectionId}`;
-    if (this.incoming.has(key)) throw new ConnectionMoveError("The connection is already moving here.");
-    const row = await registry.readConnection(this.sql.query, this.names, hub, connectionId);
-    if (!row || row.nodeId !== from)
-      throw new ConnectionMoveError("The connection is no longer on that node.");
-    if (!row.resumable) throw new ConnectionMoveError("The connection did not agree to stateful reconnect.");
-    const local = this.index.add(hub, connectionId, row.userId, true, "moving-in");
+    if (this.incoming.has(key)) {
+      return Promise.reject(new ConnectionMoveError("The connection is already moving here."));
+    }
     const result = new Promise<Uint8Array>((resolve, reject) => {
-      const timer = setTimeout(
-        () => this.fail(key, `${from} did not hand the connection over within ${this.timeoutMs} ms`),
-        this.timeoutMs,
-      );
-      timer.unref();
-      const watch = this.watchOldNode(key, from);
       this.incoming.set(key, {
         hub,
         connectionId,
         from,
-        local,
+        local: undefined,
         markerSeq: undefined,
-        timer,
-        watch,
+        timer: undefined,
+        watch: undefined,
         resolve,
         reject,
       });
     });
-    this.writer
-      .appendControl(hub, [from], encodeMoveRequest(connectionId, this.nodeId))
-      .catch((err: unknown) => this.fail(key, `the request could not be written: ${String(err)}`));
+    void this.request(key).catch((err: unknown) => this.fail(key, errorText(err)));
     return result;
+  }
+
+  /**
+   * The connection joins this node's index, moving in, with the memberships the registry knows (so group
+   * sends reach it here before the old node's exact list arrives), and the old node is asked for it.
+   */
+  private async request(key: string): Promise<void> {
+    const move = this.incoming.get(key)!;
+    const { hub, connectionId, from } = move;
+    const row = await registry.readConnection(this.sql.query, this.names, hub, connectionId);
+    if (this.incoming.get(key) !== move) return;
+    if (!row || row.nodeId !== from) throw new Error("the connection is no longer on that node");
+    if (!row.resumable) throw new Error("the connection did not agree to stateful reconnect");
+    move.local = this.index.add(hub, connectionId, row.userId, true, "moving-in");
+    this.index.applyHandedOverGroups(
+      hub,
+      connectionId,
+      row.groups.map((group) => ({ group, seq: 0, member: true })),
+    );
+    move.timer = this.failAfter(key, this.timeoutMs, `${from} did not answer within ${this.timeoutMs} ms`);
+    move.watch = this.watchOldNode(key, from);
+    await this.writer.appendControl(hub, [from], encodeMoveRequest(connectionId, this.nodeId));
+  }
+
+  private failAfter(key: string, ms: number, reason: string): NodeJS.Timeout {
+    const timer = setTimeout(() => this.fail(key, reason), ms);
+    timer.unref();
+    return timer;
   }
 
   /**
@@ -164,14 +189,17 @@ export class ConnectionMoves {
   private async release(hub: string, connectionId: string, toNode: string): Promise<void> {
     const handler = this.handler();
     const local = this.index.get(hub, connectionId);
+    if (!local || local.state !== "ready") {
+      // Not here, or already moving (a second request for it): the first move, if any, goes on.
+      return this.refuse(hub, connectionId, toNode, "the connection is not (or no longer) on this node");
+    }
     const ready =
-      local?.state === "ready" &&
       (await handler?.prepareHandOver?.(hub, connectionId).catch(() => false)) === true &&
       this.index.get(hub, connectionId) === local &&
       local.state === "ready";
-    if (!ready || !local) {
+    if (!ready) {
       handler?.cancelHandOver?.(hub, connectionId);
-      return this.refuse(hub, connectionId, toNode, "the connection is not (or no longer) on this node");
+      return this.refuse(hub, connectionId, toNode, "the connection could not get ready to move");
     }
     local.state = "leaving";
     const stay = (reason: string): void => {
@@ -181,8 +209,8 @@ export class ConnectionMoves {
     };
     const marker = encodeMoved(connectionId, this.nodeId, toNode);
     try {
-      const seq = await this.writer.runInOrder((query) =>
-        registry.moveConnection(query, this.names, hub, connectionId, this.nodeId, toNode, marker),
+      const seq = await this.writer.runInOrder((sql) =>
+        registry.moveConnection(sql, this.names, hub, connectionId, this.nodeId, toNode, marker),
       );
       if (seq === undefined) stay("the connection ended before it could move");
     } catch (err) {
@@ -193,7 +221,10 @@ export class ConnectionMoves {
   /** Old node: the move is in force and every earlier row was delivered. Hand the state over. */
   private handOver(hub: string, connectionId: string, toNode: string): void {
     const local = this.index.get(hub, connectionId);
-    if (!local || local.state !== "leaving") return;
+    if (!local || local.state !== "leaving") {
+      // It ended here while the move was written: the new node must not wait for it.
+      return this.refuse(hub, connectionId, toNode, "the connection ended before it could be handed over");
+    }
     const state = this.handler()?.handOver?.(hub, connectionId);
     const groups = this.index.groupsOf(local);
     this.index.remove(hub, connectionId);
@@ -209,8 +240,12 @@ export class ConnectionMoves {
   /** New node: rows after the marker are the connection's; those read meanwhile follow the state. */
   private moveInForce(key: string, seq: number): void {
     const move = this.incoming.get(key);
-    if (!move) return;
+    if (!move?.local) return;
     move.markerSeq = seq;
+    // The move is in force: the state follows as soon as the old node has read the marker. Only its
+    // death (the watch) or a much longer silence gives up now.
+    clearTimeout(move.timer);
+    move.timer = this.failAfter(key, 6 * this.timeoutMs, `${move.from} did not hand the connection over`);
     const parked = this.index.markReady(move.local, seq);
     const handler = this.handler();
     for (const row of parked) handler?.deliver(move.hub, [move.connectionId], row.message);
@@ -223,7 +258,7 @@ export class ConnectionMoves {
     groups: { group: string; seq: number; member: boolean }[],
   ): void {
     const move = this.incoming.get(key);
-    if (!move) return;
+    if (!move?.local) return;
     this.incoming.delete(key);
     clearTimeout(move.timer);
     clearInterval(move.watch);
@@ -245,14 +280,19 @@ export class ConnectionMoves {
     this.incoming.delete(key);
     clearTimeout(move.timer);
     clearInterval(move.watch);
-    if (this.index.get(move.hub, move.connectionId) === move.local)
+    if (move.local && this.index.get(move.hub, move.connectionId) === move.local) {
       this.index.remove(move.hub, move.connectionId);
-    if (move.markerSeq !== undefined) {
-      const gone = [{ hub: move.hub, connectionId: move.connectionId }];
-      registry
-        .deleteConnections(this.sql.query, this.names, this.nodeId, gone)
-        .catch((err: unknown) => this.log.moveFailed(move.connectionId, this.nodeId, err));
     }
+    // The move may have come into force without this node having read its marker yet: whatever the
+    // registry says is here goes (with a tombstone), so nothing is counted for a connection nobody holds.
+    const gone = [{ hub: move.hub, connectionId: move.connectionId }];
+    registry
+      .deleteConnections(this.sql.query, this.names, this.nodeId, gone)
+      .catch((err: unknown) => this.log.moveFailed(move.connectionId, this.nodeId, err));
     move.reject(new ConnectionMoveError(`The connection could not be taken over: ${reason}.`));
   }
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -21,7 +21,7 @@ interface Pending extends AppendEntry {
 
 /** A statement of its own that must run in order with the appends (a connection's move). */
 interface Task {
-  task: (query: Sql["query"]) => Promise<unknown>;
+  task: (sql: Sql) => Promise<unknown>;
   enqueuedAt: number;
   settled: boolean;
   resolve(result: unknown): void;
@@ -110,7 +110,7 @@ export class LogWriter {
   }
 
   /** Runs `task` alone, after everything queued before it and before everything queued after it. */
-  runInOrder<T>(task: (query: Sql["query"]) => Promise<T>): Promise<T> {
+  runInOrder<T>(task: (sql: Sql) => Promise<T>): Promise<T> {
     if (this.closedReason !== undefined) {
       return Promise.reject(new BackplaneUnavailableError(this.closedReason));
     }
@@ -226,7 +226,7 @@ export class LogWriter {
     this.inFlight = [entry];
     try {
       entry.settled = true;
-      entry.resolve(await entry.task(this.sql.query));
+      entry.resolve(await entry.task(this.sql));
     } catch (err) {
       entry.reject(err instanceof Error ? err : new Error(String(err)));
     } finally {

@@ -319,7 +319,8 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
    * Delivers to this node's recipients at once, from its in-memory index (so local delivery keeps working
    * while the database is away, and stays in call order with the hub layer's direct writes), then appends
    * the message to the log for the other nodes through the batching writer. Resolves after the batch
-   * commits, with the recipients the registry held at that moment (ours included); rejects with
+   * commits, with the recipients delivered to here plus those the registry held on other nodes at that
+   * moment (a connection of ours still registering is in neither: it gets no send made before); rejects with
    * BackplaneUnavailableError when the queue is full, the write fails or is not confirmed within
    * `publishTimeoutMs` (then no other node gets it, except when the connection was lost mid-commit: the
    * error then says the outcome is unknown). A send to connections that are all ours needs no database.

@@ -489,19 +489,22 @@ export async function locateConnection(
   return { found: "live", nodeId: row.node_id, resumable: row.resumable, nodeAlive: row.alive };
 }
 
-/** A connection's registry row: its user and node, or undefined when it is not registered. */
+/** A connection's registry row and group memberships, or undefined when it is not registered. */
 export async function readConnection(
   query: Query,
   n: SchemaNames,
   hub: string,
   connectionId: string,
-): Promise<{ userId: string; nodeId: string; resumable: boolean } | undefined> {
-  const result = await query<{ user_id: string; node_id: string; resumable: boolean }>(
-    `SELECT user_id, node_id::text AS node_id, resumable FROM ${n.connections} WHERE hub = $1 AND connection_id = $2`,
+): Promise<{ userId: string; nodeId: string; resumable: boolean; groups: string[] } | undefined> {
+  const result = await query<{ user_id: string; node_id: string; resumable: boolean; groups: string[] }>(
+    `SELECT c.user_id, c.node_id::text AS node_id, c.resumable,
+            ARRAY(SELECT g.group_name FROM ${n.groupMembers} g
+                  WHERE g.hub = c.hub AND g.connection_id = c.connection_id) AS groups
+     FROM ${n.connections} c WHERE c.hub = $1 AND c.connection_id = $2`,
     [hub, connectionId],
   );
   const row = result.rows[0];
-  return row && { userId: row.user_id, nodeId: row.node_id, resumable: row.resumable };
+  return row && { userId: row.user_id, nodeId: row.node_id, resumable: row.resumable, groups: row.groups };
 }
 
 /**
@@ -510,9 +513,28 @@ export async function readConnection(
  * to the old node, rows after it to the new one (log.ts, "Moves": a write that resolved its recipients
  * before the move commits is aborted and retried). Nothing happens when the connection is no longer
  * registered on `from`.
+ *
+ * The log's counter row is locked first, in a statement of its own: the move's statement then takes its
+ * snapshot after every other write has committed, so it also moves a membership a group change added
+ * just before it (that change cannot be aborted: its snapshot predates the move).
  * @returns the marker's seq, or undefined when nothing moved.
  */
 export async function moveConnection(
+  sql: { transaction<T>(work: (query: Query) => Promise<T>): Promise<T> },
+  n: SchemaNames,
+  hub: string,
+  connectionId: string,
+  from: string,
+  to: string,
+  marker: Uint8Array,
+): Promise<number | undefined> {
+  return sql.transaction(async (query) => {
+    await query(`SELECT 1 FROM ${n.logHead} WHERE id = 1 FOR UPDATE`);
+    return moveConnectionLocked(query, n, hub, connectionId, from, to, marker);
+  });
+}
+
+async function moveConnectionLocked(
   query: Query,
   n: SchemaNames,
   hub: string,
