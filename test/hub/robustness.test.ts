@@ -26,20 +26,26 @@ class SlowRegistry extends MemoryBackplane {
   }
 }
 
+/** A server whose hub records its lifecycle hooks, on a registry that takes 100 ms per write. */
+async function hooksOnSlowRegistry() {
+  const events: string[] = [];
+  class HookHub extends Hub {
+    override onConnected() {
+      events.push("connected");
+    }
+    override onDisconnected() {
+      events.push("disconnected");
+    }
+  }
+  const backplane = new SlowRegistry();
+  const server = await startServer({ hubs: { "/hooks": HookHub }, backplane });
+  servers.push(server);
+  return { events, backplane, server };
+}
+
 describe("a connection that ends while it is being registered", () => {
   it("leaves no registry row behind, and runs neither lifecycle hook", async () => {
-    const events: string[] = [];
-    class HookHub extends Hub {
-      override onConnected() {
-        events.push("connected");
-      }
-      override onDisconnected() {
-        events.push("disconnected");
-      }
-    }
-    const backplane = new SlowRegistry();
-    const server = await startServer({ hubs: { "/hooks": HookHub }, backplane });
-    servers.push(server);
+    const { events, backplane, server } = await hooksOnSlowRegistry();
     for (let i = 0; i < 5; i++) {
       // The handshake is answered only once the connection is registered: leave while that is under way.
       const raw = await openRaw(server.baseUrl, "/hooks", { handshake: false });
@@ -138,18 +144,7 @@ describe("a client that leaves while onConnected still runs", () => {
 
 describe("a stateful connection lost while it is being registered", () => {
   it("is not kept for a resume: no registry row, no lifecycle hook", async () => {
-    const events: string[] = [];
-    class HookHub extends Hub {
-      override onConnected() {
-        events.push("connected");
-      }
-      override onDisconnected() {
-        events.push("disconnected");
-      }
-    }
-    const backplane = new SlowRegistry();
-    const server = await startServer({ hubs: { "/hooks": HookHub }, backplane });
-    servers.push(server);
+    const { events, backplane, server } = await hooksOnSlowRegistry();
     const negotiate = await fetch(
       server.url("/hooks/negotiate?negotiateVersion=1&useStatefulReconnect=true"),
       {

@@ -20,7 +20,7 @@ import { Batcher } from "./batcher.js";
 import { LocalIndex, type LocalConnection, type ParkedRow } from "./local-index.js";
 import { targetParts, type DecodedTarget } from "./protocol.js";
 import * as stored from "./stored-messages.js";
-import { readHead } from "./log.js";
+import { readHead, type Query } from "./log.js";
 import { LogReader } from "./log-reader.js";
 import { LogWriter, movedUnder } from "./log-writer.js";
 import { Maintenance } from "./maintenance.js";
@@ -549,7 +549,7 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
    * it (not yet ended), other nodes see the lock held all the same; this session retries until it has it.
    */
   private async takeLivenessLock(session: pg.ClientBase): Promise<void> {
-    const query: registry.SessionQuery = (text, values) => session.query(text, values);
+    const query: Query = (text, values) => session.query(text, values);
     if (await registry.takeLivenessLock(query, this.names, this.nodeId)) {
       this.lockHeldSince = Date.now();
       this.log.livenessLockTaken(this.nodeId);

@@ -86,9 +86,6 @@ export async function heartbeatAndSweep(
  * PostgreSQL sees its connection close and the lock is gone within milliseconds.
  * @returns false when another session holds it (an older session of this node, not yet ended).
  */
-/** A query on one session (the LISTEN connection's). */
-export type SessionQuery = Query;
-
 export async function takeLivenessLock(query: Query, n: SchemaNames, nodeId: string): Promise<boolean> {
   const result = await query<{ locked: boolean }>(
     `WITH lock AS (
@@ -530,38 +527,26 @@ export async function moveConnection(
 ): Promise<number | undefined> {
   return sql.transaction(async (query) => {
     await query(`SELECT 1 FROM ${n.logHead} WHERE id = 1 FOR UPDATE`);
-    return moveConnectionLocked(query, n, hub, connectionId, from, to, marker);
+    const result = await query<{ seq: string | null; woken: number; members: number }>(
+      `WITH moved AS (
+         UPDATE ${n.connections} SET node_id = $4::uuid
+         WHERE hub = $1 AND connection_id = $2 AND node_id = $3::uuid
+         RETURNING hub, connection_id
+       ), members AS (
+         UPDATE ${n.groupMembers} g SET node_id = $4::uuid FROM moved m
+         WHERE g.hub = m.hub AND g.connection_id = m.connection_id
+         RETURNING 1
+       ), marker AS (
+         SELECT 1::bigint AS rn, m.hub, ARRAY[$3::uuid, $4::uuid] AS node_ids, $5::bytea AS payload FROM moved m
+       ), ${logRowsCtes(n, "marker", "$6", { isMove: true })}
+       SELECT (SELECT min(seq) FROM written) AS seq, (SELECT count(*) FROM wake)::int AS woken,
+              (SELECT count(*) FROM members)::int AS members`,
+      [hub, connectionId, from, to, marker, n.channel],
+      `${n.statementPrefix}move_connection`,
+    );
+    const seq = result.rows[0]?.seq;
+    return seq === null || seq === undefined ? undefined : Number(seq);
   });
-}
-
-async function moveConnectionLocked(
-  query: Query,
-  n: SchemaNames,
-  hub: string,
-  connectionId: string,
-  from: string,
-  to: string,
-  marker: Uint8Array,
-): Promise<number | undefined> {
-  const result = await query<{ seq: string | null; woken: number; members: number }>(
-    `WITH moved AS (
-       UPDATE ${n.connections} SET node_id = $4::uuid
-       WHERE hub = $1 AND connection_id = $2 AND node_id = $3::uuid
-       RETURNING hub, connection_id
-     ), members AS (
-       UPDATE ${n.groupMembers} g SET node_id = $4::uuid FROM moved m
-       WHERE g.hub = m.hub AND g.connection_id = m.connection_id
-       RETURNING 1
-     ), marker AS (
-       SELECT 1::bigint AS rn, m.hub, ARRAY[$3::uuid, $4::uuid] AS node_ids, $5::bytea AS payload FROM moved m
-     ), ${logRowsCtes(n, "marker", "$6", { isMove: true })}
-     SELECT (SELECT min(seq) FROM written) AS seq, (SELECT count(*) FROM wake)::int AS woken,
-            (SELECT count(*) FROM members)::int AS members`,
-    [hub, connectionId, from, to, marker, n.channel],
-    `${n.statementPrefix}move_connection`,
-  );
-  const seq = result.rows[0]?.seq;
-  return seq === null || seq === undefined ? undefined : Number(seq);
 }
 
 /** Forgets tombstones older than `maxAgeMs`. @returns how many. */
