@@ -8,7 +8,17 @@
  * unacknowledged frames already serialised in the connection's protocol. Readers ignore trailing items.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import type { ConnectionState } from "./hub-connection.js";
+import type { MessageBufferState } from "./message-buffer.js";
+
+/** What a connection hands to the node that takes it over. */
+export interface ConnectionState {
+  connectionId: string;
+  protocol: string;
+  protocolVersion: number;
+  items: [string, unknown][];
+  logFields: Record<string, unknown>;
+  buffer: MessageBufferState;
+}
 
 const FORMAT = 1;
 const encoder = new Encoder();

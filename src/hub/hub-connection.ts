@@ -13,7 +13,9 @@ import { hubLog, type Logger } from "./hub.log.js";
 import type { InvocationCancellation } from "./invocation-cancellation.js";
 import type { HubOptions } from "./hub-options.js";
 import type { HubMetrics } from "./hub-metrics.js";
-import { MessageBuffer, type MessageBufferState } from "./message-buffer.js";
+import type { ConnectionState } from "./connection-handover.js";
+import { DispatchQueue, type QueueOwner } from "./dispatch-queue.js";
+import { MessageBuffer } from "./message-buffer.js";
 import type { UploadStream } from "./upload-stream.js";
 
 /** What a connection needs from the endpoint that owns it. */
@@ -90,38 +92,24 @@ class TransportLink implements ConnectionCallbacks {
   }
 }
 
-/** What a connection hands to the node that takes it over (see connection-handover.ts for the wire form). */
-export interface ConnectionState {
-  connectionId: string;
-  protocol: string;
-  protocolVersion: number;
-  items: [string, unknown][];
-  logFields: Record<string, unknown>;
-  buffer: MessageBufferState;
-}
-
 /**
  * One client connection in the hub layer, for as long as it lives, across transports: the handshake, the
  * incoming message queue, outgoing writes (numbered and kept for replay when the connection is stateful),
  * and the timestamps the keep-alive reads. Its life as a sequence of steps is connection-lifecycle.ts's;
  * dispatching messages is the host's job.
  */
-export class HubConnection {
+export class HubConnection implements QueueOwner {
   private phase: Phase;
   private link: TransportLink | undefined;
   /** The request of the transport in use (or last in use), for the caller context. */
   private requestInUse: ConnectionRequest;
   private transportName: TransportName;
   private pending: Buffer = noBytes;
-  /** Messages waiting to be dispatched, from `queueHead` on (an index, not shift(): O(1) per message). */
-  private queue: HubMessage[] | undefined;
-  private queueHead = 0;
-  private draining = false;
+  /** Messages waiting to be dispatched (made on the first one: an idle connection holds none). */
+  private inbox: DispatchQueue | undefined;
   private dispatching = false;
   /** Being handed over to another node: nothing more is dispatched here. */
   private handingOver = false;
-  /** The message the queue waits on: taken for dispatch, waiting for an invocation slot. */
-  private blockedOn: HubMessage | undefined;
   private protocolInUse: HubProtocol | undefined;
   private protocolVersion = 1;
   private closeError: Error | undefined;
@@ -304,7 +292,7 @@ export class HubConnection {
     const endedMeanwhile: TransportEnd | undefined =
       this.phase === "detached" ? { kind: "lost", error: this.closeError } : this.end;
     this.dispatching = true;
-    if (endedMeanwhile === undefined) this.drain();
+    if (endedMeanwhile === undefined) this.inbox?.run();
     return endedMeanwhile;
   }
 
@@ -554,7 +542,7 @@ export class HubConnection {
     this.invocationMap?.clear();
     // One the queue took but that waits for a slot: it will never start here, and its client's replay
     // of it will be dropped as already taken there.
-    const waiting = this.blockedOn;
+    const waiting = this.inbox?.blockedOn;
     if (waiting?.type === MessageType.Invocation && waiting.invocationId !== undefined) {
       this.writeFrame(
         {
@@ -566,7 +554,6 @@ export class HubConnection {
         undefined,
       );
     }
-    this.blockedOn = undefined;
     const state: ConnectionState = {
       connectionId: this.connectionId,
       protocol: this.protocol.name,
@@ -627,7 +614,7 @@ export class HubConnection {
     for (const upload of this.uploadMap?.values() ?? []) upload.end("The connection was closed.");
     for (const invocation of this.invocationMap?.values() ?? []) invocation.abort();
     for (const wake of this.slotWaiters?.splice(0) ?? []) wake();
-    this.queue = undefined;
+    this.inbox?.clear();
     this.early = undefined;
     this.adoptQueue = undefined;
     if (end.kind !== "moved") this.endSignal?.abort(end.error);
@@ -710,83 +697,54 @@ export class HubConnection {
       (queued ??= []).push(message);
     }
     if (queued === undefined) {
-      if (this.dispatching && !this.draining) this.drain(); // acks may have made room
+      if (this.dispatching) this.inbox?.run(); // acks may have made room
       return;
     }
     this.enqueue(queued);
   }
 
   private enqueue(messages: HubMessage[]): void {
+    const inbox = (this.inbox ??= new DispatchQueue(this));
     // A client that sends faster than its invocations finish is closed rather than buffered without end.
-    const queue = (this.queue ??= []);
-    if (queue.length - this.queueHead + messages.length > maxQueuedMessages) {
+    if (inbox.length + messages.length > maxQueuedMessages) {
       hubLog.tooManyMessages(this.host.log, this.ids, maxQueuedMessages);
       this.close(
         `Connection closed with an error. The client sent more than ${maxQueuedMessages} messages ahead of the hub.`,
       );
       return;
     }
-    for (const message of messages) queue.push(message);
+    inbox.push(messages);
     this.host.metrics.messagesReceived(this.host.hub, messages.length);
-    if (this.dispatching && !this.draining) this.drain();
+    if (this.dispatching) inbox.run();
   }
 
-  private dequeue(): HubMessage | undefined {
-    const queue = this.queue;
-    if (queue === undefined) return undefined;
-    if (this.queueHead >= queue.length) {
-      // Drained: an idle connection keeps no array.
-      this.queue = undefined;
-      this.queueHead = 0;
-      return undefined;
-    }
-    const message = queue[this.queueHead++];
-    if (this.queueHead > 1024 && this.queueHead * 2 > queue.length) {
-      this.queue = queue.slice(this.queueHead);
-      this.queueHead = 0;
-    }
-    return message;
-  }
+  // ---- The dispatch queue's questions (QueueOwner) ----
 
   /**
-   * Dispatches queued messages in order; the host decides how long each one holds up the next. While a
-   * stateful connection's buffer is full, nothing new is dispatched (backpressure: the client's next
-   * calls wait until it has acknowledged what it was sent), nor while it is handed over to another node.
+   * Whether queued messages may be dispatched now: not while a stateful connection's buffer is full
+   * (backpressure: the client's next calls wait until it has acknowledged what it was sent), nor while
+   * the connection is handed over to another node.
    */
-  private drain(): void {
-    this.draining = true;
-    const next = (): void => {
-      while (this.dispatching && !this.handingOver && this.phase !== "ended" && !this.buffer?.isHolding) {
-        const message = this.dequeue();
-        if (!message) break;
-        if (this.buffer !== undefined && !this.takeStateful(message)) continue;
-        const pending = this.host.dispatch(this, message);
-        if (pending !== undefined) {
-          this.blockedOn = message;
-          pending.then(
-            () => {
-              this.blockedOn = undefined;
-              next();
-            },
-            (err: unknown) => {
-              hubLog.methodFailed(this.host.log, this.ids, "(dispatch)", err);
-              this.close("Connection closed with an error.", true);
-            },
-          );
-          return;
-        }
-      }
-      this.draining = false;
-    };
-    next();
+  get mayDispatch(): boolean {
+    return this.dispatching && !this.handingOver && this.phase !== "ended" && !this.buffer?.isHolding;
+  }
+
+  dispatch(message: HubMessage): Promise<void> | undefined {
+    return this.host.dispatch(this, message);
+  }
+
+  dispatchFailed(err: unknown): void {
+    hubLog.methodFailed(this.host.log, this.ids, "(dispatch)", err);
+    this.close("Connection closed with an error.", true);
   }
 
   /**
-   * A stateful connection's bookkeeping for a message taken for dispatch: a Sequence rewinds the count
+   * A message taken for dispatch. On a stateful connection it is counted: a Sequence rewinds the count
    * (and is not dispatched), a replayed message already taken is dropped. Returns whether to dispatch.
    */
-  private takeStateful(message: HubMessage): boolean {
-    const buffer = this.buffer!;
+  takeForDispatch(message: HubMessage): boolean {
+    const buffer = this.buffer;
+    if (buffer === undefined) return true;
     if (message.type === MessageType.Sequence) {
       if (!buffer.resetSequence(message.sequenceId)) {
         this.close(
@@ -811,7 +769,7 @@ export class HubConnection {
     // Polled: a move is rare. It waits for onConnected (what it writes to the caller must be written
     // here), for the invocations running, and for one waiting for a slot (it starts, and must finish, too).
     const deadline = Date.now() + timeoutMs;
-    const busy = () => !this.dispatching || this.activeInvocations > 0 || this.draining;
+    const busy = () => !this.dispatching || this.activeInvocations > 0 || this.inbox?.blockedOn !== undefined;
     while (busy() && this.phase !== "ended" && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
@@ -822,7 +780,7 @@ export class HubConnection {
   cancelHandOver(): void {
     if (!this.handingOver) return;
     this.handingOver = false;
-    if (this.dispatching && !this.draining) this.drain();
+    if (this.dispatching) this.inbox?.run();
   }
 
   // ---- Invocation slots ----

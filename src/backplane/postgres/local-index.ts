@@ -1,4 +1,4 @@
-import { TargetKind, type DecodedTarget } from "./protocol.js";
+import { TargetKind, type DecodedTarget, type HandedOverGroup } from "./protocol.js";
 import type { BackplaneMessage } from "../backplane.js";
 import { indexAdd, indexRemove, type NameIndex } from "../name-index.js";
 
@@ -249,13 +249,6 @@ export class LocalIndex {
     this.users.clear();
     this.groups.clear();
   }
-}
-
-/** A group membership as it travels with a connection that moves: the group, its seq, and whether in it. */
-export interface HandedOverGroup {
-  group: string;
-  seq: number;
-  member: boolean;
 }
 
 /** The `seq` of a send this node makes now, rather than of a row read from the log. */

@@ -38,7 +38,6 @@
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import type { BackplaneMessage, SendTarget } from "../backplane.js";
-import type { HandedOverGroup } from "./local-index.js";
 
 /** The first item of every payload. */
 export const EnvelopeType = {
@@ -75,6 +74,13 @@ export type ControlEnvelope =
       groups: HandedOverGroup[];
     }
   | { type: typeof EnvelopeType.MoveRefused; connectionId: string; reason: string };
+
+/** A group membership as it travels with a connection that moves: the group, its seq, and whether in it. */
+export interface HandedOverGroup {
+  group: string;
+  seq: number;
+  member: boolean;
+}
 
 /** A send target as a reader needs it: the kind, the named ids and the excluded connection ids. */
 export interface DecodedTarget {
