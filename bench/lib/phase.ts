@@ -146,6 +146,8 @@ export function backplaneText(stats: PostgresBackplaneStats | undefined, deliver
   return (
     `${(stats.statements / delivered).toFixed(3)} SQL statements/msg ` +
     `(${stats.batches} appends ≈ ${perBatch.toFixed(1)} msgs each, ${stats.reads} reads ≈ ${perRead.toFixed(1)} rows each, ` +
-    `${stats.messagesFromNotices} rows carried by ${stats.notifications} NOTIFY)`
+    `${stats.messagesFromNotices} rows carried by ${stats.notifications} NOTIFY` +
+    (stats.moveRetries > 0 ? `, ${stats.moveRetries} batches retried for a move` : "") +
+    ")"
   );
 }

@@ -48,8 +48,10 @@ export function appendSql(n: SchemaNames): string {
   return `
 WITH msg AS (
   -- The payloads come as one binary parameter cut at $9 (starts) and $10 (sizes): see packPayloads.
-  SELECT m.ord::int AS ord, m.kind, m.hub, substring($3::bytea FROM m.start FOR m.size) AS payload
-  FROM unnest($1::int[], $2::text[], $9::int[], $10::int[]) WITH ORDINALITY AS m(kind, hub, start, size, ord)
+  SELECT m.ord::int AS ord, m.kind, m.hub, m.has_excluded,
+         substring($3::bytea FROM m.start FOR m.size) AS payload
+  FROM unnest($1::int[], $2::text[], $9::int[], $10::int[], $11::bool[])
+       WITH ORDINALITY AS m(kind, hub, start, size, has_excluded, ord)
 ), item AS (
   SELECT DISTINCT i.ord, i.value, i.excluded
   FROM unnest($4::int[], $5::text[], $6::bool[]) AS i(ord, value, excluded)
@@ -69,7 +71,9 @@ WITH msg AS (
     WHERE m.kind = 3 AND c.hub = m.hub AND c.user_id = i.value AND c.user_id <> ''
   ) r
   WHERE r.node_id IS DISTINCT FROM $7::uuid
-    AND NOT EXISTS (SELECT 1 FROM item x WHERE x.ord = m.ord AND x.excluded AND x.value = r.connection_id)
+    -- Looked up only for the few entries that name exclusions: per recipient it scans the batch's items.
+    AND (NOT m.has_excluded
+         OR NOT EXISTS (SELECT 1 FROM item x WHERE x.ord = m.ord AND x.excluded AND x.value = r.connection_id))
 ), targeted AS (
   SELECT ord, count(DISTINCT connection_id) AS connections, array_agg(DISTINCT node_id) AS node_ids
   FROM recipient GROUP BY ord
@@ -124,6 +128,8 @@ FROM resolved r`;
  * have addressed that connection to the node it left, and would number its rows after the move. The
  * counter row tells: `last_move_seq` is newer than the head this statement's snapshot saw. The writer
  * retries it, with a fresh snapshot. The move itself (`isMove`) sets `last_move_seq` to its first row.
+ * The check costs PostgreSQL ~5% per append alone and ~10-15% of its CPU at the bench's closed-loop
+ * maximum (bench/notes.md), with no retries: the price of never numbering a moved connection's row twice.
  */
 export function logRowsCtes(
   n: SchemaNames,
@@ -185,8 +191,10 @@ export async function append(
   const itemOrd: number[] = [];
   const itemValue: string[] = [];
   const itemExcluded: boolean[] = [];
+  const hasExcluded: boolean[] = [];
   entries.forEach((entry, index) => {
     kinds.push(entry.kind);
+    hasExcluded.push(entry.excluded.length > 0);
     hubs.push(entry.hub);
     payloads.push(entry.payload);
     for (const id of entry.ids) {
@@ -203,7 +211,19 @@ export async function append(
   const { packed, starts, sizes } = packPayloads(payloads);
   const result = await query<{ ord: number; connections: number; nodes: number; written: boolean }>(
     appendSql(names),
-    [kinds, hubs, packed, itemOrd, itemValue, itemExcluded, originNodeId, names.channel, starts, sizes],
+    [
+      kinds,
+      hubs,
+      packed,
+      itemOrd,
+      itemValue,
+      itemExcluded,
+      originNodeId,
+      names.channel,
+      starts,
+      sizes,
+      hasExcluded,
+    ],
     `${names.statementPrefix}append`,
   );
   const results: AppendResult[] = entries.map(() => ({ connections: 0, nodes: 0, written: false }));
