@@ -2,6 +2,7 @@
 import type { IncomingMessage } from "node:http";
 import { PostgresBackplane } from "../src/backplane/postgres/postgres-backplane.js";
 import { Hub } from "../src/index.js";
+import { Histogram, nowMicros } from "./lib/histogram.js";
 import { padding, type SendPlan } from "./lib/plan.js";
 import { ackPlan, startPlan } from "./peers/sender.js";
 import { installStatsSignal } from "./peers/stats-signal.js";
@@ -31,6 +32,7 @@ export class BenchHub extends Hub {
    * with the report when it has finished. Messages go to users by id, or to a group.
    */
   start(plan: SendPlan): void {
+    if (plan.ask) return void this.ask(plan);
     const clients = this.clients;
     const caller = this.clients.caller;
     const pad = padding(plan.padBytes);
@@ -47,6 +49,37 @@ export class BenchHub extends Hub {
           pad,
         ),
       (report) => void caller.send("done", report),
+    );
+  }
+
+  /**
+   * Scenario 7: asks the users' connections (found in the registry) for client results at the plan's
+   * rate, timing each from the call to its answer here on the node.
+   */
+  private async ask(plan: SendPlan): Promise<void> {
+    const caller = this.clients.caller;
+    const clients = this.clients;
+    const firstUser = plan.firstUser ?? 0;
+    const found = await Promise.all(
+      Array.from({ length: plan.users }, (_, i) =>
+        backplanes[0]!.userConnections("/hub", `u${firstUser + i}`),
+      ),
+    );
+    const connectionIds = found.map((list) => list[0]?.connectionId ?? "missing");
+    const roundTrips = new Histogram();
+    startPlan(
+      plan,
+      (seq, user) => {
+        const askedAt = nowMicros();
+        return clients
+          .client(connectionIds[user!]!)
+          .invoke("r", seq)
+          .then(() => {
+            roundTrips.record(nowMicros() - askedAt);
+            return { connections: 1 };
+          });
+      },
+      (report) => void caller.send("done", { ...report, latency: roundTrips.toData() }),
     );
   }
 

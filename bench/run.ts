@@ -9,6 +9,7 @@ import { prepare } from "./lib/environment.js";
 import { parseOptions, usage } from "./lib/options.js";
 import { installCleanup, onInterrupt, stopAll } from "./lib/procs.js";
 import { printTable, writeDocs } from "./lib/report.js";
+import { runClientResults } from "./scenarios/client-results.js";
 import { runFanout } from "./scenarios/fanout.js";
 import { runIdle } from "./scenarios/idle.js";
 import { runInvoke } from "./scenarios/invoke.js";
@@ -55,6 +56,7 @@ async function main(): Promise<number> {
       if (scenario === 4) await runFanout(bench);
       if (scenario === 5) await runInvoke(bench);
       if (scenario === 6) await runStateful(bench);
+      if (scenario === 7) await runClientResults(bench);
     }
     if (options.profile) profile = await runProfile(bench);
   } finally {

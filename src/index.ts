@@ -24,7 +24,14 @@ export { jwtAuthentication, type JwtAuthenticationOptions, type JwtAuthenticator
 export { Hub, type HubDefinition } from "./hub/hub.js";
 export { HubError } from "./hub/hub-error.js";
 export type { HubCallerContext } from "./hub/hub-connection-context.js";
-export type { HubClients, ClientProxy, GroupManager } from "./hub/clients.js";
+export type {
+  HubClients,
+  ClientProxy,
+  SingleClientProxy,
+  InvokeOptions,
+  GroupManager,
+} from "./hub/clients.js";
+export { ClientResultError, type ClientResultFailure } from "./hub/client-results.js";
 export type { HubContext } from "./hub/hub-endpoint.js";
 export type { HubOptions } from "./hub/hub-options.js";
 export type { Logger } from "./hub/hub.log.js";

@@ -52,7 +52,9 @@ export function sendPlan(
   };
 }
 
-async function backplaneTotals(nodes: readonly ServerHandle[]): Promise<PostgresBackplaneStats | undefined> {
+export async function backplaneTotals(
+  nodes: readonly ServerHandle[],
+): Promise<PostgresBackplaneStats | undefined> {
   if (nodes.length === 0) return undefined;
   const all = await Promise.all(nodes.map((node) => node.stats()));
   const stats = all.map((s) => (s.extra as { backplane?: PostgresBackplaneStats } | undefined)?.backplane);
@@ -63,7 +65,10 @@ async function backplaneTotals(nodes: readonly ServerHandle[]): Promise<Postgres
   return total;
 }
 
-function difference(after: PostgresBackplaneStats, before: PostgresBackplaneStats): PostgresBackplaneStats {
+export function difference(
+  after: PostgresBackplaneStats,
+  before: PostgresBackplaneStats,
+): PostgresBackplaneStats {
   const delta = { ...after };
   for (const key of Object.keys(delta) as (keyof PostgresBackplaneStats)[]) delta[key] -= before[key];
   return delta;

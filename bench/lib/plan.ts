@@ -8,6 +8,8 @@
  * in another process on this machine subtracts it from its own reading of the same clock.
  */
 
+import type { HistogramData } from "./histogram.js";
+
 export interface SendPlan {
   /** Tags the notifications, so a straggler of an earlier phase is never counted in this one. */
   phase: number;
@@ -31,6 +33,12 @@ export interface SendPlan {
   padBytes: number;
   /** Report the seq of every send confirmed with a connection (the jitter and avalanche scenarios). */
   track?: boolean;
+  /**
+   * Ours only (scenario 7): instead of notifying, ask each user's connection for a client result (method
+   * `r`, which the light client answers with its first argument); the report carries the round trips,
+   * timed on the node from the call to its answer.
+   */
+  ask?: boolean;
 }
 
 /** What the sender reports when it has finished (sent to the control client as method `done`). */
@@ -50,6 +58,8 @@ export interface SendReport {
   confirmed?: number[];
   /** With `track`: when the first message was due, on CLOCK_MONOTONIC in µs (message s was due s / rate later). */
   startedAtMicros?: number;
+  /** With `ask`: the client results' round trips. */
+  latency?: HistogramData;
 }
 
 /** The padding of a plan: the same bytes for every server and every message. */

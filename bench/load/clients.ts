@@ -180,7 +180,15 @@ function signalr(handlers: ClientHandlers, confirmJoin: boolean): Protocol {
       let start = 0;
       for (let end = text.indexOf(RS); end >= 0; start = end + 1, end = text.indexOf(RS, start)) {
         const message = JSON.parse(text.slice(start, end)) as SignalRMessage;
-        if (message.type === 1 && message.target === "n") {
+        if (message.type === 1 && message.invocationId !== undefined) {
+          // A client result (scenario 7): answered with the first argument, at once.
+          const answer = {
+            type: 3,
+            invocationId: message.invocationId,
+            result: message.arguments?.[0] ?? null,
+          };
+          socket.send(JSON.stringify(answer) + RS);
+        } else if (message.type === 1 && message.target === "n") {
           const [phase, seq, sentAt] = message.arguments as number[];
           handlers.notify(phase!, seq!, sentAt!);
         } else if (message.type === 3 && message.invocationId === JOIN_CONFIRMATION) {

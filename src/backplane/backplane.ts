@@ -14,6 +14,44 @@ export interface BackplaneMessage {
   /** The client-side method name (`connection.on(name, …)` in the official client). */
   target: string;
   arguments: unknown[];
+  /**
+   * Set when the sender awaits the client's answer (a client result): the Invocation goes out with this
+   * id, and the client's Completion travels back to the node the id names (see {@link ClientResult}).
+   * Only ever sent to one connection.
+   */
+  invocationId?: string;
+}
+
+/**
+ * A client's answer to an invocation the server awaits (a client result), on its way from the node
+ * holding the connection to the node that asked.
+ */
+export interface ClientResult {
+  hub: string;
+  invocationId: string;
+  /** The connection that answered (the asking node checks it is the one it asked). */
+  connectionId: string;
+  outcome: ClientResultOutcome;
+}
+
+/**
+ * The client's value; or an error: the client's text when its handler failed or had none, or the
+ * server's (`connectionEnded`) when the connection ended before the client answered.
+ */
+export type ClientResultOutcome = { result: unknown } | { error: string; connectionEnded?: boolean };
+
+/**
+ * Optional capability: carrying client results back to the node that asked, for connections on
+ * other nodes. Check with {@link routesClientResults}. A backplane without it serves client results for
+ * the connections of its own node only.
+ */
+export interface ClientResultRouter {
+  /** Sends a client's answer to the node `nodeId`; resolves once it is durably on its way. */
+  sendClientResult(nodeId: string, result: ClientResult): Promise<void>;
+}
+
+export function routesClientResults(backplane: object): backplane is ClientResultRouter {
+  return typeof (backplane as Partial<ClientResultRouter>).sendClientResult === "function";
 }
 
 /** Who a message is for. `hub` is the hub's path, so the same group name in two hubs is two groups. */
@@ -62,6 +100,8 @@ export interface BackplaneEventHandler {
    * by each sender. Must not throw and must not block: the hub layer queues the bytes and returns.
    */
   deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage): void;
+  /** A client's answer to an invocation this node awaits (see {@link ClientResultRouter}). Must not block. */
+  deliverClientResult?(result: ClientResult): void;
   /**
    * Another node takes over a connection of this node (its client resumed there). First the connection
    * gets ready to go: it dispatches nothing more and lets running invocations finish, so what they send

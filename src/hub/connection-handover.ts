@@ -2,10 +2,12 @@
  * A connection's state as it travels from the node that held it to the node its client resumed on
  * (stateful reconnect landing elsewhere). The backplane carries these bytes without reading them.
  *
- * One MessagePack array: `[1, connectionId, protocol, protocolVersion, items, logFields, buffer]`, where
+ * One MessagePack array: `[1, connectionId, protocol, protocolVersion, items, logFields, buffer,
+ * awaitedResults]`, where
  * `items` is `[[key, value]…]` (context.items; values that MessagePack cannot carry are left behind) and
  * `buffer` is `[totalCount, everSentUpTo, nextReceivingId, latestReceivedId, [[id, frame]…]]`, the
- * unacknowledged frames already serialised in the connection's protocol. Readers ignore trailing items.
+ * unacknowledged frames already serialised in the connection's protocol, and `awaitedResults` the ids of
+ * the server invocations the client has not answered yet (client results). Readers ignore trailing items.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
 import type { MessageBufferState } from "./message-buffer.js";
@@ -18,6 +20,8 @@ export interface ConnectionState {
   items: [string, unknown][];
   logFields: Record<string, unknown>;
   buffer: MessageBufferState;
+  /** Server invocations sent to the client and not answered yet (their answers go where the ids say). */
+  awaitedResults: string[];
 }
 
 const FORMAT = 1;
@@ -54,6 +58,7 @@ export function encodeConnectionState(state: ConnectionState): { bytes: Uint8Arr
       buffer.latestReceivedId,
       buffer.entries.map((e) => [e.id, e.frame]),
     ],
+    state.awaitedResults,
   ]);
   return { bytes, dropped };
 }
@@ -63,7 +68,8 @@ export function decodeConnectionState(bytes: Uint8Array): ConnectionState {
   const value = decoder.decode(bytes);
   if (!Array.isArray(value) || value[0] !== FORMAT)
     throw new Error("Not a connection state this node can read.");
-  const [, connectionId, protocol, protocolVersion, items, logFields, buffer] = value as unknown[];
+  const [, connectionId, protocol, protocolVersion, items, logFields, buffer, awaitedResults] =
+    value as unknown[];
   if (
     typeof connectionId !== "string" ||
     typeof protocol !== "string" ||
@@ -95,6 +101,9 @@ export function decodeConnectionState(bytes: Uint8Array): ConnectionState {
     protocolVersion,
     items: items as [string, unknown][],
     logFields: logFields as Record<string, unknown>,
+    awaitedResults: Array.isArray(awaitedResults)
+      ? awaitedResults.filter((id): id is string => typeof id === "string")
+      : [],
     buffer: {
       totalCount,
       everSentUpTo,

@@ -1,13 +1,11 @@
-import type { BackplaneMessage, PublishResult, SendTarget } from "../backplane/backplane.js";
 import { MessageType } from "../protocol/messages.js";
-import { HubClientsImpl, type CallerSink, type GroupManager } from "./clients.js";
+import { HubClientsImpl, type CallerSink, type ClientSink, type GroupManager } from "./clients.js";
 import type { HubConnection } from "./hub-connection.js";
 import { Hub, type HubDefinition } from "./hub.js";
 import { invocationCancellation, type InvocationCancellation } from "./invocation-cancellation.js";
 
-/** How hub instances reach clients and groups: the endpoint's backplane, behind these two. */
-export interface ActivatorSinks {
-  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
+/** How hub instances reach clients and groups: the endpoint's backplane, behind these. */
+export interface ActivatorSinks extends ClientSink {
   readonly groups: GroupManager;
 }
 

@@ -1,6 +1,7 @@
 import { parseHandshakeRequest, writeHandshakeResponse } from "../protocol/handshake.js";
+import type { ClientResultOutcome } from "../backplane/backplane.js";
 import type { HubProtocol } from "../protocol/hub-protocol.js";
-import { MessageType, type HubMessage } from "../protocol/messages.js";
+import { MessageType, type CompletionMessage, type HubMessage } from "../protocol/messages.js";
 import { ProtocolError } from "../protocol/protocol-error.js";
 import type {
   ConnectionCallbacks,
@@ -8,6 +9,7 @@ import type {
   TransportConnection,
   TransportName,
 } from "../transport/transport-connection.js";
+import { isServerInvocationId } from "./client-results.js";
 import { ConnectionCallerContext, type HubCallerContext } from "./hub-connection-context.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { InvocationCancellation } from "./invocation-cancellation.js";
@@ -38,7 +40,15 @@ export interface HubConnectionHost {
    * opening reads the end from {@link HubConnection.startDispatch}) nor while it waits to be resumed.
    */
   connectionEnded(connection: HubConnection, end: TransportEnd): void;
+  /**
+   * The client answered an invocation the server awaits (a client result), or the connection ended
+   * before it did (`error`): the host takes the outcome to the node that asked.
+   */
+  clientAnswered(connection: HubConnection, invocationId: string, outcome: AnswerOutcome): void;
 }
+
+/** A client's answer, or the reason none will come. */
+export type AnswerOutcome = ClientResultOutcome;
 
 /**
  * - `handshaking`: waiting for the client's handshake.
@@ -137,6 +147,8 @@ export class HubConnection implements QueueOwner {
   private callerContext: HubCallerContext | undefined;
   private logFieldValues: Record<string, unknown> | undefined;
   private slotWaiters: (() => void)[] | undefined;
+  /** Server invocations the client has been sent and not answered yet (client results), by id. */
+  private awaited: Set<string> | undefined;
   /** Invocations running now, against maximumParallelInvocationsPerClient. */
   activeInvocations = 0;
 
@@ -416,6 +428,38 @@ export class HubConnection implements QueueOwner {
   }
 
   /**
+   * Sends an Invocation whose answer the server awaits (a client result; its id is the server's). The
+   * answer, or the connection's end before it, goes to the host ({@link HubConnectionHost.clientAnswered}).
+   */
+  askForResult(invocation: HubMessage & { invocationId: string }, bytes: Buffer | undefined): void {
+    if (this.phase === "ended") {
+      this.host.clientAnswered(this, invocation.invocationId, this.endedOutcome);
+      return;
+    }
+    (this.awaited ??= new Set()).add(invocation.invocationId);
+    this.writeFrame(invocation, bytes); // a failure closes the connection, which answers for it
+  }
+
+  /** What calls awaiting this connection get when it ends before answering (the .NET text). */
+  private get endedOutcome(): AnswerOutcome {
+    return { error: `Connection '${this.connectionId}' disconnected.`, connectionEnded: true };
+  }
+
+  /**
+   * A Completion that answers a server invocation: handed to the host at once, whatever waits in the
+   * dispatch queue (an invocation waiting for a slot may be the very one awaiting this answer).
+   * Returns false for any other Completion (an upload stream's end), and for an answer already taken.
+   */
+  private takeAnswer(message: CompletionMessage): boolean {
+    const id = message.invocationId;
+    if (!isServerInvocationId(id) || this.awaited?.delete(id) !== true) return false;
+    const outcome: AnswerOutcome =
+      message.error !== undefined ? { error: message.error } : { result: message.result ?? null };
+    this.host.clientAnswered(this, id, outcome);
+    return true;
+  }
+
+  /**
    * Writes a message already serialised with this connection's protocol (`bytes`, shared by every
    * recipient of a broadcast), or serialises it here. Trackable messages of a stateful connection are
    * numbered and kept until acknowledged; while the transport is away they wait in the buffer.
@@ -561,7 +605,9 @@ export class HubConnection implements QueueOwner {
       items: [...(this.itemMap ?? [])],
       logFields: { ...this.logFieldValues },
       buffer: this.buffer.snapshot(),
+      awaitedResults: [...(this.awaited ?? [])],
     };
+    this.awaited = undefined; // their answers come to the node the connection moves to
     this.closeTransport();
     this.finishAs({ kind: "moved" });
     return state;
@@ -581,6 +627,10 @@ export class HubConnection implements QueueOwner {
     for (const [key, value] of state.items) this.items.set(key, value);
     if (Object.keys(state.logFields).length > 0) Object.assign(this.logFields, state.logFields);
     this.buffer = MessageBuffer.restore(this.host.options.statefulReconnectBufferSize, state.buffer);
+    if (state.awaitedResults.length > 0) {
+      const awaited = (this.awaited ??= new Set());
+      for (const id of state.awaitedResults) awaited.add(id);
+    }
     this.phase = "detached";
     this.detachedAt = clockNow();
     this.dispatching = true;
@@ -592,7 +642,14 @@ export class HubConnection implements QueueOwner {
 
   /** The takeover failed before the state arrived: this node forgets the connection. */
   abandon(): void {
-    if (this.phase === "adopting") this.finishAs({ kind: "moved" });
+    if (this.phase !== "adopting") return;
+    // This node's own client-result invocations, sent to it meanwhile, never reach the client.
+    const text = `Connection '${this.connectionId}' could not be reached: its move to this server failed.`;
+    for (const id of this.awaited ?? []) {
+      this.host.clientAnswered(this, id, { error: text, connectionEnded: true });
+    }
+    this.awaited = undefined;
+    this.finishAs({ kind: "moved" });
   }
 
   private closeTransport(): void {
@@ -617,7 +674,12 @@ export class HubConnection implements QueueOwner {
     this.inbox?.clear();
     this.early = undefined;
     this.adoptQueue = undefined;
-    if (end.kind !== "moved") this.endSignal?.abort(end.error);
+    if (end.kind !== "moved") {
+      this.endSignal?.abort(end.error);
+      const awaited = this.awaited;
+      this.awaited = undefined;
+      for (const id of awaited ?? []) this.host.clientAnswered(this, id, this.endedOutcome);
+    }
     if (from === "handshaking") this.wake(false);
     else if (from === "detached") this.wake(end);
     else this.reportEnd(end);
@@ -679,12 +741,14 @@ export class HubConnection implements QueueOwner {
     for (const message of messages) {
       if (buffer === undefined) {
         // Not a stateful connection: Ack and Sequence mean nothing here, as in ASP.NET Core.
-        if (message.type !== MessageType.Ack && message.type !== MessageType.Sequence) {
-          (queued ??= []).push(message);
-        }
+        if (message.type === MessageType.Ack || message.type === MessageType.Sequence) continue;
+        if (message.type === MessageType.Completion && this.takeAnswer(message)) continue;
+        (queued ??= []).push(message);
         continue;
       }
       if (!buffer.admit(message)) continue;
+      // An answer is taken now, and still queued: it is counted, in order, like every trackable message.
+      if (message.type === MessageType.Completion) this.takeAnswer(message);
       if (message.type === MessageType.Ack) {
         if (!buffer.ack(message.sequenceId)) {
           return this.close(

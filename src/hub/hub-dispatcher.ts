@@ -5,6 +5,7 @@ import {
   type InvocationMessage,
   type StreamInvocationMessage,
 } from "../protocol/messages.js";
+import { isServerInvocationId } from "./client-results.js";
 import type { HubConnection } from "./hub-connection.js";
 import { HubError } from "./hub-error.js";
 import { hubLog, type Logger } from "./hub.log.js";
@@ -53,6 +54,8 @@ export class HubDispatcher {
         return undefined;
       }
       case MessageType.Completion:
+        // A client result's answer was taken when it arrived (HubConnection.takeAnswer).
+        if (isServerInvocationId(message.invocationId)) return undefined;
         connection.uploads.get(message.invocationId)?.end(message.error);
         connection.uploads.delete(message.invocationId);
         return undefined;

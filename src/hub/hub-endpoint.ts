@@ -1,7 +1,9 @@
 import {
   canMoveConnections,
+  routesClientResults,
   type Backplane,
   type BackplaneMessage,
+  type ClientResult,
   type ConnectionLocation,
   type PublishResult,
   type SendTarget,
@@ -15,12 +17,18 @@ import type {
   ResumeRequest,
   TransportConnection,
 } from "../transport/transport-connection.js";
-import { HubClientsImpl, type GroupManager, type HubClients } from "./clients.js";
+import { HubClientsImpl, type GroupManager, type HubClients, type InvokeOptions } from "./clients.js";
+import { askingNode, ClientResults } from "./client-results.js";
 import { decodeConnectionState, encodeConnectionState } from "./connection-handover.js";
 import { endConnection, openConnection, type LifecycleHost } from "./connection-lifecycle.js";
 import { ConnectionStore } from "./connection-store.js";
 import { HubActivator } from "./hub-activator.js";
-import { HubConnection, type HubConnectionHost, type TransportEnd } from "./hub-connection.js";
+import {
+  HubConnection,
+  type AnswerOutcome,
+  type HubConnectionHost,
+  type TransportEnd,
+} from "./hub-connection.js";
 import { HubDispatcher } from "./hub-dispatcher.js";
 import { Hub, type HubDefinition } from "./hub.js";
 import { hubLog, type Logger } from "./hub.log.js";
@@ -64,6 +72,8 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   private readonly keepAlive: KeepAlive;
   private readonly groupManager: GroupManager;
   private readonly outsideClients: HubClientsImpl;
+  /** Client results this node awaits, from connections here or on other nodes. */
+  private readonly clientResults: ClientResults;
   /** Lifecycles still running (close waits for their onDisconnected), and close's wait for them. */
   private running = 0;
   private allFinished: (() => void) | undefined;
@@ -79,7 +89,12 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       add: (connectionId, group) => this.backplane.addToGroup(this.hub, connectionId, group),
       remove: (connectionId, group) => this.backplane.removeFromGroup(this.hub, connectionId, group),
     };
-    const sinks = { publish: this.publish, groups: this.groupManager };
+    const backplane = this.backplane;
+    this.clientResults = new ClientResults(
+      backplane.nodeId,
+      canMoveConnections(backplane) ? (id) => backplane.locateConnection(this.hub, id) : undefined,
+    );
+    const sinks = { publish: this.publish, invoke: this.invoke, groups: this.groupManager };
     this.activator = new HubActivator(this.hub, options.definition, sinks);
     this.dispatcher = new HubDispatcher(
       buildMethodTable(options.definition, Hub.prototype),
@@ -169,6 +184,12 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       target: message.target,
       arguments: message.arguments,
     };
+    if (message.invocationId !== undefined) {
+      // A client result: sent to one connection, which then owes the asking node an answer.
+      return this.store
+        .get(connectionIds[0]!)
+        ?.askForResult({ ...invocation, invocationId: message.invocationId }, undefined);
+    }
     const frames = new Map<HubProtocol, Buffer>();
     for (const id of connectionIds) {
       const connection = this.store.get(id);
@@ -206,6 +227,45 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     }
   }
 
+  /** A client's answer arrived through the backplane, for a call of this node. */
+  deliverClientResult(result: ClientResult): void {
+    if (!this.clientResults.complete(result)) {
+      hubLog.clientResultUnclaimed(
+        this.log,
+        { hub: this.hub, connectionId: result.connectionId },
+        result.invocationId,
+      );
+    }
+  }
+
+  /**
+   * A connection of this node answered a call (or ended before it did): the answer goes to the node that
+   * asked, which the invocation id names.
+   */
+  clientAnswered(connection: HubConnection, invocationId: string, outcome: AnswerOutcome): void {
+    const result: ClientResult = {
+      hub: this.hub,
+      invocationId,
+      connectionId: connection.connectionId,
+      outcome,
+    };
+    const asking = askingNode(invocationId);
+    if (asking === this.nodeId) {
+      if (!this.clientResults.complete(result)) {
+        hubLog.clientResultUnclaimed(this.log, connection.ids, invocationId);
+      }
+      return;
+    }
+    const backplane = this.backplane;
+    if (asking === undefined || !routesClientResults(backplane)) {
+      hubLog.clientResultUnrouted(this.log, connection.ids, invocationId, "no route to the node that asked");
+      return;
+    }
+    backplane.sendClientResult(asking, result).catch((err: unknown) => {
+      hubLog.clientResultUnrouted(this.log, connection.ids, invocationId, String(err));
+    });
+  }
+
   /**
    * Gets a connection ready to move to another node (see {@link handOver}): nothing more is dispatched
    * here, and invocations running now get up to {@link HAND_OVER_GRACE_MS} to finish.
@@ -240,6 +300,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       else connection.close(undefined, true);
     }
     if (this.running > 0) await new Promise<void>((resolve) => (this.allFinished = resolve));
+    this.clientResults.close();
   }
 
   /** Opens a connection's lifecycle; it leaves the store when the lifecycle is over. */
@@ -282,6 +343,23 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     this.run(connection, "adopted");
     return { kind: "resume", attach: (transport) => connection.attach(transport) };
   }
+
+  /** Asks one connection of this hub, on any node, for a result (client-results.ts). */
+  private readonly invoke = (
+    connectionId: string,
+    message: BackplaneMessage,
+    options: InvokeOptions,
+  ): Promise<unknown> =>
+    this.clientResults.invoke(
+      connectionId,
+      message.target,
+      (invocationId) =>
+        this.publish(
+          { kind: "connections", hub: this.hub, connectionIds: [connectionId] },
+          { ...message, invocationId },
+        ),
+      { timeoutMs: options.timeoutMs ?? this.options.clientResultTimeoutMs, signal: options.signal },
+    );
 
   private readonly publish = (target: SendTarget, message: BackplaneMessage): Promise<PublishResult> =>
     this.backplane.publish(target, message).catch((err: unknown) => {

@@ -31,6 +31,11 @@ export interface HubOptions {
    * as a client that does not keep up (or is gone). Default 1 MiB.
    */
   statefulReconnectMaxBufferedBytes: number;
+  /**
+   * Client results: how long `clients.client(id).invoke(...)` waits for the client's answer before it
+   * rejects. Default 30 000 ms (ours: ASP.NET Core waits without end unless given a cancellation token).
+   */
+  clientResultTimeoutMs: number;
 }
 
 export const defaultHubOptions: HubOptions = {
@@ -44,4 +49,5 @@ export const defaultHubOptions: HubOptions = {
   statefulReconnectBufferSize: 100_000,
   statefulReconnectWindowMs: 30_000,
   statefulReconnectMaxBufferedBytes: 1024 * 1024,
+  clientResultTimeoutMs: 30_000,
 };

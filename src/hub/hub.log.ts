@@ -98,6 +98,16 @@ export const hubLog = {
       { event: "TakeOverFailed", ...ids, fromNode, err },
       "A connection could not be taken over from its node; its client will start a new one.",
     ),
+  clientResultUnrouted: (log: Logger, ids: Ids, invocationId: string, reason: string) =>
+    log.warn(
+      { event: "ClientResultUnrouted", ...ids, invocationId, reason },
+      "A client's answer could not be taken to the node awaiting it; that call ends at its timeout.",
+    ),
+  clientResultUnclaimed: (log: Logger, ids: Ids, invocationId: string) =>
+    log.debug(
+      { event: "ClientResultUnclaimed", ...ids, invocationId },
+      "A client answered a call nobody awaits any more (it timed out, was canceled or answered before).",
+    ),
   registryFailed: (log: Logger, ids: Ids, err: unknown) =>
     log.error(
       { event: "RegistryFailed", ...ids, err },

@@ -135,6 +135,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
       (await hubs.get(hub)?.prepareHandOver(connectionId)) ?? false,
     cancelHandOver: (hub, connectionId) => hubs.get(hub)?.cancelHandOver(connectionId),
     handOver: (hub, connectionId) => hubs.get(hub)?.handOver(connectionId),
+    deliverClientResult: (result) => hubs.get(result.hub)?.deliverClientResult(result),
   };
 
   let started: Promise<void> | undefined;

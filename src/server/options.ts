@@ -95,6 +95,7 @@ const positiveNumbers = [
   "statefulReconnectBufferSize",
   "statefulReconnectWindowMs",
   "statefulReconnectMaxBufferedBytes",
+  "clientResultTimeoutMs",
 ] as const;
 
 const knownOptions = new Set<string>([

@@ -1,6 +1,6 @@
 // The hubs cluster tests load into real node processes with `switchboard start --hubs test/hubs/cluster-hubs.ts`.
 import type { IncomingMessage } from "node:http";
-import { Hub, HubError } from "../../src/index.js";
+import { ClientResultError, Hub, HubError } from "../../src/index.js";
 
 /** A hub that can send to every kind of target, so tests can drive each from any node. */
 export class ClusterHub extends Hub {
@@ -64,6 +64,18 @@ export class ClusterHub extends Hub {
   }
   addToGroup(connectionId: string, group: string) {
     return this.groups.add(connectionId, group);
+  }
+  /**
+   * Asks a connection, on any node, for a client result: the value, or why none came (as data, so tests
+   * read the reason whatever the server's error detail settings).
+   */
+  async askClient(connectionId: string, method: string, args: unknown[], timeoutMs?: number) {
+    try {
+      return { value: await this.clients.client(connectionId).invokeWith({ timeoutMs }, method, ...args) };
+    } catch (err) {
+      if (!(err instanceof ClientResultError)) throw err;
+      return { reason: err.reason, message: err.message };
+    }
   }
   /** The write-up's notify: a status to a user id, wherever that user is connected; a clear error when nobody is. */
   async notifyUser(user: string, status: string) {

@@ -6,6 +6,8 @@ import {
   type Backplane,
   type BackplaneEventHandler,
   type BackplaneMessage,
+  type ClientResult,
+  type ClientResultRouter,
   type ConnectionLocation,
   type ConnectionMover,
   type HealthReporter,
@@ -18,7 +20,7 @@ import {
 import { ConnectionMoves } from "./connection-moves.js";
 import { Batcher } from "./batcher.js";
 import { LocalIndex, type LocalConnection, type ParkedRow } from "./local-index.js";
-import { targetParts, type DecodedTarget } from "./protocol.js";
+import { encodeClientResult, EnvelopeType, targetParts, type DecodedTarget } from "./protocol.js";
 import * as stored from "./stored-messages.js";
 import { readHead, type Query } from "./log.js";
 import { LogReader } from "./log-reader.js";
@@ -57,7 +59,9 @@ const REGISTRY_BATCH = 500;
  * What it cannot do: deliver to a connection of a node that is down (there is no store-and-forward), or
  * run through a pooler in transaction mode (LISTEN and the liveness lock need a session).
  */
-export class PostgresBackplane implements Backplane, HealthReporter, MessageStore, ConnectionMover {
+export class PostgresBackplane
+  implements Backplane, HealthReporter, MessageStore, ConnectionMover, ClientResultRouter
+{
   /** This node's id: a random UUID per instance. */
   readonly nodeId = randomUUID();
   private readonly options: ResolvedOptions;
@@ -190,7 +194,11 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
             .recordAppliedGroupChange(this.sql.query, this.names, this.nodeId, seq)
             .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
         },
-        (seq, hub, envelope) => this.moves.onControl(seq, hub, envelope),
+        (seq, hub, envelope) => {
+          if (envelope.type !== EnvelopeType.ClientResult) return this.moves.onControl(seq, hub, envelope);
+          const { connectionId, invocationId, outcome } = envelope;
+          handler.deliverClientResult?.({ hub, connectionId, invocationId, outcome });
+        },
       );
       this.reader.start(head);
       this.listener = new WakeupListener({
@@ -376,6 +384,16 @@ export class PostgresBackplane implements Backplane, HealthReporter, MessageStor
   takeOverConnection(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
     this.ensureStarted();
     return this.moves.takeOver(hub, connectionId, from);
+  }
+
+  /**
+   * Sends a client's answer to the node awaiting it: a control row addressed to that node alone, read
+   * there in log order. Rejects with BackplaneUnavailableError when it cannot be written.
+   */
+  async sendClientResult(nodeId: string, result: ClientResult): Promise<void> {
+    this.ensureStarted();
+    const payload = encodeClientResult(result.connectionId, result.invocationId, result.outcome);
+    await this.writer.appendControl(result.hub, [nodeId], payload);
   }
 
   /** Keeps a message for `key` until a connection takes it (at most once), for `ttlMs`. */

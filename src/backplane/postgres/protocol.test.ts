@@ -2,6 +2,7 @@ import { encode } from "@msgpack/msgpack";
 import { describe, expect, it } from "vitest";
 import {
   decodeEnvelope,
+  encodeClientResult,
   encodeGroupChange,
   encodeInvocation,
   EnvelopeType,
@@ -24,6 +25,31 @@ describe("the Postgres backplane protocol", () => {
     });
   });
 
+  it("round-trips a client result's invocation and its answers", () => {
+    const parts = targetParts({ kind: "connections", hub: "/h", connectionIds: ["c1"] });
+    const ask = encodeInvocation(parts, { target: "add", arguments: [1, 2], invocationId: "s:n1:7" });
+    expect(decodeEnvelope(ask)).toMatchObject({ message: { target: "add", invocationId: "s:n1:7" } });
+    const noId = decodeEnvelope(encodeInvocation(parts, { target: "add", arguments: [] }));
+    expect(noId).toMatchObject({ message: { target: "add" } });
+    expect("invocationId" in (noId as { message: object }).message).toBe(false);
+    const when = new Date("2026-12-06T10:00:00Z");
+    expect(decodeEnvelope(encodeClientResult("c1", "s:n1:7", { result: { when, n: [1, null] } }))).toEqual({
+      type: EnvelopeType.ClientResult,
+      connectionId: "c1",
+      invocationId: "s:n1:7",
+      outcome: { result: { when, n: [1, null] } },
+    });
+    expect(decodeEnvelope(encodeClientResult("c1", "s:n1:8", { result: undefined }))).toMatchObject({
+      outcome: { result: null },
+    });
+    expect(decodeEnvelope(encodeClientResult("c1", "s:n1:9", { error: "Error: boom" }))).toMatchObject({
+      outcome: { error: "Error: boom", connectionEnded: false },
+    });
+    const ended = encodeClientResult("c1", "s:n1:9", { error: "gone", connectionEnded: true });
+    expect(decodeEnvelope(ended)).toMatchObject({ outcome: { error: "gone", connectionEnded: true } });
+    expect(() => decodeEnvelope(encode([8, "c1", "s:n1:9", true, 5]))).toThrow("Malformed control row");
+  });
+
   it("round-trips group changes", () => {
     expect(decodeEnvelope(encodeGroupChange(true, "c1", "room"))).toEqual({
       type: EnvelopeType.GroupAdd,
@@ -34,7 +60,17 @@ describe("the Postgres backplane protocol", () => {
   });
 
   it("ignores unknown trailing fields, as a newer writer may add them", () => {
-    const payload = encode([1, 3, ["alice"], [], "say", ["hi"], "a future field", { more: true }]);
+    const payload = encode([
+      1,
+      3,
+      ["alice"],
+      [],
+      "say",
+      ["hi"],
+      "s:node:1",
+      "a future field",
+      { more: true },
+    ]);
     expect(decodeEnvelope(payload)).toMatchObject({
       target: { kind: 3, ids: ["alice"] },
       message: { target: "say" },

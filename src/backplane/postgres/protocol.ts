@@ -21,8 +21,9 @@
  *   memberships in memory and applies the change in log order, so a send written after the change (a
  *   higher seq) finds the member, and one written before it does not.
  * - `payload` is one MessagePack array, encoded once by the writer, whose first item is its type:
- *   - `[1, targetKind, ids, excludedIds, method, arguments]`: an invocation. targetKind is
+ *   - `[1, targetKind, ids, excludedIds, method, arguments, invocationId?]`: an invocation. targetKind is
  *     0 all, 1 connections, 2 groups, 3 users; `ids` are the connection ids, group names or user ids.
+ *     `invocationId` only when the sender awaits the client's answer (a client result).
  *   - `[2, connectionId, group]`: add a connection of the addressed node to a group.
  *   - `[3, connectionId, group]`: remove it.
  *   Control rows of a connection's move (targetKind 4: addressed to the nodes they name, see registry.ts
@@ -33,11 +34,14 @@
  *   - `[6, connectionId, state, groups]`: the old node hands over the connection's state (bytes of the
  *     hub layer's) and its memberships `[[group, seq, isMember]…]`.
  *   - `[7, connectionId, reason]`: the addressed node cannot have the connection.
+ *   Another control row, to the node awaiting a client result:
+ *   - `[8, connectionId, invocationId, isError, resultOrErrorText, connectionEnded]`: the connection's
+ *     answer (`connectionEnded`: the error is the server's, the connection ended before answering).
  *   Readers ignore unknown trailing fields, so a newer writer may append items, and skip (and log) rows
  *   of an unknown type, so nodes of two versions can share a log during a rolling upgrade.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import type { BackplaneMessage, SendTarget } from "../backplane.js";
+import type { BackplaneMessage, ClientResultOutcome, SendTarget } from "../backplane.js";
 
 /** The first item of every payload. */
 export const EnvelopeType = {
@@ -48,6 +52,7 @@ export const EnvelopeType = {
   Moved: 5,
   HandedOver: 6,
   MoveRefused: 7,
+  ClientResult: 8,
 } as const;
 
 /** The wire number of each {@link SendTarget} kind, and of `nodes` for control rows. */
@@ -73,7 +78,13 @@ export type ControlEnvelope =
       state: Uint8Array;
       groups: HandedOverGroup[];
     }
-  | { type: typeof EnvelopeType.MoveRefused; connectionId: string; reason: string };
+  | { type: typeof EnvelopeType.MoveRefused; connectionId: string; reason: string }
+  | {
+      type: typeof EnvelopeType.ClientResult;
+      connectionId: string;
+      invocationId: string;
+      outcome: ClientResultOutcome;
+    };
 
 /** A group membership as it travels with a connection that moves: the group, its seq, and whether in it. */
 export interface HandedOverGroup {
@@ -117,14 +128,16 @@ export function encodeInvocation(target: DecodedTarget, message: BackplaneMessag
   if (typeof message?.target !== "string" || !Array.isArray(message.arguments)) {
     throw new TypeError("A backplane message needs a string target and an arguments array.");
   }
-  return encoder.encode([
+  const fields = [
     EnvelopeType.Invocation,
     target.kind,
     target.ids,
     target.excluded,
     message.target,
     message.arguments,
-  ]);
+  ];
+  if (message.invocationId !== undefined) fields.push(message.invocationId);
+  return encoder.encode(fields);
 }
 
 export function encodeGroupChange(add: boolean, connectionId: string, group: string): Uint8Array {
@@ -156,6 +169,26 @@ export function encodeMoveRefused(connectionId: string, reason: string): Uint8Ar
   return encoder.encode([EnvelopeType.MoveRefused, connectionId, reason]);
 }
 
+/** @throws when the result is a value MessagePack cannot carry. */
+export function encodeClientResult(
+  connectionId: string,
+  invocationId: string,
+  outcome: ClientResultOutcome,
+): Uint8Array {
+  if ("error" in outcome) {
+    const ended = outcome.connectionEnded === true;
+    return encoder.encode([
+      EnvelopeType.ClientResult,
+      connectionId,
+      invocationId,
+      true,
+      outcome.error,
+      ended,
+    ]);
+  }
+  return encoder.encode([EnvelopeType.ClientResult, connectionId, invocationId, false, outcome.result]);
+}
+
 /**
  * Decodes a payload. Items after the ones listed above are ignored.
  * @throws when the payload is malformed or of a type this version does not know.
@@ -166,13 +199,15 @@ export function decodeEnvelope(payload: Uint8Array): Envelope {
   if (!Array.isArray(value)) throw new Error("The payload is not a MessagePack array.");
   const [type] = value as unknown[];
   if (type === EnvelopeType.Invocation) {
-    const [, kind, ids, excluded, method, args] = value as unknown[];
+    const [, kind, ids, excluded, method, args, invocationId] = value as unknown[];
     if (kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3)
       throw new Error(`Unknown target kind ${String(kind)}.`);
     if (!isStrings(ids) || !isStrings(excluded) || typeof method !== "string" || !Array.isArray(args)) {
       throw new Error("Malformed invocation payload.");
     }
-    return { type, target: { kind, ids, excluded }, message: { target: method, arguments: args } };
+    const message: BackplaneMessage = { target: method, arguments: args };
+    if (typeof invocationId === "string") message.invocationId = invocationId;
+    return { type, target: { kind, ids, excluded }, message };
   }
   if (type === EnvelopeType.GroupAdd || type === EnvelopeType.GroupRemove) {
     const [, connectionId, group] = value as unknown[];
@@ -184,7 +219,7 @@ export function decodeEnvelope(payload: Uint8Array): Envelope {
 }
 
 function decodeControl(value: unknown[]): Envelope {
-  const [type, connectionId, a, b] = value;
+  const [type, connectionId, a, b, c, d] = value;
   if (typeof connectionId !== "string") throw new Error("Malformed control row.");
   switch (type) {
     case EnvelopeType.MoveRequest:
@@ -208,6 +243,15 @@ function decodeControl(value: unknown[]): Envelope {
       break;
     case EnvelopeType.MoveRefused:
       if (typeof a === "string") return { type, connectionId, reason: a };
+      break;
+    case EnvelopeType.ClientResult:
+      if (typeof a === "string" && typeof b === "boolean") {
+        if (!b) return { type, connectionId, invocationId: a, outcome: { result: c } };
+        if (typeof c === "string") {
+          const outcome = { error: c, connectionEnded: d === true };
+          return { type, connectionId, invocationId: a, outcome };
+        }
+      }
       break;
     default:
       throw new Error(`Unknown payload type ${String(type)}.`);
