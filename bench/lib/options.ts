@@ -5,7 +5,7 @@ import { SERVERS, type ServerKind } from "./servers.js";
 
 export const usage = `Usage: npm run bench -- [options]
 
-  --quick               A ~2-minute subset: scenarios 1, 2, 3 and 6; 1,000/s and max, 2-s phases;
+  --quick               A ~2-minute subset: scenarios 1, 2, 3, 6 and 7; 1,000/s and max, 2-s phases;
                         2,000 idle connections; 200 jitter and 1,000 avalanche clients.
   --scenarios <list>    Which scenarios, e.g. 1,3 (default: 1,2,3,4,5,6,7).
                         1 cross-node notify, 2 single node, 3 idle connections, 4 fan-out, 5 invocation,
