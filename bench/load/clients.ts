@@ -99,6 +99,7 @@ function open(url: string, options: ConnectOptions, protocol: Protocol): Promise
       handshakeTimeout: options.timeoutMs,
     });
     let settled = false;
+    let connected = false;
     const timer = setTimeout(() => fail(new Error("handshake timed out")), options.timeoutMs);
     const fail = (err: Error) => {
       if (settled) return;
@@ -109,7 +110,7 @@ function open(url: string, options: ConnectOptions, protocol: Protocol): Promise
     };
     const ready = () => {
       if (settled) return;
-      settled = true;
+      settled = connected = true;
       clearTimeout(timer);
       resolve({ ...protocol.verbs(socket), close: () => socket.terminate() });
     };
@@ -119,9 +120,10 @@ function open(url: string, options: ConnectOptions, protocol: Protocol): Promise
       if (protocol.readyOnOpen) ready();
     });
     socket.once("error", fail);
-    socket.once("close", () =>
-      settled ? options.handlers.closed() : fail(new Error("closed during the handshake")),
-    );
+    socket.once("close", () => {
+      if (!settled) fail(new Error("closed during the handshake"));
+      else if (connected) options.handlers.closed(); // not a socket that failed before it was ready
+    });
   });
 }
 
@@ -289,9 +291,13 @@ async function reconnecting(
       const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: options.localAddress });
       socket = ws;
       let settled = false;
+      // Only a socket that was ready comes back when it closes: one that failed before (a refused resume,
+      // a cut during the upgrade) is retried by the loop that opened it, and a second loop started from its
+      // close would give the user two connections at once.
+      let wasReady = false;
       const ready = () => {
         if (settled) return;
-        settled = true;
+        settled = wasReady = true;
         options.handlers.connected?.();
         resolve();
       };
@@ -317,6 +323,7 @@ async function reconnecting(
           reject(new Error("closed before it was ready"));
           return;
         }
+        if (!wasReady) return;
         options.handlers.closed();
         if (!closedByUs) void comeBack();
       });

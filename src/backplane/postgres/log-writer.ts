@@ -31,8 +31,13 @@ interface Task {
 type QueueEntry = Pending | Task;
 const isTask = (entry: QueueEntry): entry is Task => "task" in entry;
 
-/** Times a batch is retried at once when a connection moved under it (SQLSTATE 40001). */
-const MOVE_RETRIES = 5;
+/**
+ * Times a batch is retried at once when a connection moved under it (SQLSTATE 40001). Each retry takes a
+ * fresh snapshot and fails again only if yet another move commits meanwhile: with hundreds of clients
+ * resuming on other nodes every second (the bench's jitter), five retries were sometimes not enough, and
+ * a failed batch rejects every publish in it. The publish timeout bounds the retries as well.
+ */
+const MOVE_RETRIES = 100;
 
 export interface LogWriterLimits {
   maxBatchMessages: number;
@@ -197,6 +202,7 @@ export class LogWriter {
     // Backstop for a connection that went silent: statement_timeout normally answers first.
     const backstop = setTimeout(() => this.expire(batch, true), this.limits.publishTimeoutMs + 5000);
     backstop.unref();
+    const deadline = Date.now() + this.limits.publishTimeoutMs;
     try {
       for (let attempt = 1; ; attempt++) {
         try {
@@ -205,7 +211,7 @@ export class LogWriter {
           this.committed(batch, results);
           return;
         } catch (err) {
-          if (!movedUnder(err) || attempt >= MOVE_RETRIES) throw err;
+          if (!movedUnder(err) || attempt >= MOVE_RETRIES || Date.now() >= deadline) throw err;
           this.sql.stats.moveRetries++;
         }
       }
