@@ -23,6 +23,7 @@ export { jwtAuthentication, type JwtAuthenticationOptions, type JwtAuthenticator
 // Writing hubs: the base class, what a hub method sees, and the errors it may throw for clients to read.
 export { Hub, type HubDefinition } from "./hub/hub.js";
 export { HubError } from "./hub/hub-error.js";
+export type { AuthorizationRule, HubAuthorization, HubUser } from "./hub/hub-authorization.js";
 export type { HubCallerContext } from "./hub/hub-connection-context.js";
 export type {
   HubClients,

@@ -6,6 +6,7 @@ import {
   type StreamInvocationMessage,
 } from "../protocol/messages.js";
 import { isServerInvocationId } from "./client-results.js";
+import type { AuthorizationRule } from "./hub-authorization.js";
 import type { HubConnection } from "./hub-connection.js";
 import { HubError } from "./hub-error.js";
 import { hubLog, type Logger } from "./hub.log.js";
@@ -84,6 +85,17 @@ export class HubDispatcher {
       if (invocationId) this.completeWithError(connection, invocationId, `Unknown hub method '${target}'`);
       return undefined;
     }
+    if (method.authorize && !this.authorized(connection, method.authorize)) {
+      hubLog.methodUnauthorized(this.log, connection.ids, target);
+      if (invocationId) {
+        this.completeWithError(
+          connection,
+          invocationId,
+          `Failed to invoke '${target}' because user is unauthorized`,
+        );
+      }
+      return undefined;
+    }
     const streaming = message.type === MessageType.StreamInvocation;
     if (!streaming && method.isStreaming) {
       if (invocationId) {
@@ -123,6 +135,17 @@ export class HubDispatcher {
       return undefined;
     }
     return this.withSlot(connection, run);
+  }
+
+  /** A rule that throws refuses: authorization fails closed. */
+  private authorized(connection: HubConnection, rule: AuthorizationRule): boolean {
+    const { userId, auth } = connection.request;
+    try {
+      return rule({ userId, claims: auth }) === true;
+    } catch (err) {
+      hubLog.authorizationRuleFailed(this.log, connection.ids, err);
+      return false;
+    }
   }
 
   /** Starts `run` in a free invocation slot; if there is none, resolves once one was free and `run` started. */

@@ -10,6 +10,7 @@ import {
 } from "../backplane/backplane.js";
 import type { HubProtocol } from "../protocol/hub-protocol.js";
 import { MessageType, type HubMessage } from "../protocol/messages.js";
+import type { AuthenticatedUser } from "../transport/endpoint-options.js";
 import type {
   ConnectionCallbacks,
   ConnectionHandler,
@@ -23,6 +24,7 @@ import { decodeConnectionState, encodeConnectionState } from "./connection-hando
 import { endConnection, openConnection, type LifecycleHost } from "./connection-lifecycle.js";
 import { ConnectionStore } from "./connection-store.js";
 import { HubActivator } from "./hub-activator.js";
+import { applyAuthorization, type AuthorizationRule } from "./hub-authorization.js";
 import {
   HubConnection,
   type AnswerOutcome,
@@ -72,6 +74,11 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   private readonly keepAlive: KeepAlive;
   private readonly groupManager: GroupManager;
   private readonly outsideClients: HubClientsImpl;
+  /**
+   * Whether a user may connect, for the transport layer's negotiate and connect requests (the hub's
+   * `authorize.connect`); undefined when the hub lets everyone in.
+   */
+  readonly authorizeConnection: ((user: AuthenticatedUser) => boolean) | undefined;
   /** Client results this node awaits, from connections here or on other nodes. */
   private readonly clientResults: ClientResults;
   /** Lifecycles still running (close waits for their onDisconnected), and close's wait for them. */
@@ -96,8 +103,11 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     );
     const sinks = { publish: this.publish, invoke: this.invoke, groups: this.groupManager };
     this.activator = new HubActivator(this.hub, options.definition, sinks);
+    const methods = buildMethodTable(options.definition, Hub.prototype);
+    const connectRule = applyAuthorization(this.hub, options.definition, methods);
+    this.authorizeConnection = connectRule && ((user) => this.mayConnect(connectRule, user));
     this.dispatcher = new HubDispatcher(
-      buildMethodTable(options.definition, Hub.prototype),
+      methods,
       (c, cancellation) => this.activator.activate(c, cancellation),
       this.options,
       this.log,
@@ -105,6 +115,16 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     );
     this.outsideClients = new HubClientsImpl(this.hub, sinks);
     this.keepAlive = new KeepAlive(() => this.store.values(), options.protocols, this.options, this.log);
+  }
+
+  /** Runs the hub's connect rule; one that throws refuses (authorization fails closed). */
+  private mayConnect(rule: AuthorizationRule, user: AuthenticatedUser): boolean {
+    try {
+      return rule({ userId: user.userId, claims: user.claims }) === true;
+    } catch (err) {
+      hubLog.authorizationRuleFailed(this.log, { hub: this.hub, userId: user.userId }, err);
+      return false;
+    }
   }
 
   /** The hub's clients and groups, for use outside hub methods. */

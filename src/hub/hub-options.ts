@@ -36,6 +36,12 @@ export interface HubOptions {
    * rejects. Default 30 000 ms (ours: ASP.NET Core waits without end unless given a cancellation token).
    */
   clientResultTimeoutMs: number;
+  /**
+   * Close a connection when its credential expires (the `expiresAt` its `authenticate` hook returned, a
+   * token's `exp` with `jwtAuthentication`), with an error the client sees; a client with automatic
+   * reconnect comes back with a fresh token. Checked every second. Default true (ASP.NET Core: false).
+   */
+  closeOnAuthenticationExpiration: boolean;
 }
 
 export const defaultHubOptions: HubOptions = {
@@ -50,4 +56,5 @@ export const defaultHubOptions: HubOptions = {
   statefulReconnectWindowMs: 30_000,
   statefulReconnectMaxBufferedBytes: 1024 * 1024,
   clientResultTimeoutMs: 30_000,
+  closeOnAuthenticationExpiration: true,
 };

@@ -41,6 +41,11 @@ export const hubLog = {
       { event: "ClientTimeout", ...ids, timeoutMs },
       "Nothing received from the client in time; closing the connection.",
     ),
+  authenticationExpired: (log: Logger, ids: Ids) =>
+    log.info(
+      { event: "AuthenticationExpired", ...ids },
+      "The connection's credential expired; closing the connection.",
+    ),
   slowClient: (log: Logger, ids: Ids) =>
     log.warn(
       { event: "SlowClient", ...ids },
@@ -50,6 +55,16 @@ export const hubLog = {
     log.debug(
       { event: "UnknownHubMethod", ...ids, target },
       "The client invoked a method the hub does not have.",
+    ),
+  methodUnauthorized: (log: Logger, ids: Ids, target: string) =>
+    log.info(
+      { event: "HubMethodUnauthorized", ...ids, target },
+      "The method's authorization rule refused the user.",
+    ),
+  authorizationRuleFailed: (log: Logger, ids: { hub: string } & Record<string, unknown>, err: unknown) =>
+    log.error(
+      { event: "AuthorizationRuleFailed", ...ids, err },
+      "An authorization rule threw; the user is refused.",
     ),
   methodFailed: (log: Logger, ids: Ids, target: string, err: unknown) =>
     log.error({ event: "HubMethodFailed", ...ids, target, err }, "A hub method threw."),

@@ -4,9 +4,13 @@ import { clockNow, type HubConnection } from "./hub-connection.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { HubOptions } from "./hub-options.js";
 
+/** The close error a client sees when its credential expired. */
+export const AUTHENTICATION_EXPIRED =
+  "Connection closed with an error. The connection's authentication expired.";
+
 /**
  * The timers of every connection of one hub, on one interval: handshake timeouts, keep-alive pings, client
- * timeouts, stateful reconnect's Acks and resume windows.
+ * timeouts, credential expiry, stateful reconnect's Acks and resume windows.
  */
 export class KeepAlive {
   private readonly timer: NodeJS.Timeout;
@@ -39,8 +43,14 @@ export class KeepAlive {
 
   private tick(): void {
     const now = clockNow();
-    const { keepAliveIntervalMs, clientTimeoutMs, handshakeTimeoutMs, statefulReconnectWindowMs } =
-      this.options;
+    const wallClock = Date.now(); // credentials expire by the calendar, not by the monotonic clock
+    const {
+      keepAliveIntervalMs,
+      clientTimeoutMs,
+      handshakeTimeoutMs,
+      statefulReconnectWindowMs,
+      closeOnAuthenticationExpiration,
+    } = this.options;
     for (const connection of this.connections()) {
       if (connection.isHandshaking) {
         if (now - connection.openedAt >= handshakeTimeoutMs) connection.handshakeTimedOut();
@@ -51,6 +61,13 @@ export class KeepAlive {
         continue;
       }
       if (!connection.isConnected) continue;
+      const authExpiresAt = connection.request.authExpiresAtMs;
+      if (authExpiresAt !== undefined && closeOnAuthenticationExpiration && wallClock >= authExpiresAt) {
+        hubLog.authenticationExpired(this.log, connection.ids);
+        // Reconnecting is allowed: the client's next negotiate asks its token factory for a fresh token.
+        connection.close(AUTHENTICATION_EXPIRED, true);
+        continue;
+      }
       connection.sendAckIfDue();
       if (connection.inherentKeepAlive) continue;
       if (connection.pingReceived && now - connection.lastReceivedAt >= clientTimeoutMs) {

@@ -1,3 +1,4 @@
+import type { AuthorizationRule } from "./hub-authorization.js";
 import type { HubDefinition } from "./hub.js";
 
 /** A hub method as the dispatcher sees it. */
@@ -11,6 +12,8 @@ export interface HubMethod {
   maxArgs: number;
   /** True for async generator methods: known to stream before they are called. */
   isStreaming: boolean;
+  /** Who may invoke it (the hub's `authorize.methods`); everyone when unset. */
+  authorize?: AuthorizationRule;
 }
 
 /** Names that exist on every hub and are never invocable. */

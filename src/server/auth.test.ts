@@ -59,6 +59,26 @@ describe("HS256 with a secret", () => {
     expect(identity).toEqual({
       userId: "alice",
       claims: { sub: "alice", role: "admin", iat: expect.any(Number), exp: expect.any(Number) },
+      expiresAt: expect.any(Date),
+    });
+  });
+
+  it("gives the token's exp as expiresAt, to the second", async () => {
+    const exp = nowSec() + 120;
+    const identity = await authenticate(withBearer(await sign({ sub: "alice" }, secret, "HS256", exp)));
+    expect(identity).toMatchObject({ expiresAt: new Date(exp * 1000) });
+  });
+
+  it("refuses a token without exp by default, and accepts one with requireExpiration: false", async () => {
+    const forever = await new SignJWT({ sub: "alice" })
+      .setProtectedHeader({ alg: "HS256" })
+      .sign(new TextEncoder().encode(secret));
+    expect(await authenticate(withBearer(forever))).toBe("unauthorized");
+    const lenient = jwtAuthentication({ secret, requireExpiration: false });
+    expect(await lenient(withBearer(forever))).toEqual({
+      userId: "alice",
+      claims: { sub: "alice" },
+      expiresAt: undefined,
     });
   });
 
@@ -486,6 +506,11 @@ describe("option errors", () => {
       "a non-boolean required",
       { secret, required: "no" },
       "jwtAuthentication: option 'required' must be true or false.",
+    ],
+    [
+      "a non-boolean requireExpiration",
+      { secret, requireExpiration: 1 },
+      "jwtAuthentication: option 'requireExpiration' must be true or false.",
     ],
     [
       "a negative clockToleranceSec",

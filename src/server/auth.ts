@@ -38,6 +38,12 @@ export interface JwtAuthenticationOptions {
   required?: boolean;
   /** Seconds of clock skew allowed when checking `exp` and `nbf`. Default 5. */
   clockToleranceSec?: number;
+  /**
+   * True: a token without `exp` is refused (401), so that no credential is good for ever. Its `exp` becomes
+   * the identity's `expiresAt`, and the connection is closed then (server option
+   * `closeOnAuthenticationExpiration`, on by default). Default true.
+   */
+  requireExpiration?: boolean;
 }
 
 /** What {@link jwtAuthentication} returns: a function for the `authenticate` option of `createServer`. */
@@ -67,6 +73,7 @@ const KNOWN_OPTIONS = new Set([
   "userIdClaim",
   "required",
   "clockToleranceSec",
+  "requireExpiration",
 ]);
 /** jose error codes that mean "this token is not acceptable", as opposed to "the keys could not be loaded". */
 const TOKEN_ERRORS = new Set([
@@ -85,8 +92,9 @@ const TOKEN_ERRORS = new Set([
  * Authenticates hub requests with bearer JSON Web Tokens, for the `authenticate` option of `createServer`.
  * The token is read from `Authorization: Bearer <token>`, else from the `access_token` query parameter
  * (where browsers put it on WebSocket and Server-Sent Events requests). A verified token becomes
- * `{ userId, claims }` (the user id from `userIdClaim`, the claims the whole payload); a bad, expired or
- * forged token, or one without the user id claim, answers 401. If a JWKS cannot be fetched the request
+ * `{ userId, claims, expiresAt }` (the user id from `userIdClaim`, the claims the whole payload, `exp` as a
+ * Date); a bad, expired or forged token, one without the user id claim, or (by default) one without `exp`
+ * answers 401. If a JWKS cannot be fetched the request
  * fails with 500, not 401: the token may be fine. Tokens never appear in errors or logs.
  *
  * @throws TypeError naming the option, for invalid options.
@@ -114,7 +122,15 @@ export function jwtAuthentication(options: JwtAuthenticationOptions): JwtAuthent
   if (typeof clockTolerance !== "number" || !Number.isFinite(clockTolerance) || clockTolerance < 0) {
     fail("option 'clockToleranceSec' must be a number of seconds, 0 or more.");
   }
-  const verifyOptions = { algorithms, issuer, audience, clockTolerance };
+  const requireExpiration = options.requireExpiration ?? true;
+  if (typeof requireExpiration !== "boolean") fail("option 'requireExpiration' must be true or false.");
+  const verifyOptions = {
+    algorithms,
+    issuer,
+    audience,
+    clockTolerance,
+    requiredClaims: requireExpiration ? ["exp"] : [],
+  };
 
   return async function authenticateJwt(request) {
     const token = bearerToken(request);
@@ -134,7 +150,9 @@ export function jwtAuthentication(options: JwtAuthenticationOptions): JwtAuthent
     }
     const userId = claimAt(payload, userIdClaim);
     if (userId === undefined) return "unauthorized";
-    return { userId, claims: payload };
+    // jose has checked that a present `exp` is a number.
+    const expiresAt = payload.exp === undefined ? undefined : new Date(payload.exp * 1000);
+    return { userId, claims: payload, expiresAt };
   };
 }
 

@@ -100,6 +100,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         transports: resolved.transports,
         tokenSecret: () => backplane.clusterSecret(),
         authenticate,
+        authorize: hub.authorizeConnection,
         longPollingTimeoutMs: resolved.longPollingTimeoutMs,
         disconnectTimeoutMs: resolved.disconnectTimeoutMs,
         allowStatefulReconnects: resolved.allowStatefulReconnects,

@@ -13,6 +13,11 @@ export interface Identity {
   userId?: string;
   /** Anything else the hub should see as `context.auth` (claims, roles). */
   claims?: Record<string, unknown>;
+  /**
+   * When the credential expires (a token's `exp`). With `closeOnAuthenticationExpiration` (the default)
+   * the connection is closed then, and the client reconnects with a fresh token.
+   */
+  expiresAt?: Date;
 }
 
 /** The options of {@link createServer}. Every field but `hubs` is optional. */
@@ -115,6 +120,7 @@ const knownOptions = new Set<string>([
   "metrics",
   "minimumNegotiateVersion",
   "allowStatefulReconnects",
+  "closeOnAuthenticationExpiration",
 ]);
 
 /** Checks every option and fills in defaults. A bad option throws an error that names it. */
@@ -180,6 +186,11 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   }
   if (options.allowStatefulReconnects !== undefined && typeof options.allowStatefulReconnects !== "boolean") {
     throw new TypeError("Option 'allowStatefulReconnects' must be true or false.");
+  }
+  for (const name of ["enableDetailedErrors", "closeOnAuthenticationExpiration"] as const) {
+    if (options[name] !== undefined && typeof options[name] !== "boolean") {
+      throw new TypeError(`Option '${name}' must be true or false.`);
+    }
   }
   if (options.cors !== undefined && options.cors !== true && !Array.isArray(options.cors)) {
     throw new TypeError("Option 'cors' must be true or a list of origins.");

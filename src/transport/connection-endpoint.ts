@@ -184,10 +184,20 @@ export class ConnectionEndpoint {
     };
   }
 
-  private async authenticate(req: IncomingMessage): Promise<AuthenticatedUser | "unauthorized"> {
+  /** Who made the request, or the status that refuses it: 401 (not authenticated), 403 (not authorized). */
+  private async authenticate(req: IncomingMessage): Promise<AuthenticatedUser | 401 | 403> {
     const result = this.options.authenticate ? await this.options.authenticate(req) : undefined;
-    if (result === "unauthorized") transportLog.unauthorized(this.log, req.method ?? "");
-    return result ?? {};
+    if (result === "unauthorized") {
+      transportLog.unauthorized(this.log, req.method ?? "");
+      return 401;
+    }
+    const user = result ?? {};
+    if (this.options.authorize && !this.options.authorize(user)) {
+      const anonymous = user.userId === undefined && user.claims === undefined;
+      transportLog.forbidden(this.log, req.method ?? "", user.userId);
+      return anonymous ? 401 : 403;
+    }
+    return user;
   }
 
   private async negotiate(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
@@ -195,7 +205,7 @@ export class ConnectionEndpoint {
     if (req.method !== "POST") return reject(405);
     if (this.closing) return reject(503);
     const user = await this.authenticate(req);
-    if (user === "unauthorized") return reject(401);
+    if (typeof user === "number") return reject(user);
     const version = parseNegotiateVersion(
       queryValue(route.query, "negotiateVersion"),
       this.options.minimumNegotiateVersion,
@@ -274,7 +284,7 @@ export class ConnectionEndpoint {
     }
 
     const user = await this.authenticate(req);
-    if (user === "unauthorized") return reject(401);
+    if (typeof user === "number") return reject(user);
     if (!sameUser(user.userId, entry.userId)) return reject(404, NO_CONNECTION);
     // While we waited, the entry may have expired, or another request may have started it.
     if (this.registry.get(id) !== entry) return reject(404, NO_CONNECTION);
@@ -361,7 +371,7 @@ export class ConnectionEndpoint {
     if (!this.options.transports.includes("WebSockets")) return reject(404, notSupported("WebSockets"));
     if (this.closing) return reject(503);
     const user = await this.authenticate(req);
-    if (user === "unauthorized") return reject(401);
+    if (typeof user === "number") return reject(user);
 
     // An empty id counts as none, as in ASP.NET Core.
     const id = queryValue(route.query, "id") || undefined;
@@ -395,7 +405,7 @@ export class ConnectionEndpoint {
         ? await this.options.handler.resume({
             connectionId: verified.connectionId,
             tokenFresh,
-            request: connectionRequest(req, route.pathname, route.query, user.userId, user.claims, false),
+            request: connectionRequest(req, route.pathname, route.query, user, false),
           })
         : { kind: "new" };
     if (decision.kind === "refuse") {
@@ -487,7 +497,7 @@ export class ConnectionEndpoint {
     const path = route.pathname === this.path ? this.path : route.pathname;
     // A WebSocket's socket is the connection's own; other transports' requests end before their connection.
     const socketIsConnection = transport === "WebSockets";
-    const request = connectionRequest(req, path, route.query, user.userId, user.claims, socketIsConnection);
+    const request = connectionRequest(req, path, route.query, user, socketIsConnection);
     return { connectionId, request, statefulReconnect, shared: this.shared };
   }
 

@@ -8,6 +8,8 @@ export interface AuthenticatedUser {
   userId?: string;
   /** Claims or other data for the hub layer (`ConnectionRequest.auth`). */
   claims?: Record<string, unknown>;
+  /** When the credential expires (a token's `exp`): the hub layer may close the connection then. */
+  expiresAt?: Date;
 }
 
 /**
@@ -35,6 +37,12 @@ export interface ConnectionEndpointOptions {
    * connection token is their credential. Default: everyone is anonymous and allowed.
    */
   authenticate?: (req: IncomingMessage) => Promise<AuthenticationResult> | AuthenticationResult;
+  /**
+   * Whether an authenticated request may use this endpoint at all (checked on negotiate and on the request
+   * that starts a connection, after `authenticate`). False answers 403, or 401 for an anonymous request.
+   * Default: everyone `authenticate` let in.
+   */
+  authorize?: (user: AuthenticatedUser) => boolean;
   /** How long a poll waits for data before it returns empty. Default 90 000 ms. */
   longPollingTimeoutMs?: number;
   /**
@@ -79,8 +87,10 @@ export interface ConnectionEndpointOptions {
 }
 
 /** The options with every default filled in. */
-export type ResolvedEndpointOptions = Required<Omit<ConnectionEndpointOptions, "authenticate">> &
-  Pick<ConnectionEndpointOptions, "authenticate">;
+export type ResolvedEndpointOptions = Required<
+  Omit<ConnectionEndpointOptions, "authenticate" | "authorize">
+> &
+  Pick<ConnectionEndpointOptions, "authenticate" | "authorize">;
 
 const ALL_TRANSPORTS: readonly TransportName[] = ["WebSockets", "ServerSentEvents", "LongPolling"];
 const MIB = 1024 * 1024;
@@ -108,6 +118,7 @@ export function resolveEndpointOptions(options: ConnectionEndpointOptions): Reso
     transports: [...new Set(transports)],
     tokenSecret: options.tokenSecret,
     authenticate: options.authenticate,
+    authorize: options.authorize,
     longPollingTimeoutMs: positive("longPollingTimeoutMs", options.longPollingTimeoutMs ?? 90_000),
     disconnectTimeoutMs: positive("disconnectTimeoutMs", options.disconnectTimeoutMs ?? 15_000),
     tokenLifetimeMs: positive("tokenLifetimeMs", options.tokenLifetimeMs ?? 60_000),

@@ -19,8 +19,7 @@ describe("connectionRequest", () => {
         fakeRequest(headers),
         "/hub",
         new URLSearchParams(),
-        "u",
-        undefined,
+        { userId: "u" },
         false,
       );
       expect(request.headers).toEqual(headers);
@@ -30,14 +29,7 @@ describe("connectionRequest", () => {
   it("reads the remote address from the socket, at once or when asked", () => {
     for (const socketIsConnection of [false, true]) {
       const req = fakeRequest({});
-      const request = connectionRequest(
-        req,
-        "/hub",
-        new URLSearchParams(),
-        undefined,
-        undefined,
-        socketIsConnection,
-      );
+      const request = connectionRequest(req, "/hub", new URLSearchParams(), {}, socketIsConnection);
       expect(request.remoteAddress).toBe("10.0.0.7");
       expect(request).toMatchObject({ path: "/hub", userId: undefined, auth: undefined });
     }

@@ -3,6 +3,7 @@
 import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
+import type { AuthenticatedUser } from "./endpoint-options.js";
 import type { ConnectionRequest } from "./transport-connection.js";
 
 /** A request URL split into its raw path and its query. */
@@ -89,16 +90,16 @@ export function connectionRequest(
   req: IncomingMessage,
   pathname: string,
   query: URLSearchParams,
-  userId: string | undefined,
-  claims: Record<string, unknown> | undefined,
+  user: AuthenticatedUser,
   socketIsConnection: boolean,
 ): ConnectionRequest {
   return new StartingRequest(
     shareRepeatingValues(req.headers),
     publicQuery(query),
     pathname,
-    userId,
-    claims,
+    user.userId,
+    user.claims,
+    user.expiresAt?.getTime(),
     socketIsConnection ? req.socket : req.socket.remoteAddress,
   );
 }
@@ -116,6 +117,7 @@ class StartingRequest implements ConnectionRequest {
     readonly path: string,
     readonly userId: string | undefined,
     readonly auth: Readonly<Record<string, unknown>> | undefined,
+    readonly authExpiresAtMs: number | undefined,
     address: Socket | string | undefined,
   ) {
     this.#address = address;

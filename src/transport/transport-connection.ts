@@ -19,6 +19,8 @@ export interface ConnectionRequest {
   userId: string | undefined;
   /** Claims or other data an authentication hook attached to the request. */
   auth?: Readonly<Record<string, unknown>>;
+  /** When the request's credential expires (ms since the epoch), if the authentication hook said so. */
+  authExpiresAtMs?: number;
 }
 
 /**

@@ -53,6 +53,12 @@ export const transportLog = {
   unauthorized(log: Logger, method: string): void {
     log.debug({ event: "Unauthorized", eventId: 5, method }, "Authentication rejected the request.");
   },
+  forbidden(log: Logger, method: string, userId: string | undefined): void {
+    log.debug(
+      { event: "Forbidden", eventId: 14, method, userId },
+      "The endpoint's authorization rule refused the user.",
+    );
+  },
   requestFailed(log: Logger, method: string, error: unknown): void {
     log.error(
       { event: "RequestFailed", eventId: 6, method, err: describe(error) },
