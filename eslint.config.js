@@ -48,6 +48,8 @@ export default tseslint.config(
         fetch: "readonly",
         console: "readonly",
         location: "readonly",
+        URL: "readonly",
+        URLSearchParams: "readonly",
         performance: "readonly",
         setTimeout: "readonly",
       },

@@ -8,6 +8,17 @@
 const hubPath = "/hubs/notifications";
 const $ = (id) => document.getElementById(id);
 
+/**
+ * The transport both panels use, from `?transport=` (the page's transport choice reloads with it). Every
+ * one works behind the balancer without sticky sessions: a node forwards a Server-Sent Events or
+ * long-polling request to the node that holds its connection.
+ */
+const transports = ["WebSockets", "ServerSentEvents", "LongPolling"];
+const chosenTransport = (() => {
+  const asked = new URLSearchParams(location.search).get("transport");
+  return transports.includes(asked) ? asked : "WebSockets";
+})();
+
 // ---- Nodes: a short id and a colour each ----------------------------------------------------------------
 
 /** The cluster's node ids in start order (from GET /api/nodes): each gets its own colour of the palette. */
@@ -52,13 +63,10 @@ async function loadClusterNodes() {
 
 // ---- One panel's connection -----------------------------------------------------------------------------
 
-/**
- * A panel's own HubConnection. WebSockets only: behind a balancer without sticky sessions, the separate
- * requests of Server-Sent Events and long polling would land on nodes that do not hold the connection.
- */
+/** A panel's own HubConnection, on the chosen transport. */
 function createConnection(prefix, onNode) {
   const connection = new signalR.HubConnectionBuilder()
-    .withUrl(hubPath, { transport: signalR.HttpTransportType.WebSockets })
+    .withUrl(hubPath, { transport: signalR.HttpTransportType[chosenTransport] })
     .withAutomaticReconnect()
     .configureLogging(signalR.LogLevel.Warning)
     .build();
@@ -234,6 +242,13 @@ $("b-notify-form").addEventListener("submit", (event) => {
 });
 
 // ---- Start ---------------------------------------------------------------------------------------------
+
+$("transport").value = chosenTransport;
+$("transport").addEventListener("change", (event) => {
+  const url = new URL(location.href);
+  url.searchParams.set("transport", event.target.value);
+  location.assign(url);
+});
 
 void loadClusterNodes();
 void clientA.start();

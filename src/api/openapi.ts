@@ -232,6 +232,11 @@ export const openApiDocument = {
           startedAt: { type: "string", format: "date-time" },
           lastHeartbeatAt: { type: "string", format: "date-time" },
           connectionCount: { type: "integer", minimum: 0 },
+          url: {
+            type: "string",
+            description:
+              "Where the other nodes forward this node's Server-Sent Events and long-polling requests.",
+          },
         },
       },
     },

@@ -107,6 +107,7 @@ async function nodes(context: ApiContext): Promise<ApiResponse> {
         startedAt: node.startedAt.toISOString(),
         lastHeartbeatAt: node.lastHeartbeatAt.toISOString(),
         connectionCount: node.connectionCount,
+        ...(node.url === undefined ? {} : { url: node.url }),
       })),
     },
   };

@@ -1,7 +1,14 @@
 /** Group changes across nodes, connection removal, presence, the cluster secret and closing. */
 import { expect, it } from "vitest";
 import type { SpecConn, SpecKit } from "./backplane.case.js";
-import { BackplaneUnavailableError, UnknownConnectionError, type SendTarget } from "./backplane.js";
+import {
+  BackplaneUnavailableError,
+  hasNodeDirectory,
+  UnknownConnectionError,
+  type Backplane,
+  type NodeDirectory,
+  type SendTarget,
+} from "./backplane.js";
 
 export function registryCases(kit: SpecKit): void {
   const { cluster, on, connect, fence, got, msg, upTo, maxNodes, hub: HUB } = kit;
@@ -118,6 +125,20 @@ export function registryCases(kit: SpecKit): void {
     const total = list.reduce((sum, n) => sum + n.connectionCount, 0);
     expect(total).toBe(3);
     for (const n of list) expect(n.lastHeartbeatAt.getTime()).toBeGreaterThanOrEqual(n.startedAt.getTime());
+  });
+
+  it("a node directory gives each node's advertised URL, and nothing for a node it does not know", async () => {
+    const all = (await cluster(upTo(2))).map((n) => n.backplane);
+    const nodes = all.filter((n): n is Backplane & NodeDirectory => hasNodeDirectory(n));
+    if (nodes.length < all.length) return; // a backplane without the capability: nothing to check
+    const urlOf = (i: number) => `http://10.0.0.${i + 1}:5000`;
+    await Promise.all(nodes.map((node, i) => node.advertiseUrl(urlOf(i))));
+    for (const asking of nodes) {
+      for (const [i, node] of nodes.entries()) expect(await asking.nodeUrl(node.nodeId)).toBe(urlOf(i));
+      expect(await asking.nodeUrl("00000000-0000-4000-8000-000000000000")).toBeUndefined();
+    }
+    const listed = await nodes[0]!.nodes();
+    expect(listed.map((n) => n.url).sort()).toEqual(nodes.map((_, i) => urlOf(i)));
   });
 
   it("clusterSecret is at least 32 bytes and the same on every node", async () => {

@@ -78,6 +78,8 @@ export interface NodeInfo {
   startedAt: Date;
   lastHeartbeatAt: Date;
   connectionCount: number;
+  /** Where the other nodes reach it (for forwarded requests), when it said so. */
+  url?: string;
 }
 
 /**
@@ -150,6 +152,23 @@ export interface ConnectionMover {
    * @throws ConnectionMoveError when the old node refused, is gone, or did not answer in time.
    */
   takeOverConnection(hub: string, connectionId: string, from: string): Promise<Uint8Array>;
+}
+
+/**
+ * Optional capability: a directory of the nodes' URLs, so that a node can forward a Server-Sent Events or
+ * long-polling request to the node holding its connection (no sticky sessions). Check with
+ * {@link hasNodeDirectory}. Node ids must be UUIDs (they go into connection tokens).
+ */
+export interface NodeDirectory {
+  /** Records the URL at which the other nodes reach this one. */
+  advertiseUrl(url: string): Promise<void>;
+  /** The URL a live node advertised, or undefined when there is no such node (or it advertised none). */
+  nodeUrl(nodeId: string): Promise<string | undefined>;
+}
+
+export function hasNodeDirectory(backplane: object): backplane is NodeDirectory {
+  const candidate = backplane as Partial<NodeDirectory>;
+  return typeof candidate.advertiseUrl === "function" && typeof candidate.nodeUrl === "function";
 }
 
 export function canMoveConnections(backplane: object): backplane is ConnectionMover {

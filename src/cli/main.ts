@@ -22,6 +22,9 @@ Commands:
 Options:
   --port <n>           Port to listen on (default: $PORT or 5000 for demo, 5000 for start; 0 = any free port).
   --host <addr>        Address to listen on (default: 127.0.0.1).
+  --node-url <url>     start: the URL other nodes reach this node at, to forward Server-Sent Events and
+                       long-polling requests (default: $SWITCHBOARD_NODE_URL, else http://<host>:<port>,
+                       with this machine's first external IPv4 address for --host 0.0.0.0).
   --database-url <u>   PostgreSQL connection string (default: $DATABASE_URL, else an embedded PostgreSQL).
   --data-dir <dir>     Where the embedded PostgreSQL keeps its files (default: .switchboard/pg).
   --schema <name>      The backplane's schema, so several apps can share a database (default: switchboard).
@@ -53,6 +56,7 @@ export async function main(argv: string[]): Promise<number> {
       options: {
         port: { type: "string" },
         host: { type: "string" },
+        "node-url": { type: "string" },
         "database-url": { type: "string" },
         "data-dir": { type: "string" },
         schema: { type: "string" },
@@ -107,6 +111,7 @@ export async function main(argv: string[]): Promise<number> {
         const node = await startNode({
           port: port(values.port ?? process.env.PORT ?? "5000"),
           host,
+          nodeUrl: values["node-url"] ?? process.env.SWITCHBOARD_NODE_URL,
           databaseUrl: database?.url,
           schema: values.schema,
           nodeTimeoutMs:

@@ -7,7 +7,12 @@ import {
 import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
-import type { Backplane, BackplaneEventHandler, BackplaneMessage } from "../backplane/backplane.js";
+import {
+  hasNodeDirectory,
+  type Backplane,
+  type BackplaneEventHandler,
+  type BackplaneMessage,
+} from "../backplane/backplane.js";
 import { MemoryBackplane } from "../backplane/memory/memory-backplane.js";
 import { HubEndpoint, type HubContext } from "../hub/hub-endpoint.js";
 import type { Logger } from "../hub/hub.log.js";
@@ -21,6 +26,7 @@ import type { HubDefinition } from "../hub/hub.js";
 import { createApiHandler } from "../api/api-handler.js";
 import { healthHandler } from "./health.js";
 import { createMetrics } from "./metrics.js";
+import { defaultNodeUrl } from "./node-url.js";
 import { resolveOptions, type Identity, type ServerOptions } from "./options.js";
 
 /**
@@ -50,7 +56,10 @@ export interface SwitchboardServer {
   hubContext(path: string): HubContext;
   /** The notification service, when the `notifications` option is on. */
   readonly notifications: Notifier | undefined;
-  /** Resolves once the backplane is up (listen and attach start it; requests wait for it). */
+  /**
+   * Resolves once the backplane is up (listen and attach start it; requests wait for it) and, once the
+   * HTTP server listens, the node's URL is in the backplane's directory (for forwarded requests).
+   */
   ready(): Promise<void>;
   /** Sends every client a Close that allows reconnecting, ends the connections, and stops the node. */
   close(): Promise<void>;
@@ -69,6 +78,12 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   const backplane = options.backplane ?? new MemoryBackplane();
   const protocols: HubProtocol[] = resolved.protocols.map((name) => resolveProtocol(name)!);
   const authenticate = identify(options);
+  // SSE and long polling without sticky sessions, where the backplane keeps a directory of node URLs.
+  const directory = hasNodeDirectory(backplane) ? backplane : undefined;
+  const forwarding = directory && {
+    nodeId: backplane.nodeId,
+    nodeUrl: (nodeId: string) => directory.nodeUrl(nodeId),
+  };
 
   const hubDefinitions: [string, HubDefinition][] = Object.entries(options.hubs);
   const notifier = resolved.notifications && new Notifier(backplane, resolved.notifications);
@@ -101,6 +116,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         tokenSecret: () => backplane.clusterSecret(),
         authenticate,
         authorize: hub.authorizeConnection,
+        forwarding,
         longPollingTimeoutMs: resolved.longPollingTimeoutMs,
         disconnectTimeoutMs: resolved.disconnectTimeoutMs,
         allowStatefulReconnects: resolved.allowStatefulReconnects,
@@ -140,7 +156,26 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   };
 
   let started: Promise<void> | undefined;
-  const ready = (): Promise<void> => (started ??= backplane.start(router));
+  let advertised: Promise<void> | undefined;
+  const ready = async (): Promise<void> => {
+    await (started ??= backplane.start(router));
+    await advertised;
+  };
+  /** Once an HTTP server listens: the URL the other nodes forward this node's requests to. */
+  const advertise = (httpServer: HttpServer): void => {
+    if (directory === undefined || advertised !== undefined) return;
+    const url = options.nodeUrl ?? defaultNodeUrl(httpServer.address() as AddressInfo);
+    advertised = (started ??= backplane.start(router))
+      .then(() => directory.advertiseUrl(url))
+      .then(
+        () => log.info({ event: "NodeUrlAdvertised", url }, "Other nodes forward requests here."),
+        (err: unknown) =>
+          log.error(
+            { event: "NodeUrlNotAdvertised", url, err },
+            "The node's URL could not be recorded: requests other nodes forward here will fail.",
+          ),
+      );
+  };
   // Which node answered, for load-balanced set-ups (the demo shows it): on hub, API and health responses.
   const isForUs = (url: string | undefined): boolean =>
     isUnderPath(url, "/healthz") ||
@@ -200,6 +235,8 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         if (appListeners.length === 0) res.writeHead(404, { "Content-Type": "text/plain" }).end("Not Found");
         for (const listener of appListeners) listener.call(httpServer, req, res);
       });
+      if (httpServer.listening) advertise(httpServer);
+      else httpServer.once("listening", () => advertise(httpServer));
       const hadUpgradeListeners = httpServer.listenerCount("upgrade") > 0;
       httpServer.prependListener("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (!server.handleUpgrade(req, socket, head) && !hadUpgradeListeners) socket.destroy();
@@ -214,6 +251,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         httpServer.once("error", reject);
         httpServer.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve());
       });
+      await ready();
       return httpServer.address() as AddressInfo;
     },
     hubContext(path) {

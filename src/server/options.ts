@@ -72,6 +72,13 @@ export interface ServerOptions extends Partial<HubOptions> {
    * Default: off.
    */
   api?: { apiKeyHashes?: string[]; allowWithoutKey?: boolean; maxBodyBytes?: number };
+  /**
+   * The URL the other nodes reach this node at (`http://10.0.0.7:5000`): a Server-Sent Events or
+   * long-polling request that the balancer sends to another node than its connection's is forwarded
+   * here. Default: the address the server listens on, or this machine's first external IPv4 address
+   * when it listens on all of them. Only with a backplane that keeps a node directory (PostgreSQL).
+   */
+  nodeUrl?: string;
   /** Serves `GET /healthz`: 200 with the node's state, 503 when its backplane is degraded. Default true. */
   health?: boolean;
   /** Serves Prometheus metrics at `GET /metrics` (connections, messages, invocations, failed deliveries, backplane counters). Default false. */
@@ -121,6 +128,7 @@ const knownOptions = new Set<string>([
   "minimumNegotiateVersion",
   "allowStatefulReconnects",
   "closeOnAuthenticationExpiration",
+  "nodeUrl",
 ]);
 
 /** Checks every option and fills in defaults. A bad option throws an error that names it. */
@@ -192,6 +200,11 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
       throw new TypeError(`Option '${name}' must be true or false.`);
     }
   }
+  if (options.nodeUrl !== undefined && !isHttpUrl(options.nodeUrl)) {
+    throw new TypeError(
+      `Option 'nodeUrl' must be an http or https URL such as "http://10.0.0.7:5000", not ${JSON.stringify(options.nodeUrl)}.`,
+    );
+  }
   if (options.cors !== undefined && options.cors !== true && !Array.isArray(options.cors)) {
     throw new TypeError("Option 'cors' must be true or a list of origins.");
   }
@@ -246,4 +259,14 @@ function resolveNotificationOptions(option: ServerOptions["notifications"]): Not
     throw new TypeError("Option 'notifications.canRegister' must be a function.");
   }
   return resolved;
+}
+
+function isHttpUrl(value: unknown): boolean {
+  if (typeof value !== "string") return false;
+  try {
+    const url = new URL(value);
+    return (url.protocol === "http:" || url.protocol === "https:") && url.pathname === "/" && !url.search;
+  } catch {
+    return false;
+  }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
@@ -54,13 +55,58 @@ describe("ConnectionEndpoint", () => {
     expect(recorded.connection.connectionId).toBe(connectionId);
   });
 
-  it("SSE and long polling need the node that negotiated (sticky sessions)", async () => {
+  it("without forwarding, SSE and long polling need the node that negotiated (sticky sessions)", async () => {
     const a = await start({ handler: new RecordingHandler() });
     const b = await start({ handler: new RecordingHandler() });
     const { connectionToken } = await negotiate(a);
     expect((await fetch(`${b.url}?id=${connectionToken}`)).status).toBe(404);
     const sse = await fetch(`${b.url}?id=${connectionToken}`, { headers: { Accept: "text/event-stream" } });
     expect(sse.status).toBe(404);
+  });
+
+  it("with forwarding, every SSE and long-polling request goes to the node that negotiated", async () => {
+    const urls = new Map<string, string>();
+    const nodeUrl = (nodeId: string) => Promise.resolve(urls.get(nodeId));
+    const [idA, idB] = [randomUUID(), randomUUID()];
+    const handler = new RecordingHandler("Text");
+    const a = await start({ handler, forwarding: { nodeId: idA, nodeUrl } });
+    const b = await start({ handler: new RecordingHandler(), forwarding: { nodeId: idB, nodeUrl } });
+    urls.set(idA, a.origin).set(idB, b.origin);
+    const { connectionToken } = await negotiate(a);
+    expect(connectionToken).toHaveLength(80);
+    const url = `${b.url}?id=${connectionToken}`;
+
+    expect((await fetch(url)).status).toBe(200); // the first poll, through b
+    const recorded = await handler.connections.next();
+    expect((await fetch(url, { method: "POST", body: "hello" })).status).toBe(200);
+    expect((await recorded.receivedBytes(5)).toString()).toBe("hello");
+    const poll = await fetch(url); // the echo, through b
+    expect([poll.status, await poll.text()]).toEqual([200, "hello"]);
+
+    // One hop at most: a request another node already forwarded is not forwarded again.
+    const again = await fetch(url, {
+      method: "POST",
+      body: "x",
+      headers: { "X-Switchboard-Forwarded-By": idA },
+    });
+    expect(again.status).toBe(404);
+    expect((await fetch(url, { method: "DELETE" })).status).toBe(202);
+    await recorded.closed;
+    // A home node the directory does not know (gone): 404, as for any unknown connection.
+    urls.delete(idA);
+    expect((await fetch(url, { method: "POST", body: "x" })).status).toBe(404);
+  });
+
+  it("refuses a forwarding node id that is not a UUID", () => {
+    const options = {
+      path: "/x",
+      handler: new RecordingHandler(),
+      tokenSecret: () => TEST_SECRET,
+      forwarding: { nodeId: "node-1", nodeUrl: () => Promise.resolve(undefined) },
+    };
+    expect(() => new ConnectionEndpoint(options)).toThrow(
+      "forwarding.nodeId must be a UUID (it goes into tokens), not 'node-1'.",
+    );
   });
 
   it("serves paths with a trailing slash and a root endpoint", async () => {

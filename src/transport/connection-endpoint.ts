@@ -3,7 +3,7 @@ import type { Duplex } from "node:stream";
 import { WebSocket, WebSocketServer } from "ws";
 import type { BaseConnection, ConnectionInit, SharedConnectionSettings } from "./base-connection.js";
 import { ConnectionRegistry, type ConnectionEntry } from "./connection-registry.js";
-import { isTokenFresh, newConnectionId, verifyConnectionToken } from "./connection-token.js";
+import { isTokenFresh, newConnectionId, tokenHomeNode, verifyConnectionToken } from "./connection-token.js";
 import {
   resolveEndpointOptions,
   type AuthenticatedUser,
@@ -20,6 +20,7 @@ import {
   writeJson,
   writeText,
 } from "./http-utils.js";
+import { FORWARDED_HEADER, RequestForwarder } from "./forwarding.js";
 import { LongPollingConnection } from "./long-polling-transport.js";
 import { negotiateConnection, parseNegotiateVersion, wantsStatefulReconnect } from "./negotiate.js";
 import {
@@ -59,9 +60,10 @@ const sameUser = (a: string | undefined, b: string | undefined): boolean => (a ?
  * the handler and knows nothing of hubs. It does not answer CORS preflights (the server layer does).
  *
  * Clustering: connection tokens (negotiate version 1) are signed, so a WebSocket upgrade may reach any
- * node that shares the token secret, even one that never saw the negotiate. Server-Sent Events, long
- * polling and negotiate version 0 need sticky sessions: their requests must reach the node that
- * negotiated or holds the connection (others answer 404).
+ * node that shares the token secret, even one that never saw the negotiate. A Server-Sent Events or
+ * long-polling connection lives on the node that negotiated it: with `forwarding`, its token names that
+ * node, and its requests that reach another node are forwarded there, so no balancer needs sticky
+ * sessions. Without it, and for negotiate version 0 (no token), they must reach that node (others 404).
  *
  * Stateful reconnect: when negotiate agreed to it, a client whose WebSocket dropped comes back with the
  * same token (on any node, behind a balancer) and the handler's `resume` decides: go on with the same
@@ -83,6 +85,7 @@ export class ConnectionEndpoint {
   private readonly sending = new Set<BaseConnection>();
   private readonly webSockets: WebSocketServer;
   private readonly shared: SharedConnectionSettings;
+  private readonly forwarder: RequestForwarder | undefined;
   private closing = false;
 
   /** @throws RangeError or TypeError for invalid options. */
@@ -98,6 +101,8 @@ export class ConnectionEndpoint {
       maxPayload: this.options.maxWebSocketMessageBytes,
       WebSocket: ServerWebSocket,
     });
+    const forwarding = this.options.forwarding;
+    this.forwarder = forwarding && new RequestForwarder(forwarding.nodeId);
     this.shared = {
       logger: this.options.logger,
       maxBufferedBytes: this.options.maxBufferedBytes,
@@ -157,6 +162,7 @@ export class ConnectionEndpoint {
     });
     for (const entry of this.registry.all()) if (entry.state === "pending") this.registry.delete(entry);
     this.webSockets.close();
+    this.forwarder?.close();
     await Promise.all(finished);
   }
 
@@ -219,7 +225,7 @@ export class ConnectionEndpoint {
       version.version,
       user.userId,
       stateful,
-      this.options,
+      { ...this.options, homeNode: this.options.forwarding?.nodeId },
     );
     const pending = {
       key,
@@ -236,6 +242,8 @@ export class ConnectionEndpoint {
   private async dispatch(req: IncomingMessage, res: ServerResponse, route: Route): Promise<void> {
     const method = req.method ?? "";
     const reject = this.rejecter(method, (status, body) => writeText(res, status, body));
+    const home = this.homeElsewhere(req, route);
+    if (home !== undefined) return this.forward(req, res, home, reject);
     switch (method) {
       case "GET":
         // A WebSocket upgrade that reached the request handler: the server did not route it to handleUpgrade.
@@ -255,6 +263,36 @@ export class ConnectionEndpoint {
           405,
         );
     }
+  }
+
+  /**
+   * The home node of a request's connection when it is another node's: the token names a home, this node
+   * does not know the token, and no node forwarded the request here already (one hop at most).
+   */
+  private homeElsewhere(req: IncomingMessage, route: Route): string | undefined {
+    const forwarding = this.options.forwarding;
+    if (forwarding === undefined || req.headers[FORWARDED_HEADER] !== undefined) return undefined;
+    const id = queryValue(route.query, "id");
+    if (!id || this.registry.get(id) !== undefined) return undefined;
+    const home = tokenHomeNode(id);
+    return home === forwarding.nodeId ? undefined : home;
+  }
+
+  /** Forwards a send, poll, event stream or DELETE to the connection's home node; 404 when it is gone. */
+  private async forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    home: string,
+    reject: Answer,
+  ): Promise<void> {
+    const url = await this.options.forwarding!.nodeUrl(home);
+    if (url === undefined || this.forwarder === undefined) return reject(404, NO_CONNECTION);
+    transportLog.forwarded(this.log, req.method ?? "", home);
+    this.forwarder.forward(req, res, url, (error) => {
+      transportLog.forwardFailed(this.log, req.method ?? "", home, error);
+      if (res.headersSent) res.destroy();
+      else reject(404, NO_CONNECTION);
+    });
   }
 
   /** The event-stream GET, and every long polling GET (the first one starts the connection). */

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   isTokenFresh,
   issueConnectionToken,
+  tokenHomeNode,
   newConnectionId,
   verifyConnectionToken,
 } from "./connection-token.js";
@@ -53,6 +54,34 @@ describe("connection ids and tokens", () => {
     const sibling = connectionToken.slice(0, -1) + alphabet[last ^ 1];
     expect(Buffer.from(sibling, "base64url")).toEqual(Buffer.from(connectionToken, "base64url"));
     expect(verifyConnectionToken(sibling, secret, undefined)).toBeUndefined();
+  });
+
+  it("a token with a home node is 80 characters; the home node is signed, and readable without the user", () => {
+    const home = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0ff";
+    const issued = issueConnectionToken(secret, "alice", 1_700_000_000_500, true, home);
+    expect(issued.connectionToken).toMatch(/^[A-Za-z0-9_-]{80}$/);
+    expect(verifyConnectionToken(issued.connectionToken, secret, "alice")).toEqual({
+      connectionId: issued.connectionId,
+      issuedAtMs: 1_700_000_000_000,
+      resumable: true,
+      homeNode: home,
+    });
+    expect(tokenHomeNode(issued.connectionToken)).toBe(home);
+    // Another home in the same bytes breaks the MAC.
+    const bytes = Buffer.from(issued.connectionToken, "base64url");
+    bytes[30]! ^= 1;
+    const moved = bytes.toString("base64url");
+    expect(tokenHomeNode(moved)).not.toBe(home);
+    expect(verifyConnectionToken(moved, secret, "alice")).toBeUndefined();
+  });
+
+  it("has no home node for a short token or a non-token, and refuses a home that is not a UUID", () => {
+    expect(tokenHomeNode(issueConnectionToken(secret, undefined).connectionToken)).toBeUndefined();
+    expect(tokenHomeNode("not a token")).toBeUndefined();
+    expect(tokenHomeNode(newConnectionId())).toBeUndefined();
+    expect(() => issueConnectionToken(secret, undefined, Date.now(), false, "node-1")).toThrow(
+      "A token's home node must be a UUID, not 'node-1'.",
+    );
   });
 
   it("a secret shorter than 16 bytes is refused", () => {

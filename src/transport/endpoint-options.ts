@@ -1,5 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { noopLogger, type Logger } from "./transport.log.js";
+import { isHomeNodeId } from "./connection-token.js";
+import type { ForwardingOptions } from "./forwarding.js";
 import type { ConnectionHandler, TransportName } from "./transport-connection.js";
 
 /** Who made a request, as the `authenticate` hook says. */
@@ -82,15 +84,20 @@ export interface ConnectionEndpointOptions {
    * where it was, if the handler can resume it. Default true.
    */
   allowStatefulReconnects?: boolean;
+  /**
+   * Server-Sent Events and long polling without sticky sessions: tokens name the node that negotiated
+   * them (their home), and a send, poll, event stream or DELETE that reaches another node is forwarded
+   * there over HTTP. Default: none (those requests must reach the negotiating node; others answer 404).
+   */
+  forwarding?: ForwardingOptions;
   /** A pino-compatible logger. Default: none. */
   logger?: Logger;
 }
 
 /** The options with every default filled in. */
-export type ResolvedEndpointOptions = Required<
-  Omit<ConnectionEndpointOptions, "authenticate" | "authorize">
-> &
-  Pick<ConnectionEndpointOptions, "authenticate" | "authorize">;
+type OptionalHooks = "authenticate" | "authorize" | "forwarding";
+export type ResolvedEndpointOptions = Required<Omit<ConnectionEndpointOptions, OptionalHooks>> &
+  Pick<ConnectionEndpointOptions, OptionalHooks>;
 
 const ALL_TRANSPORTS: readonly TransportName[] = ["WebSockets", "ServerSentEvents", "LongPolling"];
 const MIB = 1024 * 1024;
@@ -119,6 +126,7 @@ export function resolveEndpointOptions(options: ConnectionEndpointOptions): Reso
     tokenSecret: options.tokenSecret,
     authenticate: options.authenticate,
     authorize: options.authorize,
+    forwarding: checkForwarding(options.forwarding),
     longPollingTimeoutMs: positive("longPollingTimeoutMs", options.longPollingTimeoutMs ?? 90_000),
     disconnectTimeoutMs: positive("disconnectTimeoutMs", options.disconnectTimeoutMs ?? 15_000),
     tokenLifetimeMs: positive("tokenLifetimeMs", options.tokenLifetimeMs ?? 60_000),
@@ -135,4 +143,13 @@ function minimumVersion(value: number | undefined): 0 | 1 {
   if (value === undefined) return 0;
   if (value !== 0 && value !== 1) throw new RangeError("minimumNegotiateVersion must be 0 or 1.");
   return value;
+}
+
+function checkForwarding(forwarding: ForwardingOptions | undefined): ForwardingOptions | undefined {
+  if (forwarding !== undefined && !isHomeNodeId(forwarding.nodeId)) {
+    throw new TypeError(
+      `forwarding.nodeId must be a UUID (it goes into tokens), not '${forwarding.nodeId}'.`,
+    );
+  }
+  return forwarding;
 }

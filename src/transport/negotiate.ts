@@ -92,6 +92,8 @@ export async function negotiateConnection(
     transports: readonly TransportName[];
     tokenSecret: () => Promise<Uint8Array> | Uint8Array;
     tokenLifetimeMs: number;
+    /** The node id written into tokens as their home (for forwarding); none without forwarding. */
+    homeNode?: string;
   },
 ): Promise<Negotiation> {
   const transports = availableTransports(options.transports);
@@ -101,7 +103,13 @@ export async function negotiateConnection(
     const response = { negotiateVersion: 0, connectionId, availableTransports: transports };
     return { response, key: connectionId, tokenValidUntilMs: 0, resumable: false };
   }
-  const issued = issueConnectionToken(await options.tokenSecret(), userId, Date.now(), statefulReconnect);
+  const issued = issueConnectionToken(
+    await options.tokenSecret(),
+    userId,
+    Date.now(),
+    statefulReconnect,
+    options.homeNode,
+  );
   const { connectionId, connectionToken } = issued;
   const response: NegotiateResponse = {
     negotiateVersion: version,

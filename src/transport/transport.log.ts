@@ -59,6 +59,18 @@ export const transportLog = {
       "The endpoint's authorization rule refused the user.",
     );
   },
+  forwarded(log: Logger, method: string, homeNode: string): void {
+    log.debug(
+      { event: "RequestForwarded", eventId: 15, method, homeNode },
+      "The connection lives on another node; the request was forwarded there.",
+    );
+  },
+  forwardFailed(log: Logger, method: string, homeNode: string, error: Error): void {
+    log.info(
+      { event: "ForwardFailed", eventId: 16, method, homeNode, err: describe(error) },
+      "The connection's node could not be reached; answered 404.",
+    );
+  },
   requestFailed(log: Logger, method: string, error: unknown): void {
     log.error(
       { event: "RequestFailed", eventId: 6, method, err: describe(error) },

@@ -71,13 +71,13 @@ describe.skipIf(!browser.path)(
     let consoleLines: string[] = [];
 
     /** Opens the demo page and waits until both panels show the node their connection landed on. */
-    async function openDemo(): Promise<Page> {
+    async function openDemo(query = ""): Promise<Page> {
       const page = (openPage = await context.newPage());
       pageErrors = [];
       consoleLines = [];
       page.on("pageerror", (error) => pageErrors.push(error.message));
       page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
-      await page.goto(cluster.url("/"));
+      await page.goto(cluster.url(`/${query}`));
       await page.getByTestId("a-node").locator(".node").waitFor();
       await page.getByTestId("b-node").locator(".node").waitFor();
       return page;
@@ -144,6 +144,36 @@ describe.skipIf(!browser.path)(
       expect(await panelB.getByRole("alert").textContent()).toBe("");
       expect(pageErrors).toEqual([]);
     });
+
+    it.each(["ServerSentEvents", "LongPolling"])(
+      "works on %s too, chosen on the page, through the balancer without sticky sessions",
+      async (transport) => {
+        const page = await openDemo();
+        await page.getByLabel("Transport").selectOption(transport);
+        await page.waitForURL(`**/?transport=${transport}`);
+        await page.getByTestId("a-node").locator(".node").waitFor();
+        await page.getByTestId("b-node").locator(".node").waitFor();
+        expect(await page.getByLabel("Transport").inputValue()).toBe(transport);
+
+        const panelA = page.getByTestId("panel-a");
+        const identifier = `order-${transport}`;
+        await panelA.getByLabel("Identifier to register").fill(identifier);
+        await panelA.getByRole("button", { name: "Register" }).click();
+        await panelA.getByTestId("a-registration").getByText(identifier).waitFor();
+        const panelB = page.getByTestId("panel-b");
+        await panelB.getByLabel("Identifier to notify").fill(identifier);
+        for (let click = 1; click <= 3; click++) {
+          await panelB.getByRole("button", { name: "Confirmed" }).click();
+          await panelA
+            .getByTestId("a-messages")
+            .locator("li")
+            .nth(click - 1)
+            .waitFor();
+        }
+        expect(await panelA.getByTestId("a-messages").locator("li").count()).toBe(3);
+        expect(pageErrors).toEqual([]);
+      },
+    );
 
     it("shows the API's not_connected error for an identifier nobody registered", async () => {
       const page = await openDemo();

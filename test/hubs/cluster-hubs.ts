@@ -7,6 +7,20 @@ export class ClusterHub extends Hub {
   whereAmI() {
     return { connectionId: this.context.connectionId, nodeId: this.context.nodeId };
   }
+  /** Returns what it was given: complex objects, dates and bytes survive the round trip. */
+  echo(value: unknown) {
+    return value;
+  }
+  /** A server-to-client stream of 1…n. */
+  async *countTo(n: number) {
+    for (let i = 1; i <= n; i++) yield i;
+  }
+  /** Reads a client-to-server stream to its end. */
+  async sumOf(numbers: AsyncIterable<number>) {
+    let total = 0;
+    for await (const n of numbers) total += n;
+    return total;
+  }
   toAll(text: string) {
     return this.clients.all.send("msg", text);
   }

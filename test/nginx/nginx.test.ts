@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, it } from "vitest";
 import { startCluster, type Cluster } from "../support/cluster.js";
 import { createTestSchema, type TestSchema } from "../support/database.js";
-import { eventually, type TestClient } from "../support/hub-client.js";
+import { eventually, type TestClient, type TransportKey } from "../support/hub-client.js";
 import { expectNotConnected, runWriteUpScenario } from "../support/write-up-scenario.js";
 import { findSystemProgram } from "../support/system-programs.js";
 
@@ -137,6 +137,19 @@ describe.skipIf(!nginx.path)(
         ),
       );
     });
+
+    it.each<TransportKey>(["ServerSentEvents", "LongPolling"])(
+      "works the same when A uses %s: nginx's round robin needs no stickiness for it",
+      async (transport) => {
+        clients.push(
+          await runWriteUpScenario(
+            proxy.url,
+            cluster.nodes.map((n) => n.nodeId),
+            transport,
+          ),
+        );
+      },
+    );
 
     it("an identifier nobody registered is a clear 404 not_connected", async () => {
       await expectNotConnected(proxy.url);

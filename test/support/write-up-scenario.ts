@@ -1,7 +1,7 @@
 // The write-up's six steps, against whatever stands in front of the nodes (our balancer, nginx):
 // the same scenario must hold behind both.
 import { expect } from "vitest";
-import { connectClient, type TestClient } from "./hub-client.js";
+import { connectClient, type TestClient, type TransportKey } from "./hub-client.js";
 
 export function notifyThrough(baseUrl: string, identifier: string, body: object): Promise<Response> {
   return fetch(`${baseUrl}/api/notifications/${encodeURIComponent(identifier)}`, {
@@ -21,14 +21,20 @@ export function notifyThrough(baseUrl: string, identifier: string, body: object)
  * 6. A receives the status text.
  * Returns A's client (the caller stops it).
  */
-export async function runWriteUpScenario(baseUrl: string, nodeIds: string[]): Promise<TestClient> {
-  const a = await connectClient(`${baseUrl}/hubs/notifications`, ["addMessage"]);
-  const registration = (await a.connection.invoke("register", "order-42")) as { nodeId: string };
+export async function runWriteUpScenario(
+  baseUrl: string,
+  nodeIds: string[],
+  transport: TransportKey = "WebSockets",
+): Promise<TestClient> {
+  const a = await connectClient(`${baseUrl}/hubs/notifications`, ["addMessage"], { transport });
+  // One identifier per transport, so that several runs against one cluster do not meet.
+  const identifier = transport === "WebSockets" ? "order-42" : `order-42-${transport}`;
+  const registration = (await a.connection.invoke("register", identifier)) as { nodeId: string };
   expect(nodeIds).toContain(registration.nodeId);
   let response: Response;
   let requests = 0;
   do {
-    response = await notifyThrough(baseUrl, "order-42", { status: "Confirmed" });
+    response = await notifyThrough(baseUrl, identifier, { status: "Confirmed" });
     requests++;
   } while (response.headers.get("X-Switchboard-Node") === registration.nodeId && requests < 6);
   const apiNode = response.headers.get("X-Switchboard-Node");
@@ -36,7 +42,7 @@ export async function runWriteUpScenario(baseUrl: string, nodeIds: string[]): Pr
   expect(apiNode).not.toBe(registration.nodeId);
   expect(response.status).toBe(200);
   expect(await response.json()).toEqual({
-    identifier: "order-42",
+    identifier,
     text: "Your request has been confirmed.",
     connections: 1,
     nodes: 1,

@@ -116,6 +116,15 @@ export const migrations: readonly Migration[] = [
        END $$`,
     ],
   },
+  {
+    version: 5,
+    name: "node urls",
+    statements: (n) => [
+      // Where the other nodes reach this one: Server-Sent Events and long-polling requests that reach
+      // another node than the one holding their connection are forwarded there.
+      `ALTER TABLE ${n.nodes} ADD COLUMN url text`,
+    ],
+  },
 ];
 
 /** Namespace of the migration advisory lock (the second key is a hash of the schema name). */

@@ -84,6 +84,12 @@ export class PostgresBackplane
   private registered = false;
   private readonly maintenance: Maintenance;
   private readonly moves: ConnectionMoves;
+  /** The nodes' URLs as last read (see nodeUrl). */
+  private readonly nodeUrls: {
+    urls: Map<string, string>;
+    readAt: number;
+    reading: Promise<void> | undefined;
+  } = { urls: new Map(), readAt: 0, reading: undefined };
   /** Since when (this node's clock) the LISTEN session has held this node's liveness lock; undefined: not now. */
   private lockHeldSince: number | undefined;
   private lockRetry: NodeJS.Timeout | undefined;
@@ -416,6 +422,34 @@ export class PostgresBackplane
   /** The group's connection ids, sorted; a dead node's members go when it is swept. */
   async groupMembers(hub: string, group: string): Promise<string[]> {
     return this.registryQuery((q) => registry.groupMembers(q, this.names, hub, group));
+  }
+
+  /** Records where the other nodes reach this one (for requests they forward here). */
+  async advertiseUrl(url: string): Promise<void> {
+    this.ensureStarted();
+    await this.registryQuery((q) => registry.advertiseNodeUrl(q, this.names, this.nodeId, url));
+  }
+
+  /**
+   * The URL a live node advertised. Read from a copy of every node's URL, refreshed when a node is not in
+   * it, at most once a second: forwarded requests cost no query, and tokens naming made-up nodes cannot
+   * make this node query the database for each of them.
+   */
+  async nodeUrl(nodeId: string): Promise<string | undefined> {
+    const known = this.nodeUrls.urls.get(nodeId);
+    if (known !== undefined || Date.now() - this.nodeUrls.readAt < 1000) return known;
+    this.nodeUrls.reading ??= this.registryQuery((q) =>
+      registry.nodeUrls(q, this.names, this.options.nodeTimeoutMs),
+    )
+      .then((urls) => {
+        this.nodeUrls.urls = urls;
+      })
+      .finally(() => {
+        this.nodeUrls.readAt = Date.now();
+        this.nodeUrls.reading = undefined;
+      });
+    await this.nodeUrls.reading.catch(() => {});
+    return this.nodeUrls.urls.get(nodeId);
   }
 
   /** Nodes whose heartbeat is within `nodeTimeoutMs`, oldest first, with their connection counts. */

@@ -373,8 +373,9 @@ export async function liveNodes(query: Query, n: SchemaNames, timeoutMs: number)
     started_at: Date;
     heartbeat_at: Date;
     connections: number;
+    url: string | null;
   }>(
-    `SELECT nd.id::text AS id, nd.description, nd.started_at, nd.heartbeat_at,
+    `SELECT nd.id::text AS id, nd.description, nd.started_at, nd.heartbeat_at, nd.url,
             (SELECT count(*) FROM ${n.connections} c WHERE c.node_id = nd.id)::int AS connections
      FROM ${n.nodes} nd
      WHERE nd.heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000)
@@ -387,7 +388,32 @@ export async function liveNodes(query: Query, n: SchemaNames, timeoutMs: number)
     startedAt: row.started_at,
     lastHeartbeatAt: row.heartbeat_at,
     connectionCount: row.connections,
+    ...(row.url === null ? {} : { url: row.url }),
   }));
+}
+
+/** Records the URL at which the other nodes reach this node. */
+export async function advertiseNodeUrl(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+  url: string,
+): Promise<void> {
+  await query(`UPDATE ${n.nodes} SET url = $2 WHERE id = $1`, [nodeId, url]);
+}
+
+/** The URLs the live nodes advertised, by node id. */
+export async function nodeUrls(
+  query: Query,
+  n: SchemaNames,
+  timeoutMs: number,
+): Promise<Map<string, string>> {
+  const result = await query<{ id: string; url: string }>(
+    `SELECT id::text AS id, url FROM ${n.nodes}
+     WHERE url IS NOT NULL AND heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000)`,
+    [timeoutMs],
+  );
+  return new Map(result.rows.map((row) => [row.id, row.url]));
 }
 
 /**

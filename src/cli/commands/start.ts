@@ -13,6 +13,8 @@ import { ChatHub } from "../demo/chat-hub.js";
 export interface NodeSettings {
   port: number;
   host: string;
+  /** The URL other nodes reach this node at; default: from the address it listens on. */
+  nodeUrl?: string;
   /** PostgreSQL URL; undefined for the in-memory backplane (a single node). */
   databaseUrl: string | undefined;
   /** The backplane's schema; default "switchboard". */
@@ -64,6 +66,7 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
     notifications: { allowAnonymousRegistration: settings.demoMode },
     api: { apiKeyHashes: settings.apiKeyHashes, allowWithoutKey: settings.demoMode },
     metrics: true,
+    nodeUrl: settings.nodeUrl,
   });
   const require = createRequire(import.meta.url);
   const serveStatic = settings.page
@@ -82,6 +85,7 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
     http.once("error", fail);
     http.listen({ port: settings.port, host: settings.host, backlog: LISTEN_BACKLOG }, () => done());
   });
+  await server.ready(); // the node's URL is in the directory: other nodes may forward requests here
   const address = http.address();
   const url = `http://${settings.host}:${typeof address === "object" && address ? address.port : settings.port}`;
   // The parent process of `switchboard demo` and the cluster tests read this line to learn the URL.
