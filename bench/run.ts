@@ -11,6 +11,7 @@ import { installCleanup, onInterrupt, stopAll } from "./lib/procs.js";
 import { printTable, writeDocs } from "./lib/report.js";
 import { runClientResults } from "./scenarios/client-results.js";
 import { runFanout } from "./scenarios/fanout.js";
+import { runHttpTransports } from "./scenarios/http-transports.js";
 import { runIdle } from "./scenarios/idle.js";
 import { runInvoke } from "./scenarios/invoke.js";
 import { runNotify } from "./scenarios/notify.js";
@@ -57,6 +58,7 @@ async function main(): Promise<number> {
       if (scenario === 5) await runInvoke(bench);
       if (scenario === 6) await runStateful(bench);
       if (scenario === 7) await runClientResults(bench);
+      if (scenario === 8) await runHttpTransports(bench);
     }
     if (options.profile) profile = await runProfile(bench);
   } finally {

@@ -72,7 +72,11 @@ const METHOD = `- Every server runs as real processes on this machine: ours is \
 - Memory: RSS and V8 heap after four full GCs 20 ms apart (\`--expose-gc\`, read inside the server on SIGUSR2), minus the same
   figures before any client connected, divided by the connections held. Kernel socket memory is not in RSS.
 - Our rows also give the backplane's own counters (\`stats()\`): SQL statements per delivered message, messages
-  per append and rows per read.`;
+  per append and rows per read.
+- Scenario 8 uses light Server-Sent Events and long-polling clients (\`bench/load/clients.ts\`, \`overHttp\`: an
+  event stream or a loop of polls on keep-alive sockets, one POST at a time). "Forwarded" receivers negotiate
+  on their connection's node and send everything else to another node, which forwards each request: every
+  request pays the hop, where a round-robin balancer makes two in three pay it.`;
 
 export async function writeDocs(
   options: BenchOptions,

@@ -4,7 +4,7 @@
  * server. They answer nothing but what a protocol requires to stay connected (Socket.IO's pong); the
  * SignalR client never pings, so our server never arms its client timeout.
  */
-import { request, type Agent } from "node:http";
+import { Agent, request } from "node:http";
 import WebSocket from "ws";
 import type { SendPlan, SendReport } from "../lib/plan.js";
 
@@ -48,6 +48,12 @@ export interface ConnectOptions {
   agent?: Agent;
   handlers: ClientHandlers;
   timeoutMs: number;
+  /**
+   * SignalR only: receive over Server-Sent Events or long polling instead of a WebSocket. Negotiate goes to
+   * `baseUrl` (the connection's home node); the event stream, polls and sends go to `requestUrl` when
+   * given (another node, which forwards each of them home: the extra hop).
+   */
+  http?: { transport: "sse" | "longpolling"; requestUrl?: string };
 }
 
 const RS = "\u001e";
@@ -75,6 +81,10 @@ export async function connectClient(options: ConnectOptions): Promise<LoadClient
       const negotiateUrl = `${options.baseUrl}/hub/negotiate?negotiateVersion=1&${query}`;
       const { connectionToken } = await negotiate(negotiateUrl, options);
       query.set("id", connectionToken);
+      if (options.http) {
+        const url = `${options.http.requestUrl ?? options.baseUrl}/hub?${query}`;
+        return overHttp(url, options, options.http.transport);
+      }
       return open(`${wsBase}/hub?${query}`, options, signalr(options.handlers, options.group !== undefined));
     }
     case "socketio":
@@ -213,6 +223,117 @@ function signalr(handlers: ClientHandlers, confirmJoin: boolean): Protocol {
       echo: (id, value) => invoke(socket, "echo", [value], id),
     }),
   };
+}
+
+/** Keep-alive sockets for the SSE and long-polling clients' requests, for the life of the load process. */
+const httpAgent = new Agent({ keepAlive: true, maxSockets: Infinity });
+
+/** One HTTP exchange; resolves with the status and the whole body. */
+function exchange(
+  url: string,
+  options: ConnectOptions,
+  method: "GET" | "POST",
+  body?: string,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent: httpAgent, localAddress: options.localAddress }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/**
+ * A SignalR JSON client over Server-Sent Events or long polling (scenario 8): the same protocol handling
+ * as the WebSocket client, with the event stream or a loop of polls for what the server sends, and one
+ * POST at a time for what it sends itself (as the official client does: the server refuses overlaps).
+ */
+function overHttp(
+  url: string,
+  options: ConnectOptions,
+  transport: "sse" | "longpolling",
+): Promise<LoadClient> {
+  const protocol = signalr(options.handlers, options.group !== undefined);
+  let stopped = false;
+  let sending: Promise<unknown> = Promise.resolve();
+  let stopStream: (() => void) | undefined;
+  // The protocol's handlers write through this stand-in for a WebSocket.
+  const channel = {
+    send: (text: string) => {
+      sending = sending.then(() => exchange(url, options, "POST", text)).catch(() => {});
+    },
+    close: () => {
+      stopped = true;
+      stopStream?.();
+    },
+  } as unknown as WebSocket;
+  return new Promise<LoadClient>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => fail(new Error("handshake timed out")), options.timeoutMs);
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      stopped = true;
+      clearTimeout(timer);
+      stopStream?.();
+      reject(err);
+    };
+    const ready = () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ ...protocol.verbs(channel), close: () => channel.close() });
+    };
+    const ended = () => {
+      if (!settled) fail(new Error("the server ended the connection during the handshake"));
+      else if (!stopped) options.handlers.closed();
+      stopped = true;
+    };
+    const received = (text: string) => protocol.onMessage(text, channel, ready);
+
+    if (transport === "longpolling") {
+      void (async () => {
+        const first = await exchange(url, options, "GET");
+        if (first.status !== 200) throw new Error(`first poll: ${first.status}`);
+        channel.send(protocol.hello!);
+        while (!stopped) {
+          const poll = await exchange(url, options, "GET");
+          if (poll.status !== 200) return ended();
+          if (poll.body.length > 0) received(poll.body);
+        }
+      })().catch((err: unknown) => (settled ? ended() : fail(err as Error)));
+      return;
+    }
+    const req = request(
+      url,
+      { agent: httpAgent, localAddress: options.localAddress, headers: { Accept: "text/event-stream" } },
+      (res) => {
+        if (res.statusCode !== 200) return fail(new Error(`event stream: ${res.statusCode}`));
+        channel.send(protocol.hello!);
+        let pending = "";
+        res.setEncoding("utf8");
+        res.on("data", (chunk: string) => {
+          pending += chunk;
+          // Events end with a blank line; each of their `data: ` lines is a line of the payload.
+          for (let end = pending.indexOf("\r\n\r\n"); end >= 0; end = pending.indexOf("\r\n\r\n")) {
+            const event = pending.slice(0, end);
+            pending = pending.slice(end + 4);
+            const lines = event.split("\r\n").filter((line) => line.startsWith("data: "));
+            if (lines.length > 0) received(lines.map((line) => line.slice(6)).join("\n"));
+          }
+        });
+        res.on("end", ended);
+        res.on("error", ended);
+      },
+    );
+    stopStream = () => req.destroy();
+    req.on("error", (err) => (settled ? ended() : fail(err)));
+    req.end();
+  });
 }
 
 /**

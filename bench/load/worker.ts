@@ -23,6 +23,8 @@ export type WorkerRequest =
       timeoutMs: number;
       /** Clients that come back when their socket drops (see clients.ts `reconnecting`). */
       reconnect?: { stateful: boolean; reconnectUrl?: string };
+      /** SignalR receivers over Server-Sent Events or long polling (see clients.ts `overHttp`). */
+      http?: { transport: "sse" | "longpolling"; requestUrl?: string };
     }
   | { type: "control"; kind: ClientKind; baseUrl: string; timeoutMs: number }
   | { type: "phase"; phase: number; perSeq: boolean; seqs?: boolean }
@@ -163,6 +165,7 @@ async function connect(request: Extract<WorkerRequest, { type: "connect" }>): Pr
           handlers: handlersFor(request.firstUser + i),
           timeoutMs: request.timeoutMs,
           reconnect: request.reconnect,
+          http: request.http,
         });
         clients.push(client);
         connected++;

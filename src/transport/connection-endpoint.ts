@@ -290,8 +290,7 @@ export class ConnectionEndpoint {
     transportLog.forwarded(this.log, req.method ?? "", home);
     this.forwarder.forward(req, res, url, (error) => {
       transportLog.forwardFailed(this.log, req.method ?? "", home, error);
-      if (res.headersSent) res.destroy();
-      else reject(404, NO_CONNECTION);
+      reject(404, NO_CONNECTION);
     });
   }
 

@@ -1,5 +1,10 @@
-import { Agent, type IncomingMessage, type ServerResponse } from "node:http";
-import { createProxyServer } from "http-proxy-3";
+import {
+  Agent,
+  request,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 
 /**
  * Set on a request one node forwards to another (its value: the forwarding node's id). A node never
@@ -15,29 +20,67 @@ export interface ForwardingOptions {
   nodeUrl(nodeId: string): Promise<string | undefined>;
 }
 
+/** Headers that describe one hop's connection, not the request: never passed on (RFC 9110 §7.6.1). */
+const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"];
+
+function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const copy = { ...headers };
+  for (const name of HOP_BY_HOP) delete copy[name];
+  return copy;
+}
+
 /**
  * Forwards whole HTTP requests (a send's body, a poll that waits, an event stream that never ends) to
- * another node and streams its answer back as it comes. One keep-alive agent: the hop to a node reuses
- * its sockets rather than opening one per poll.
+ * another node and streams the answer back as it comes. Plain node:http with one keep-alive agent: a poll
+ * forwarded reuses a socket to its node instead of opening one, and the agent keeps as many idle sockets
+ * as there were polls in flight (a thousand long polls end and start again every second).
  */
 export class RequestForwarder {
-  private readonly agent = new Agent({ keepAlive: true, maxFreeSockets: 64 });
-  private readonly proxy = createProxyServer({ agent: this.agent, xfwd: true });
+  private readonly agent = new Agent({ keepAlive: true, maxFreeSockets: 4096, scheduling: "lifo" });
 
   constructor(private readonly nodeId: string) {}
 
   /**
-   * Sends the request to `baseUrl` (same path and query) and pipes the answer back. `failed` runs when
-   * the node cannot be reached or the exchange breaks.
+   * Sends the request to `baseUrl` (same method, path, query and headers, plus X-Forwarded-For and the
+   * forwarded mark) and pipes the answer back. `failed` runs when the node cannot be reached or the
+   * exchange breaks before the answer started (after, the client's response is cut).
    */
   forward(req: IncomingMessage, res: ServerResponse, baseUrl: string, failed: (error: Error) => void): void {
-    this.proxy.web(req, res, { target: baseUrl, headers: { [FORWARDED_HEADER]: this.nodeId } }, (error) =>
-      failed(error),
+    const target = new URL(baseUrl);
+    const headers = endToEnd(req.headers);
+    const client = req.socket.remoteAddress;
+    if (client !== undefined) {
+      const earlier = headers["x-forwarded-for"];
+      headers["x-forwarded-for"] = earlier ? `${String(earlier)}, ${client}` : client;
+    }
+    headers[FORWARDED_HEADER] = this.nodeId;
+    const upstream = request(
+      {
+        protocol: target.protocol,
+        hostname: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers,
+        agent: target.protocol === "http:" ? this.agent : undefined,
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
+        // An event stream's events must not wait in a buffer here.
+        res.flushHeaders();
+        answer.pipe(res);
+        answer.on("error", () => res.destroy());
+      },
     );
+    upstream.on("error", (error) => (res.headersSent ? res.destroy() : failed(error)));
+    // The client went away (a cancelled poll, a closed event stream): so does the forwarded request.
+    res.on("close", () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+    req.pipe(upstream);
   }
 
   close(): void {
-    this.proxy.close();
     this.agent.destroy();
   }
 }
