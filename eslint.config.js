@@ -7,6 +7,7 @@ const forbiddenImports = {
   "src/protocol/**": ["transport", "hub", "backplane", "server", "api", "cli"],
   "src/transport/**": ["hub", "backplane", "server", "api", "cli"],
   "src/hub/**": ["server", "api", "cli", "backplane/memory", "backplane/postgres"],
+  "src/connections/**": ["hub", "backplane", "notifications", "server", "api", "cli"],
   "src/backplane/**": ["transport", "hub", "server", "api", "cli"],
   "src/notifications/**": ["transport", "server", "api", "cli", "backplane/memory", "backplane/postgres"],
   "src/api/**": ["server", "cli", "transport"],

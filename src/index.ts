@@ -18,6 +18,7 @@
 // Creating and running a node.
 export { createServer, type SwitchboardServer } from "./server/create-server.js";
 export type { ServerOptions, Identity } from "./server/options.js";
+export type { RawConnection, RawConnectionHandler } from "./connections/connection-handler.js";
 export { jwtAuthentication, type JwtAuthenticationOptions, type JwtAuthenticator } from "./server/auth.js";
 
 // Writing hubs: the base class, what a hub method sees, and the errors it may throw for clients to read.

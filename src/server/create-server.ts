@@ -18,6 +18,7 @@ import { HubEndpoint, type HubContext } from "../hub/hub-endpoint.js";
 import type { Logger } from "../hub/hub.log.js";
 import { resolveProtocol } from "../protocol/protocol-registry.js";
 import type { HubProtocol } from "../protocol/hub-protocol.js";
+import { RawConnectionEndpoint } from "../connections/connection-handler.js";
 import { ConnectionEndpoint } from "../transport/connection-endpoint.js";
 import { applyCors, originAllowed } from "./cors.js";
 import { createNotificationHub } from "../notifications/notification-hub.js";
@@ -123,6 +124,25 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         minimumNegotiateVersion: options.minimumNegotiateVersion,
         // A frame may hold several messages, but not without bound (a huge frame would stall the loop).
         maxWebSocketMessageBytes: Math.max(1024 * 1024, 4 * resolved.hub.maximumReceiveMessageSize),
+        logger: log,
+      }),
+    );
+  }
+
+  // Raw connection endpoints (ASP.NET Core's MapConnectionHandler): the same transports, auth and limits.
+  for (const [path, handler] of Object.entries(options.connectionHandlers ?? {})) {
+    endpoints.push(
+      new ConnectionEndpoint({
+        path,
+        handler: new RawConnectionEndpoint(path, handler, log),
+        transports: resolved.transports,
+        tokenSecret: () => backplane.clusterSecret(),
+        authenticate,
+        forwarding,
+        longPollingTimeoutMs: resolved.longPollingTimeoutMs,
+        disconnectTimeoutMs: resolved.disconnectTimeoutMs,
+        allowStatefulReconnects: false, // a raw connection has no hub protocol to resume with
+        minimumNegotiateVersion: options.minimumNegotiateVersion,
         logger: log,
       }),
     );

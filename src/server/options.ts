@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { Backplane } from "../backplane/backplane.js";
+import { checkRawConnectionHandler, type RawConnectionHandler } from "../connections/connection-handler.js";
 import type { HubDefinition } from "../hub/hub.js";
 import type { Logger } from "../hub/hub.log.js";
 import { defaultHubOptions, type HubOptions } from "../hub/hub-options.js";
@@ -24,6 +25,12 @@ export interface Identity {
 export interface ServerOptions extends Partial<HubOptions> {
   /** Hubs by path, e.g. `{ "/hubs/chat": ChatHub }`. */
   hubs: Record<string, HubDefinition>;
+  /**
+   * Raw connection endpoints by path (ASP.NET Core's `MapConnectionHandler`), for clients that use the
+   * official `HttpConnection` without the hub protocol: the same negotiate, transports, authentication and
+   * limits as hubs, messages handed to the handler as they come. Default: none.
+   */
+  connectionHandlers?: Record<string, RawConnectionHandler>;
   /** Carries sends between nodes and keeps the registry. Default: in memory (a single node). */
   backplane?: Backplane;
   /**
@@ -113,6 +120,7 @@ const positiveNumbers = [
 const knownOptions = new Set<string>([
   ...positiveNumbers,
   "hubs",
+  "connectionHandlers",
   "backplane",
   "userIdProvider",
   "authenticate",
@@ -139,33 +147,46 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     if (!knownOptions.has(name)) throw new TypeError(`Unknown option '${name}'.`);
   }
   const hubs = options.hubs as unknown;
+  const rawHandlers = options.connectionHandlers as unknown;
+  if (rawHandlers !== undefined && (rawHandlers === null || typeof rawHandlers !== "object")) {
+    throw new TypeError("Option 'connectionHandlers' must map paths to connection handlers.");
+  }
+  const rawCount = rawHandlers ? Object.keys(rawHandlers).length : 0;
   if (
     hubs === null ||
     typeof hubs !== "object" ||
-    (Object.keys(hubs).length === 0 && !options.notifications)
+    (Object.keys(hubs).length === 0 && !options.notifications && rawCount === 0)
   ) {
     throw new TypeError(
       "Option 'hubs' must map at least one path to a hub, e.g. { \"/hubs/chat\": ChatHub }.",
     );
   }
+  // Hub and connection handler paths share one namespace, matched case-insensitively (as ASP.NET Core's
+  // routes are): two that differ only in case collide.
   const lowerPaths = new Map<string, string>();
-  for (const [path, hub] of Object.entries(hubs)) {
-    // Paths match case-insensitively (as ASP.NET Core's routes do): two that differ only in case collide.
+  const checkPath = (option: string, path: string) => {
     const twin = lowerPaths.get(path.toLowerCase());
     if (twin !== undefined) {
       throw new TypeError(
-        `Option 'hubs': '${path}' and '${twin}' differ only in case; hub paths ignore case.`,
+        `Option '${option}': '${path}' and '${twin}' ${path === twin ? "are the same path" : "differ only in case; paths ignore case"}.`,
       );
     }
     lowerPaths.set(path.toLowerCase(), path);
     if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$/.test(path) || path.endsWith("/")) {
       throw new TypeError(
-        `Option 'hubs': '${path}' is not a valid path (it must start with '/' and not end with '/').`,
+        `Option '${option}': '${path}' is not a valid path (it must start with '/' and not end with '/').`,
       );
     }
+  };
+  for (const [path, hub] of Object.entries(hubs)) {
+    checkPath("hubs", path);
     if (hub === null || (typeof hub !== "function" && typeof hub !== "object")) {
       throw new TypeError(`Option 'hubs': the hub at '${path}' must be a class or an object of methods.`);
     }
+  }
+  for (const [path, handler] of Object.entries(rawHandlers ?? {})) {
+    checkPath("connectionHandlers", path);
+    checkRawConnectionHandler(path, handler);
   }
   for (const name of positiveNumbers) {
     const value = options[name];

@@ -128,10 +128,10 @@ export abstract class BaseConnection implements TransportConnection {
   }
 
   /** Passes bytes from the client to the handler. A handler that throws gets its connection closed. */
-  receive(chunk: Buffer): void {
+  receive(chunk: Buffer, format: FrameFormat = "Text"): void {
     if (this.phase !== "open" || this.callbacks === undefined || chunk.length === 0) return;
     try {
-      this.callbacks.onData(chunk);
+      this.callbacks.onData(chunk, format);
     } catch (error) {
       transportLog.handlerFailed(this.logger, this.connectionId, "onData", error);
       this.fail(toError(error));

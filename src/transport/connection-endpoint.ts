@@ -384,7 +384,9 @@ export class ConnectionEndpoint {
       this.sending.delete(connection);
     }
     if (!connection.isOpen) return reject(404, NO_CONNECTION);
-    connection.receive(body);
+    // The official clients mark a binary send (an ArrayBuffer) so, and text as text/plain.
+    const binary = req.headers["content-type"]?.startsWith("application/octet-stream") === true;
+    connection.receive(body, binary ? "Binary" : "Text");
     writeText(res, 200);
   }
 

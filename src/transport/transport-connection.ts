@@ -99,7 +99,11 @@ export type ResumeDecision =
   | { kind: "refuse"; reason: string };
 
 export interface ConnectionCallbacks {
-  onData(chunk: Buffer): void;
+  /**
+   * Bytes from the client: a WebSocket frame, or the body of a POST (SSE, long polling). `format` says
+   * how the client sent them: a binary frame or an `application/octet-stream` body is "Binary".
+   */
+  onData(chunk: Buffer, format: FrameFormat): void;
   /** The connection ended; `error` is set when it ended abnormally (a transport error, a client gone silent). */
   onClose(error?: Error): void;
 }

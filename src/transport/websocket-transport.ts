@@ -48,8 +48,8 @@ export class WebSocketConnection extends BaseConnection {
   }
 
   // ws calls its listeners with the socket as `this`.
-  private static onMessage(this: WebSocket, data: RawData): void {
-    WebSocketConnection.bySocket.get(this)?.receive(toBuffer(data));
+  private static onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    WebSocketConnection.bySocket.get(this)?.receive(toBuffer(data), isBinary ? "Binary" : "Text");
   }
 
   private static onError(this: WebSocket, error: Error): void {

@@ -30,7 +30,7 @@ describe("hub paths", () => {
 
   it("that differ only in case are refused at start-up", () => {
     expect(() => createServer({ hubs: { "/hubs/chat": TestHub, "/hubs/Chat": TestHub } })).toThrow(
-      "Option 'hubs': '/hubs/Chat' and '/hubs/chat' differ only in case; hub paths ignore case.",
+      "Option 'hubs': '/hubs/Chat' and '/hubs/chat' differ only in case; paths ignore case.",
     );
   });
 });
