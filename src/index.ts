@@ -62,8 +62,10 @@ export {
   type NotifyResult,
   type Presence,
   type NotificationSender,
+  type ClientInvoker,
 } from "./notifications/notifier.js";
 export {
+  NotConfirmedError,
   NotConnectedError,
   UnknownStatusError,
   RegistrationRefusedError,

@@ -167,15 +167,24 @@ async function register(identifier) {
   }
 }
 
-clientA.connection.on("addMessage", (text) => {
+/** Ids of the notifications A has shown: one delivered again (after a reconnect) is confirmed, not shown twice. */
+const shownIds = new Set();
+
+// A notification that waits for a confirmation comes with `{ id }`: returning a value confirms it.
+clientA.connection.on("addMessage", (text, meta) => {
+  const id = meta && meta.id;
+  if (id && shownIds.has(id)) return true;
+  if (id) shownIds.add(id);
   const arrived = performance.now();
   const parts = [element("strong", "", String(text))];
+  if (id) parts.push(element("span", "detail", "confirmed to B"));
   if (pending && pending.identifier === registered) {
     const elapsed = (arrived - pending.clickedAt).toFixed(1);
     parts.push(element("span", "detail timing", `${elapsed} ms after B's click`));
     pending = undefined;
   }
   logEntry("a-messages", ...parts);
+  return true;
 });
 
 $("a-register-form").addEventListener("submit", (event) => {
@@ -212,13 +221,21 @@ async function notify(identifier, body) {
   const detail = element(
     "span",
     "detail",
-    response.ok
-      ? `reached ${count(answer.connections, "connection")} on ${count(answer.nodes, "node")}`
-      : `${response.status} ${answer.code ?? ""}`,
+    !response.ok
+      ? `${response.status} ${answer.code ?? ""}`
+      : answer.notificationId
+        ? `asked ${count(answer.connections, "connection")}`
+        : `reached ${count(answer.connections, "connection")} on ${count(answer.nodes, "node")}`,
   );
   if (apiNode) detail.append(" · API answered on node ", nodeBadge(apiNode), ` in ${elapsed} ms`);
   if (response.ok && apiNode && panelNodes.a && identifier === registered)
     detail.append(apiNode === panelNodes.a ? " · A's own node" : " · not A's node: the backplane carried it");
+  if (answer.confirmedBy) {
+    const who = answer.confirmedBy === clientA.connection.connectionId ? "A" : "a connection";
+    detail.append(` · confirmed by ${who} (connection ${answer.confirmedBy.slice(0, 8)})`);
+  } else if (response.status === 202) {
+    detail.append(" · not confirmed yet: kept, and delivered again when the identifier registers");
+  }
   const what = body.status ?? JSON.stringify(body.message);
   const parts = [element("strong", "", `${what} → ${identifier}`), detail];
   const entry = logEntry("b-log", ...parts);
@@ -235,10 +252,12 @@ $("b-notify-form").addEventListener("submit", (event) => {
   event.preventDefault();
   const identifier = $("b-identifier").value.trim();
   const button = event.submitter;
-  if (button && button.name === "status") return void notify(identifier, { status: button.value });
+  const confirm = $("b-confirm").checked ? { confirm: true } : {};
+  if (button && button.name === "status")
+    return void notify(identifier, { status: button.value, ...confirm });
   const text = $("b-text").value;
   if (!text.trim()) return showError("b", new Error("Write a message first, or pick a status."));
-  void notify(identifier, { message: text });
+  void notify(identifier, { message: text, ...confirm });
 });
 
 // ---- Start ---------------------------------------------------------------------------------------------

@@ -71,7 +71,14 @@ export const openApiDocument = {
         parameters: [pathParameter("identifier", "The identifier clients registered.")],
         requestBody: { required: true, content: json(ref("NotifyRequest")) },
         responses: {
-          "200": response("Sent (or stored, with ifOffline: store).", ref("NotifyResult")),
+          "200": response(
+            "Sent (or stored, with ifOffline: store); with confirm, confirmed by a client.",
+            ref("NotifyResult"),
+          ),
+          "202": response(
+            "With confirm: no client confirmed in time; the notification stays pending.",
+            ref("PendingNotification"),
+          ),
           ...bodyErrors,
           ...commonErrors,
           "404": response(
@@ -172,6 +179,20 @@ export const openApiDocument = {
             default: "error",
             description: "When nobody holds the identifier: answer 404 not_connected, or store it for later.",
           },
+          confirm: {
+            type: "boolean",
+            default: false,
+            description:
+              "Answer only once a client's handler has run and answered (it gets the text and { id }); the " +
+              "notification is kept until then and delivered again to each connection that registers the identifier.",
+          },
+          confirmTimeoutMs: {
+            type: "integer",
+            minimum: 1,
+            maximum: 120000,
+            description:
+              "With confirm: how long to wait before answering 202 (still pending). Default 30000.",
+          },
         },
         oneOf: [{ required: ["status"] }, { required: ["message"] }],
       },
@@ -184,6 +205,18 @@ export const openApiDocument = {
           connections: { type: "integer", minimum: 0 },
           nodes: { type: "integer", minimum: 0 },
           stored: { type: "boolean", description: "True when nobody was connected and it was stored." },
+          notificationId: { type: "string", description: "With confirm: the id the client's handler got." },
+          confirmedBy: { type: "string", description: "With confirm: the connection that confirmed it." },
+        },
+      },
+      PendingNotification: {
+        type: "object",
+        required: ["identifier", "notificationId", "pending", "message"],
+        properties: {
+          identifier: { type: "string" },
+          notificationId: { type: "string" },
+          pending: { type: "boolean", enum: [true] },
+          message: { type: "string", description: "Why it is still pending." },
         },
       },
       SendRequest: {

@@ -3,7 +3,11 @@
  * exactly these rows (a test compares the two).
  */
 import type { Backplane, SendTarget } from "../backplane/backplane.js";
-import { NotConnectedError, UnknownStatusError } from "../notifications/notification-errors.js";
+import {
+  NotConfirmedError,
+  NotConnectedError,
+  UnknownStatusError,
+} from "../notifications/notification-errors.js";
 import type { Notification, Notifier } from "../notifications/notifier.js";
 import { ApiError } from "./api-errors.js";
 import { openApiDocument } from "./openapi.js";
@@ -68,9 +72,23 @@ async function notify(context: ApiContext, input: RouteInput): Promise<ApiRespon
   try {
     const result = await notifier.notify(param(input, "identifier"), notification, {
       ifOffline: body.ifOffline ?? "error",
+      confirm: body.confirm,
+      confirmTimeoutMs: body.confirmTimeoutMs,
     });
     return { status: 200, body: result };
   } catch (err) {
+    // Not a failure: the notification is kept, and delivered again when the identifier registers.
+    if (err instanceof NotConfirmedError) {
+      return {
+        status: 202,
+        body: {
+          identifier: err.identifier,
+          notificationId: err.notificationId,
+          pending: true,
+          message: err.message,
+        },
+      };
+    }
     if (err instanceof NotConnectedError) throw new ApiError("not_connected", err.message);
     if (err instanceof UnknownStatusError) throw new ApiError("unknown_status", err.message);
     throw err;

@@ -23,6 +23,13 @@ export const notifyBody = z
     status: text().min(1, "must not be empty").max(256, "must be at most 256 characters").optional(),
     message: text().min(1, "must not be empty").optional(),
     ifOffline: z.enum(["error", "store"], { error: 'must be "error" or "store"' }).optional(),
+    confirm: z.boolean({ error: "must be true or false" }).optional(),
+    confirmTimeoutMs: z
+      .number({ error: "must be a number of milliseconds" })
+      .int("must be a whole number of milliseconds")
+      .min(1, "must be at least 1")
+      .max(120_000, "must be at most 120000 (wait longer by asking again later)")
+      .optional(),
   })
   .refine((body) => (body.status === undefined) !== (body.message === undefined), {
     message: "give exactly one of 'status' and 'message'",

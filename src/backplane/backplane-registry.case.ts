@@ -1,12 +1,15 @@
 /** Group changes across nodes, connection removal, presence, the cluster secret and closing. */
+import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
 import type { SpecConn, SpecKit } from "./backplane.case.js";
 import {
   BackplaneUnavailableError,
   hasNodeDirectory,
+  keepsPendingNotifications,
   UnknownConnectionError,
   type Backplane,
   type NodeDirectory,
+  type PendingNotificationStore,
   type SendTarget,
 } from "./backplane.js";
 
@@ -139,6 +142,30 @@ export function registryCases(kit: SpecKit): void {
     }
     const listed = await nodes[0]!.nodes();
     expect(listed.map((n) => n.url).sort()).toEqual(nodes.map((_, i) => urlOf(i)));
+  });
+
+  it("keeps a pending notification until its first confirmation, seen alike from every node", async () => {
+    const all = (await cluster(upTo(2))).map((n) => n.backplane);
+    const nodes = all.filter((n): n is Backplane & PendingNotificationStore => keepsPendingNotifications(n));
+    if (nodes.length < all.length) return; // a backplane without the capability: nothing to check
+    const first = nodes[0]!;
+    const last = nodes.at(-1)!;
+    const [a, b] = [randomUUID(), randomUUID()];
+    await first.addPendingNotification(HUB, "order-9", a, msg("first"), 60_000);
+    await first.addPendingNotification(HUB, "order-9", b, msg("second"), 60_000);
+    expect(await last.pendingNotifications(HUB, "order-9")).toEqual([
+      { id: a, message: msg("first") },
+      { id: b, message: msg("second") },
+    ]);
+    expect(await last.notificationConfirmation(HUB, a)).toEqual({ state: "pending" });
+    expect(await last.confirmNotification(HUB, a, "c2")).toBe("c2");
+    expect(await first.confirmNotification(HUB, a, "c1")).toBe("c2"); // the first confirmation wins
+    expect(await first.notificationConfirmation(HUB, a)).toEqual({ state: "confirmed", connectionId: "c2" });
+    expect(await first.pendingNotifications(HUB, "order-9")).toEqual([{ id: b, message: msg("second") }]);
+    expect(await first.pendingNotifications("/other-hub", "order-9")).toEqual([]);
+    const unknown = randomUUID();
+    expect(await first.notificationConfirmation(HUB, unknown)).toEqual({ state: "unknown" });
+    expect(await first.confirmNotification(HUB, unknown, "c1")).toBeUndefined();
   });
 
   it("clusterSecret is at least 32 bytes and the same on every node", async () => {

@@ -267,6 +267,53 @@ export function canStoreMessages(backplane: object): backplane is MessageStore {
   return typeof candidate.storeMessage === "function" && typeof candidate.takeStoredMessages === "function";
 }
 
+/** A notification kept until a client confirms it. */
+export interface PendingNotification {
+  id: string;
+  message: BackplaneMessage;
+}
+
+/** Whether a kept notification was confirmed, and by which connection. */
+export type NotificationConfirmation =
+  | { state: "pending" }
+  | { state: "confirmed"; connectionId: string }
+  /** Never kept, expired, or trimmed after its confirmation. */
+  | { state: "unknown" };
+
+/**
+ * Optional capability: notifications kept until a client confirms them (`notify(…, { confirm: true })`),
+ * durable where the backplane is, so that one whose client vanished is delivered again when its key is
+ * next registered, on any node. Check with {@link keepsPendingNotifications}.
+ */
+export interface PendingNotificationStore {
+  /** Keeps `message` for `key` under `id` (a UUID) until it is confirmed, or for `ttlMs`. */
+  addPendingNotification(
+    hub: string,
+    key: string,
+    id: string,
+    message: BackplaneMessage,
+    ttlMs: number,
+  ): Promise<void>;
+  /** The unconfirmed, unexpired notifications kept for `key`, oldest first. */
+  pendingNotifications(hub: string, key: string): Promise<PendingNotification[]>;
+  /**
+   * Records that `connectionId` confirmed the notification; the first confirmation wins. Resolves with the
+   * connection whose confirmation counts, or undefined when the notification is unknown (expired).
+   */
+  confirmNotification(hub: string, id: string, connectionId: string): Promise<string | undefined>;
+  notificationConfirmation(hub: string, id: string): Promise<NotificationConfirmation>;
+}
+
+export function keepsPendingNotifications(backplane: object): backplane is PendingNotificationStore {
+  const candidate = backplane as Partial<PendingNotificationStore>;
+  return (
+    typeof candidate.addPendingNotification === "function" &&
+    typeof candidate.pendingNotifications === "function" &&
+    typeof candidate.confirmNotification === "function" &&
+    typeof candidate.notificationConfirmation === "function"
+  );
+}
+
 /** Optional capability: how the backplane's link to its shared store is doing. Check with {@link reportsHealth}. */
 export interface HealthReporter {
   /** "degraded" while the shared store is unreachable: local delivery works, cross-node sends fail. */

@@ -29,3 +29,21 @@ export class RegistrationRefusedError extends Error {
     this.name = "RegistrationRefusedError";
   }
 }
+
+/**
+ * `notify` with `confirm` when no client confirmed in time. The notification is not lost: it stays pending
+ * and is delivered again to each connection that registers the identifier, until one confirms it.
+ */
+export class NotConfirmedError extends Error {
+  readonly code = "not_confirmed";
+  constructor(
+    readonly identifier: string,
+    readonly notificationId: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `No client confirmed notification ${notificationId} for identifier '${identifier}' within ${timeoutMs} ms; it stays pending and is delivered again when the identifier registers.`,
+    );
+    this.name = "NotConfirmedError";
+  }
+}

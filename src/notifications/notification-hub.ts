@@ -1,4 +1,4 @@
-import { canStoreMessages, type Backplane } from "../backplane/backplane.js";
+import { canStoreMessages, keepsPendingNotifications, type Backplane } from "../backplane/backplane.js";
 import { Hub } from "../hub/hub.js";
 import { RegistrationRefusedError } from "./notification-errors.js";
 import { identifierGroup, validIdentifier, type NotificationOptions } from "./notification-options.js";
@@ -6,7 +6,8 @@ import { HubError } from "../hub/hub-error.js";
 
 /**
  * The built-in notification hub: a client calls `register(identifier)` (the write-up's `registerClient`) and
- * from then on receives `addMessage(text)` for every notification sent to that identifier, from any node.
+ * from then on receives `addMessage(text)` for every notification sent to that identifier, from any node
+ * (`addMessage(text, { id })` for one that waits for a confirmation: the handler's answer confirms it).
  * One identifier may have many connections (tabs, devices): all of them are notified.
  */
 export function createNotificationHub(options: NotificationOptions, backplane: Backplane) {
@@ -33,6 +34,16 @@ export function createNotificationHub(options: NotificationOptions, backplane: B
       if (canStoreMessages(backplane)) {
         for (const message of await backplane.takeStoredMessages(options.path, identifier)) {
           await this.clients.caller.send(message.target, ...message.arguments);
+        }
+      }
+      if (keepsPendingNotifications(backplane)) {
+        // Notifications waiting for a confirmation: this connection is asked, without holding up register.
+        const connectionId = this.context.connectionId;
+        for (const { id, message } of await backplane.pendingNotifications(options.path, identifier)) {
+          this.clients.caller.invoke(message.target, ...message.arguments).then(
+            () => backplane.confirmNotification(options.path, id, connectionId),
+            () => {}, // not confirmed here: it stays pending for the next registration
+          );
         }
       }
       return { identifier, connectionId: this.context.connectionId, nodeId: this.context.nodeId };

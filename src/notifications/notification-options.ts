@@ -16,8 +16,10 @@ export interface NotificationOptions {
   ) => boolean | Promise<boolean>;
   /** Lets anyone register any identifier. Only for demos: anyone could read anyone's notifications. Default false. */
   allowAnonymousRegistration: boolean;
-  /** How long a notification stored for an offline identifier waits. Default 24 h. */
+  /** How long a notification stored for an offline identifier, or waiting for a confirmation, is kept. Default 24 h. */
   offlineTtlMs: number;
+  /** How long `notify(…, { confirm: true })` waits for a client's confirmation before it rejects. Default 30 000 ms. */
+  confirmTimeoutMs: number;
 }
 
 export const defaultStatuses: Readonly<Record<string, string>> = {
@@ -31,6 +33,7 @@ export const defaultNotificationOptions: NotificationOptions = {
   statuses: { ...defaultStatuses },
   allowAnonymousRegistration: false,
   offlineTtlMs: 24 * 60 * 60 * 1000,
+  confirmTimeoutMs: 30_000,
 };
 
 /** The group that holds an identifier's connections. */

@@ -1,10 +1,13 @@
+import { randomUUID } from "node:crypto";
 import {
   canStoreMessages,
+  keepsPendingNotifications,
   type BackplaneMessage,
+  type PendingNotificationStore,
   type PublishResult,
   type SendTarget,
 } from "../backplane/backplane.js";
-import { NotConnectedError, UnknownStatusError } from "./notification-errors.js";
+import { NotConfirmedError, NotConnectedError, UnknownStatusError } from "./notification-errors.js";
 import {
   defaultNotificationOptions,
   identifierGroup,
@@ -27,17 +30,42 @@ export interface NotifyOptions {
    * "store" keeps the notification (for the configured TTL) and delivers it when the identifier registers.
    */
   ifOffline?: "error" | "store";
+  /**
+   * Resolve only once a client registered under the identifier has run its handler and answered (a client
+   * result): the handler gets `(text, { id })` and confirms by returning (anything). The notification is
+   * kept in the backplane (PostgreSQL) until then, and delivered again to each connection that registers
+   * the identifier, on any node, also after the node that held the client died. Rejects with
+   * NotConfirmedError after `confirmTimeoutMs` (the notification stays pending). Nodes only: a publisher
+   * from another process cannot await client results.
+   */
+  confirm?: boolean;
+  /** With `confirm`: how long to wait; default the notification options' `confirmTimeoutMs`. */
+  confirmTimeoutMs?: number;
 }
+
+/** Asks one connection for a client result (a node's hub context), resolving with its answer. */
+export type ClientInvoker = (
+  connectionId: string,
+  method: string,
+  args: unknown[],
+  timeoutMs: number,
+) => Promise<unknown>;
 
 export interface NotifyResult {
   identifier: string;
   /** The text the client received (or will receive). */
   text: string;
-  /** Connections the notification was addressed to, and the nodes holding them. */
+  /**
+   * Connections the notification was addressed to, and the nodes holding them (with `confirm`: the
+   * connections asked, and `nodes` is not counted: 0).
+   */
   connections: number;
   nodes: number;
   /** True when nobody was connected and the notification was stored for later. */
   stored: boolean;
+  /** With `confirm`: the notification's id (the client's handler gets it too), and who confirmed it. */
+  notificationId?: string;
+  confirmedBy?: string;
 }
 
 export interface Presence {
@@ -45,6 +73,9 @@ export interface Presence {
   connected: boolean;
   connectionIds: string[];
 }
+
+/** How often a confirmed notify looks for a confirmation made on another node. */
+const CONFIRMATION_POLL_MS = 250;
 
 /**
  * Notifies an identifier's connections, wherever they are: the heart of the notification service.
@@ -54,6 +85,8 @@ export class Notifier {
   constructor(
     private readonly sender: NotificationSender,
     readonly options: NotificationOptions,
+    /** A node's way to ask a connection for a client result; without it, `confirm` is refused. */
+    private readonly invoke?: ClientInvoker,
   ) {}
 
   /** The text a notification becomes. @throws UnknownStatusError for a status without a template. */
@@ -77,6 +110,7 @@ export class Notifier {
     if (!validIdentifier(identifier))
       throw new TypeError("An identifier is a non-empty string of at most 256 characters.");
     const text = this.textOf(identifier, notification);
+    if (options.confirm) return this.notifyConfirmed(identifier, text, options);
     const message: BackplaneMessage = { target: this.options.clientMethod, arguments: [text] };
     const { path } = this.options;
     const target: SendTarget = { kind: "groups", hub: path, groups: [identifierGroup(identifier)] };
@@ -98,6 +132,93 @@ export class Notifier {
       return { identifier, text, connections: 0, nodes: 0, stored: true };
     }
     throw new NotConnectedError(identifier);
+  }
+
+  /**
+   * The confirmed path: keep the notification, ask every connection that holds the identifier now, and
+   * resolve with the first confirmation, wherever it happens (a connection that registers on another node
+   * meanwhile is sent the kept notification by the hub, and confirms there).
+   */
+  private async notifyConfirmed(
+    identifier: string,
+    text: string,
+    options: NotifyOptions,
+  ): Promise<NotifyResult> {
+    const store = this.sender;
+    if (this.invoke === undefined || !keepsPendingNotifications(store)) {
+      throw new Error(
+        "notify with confirm needs a node (server.notifications) whose backplane keeps pending notifications.",
+      );
+    }
+    const timeoutMs = options.confirmTimeoutMs ?? this.options.confirmTimeoutMs;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0))
+      throw new RangeError("confirmTimeoutMs must be a positive number of milliseconds.");
+    const { connectionIds } = await this.presence(identifier);
+    if (connectionIds.length === 0 && options.ifOffline !== "store") throw new NotConnectedError(identifier);
+    const id = randomUUID();
+    const message: BackplaneMessage = { target: this.options.clientMethod, arguments: [text, { id }] };
+    await store.addPendingNotification(this.options.path, identifier, id, message, this.options.offlineTtlMs);
+    const confirmedBy = await this.firstConfirmation(
+      store,
+      identifier,
+      id,
+      message,
+      connectionIds,
+      timeoutMs,
+    );
+    return {
+      identifier,
+      text,
+      connections: connectionIds.length,
+      nodes: 0,
+      stored: connectionIds.length === 0,
+      notificationId: id,
+      confirmedBy,
+    };
+  }
+
+  private firstConfirmation(
+    store: PendingNotificationStore,
+    identifier: string,
+    id: string,
+    message: BackplaneMessage,
+    connectionIds: string[],
+    timeoutMs: number,
+  ): Promise<string> {
+    const { path } = this.options;
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (end: () => void) => {
+        if (settled) return;
+        settled = true;
+        clearInterval(poll);
+        clearTimeout(timer);
+        end();
+      };
+      for (const connectionId of connectionIds) {
+        this.invoke!(connectionId, message.target, message.arguments, timeoutMs).then(
+          async () => {
+            const winner = await store.confirmNotification(path, id, connectionId);
+            if (winner !== undefined) settle(() => resolve(winner));
+          },
+          // No answer from this one: another connection, or the next registration, may still confirm it.
+          () => {},
+        );
+      }
+      // A confirmation made elsewhere (by a connection that registered on another node) is in the store.
+      const poll = setInterval(() => {
+        store.notificationConfirmation(path, id).then(
+          (state) => {
+            if (state.state === "confirmed") settle(() => resolve(state.connectionId));
+          },
+          () => {}, // the backplane is unavailable for now: ask again at the next tick
+        );
+      }, CONFIRMATION_POLL_MS);
+      const timer = setTimeout(
+        () => settle(() => reject(new NotConfirmedError(identifier, id, timeoutMs))),
+        timeoutMs,
+      );
+    });
   }
 
   /** Which connections hold an identifier now. */

@@ -87,7 +87,16 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   };
 
   const hubDefinitions: [string, HubDefinition][] = Object.entries(options.hubs);
-  const notifier = resolved.notifications && new Notifier(backplane, resolved.notifications);
+  // Confirmed notifications ask the notification hub's connections for a client result, on any node.
+  const notificationPath = resolved.notifications ? resolved.notifications.path : undefined;
+  const notifier =
+    resolved.notifications &&
+    new Notifier(backplane, resolved.notifications, (connectionId, method, args, timeoutMs) =>
+      hubs
+        .get(notificationPath!)!
+        .context.clients.client(connectionId)
+        .invokeWith({ timeoutMs }, method, ...args),
+    );
   if (resolved.notifications) {
     hubDefinitions.push([
       resolved.notifications.path,

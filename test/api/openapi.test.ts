@@ -103,8 +103,12 @@ describe("GET /api/openapi.json", () => {
       const reply = await pending;
       expect(Object.keys(served.paths[path]![method]!.responses), path).toContain(String(reply.status));
       const schema = served.components.schemas[schemaName]!;
-      expect(Object.keys(reply.body as object).sort(), schemaName).toEqual([...schema.required!].sort());
-      expect(Object.keys(schema.properties!).sort(), schemaName).toEqual([...schema.required!].sort());
+      const fields = Object.keys(reply.body as object);
+      // Every required field is there, and nothing that is not documented (optional ones may be absent).
+      for (const name of schema.required!) expect(fields, schemaName).toContain(name);
+      for (const name of fields) expect(Object.keys(schema.properties!), schemaName).toContain(name);
+      for (const name of schema.required!)
+        expect(Object.keys(schema.properties!), schemaName).toContain(name);
     }
   });
 });

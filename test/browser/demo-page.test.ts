@@ -175,6 +175,25 @@ describe.skipIf(!browser.path)(
       },
     );
 
+    it("with 'Wait until A confirms', B's answer names A as the one who confirmed", async () => {
+      const page = await openDemo();
+      const panelA = page.getByTestId("panel-a");
+      const panelB = page.getByTestId("panel-b");
+      await panelA.getByLabel("Identifier to register").fill("order-confirm");
+      await panelA.getByRole("button", { name: "Register" }).click();
+      await panelA.getByTestId("a-registration").getByText("order-confirm").waitFor();
+      await panelB.getByLabel("Identifier to notify").fill("order-confirm");
+      await panelB.getByLabel("Wait until A confirms", { exact: false }).check();
+      await panelB.getByRole("button", { name: "Confirmed" }).click();
+      const entry = panelB.getByTestId("b-log").locator("li").first();
+      await entry.getByText("confirmed by A", { exact: false }).waitFor();
+      expect(await panelA.getByTestId("a-messages").locator("li").first().textContent()).toContain(
+        "confirmed to B",
+      );
+      await page.screenshot({ path: join(outputDir, "notification-demo-confirmed.png"), fullPage: true });
+      expect(pageErrors).toEqual([]);
+    });
+
     it("shows the API's not_connected error for an identifier nobody registered", async () => {
       const page = await openDemo();
       const panelB = page.getByTestId("panel-b");

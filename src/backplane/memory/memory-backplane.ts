@@ -9,6 +9,9 @@ import {
   type ConnectionInfo,
   type MessageStore,
   type NodeInfo,
+  type NotificationConfirmation,
+  type PendingNotification,
+  type PendingNotificationStore,
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
@@ -18,7 +21,7 @@ import { indexAdd, indexRemove, type NameIndex } from "../name-index.js";
  * The in-process backplane: the registry lives in this process's memory and messages never leave it.
  * With it you can only run a single node; to scale out, use the PostgreSQL backplane.
  */
-export class MemoryBackplane implements Backplane, MessageStore {
+export class MemoryBackplane implements Backplane, MessageStore, PendingNotificationStore {
   readonly nodeId = randomUUID();
   private readonly startedAt = new Date();
   private readonly secret = randomBytes(32);
@@ -32,6 +35,18 @@ export class MemoryBackplane implements Backplane, MessageStore {
   private readonly users: NameIndex = new Map();
   /** Key: `${hub}\n${key}`. */
   private readonly stored = new Map<string, { message: BackplaneMessage; expiresAt: number }[]>();
+  /** Notifications kept until confirmed, by id, in the order they were added. */
+  private readonly pending = new Map<
+    string,
+    {
+      hub: string;
+      key: string;
+      message: BackplaneMessage;
+      expiresAt: number;
+      confirmedBy?: string;
+      confirmedAt?: number;
+    }
+  >();
 
   async start(handler: BackplaneEventHandler): Promise<void> {
     this.handler = handler;
@@ -102,6 +117,42 @@ export class MemoryBackplane implements Backplane, MessageStore {
     return list.filter((entry) => entry.expiresAt > now).map((entry) => entry.message);
   }
 
+  async addPendingNotification(
+    hub: string,
+    key: string,
+    id: string,
+    message: BackplaneMessage,
+    ttlMs: number,
+  ): Promise<void> {
+    this.ensureOpen();
+    this.dropExpired();
+    this.pending.set(id, { hub, key, message, expiresAt: Date.now() + ttlMs });
+  }
+
+  async pendingNotifications(hub: string, key: string): Promise<PendingNotification[]> {
+    const now = Date.now();
+    return [...this.pending]
+      .filter(([, p]) => p.hub === hub && p.key === key && p.confirmedBy === undefined && p.expiresAt > now)
+      .map(([id, p]) => ({ id, message: p.message }));
+  }
+
+  async confirmNotification(hub: string, id: string, connectionId: string): Promise<string | undefined> {
+    const kept = this.pending.get(id);
+    if (kept === undefined || kept.hub !== hub) return undefined;
+    if (kept.confirmedBy === undefined) {
+      kept.confirmedBy = connectionId;
+      kept.confirmedAt = Date.now();
+    }
+    return kept.confirmedBy;
+  }
+
+  async notificationConfirmation(hub: string, id: string): Promise<NotificationConfirmation> {
+    const kept = this.pending.get(id);
+    if (kept === undefined || kept.hub !== hub) return { state: "unknown" };
+    if (kept.confirmedBy !== undefined) return { state: "confirmed", connectionId: kept.confirmedBy };
+    return kept.expiresAt > Date.now() ? { state: "pending" } : { state: "unknown" };
+  }
+
   /** Forgets stored messages past their expiry, so keys nobody takes do not hold memory for ever. */
   private dropExpired(): void {
     const now = Date.now();
@@ -109,6 +160,11 @@ export class MemoryBackplane implements Backplane, MessageStore {
       const live = list.filter((entry) => entry.expiresAt > now);
       if (live.length === 0) this.stored.delete(key);
       else if (live.length < list.length) this.stored.set(key, live);
+    }
+    // A confirmed one stays a while, so a late question about it still gets "confirmed".
+    for (const [id, kept] of this.pending) {
+      if (kept.expiresAt <= now || (kept.confirmedAt ?? Infinity) <= now - 10 * 60_000)
+        this.pending.delete(id);
     }
   }
 

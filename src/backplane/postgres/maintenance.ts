@@ -1,5 +1,6 @@
 import type { LocalIndex } from "./local-index.js";
 import { trimOnce } from "./log.js";
+import { trimPendingNotifications } from "./pending-notifications.js";
 import { trimExpiredStored } from "./stored-messages.js";
 import type { SchemaNames } from "./names.js";
 import type { ResolvedOptions } from "./options.js";
@@ -184,6 +185,7 @@ export class Maintenance {
         if (deleted < this.options.retention.batchSize || Date.now() > deadline || this.stopped) break;
       }
       total += await trimExpiredStored(this.sql.query, this.names, this.options.retention.batchSize);
+      total += await trimPendingNotifications(this.sql.query, this.names, this.options.retention.batchSize);
       total += await registry.trimEndedConnections(this.sql.query, this.names, TOMBSTONE_MAX_AGE_MS);
       if (total > 0) this.log.trimmed(total);
     } catch (err) {

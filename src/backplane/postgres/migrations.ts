@@ -125,6 +125,26 @@ export const migrations: readonly Migration[] = [
       `ALTER TABLE ${n.nodes} ADD COLUMN url text`,
     ],
   },
+  {
+    version: 6,
+    name: "pending notifications",
+    statements: (n) => [
+      // Kept until a client confirms them (confirmed_by is set, first confirmation wins), or until they
+      // expire; redelivered to each connection that registers their key meanwhile.
+      `CREATE TABLE ${n.pendingNotifications} (
+        id uuid PRIMARY KEY,
+        hub text NOT NULL,
+        key text NOT NULL,
+        payload bytea NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now(),
+        expires_at timestamptz NOT NULL,
+        confirmed_by text,
+        confirmed_at timestamptz
+      )`,
+      `CREATE INDEX pending_notifications_key ON ${n.pendingNotifications} (hub, key) WHERE confirmed_by IS NULL`,
+      `CREATE INDEX pending_notifications_expiry ON ${n.pendingNotifications} (expires_at)`,
+    ],
+  },
 ];
 
 /** Namespace of the migration advisory lock (the second key is a hash of the schema name). */

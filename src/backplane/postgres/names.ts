@@ -25,6 +25,8 @@ export class SchemaNames {
   readonly messages: string;
   /** Messages kept for an identifier that had no connection (notify with ifOffline "store"). */
   readonly storedMessages: string;
+  /** Notifications kept until a client confirms them (notify with confirm). */
+  readonly pendingNotifications: string;
   /**
    * `ended_connections`: stateful connections that ended a short while ago (their node died, or the server
    * closed them), so a client that comes back with their token is refused at once on any node.
@@ -54,6 +56,7 @@ export class SchemaNames {
     this.logHead = table("log_head");
     this.messages = table("messages");
     this.storedMessages = table("stored_messages");
+    this.pendingNotifications = table("pending_notifications");
     this.endedConnections = table("ended_connections");
     this.movedAfterSnapshot = table("moved_after_snapshot");
     this.livenessLockPrefix = `switchboard node ${schemaName} `;

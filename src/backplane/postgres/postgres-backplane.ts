@@ -13,7 +13,11 @@ import {
   type HealthReporter,
   type MessageStore,
   type ConnectionInfo,
+  type NodeDirectory,
   type NodeInfo,
+  type NotificationConfirmation,
+  type PendingNotification,
+  type PendingNotificationStore,
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
@@ -21,6 +25,7 @@ import { ConnectionMoves } from "./connection-moves.js";
 import { Batcher } from "./batcher.js";
 import { LocalIndex, type LocalConnection, type ParkedRow } from "./local-index.js";
 import { encodeClientResult, EnvelopeType, targetParts, type DecodedTarget } from "./protocol.js";
+import * as pending from "./pending-notifications.js";
 import * as stored from "./stored-messages.js";
 import { readHead, type Query } from "./log.js";
 import { LogReader } from "./log-reader.js";
@@ -60,7 +65,14 @@ const REGISTRY_BATCH = 500;
  * run through a pooler in transaction mode (LISTEN and the liveness lock need a session).
  */
 export class PostgresBackplane
-  implements Backplane, HealthReporter, MessageStore, ConnectionMover, ClientResultRouter
+  implements
+    Backplane,
+    HealthReporter,
+    MessageStore,
+    PendingNotificationStore,
+    ConnectionMover,
+    ClientResultRouter,
+    NodeDirectory
 {
   /** This node's id: a random UUID per instance. */
   readonly nodeId = randomUUID();
@@ -410,6 +422,33 @@ export class PostgresBackplane
   /** Removes and returns the unexpired messages kept for `key`, oldest first. */
   async takeStoredMessages(hub: string, key: string): Promise<BackplaneMessage[]> {
     return this.registryQuery((q) => stored.takeStoredMessages(q, this.names, hub, key));
+  }
+
+  /** Keeps a notification for `key` until a client confirms it (or for `ttlMs`). */
+  async addPendingNotification(
+    hub: string,
+    key: string,
+    id: string,
+    message: BackplaneMessage,
+    ttlMs: number,
+  ): Promise<void> {
+    await this.registryQuery((q) =>
+      pending.addPendingNotification(q, this.names, hub, key, id, message, ttlMs),
+    );
+  }
+
+  /** The unconfirmed, unexpired notifications for `key`, oldest first. */
+  async pendingNotifications(hub: string, key: string): Promise<PendingNotification[]> {
+    return this.registryQuery((q) => pending.pendingNotifications(q, this.names, hub, key));
+  }
+
+  /** Records a confirmation; the first one wins. Resolves with the connection whose confirmation counts. */
+  async confirmNotification(hub: string, id: string, connectionId: string): Promise<string | undefined> {
+    return this.registryQuery((q) => pending.confirmNotification(q, this.names, hub, id, connectionId));
+  }
+
+  async notificationConfirmation(hub: string, id: string): Promise<NotificationConfirmation> {
+    return this.registryQuery((q) => pending.notificationConfirmation(q, this.names, hub, id));
   }
 
   /** The user's connections in the hub on live nodes (heartbeat within `nodeTimeoutMs`), oldest first. */

@@ -1,0 +1,107 @@
+/**
+ * Notifications kept until a client confirms them: the SQL behind PendingNotificationStore. A payload is a
+ * MessagePack `[method, arguments]` pair, as for stored messages.
+ */
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import type { BackplaneMessage, NotificationConfirmation, PendingNotification } from "../backplane.js";
+import type { Query } from "./log.js";
+import type { SchemaNames } from "./names.js";
+
+const encoder = new Encoder();
+const decoder = new Decoder();
+
+/** How long a confirmed notification's row stays, so a late question about it still gets "confirmed". */
+const CONFIRMED_KEPT = "interval '10 minutes'";
+
+export async function addPendingNotification(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  key: string,
+  id: string,
+  message: BackplaneMessage,
+  ttlMs: number,
+): Promise<void> {
+  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new RangeError("ttlMs must be a positive number.");
+  await query(
+    `INSERT INTO ${n.pendingNotifications} (id, hub, key, payload, expires_at)
+     VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::double precision / 1000))`,
+    [id, hub, key, encoder.encode([message.target, message.arguments]), ttlMs],
+    `${n.statementPrefix}pending_add`,
+  );
+}
+
+export async function pendingNotifications(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  key: string,
+): Promise<PendingNotification[]> {
+  const result = await query<{ id: string; payload: Buffer }>(
+    `SELECT id::text AS id, payload FROM ${n.pendingNotifications}
+     WHERE hub = $1 AND key = $2 AND confirmed_by IS NULL AND expires_at > now()
+     ORDER BY created_at, id`,
+    [hub, key],
+    `${n.statementPrefix}pending_list`,
+  );
+  return result.rows.map((row) => {
+    const [target, args] = decoder.decode(
+      new Uint8Array(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength),
+    ) as [string, unknown[]];
+    return { id: row.id, message: { target, arguments: args } };
+  });
+}
+
+/** Sets the confirming connection unless another came first; returns the one that counts. */
+export async function confirmNotification(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  id: string,
+  connectionId: string,
+): Promise<string | undefined> {
+  const result = await query<{ confirmed_by: string }>(
+    `UPDATE ${n.pendingNotifications}
+     SET confirmed_by = COALESCE(confirmed_by, $3), confirmed_at = COALESCE(confirmed_at, now())
+     WHERE hub = $1 AND id = $2
+     RETURNING confirmed_by`,
+    [hub, id, connectionId],
+    `${n.statementPrefix}pending_confirm`,
+  );
+  return result.rows[0]?.confirmed_by;
+}
+
+export async function notificationConfirmation(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  id: string,
+): Promise<NotificationConfirmation> {
+  const result = await query<{ confirmed_by: string | null; expired: boolean }>(
+    `SELECT confirmed_by, expires_at <= now() AS expired FROM ${n.pendingNotifications}
+     WHERE hub = $1 AND id = $2`,
+    [hub, id],
+    `${n.statementPrefix}pending_state`,
+  );
+  const row = result.rows[0];
+  if (row === undefined) return { state: "unknown" };
+  if (row.confirmed_by !== null) return { state: "confirmed", connectionId: row.confirmed_by };
+  return row.expired ? { state: "unknown" } : { state: "pending" };
+}
+
+/** Deletes up to `batchSize` expired notifications, and confirmed ones after a while; returns how many. */
+export async function trimPendingNotifications(
+  query: Query,
+  n: SchemaNames,
+  batchSize: number,
+): Promise<number> {
+  const result = await query(
+    `DELETE FROM ${n.pendingNotifications}
+     WHERE id IN (SELECT id FROM ${n.pendingNotifications}
+                  WHERE expires_at <= now() OR confirmed_at <= now() - ${CONFIRMED_KEPT}
+                  LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+    [batchSize],
+    `${n.statementPrefix}trim_pending`,
+  );
+  return result.rowCount ?? 0;
+}
