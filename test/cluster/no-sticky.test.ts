@@ -1,7 +1,10 @@
-// Server-Sent Events and long polling behind a round-robin balancer WITHOUT sticky sessions: every request of
-// a connection (negotiate, the event stream or the polls, each send, the long-polling DELETE) may land on
-// any of three real node processes, and the connection works as if there were one node. Each case checks
-// that the balancer did spread the connection's requests over several nodes, so it cannot pass by luck.
+// The conformance matrix across nodes: the official client on {WebSockets, Server-Sent Events, long polling} ×
+// {JSON, MessagePack} (SSE with JSON only) behind a round-robin balancer WITHOUT sticky sessions, with three
+// real node processes. Every request of a connection (negotiate, the event stream or the polls, each send, the
+// long-polling DELETE) may land on any node: echo with dates and bytes, streams both ways, errors, cancel,
+// sends to the user and a group from every node, client results (value, thrown error, no handler, timeout,
+// disconnect) asked from every node, stop, and a killed home node. Each case checks that the balancer did
+// spread the connection's requests over several nodes, so it cannot pass by luck. (One node: test/hub/.)
 import { Subject } from "@microsoft/signalr";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connectClient, eventually, type TestClient, type TransportKey } from "../support/hub-client.js";
@@ -28,9 +31,19 @@ async function throughBalancer(user: string, transport: TransportKey, protocol: 
     protocol,
   });
   client.connection.on("answer", (x: number) => x * 2);
+  client.connection.on("throwing", () => {
+    throw new Error("declined");
+  });
+  client.connection.on("silent", () => {
+    silentCalls.set(client, (silentCalls.get(client) ?? 0) + 1);
+    return new Promise(() => {}); // never answers
+  });
   clients.push(client);
   return client;
 }
+
+/** How often each client's never-answering handler was called. */
+const silentCalls = new Map<TestClient, number>();
 
 /** The distinct nodes the balancer sent requests to since `from` (an index into its routing log). */
 const nodesRoutedSince = (from: number) => new Set(cluster.balancer.routed.slice(from)).size;
@@ -93,14 +106,11 @@ describe.each(matrix)(
         await direct[i]!.connection.invoke("ToGroup", `g-${user}`, `group from ${i}`);
       }
       await eventually(() => client.received("msg").length === 6, 10_000, "six messages");
-      expect(client.received("msg").map(([text]) => text)).toEqual([
-        "user from 0",
-        "group from 0",
-        "user from 1",
-        "group from 1",
-        "user from 2",
-        "group from 2",
-      ]);
+      // Each sender's messages in its order (another node's later send may overtake: no total order).
+      const texts = client.received("msg").map(([text]) => String(text));
+      for (let i = 0; i < 3; i++) {
+        expect(texts.filter((t) => t.endsWith(`from ${i}`))).toEqual([`user from ${i}`, `group from ${i}`]);
+      }
 
       // Client results asked from each node: the answer is a POST that may land on any node.
       const { connectionId } = (await connection.invoke("WhereAmI")) as { connectionId: string };
@@ -112,8 +122,44 @@ describe.each(matrix)(
         });
       }
 
+      // Errors and cancellation: the invocation, its error, the stream and its CancelInvocation each take
+      // their own request to whichever node the balancer picks.
+      await expect(connection.invoke("Fail", "no such order")).rejects.toThrow(
+        "An unexpected error occurred invoking 'Fail' on the server. HubException: no such order",
+      );
+      const tag = `cancel-${user}`;
+      await new Promise<void>((resolve, reject) => {
+        const subscription = connection.stream<number>("CountUntilCancelled", tag).subscribe({
+          next: (n) => {
+            if (n !== 3) return;
+            subscription.dispose();
+            resolve();
+          },
+          error: reject,
+          complete: () => reject(new Error("the stream ended by itself")),
+        });
+      });
+      await eventually(async () => (await connection.invoke<boolean>("WasCancelled", tag)) === true);
+
+      // Client results that fail, asked from another node: the client's error, a missing handler, a timeout.
+      const ask = (method: string, timeoutMs?: number) =>
+        direct[1]!.connection.invoke("AskClient", connectionId, method, [], timeoutMs);
+      expect(await ask("throwing")).toEqual({ reason: "client-error", message: "Error: declined" });
+      expect(await ask("noSuchHandler")).toEqual({
+        reason: "client-error",
+        message: "Client didn't provide a result.",
+      });
+      expect(await ask("silent", 300)).toMatchObject({ reason: "timeout" });
+
       expect(nodesRoutedSince(from)).toBeGreaterThan(1);
+      // A call that waits when the client leaves: the asking node hears that it disconnected.
+      const waiting = ask("silent", 60_000);
+      await eventually(() => silentCalls.get(client) === 2, 10_000, "the second silent call");
       await client.stop();
+      expect(await waiting).toEqual({
+        reason: "disconnected",
+        message: `Connection '${connectionId}' disconnected.`,
+      });
       expect(await client.closed).toBeUndefined();
       // Stopped means gone everywhere: a client result for it now finds no connection.
       await eventually(async () => {

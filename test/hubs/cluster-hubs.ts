@@ -15,6 +15,27 @@ export class ClusterHub extends Hub {
   async *countTo(n: number) {
     for (let i = 1; i <= n; i++) yield i;
   }
+  /** Fails with a message the client sees (a HubError's text reaches it without detailed errors). */
+  fail(message: string) {
+    throw new HubError(message);
+  }
+  /** Counts until the client cancels; `ClusterHub.cancelled` then holds `tag` (read with `wasCancelled`). */
+  async *countUntilCancelled(tag: string) {
+    try {
+      for (let i = 1; ; i++) {
+        yield i;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        if (this.signal.aborted) return;
+      }
+    } finally {
+      ClusterHub.cancelled.add(tag);
+    }
+  }
+  /** Whether the stream `tag` of `countUntilCancelled` has ended on this node (its connection's node). */
+  wasCancelled(tag: string) {
+    return ClusterHub.cancelled.has(tag);
+  }
+  static readonly cancelled = new Set<string>();
   /** Reads a client-to-server stream to its end. */
   async sumOf(numbers: AsyncIterable<number>) {
     let total = 0;
