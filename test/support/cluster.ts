@@ -14,6 +14,8 @@ export interface Cluster {
   /** Stops a node with SIGTERM (it tells its clients to reconnect) and takes it out of the balancer. */
   stopNode(index: number): Promise<void>;
   stop(): Promise<void>;
+  /** Every line the nodes logged so far (JSON), for tests that check why something happened. */
+  logLines(): readonly string[];
 }
 
 export interface ClusterOptions {
@@ -47,7 +49,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     nodes.push(
       await spawnNode(
         args,
-        (line) => (process.env.TEST_LOG ? console.log(`[node ${i}] ${line}`) : logs.push(line)),
+        (line) => {
+          logs.push(line);
+          if (process.env.TEST_LOG) console.log(`[node ${i}] ${line}`);
+        },
         { execArgv: ["--import", "tsx"] },
       ),
     );
@@ -59,6 +64,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     balancer,
     url: (path) => balancer.url + path,
     nodeUrl: (index, path) => nodes[index]!.url + path,
+    logLines: () => logs,
     async kill(index) {
       const node = nodes[index]!;
       live.delete(node);
