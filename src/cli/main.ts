@@ -24,7 +24,7 @@ Options:
   --host <addr>        Address to listen on (default: 127.0.0.1).
   --node-url <url>     start: the URL other nodes reach this node at, to forward Server-Sent Events and
                        long-polling requests (default: $SWITCHBOARD_NODE_URL, else http://<host>:<port>,
-                       with this machine's first external IPv4 address for --host 0.0.0.0).
+                       with this machine's first external IPv4 address for --host 0.0.0.0 or ::).
   --database-url <u>   PostgreSQL connection string (default: $DATABASE_URL, else an embedded PostgreSQL).
   --data-dir <dir>     Where the embedded PostgreSQL keeps its files (default: .switchboard/pg).
   --schema <name>      The backplane's schema, so several apps can share a database (default: switchboard).

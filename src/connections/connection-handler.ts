@@ -39,7 +39,8 @@ export interface RawConnection {
  * The app's side of a raw endpoint, like an ASP.NET Core `ConnectionHandler` (`MapConnectionHandler`), for
  * clients that use the official `HttpConnection` (the SignalR client without the hub layer). Each hook may
  * be async; a connection's hooks run one after the other, in order. A hook that throws ends that
- * connection (logged).
+ * connection (logged), and so do more than 1,000 messages waiting behind a slow one. A connection whose
+ * credential expires is closed, as a hub's is.
  *
  * @example
  * const echo: RawConnectionHandler = {
@@ -95,17 +96,39 @@ export function checkRawConnectionHandler(path: string, handler: unknown): RawCo
   return hooks;
 }
 
+/** Hooks a connection may have waiting behind a slow one before it is closed (as hubs bound theirs). */
+const MAX_WAITING_HOOKS = 1000;
+/** The longest a timer can wait in Node (about 24.8 days); a later expiry re-arms it. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /** One raw connection: the app's view of it, and its hooks run one after the other. */
 class RawConnectionImpl implements RawConnection {
   /** The hooks still to run, chained: each waits for the one before. */
   private queue: Promise<void> = Promise.resolve();
+  private waiting = 0;
+  private expiry: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly transportConnection: TransportConnection,
     private readonly handler: RawConnectionHandler,
     private readonly log: Logger,
     private readonly path: string,
-  ) {}
+    closeOnAuthenticationExpiration: boolean,
+  ) {
+    const expiresAt = transportConnection.request.authExpiresAtMs;
+    if (closeOnAuthenticationExpiration && expiresAt !== undefined) this.closeAt(expiresAt);
+  }
+
+  /** Closes the connection when its credential expires, as hubs do. */
+  private closeAt(expiresAt: number): void {
+    const wait = expiresAt - Date.now();
+    if (wait <= 0) {
+      connectionsLog.authenticationExpired(this.log, this.path, this.connectionId);
+      return this.close();
+    }
+    this.expiry = setTimeout(() => this.closeAt(expiresAt), Math.min(wait, MAX_TIMER_MS));
+    this.expiry.unref();
+  }
 
   get connectionId(): string {
     return this.transportConnection.connectionId;
@@ -141,12 +164,20 @@ class RawConnectionImpl implements RawConnection {
 
   /** Runs a hook after the ones before it; one that throws ends the connection. */
   run(hook: string, call: () => void | Promise<void>): void {
+    if (++this.waiting > MAX_WAITING_HOOKS && hook === "onMessage") {
+      // A client that sends faster than its handler keeps up would hold ever more memory.
+      connectionsLog.handlerBehind(this.log, this.path, this.connectionId, MAX_WAITING_HOOKS);
+      this.waiting--;
+      return this.close();
+    }
     this.queue = this.queue.then(async () => {
       try {
         await call();
       } catch (err) {
         connectionsLog.hookFailed(this.log, this.path, this.connectionId, hook, err);
         this.close();
+      } finally {
+        this.waiting--;
       }
     });
   }
@@ -159,6 +190,7 @@ class RawConnectionImpl implements RawConnection {
       this.run("onMessage", () => onMessage.call(this.handler, this, data));
     },
     onClose: (error?: Error) => {
+      clearTimeout(this.expiry);
       const onDisconnected = this.handler.onDisconnected;
       connectionsLog.disconnected(this.log, this.path, this.connectionId, error);
       if (onDisconnected) this.run("onDisconnected", () => onDisconnected.call(this.handler, this, error));
@@ -175,10 +207,18 @@ export class RawConnectionEndpoint implements ConnectionHandler {
     private readonly path: string,
     private readonly handler: RawConnectionHandler,
     private readonly log: Logger,
+    /** Close a connection when its credential's expiry passes (the server option of the same name). */
+    private readonly closeOnAuthenticationExpiration = true,
   ) {}
 
   onConnected(transport: TransportConnection): ConnectionCallbacks {
-    const connection = new RawConnectionImpl(transport, this.handler, this.log, this.path);
+    const connection = new RawConnectionImpl(
+      transport,
+      this.handler,
+      this.log,
+      this.path,
+      this.closeOnAuthenticationExpiration,
+    );
     connectionsLog.connected(this.log, this.path, connection.connectionId, transport.transport);
     const onConnected = this.handler.onConnected;
     if (onConnected) connection.run("onConnected", () => onConnected.call(this.handler, connection));

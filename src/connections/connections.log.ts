@@ -12,6 +12,16 @@ export const connectionsLog = {
       { event: "RawDisconnected", path, connectionId, ...(error ? { err: error.message } : {}) },
       "A raw connection ended.",
     ),
+  authenticationExpired: (log: Logger, path: string, connectionId: string) =>
+    log.info(
+      { event: "AuthenticationExpired", path, connectionId },
+      "The connection's credential expired; closing the connection.",
+    ),
+  handlerBehind: (log: Logger, path: string, connectionId: string, limit: number) =>
+    log.warn(
+      { event: "RawHandlerBehind", path, connectionId, limit },
+      "More messages wait for the connection's handler than allowed; closing the connection.",
+    ),
   hookFailed: (log: Logger, path: string, connectionId: string, hook: string, err: unknown) =>
     log.error(
       { event: "RawConnectionHookFailed", path, connectionId, hook, err },

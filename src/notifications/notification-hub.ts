@@ -40,10 +40,10 @@ export function createNotificationHub(options: NotificationOptions, backplane: B
         // Notifications waiting for a confirmation: this connection is asked, without holding up register.
         const connectionId = this.context.connectionId;
         for (const { id, message } of await backplane.pendingNotifications(options.path, identifier)) {
-          this.clients.caller.invoke(message.target, ...message.arguments).then(
-            () => backplane.confirmNotification(options.path, id, connectionId),
-            () => {}, // not confirmed here: it stays pending for the next registration
-          );
+          this.clients.caller
+            .invoke(message.target, ...message.arguments)
+            .then(() => backplane.confirmNotification(options.path, id, connectionId))
+            .catch(() => {}); // not confirmed here: it stays pending for the next registration
         }
       }
       return { identifier, connectionId: this.context.connectionId, nodeId: this.context.nodeId };

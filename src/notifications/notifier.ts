@@ -196,14 +196,16 @@ export class Notifier {
         end();
       };
       for (const connectionId of connectionIds) {
-        this.invoke!(connectionId, message.target, message.arguments, timeoutMs).then(
-          async () => {
-            const winner = await store.confirmNotification(path, id, connectionId);
-            if (winner !== undefined) settle(() => resolve(winner));
-          },
-          // No answer from this one: another connection, or the next registration, may still confirm it.
-          () => {},
-        );
+        this.invoke!(connectionId, message.target, message.arguments, timeoutMs)
+          .then(() => store.confirmNotification(path, id, connectionId))
+          .then(
+            (winner) => {
+              if (winner !== undefined) settle(() => resolve(winner));
+            },
+            // No answer from this one, or its confirmation could not be written: another connection, the
+            // next registration, or the poll below (once the backplane is back) may still settle it.
+            () => {},
+          );
       }
       // A confirmation made elsewhere (by a connection that registered on another node) is in the store.
       const poll = setInterval(() => {

@@ -143,7 +143,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     endpoints.push(
       new ConnectionEndpoint({
         path,
-        handler: new RawConnectionEndpoint(path, handler, log),
+        handler: new RawConnectionEndpoint(path, handler, log, resolved.hub.closeOnAuthenticationExpiration),
         transports: resolved.transports,
         tokenSecret: () => backplane.clusterSecret(),
         authenticate,
@@ -193,17 +193,31 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   /** Once an HTTP server listens: the URL the other nodes forward this node's requests to. */
   const advertise = (httpServer: HttpServer): void => {
     if (directory === undefined || advertised !== undefined) return;
-    const url = options.nodeUrl ?? defaultNodeUrl(httpServer.address() as AddressInfo);
-    advertised = (started ??= backplane.start(router))
-      .then(() => directory.advertiseUrl(url))
-      .then(
-        () => log.info({ event: "NodeUrlAdvertised", url }, "Other nodes forward requests here."),
-        (err: unknown) =>
-          log.error(
-            { event: "NodeUrlNotAdvertised", url, err },
-            "The node's URL could not be recorded: requests other nodes forward here will fail.",
-          ),
+    const address = httpServer.address();
+    if (options.nodeUrl === undefined && (address === null || typeof address === "string")) {
+      log.error(
+        { event: "NodeUrlUnknown", address },
+        "The server listens on a pipe: give option 'nodeUrl', or other nodes cannot forward requests here.",
       );
+      return;
+    }
+    const url = options.nodeUrl ?? defaultNodeUrl(address as AddressInfo);
+    advertised = (started ??= backplane.start(router)).then(() => recordNodeUrl(url));
+  };
+  /** Writes the URL into the directory; retried every 2 s while it fails (ready() waits for the first try). */
+  const recordNodeUrl = async (url: string): Promise<void> => {
+    try {
+      await directory!.advertiseUrl(url);
+      log.info({ event: "NodeUrlAdvertised", url }, "Other nodes forward requests here.");
+    } catch (err) {
+      log.error(
+        { event: "NodeUrlNotAdvertised", url, err },
+        "The node's URL could not be recorded (retrying in 2 s): requests other nodes forward here fail meanwhile.",
+      );
+      setTimeout(() => {
+        if (closing === undefined) void recordNodeUrl(url);
+      }, 2000).unref();
+    }
   };
   // Which node answered, for load-balanced set-ups (the demo shows it): on hub, API and health responses.
   const isForUs = (url: string | undefined): boolean =>

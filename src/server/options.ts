@@ -80,7 +80,8 @@ export interface ServerOptions extends Partial<HubOptions> {
    */
   api?: { apiKeyHashes?: string[]; allowWithoutKey?: boolean; maxBodyBytes?: number };
   /**
-   * The URL the other nodes reach this node at (`http://10.0.0.7:5000`): a Server-Sent Events or
+   * The http URL the other nodes reach this node at (`http://10.0.0.7:5000`; no https: nodes talk
+   * inside the cluster's network, TLS ends at the balancer): a Server-Sent Events or
    * long-polling request that the balancer sends to another node than its connection's is forwarded
    * here. Default: the address the server listens on, or this machine's first external IPv4 address
    * when it listens on all of them. Only with a backplane that keeps a node directory (PostgreSQL).
@@ -223,7 +224,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   }
   if (options.nodeUrl !== undefined && !isHttpUrl(options.nodeUrl)) {
     throw new TypeError(
-      `Option 'nodeUrl' must be an http or https URL such as "http://10.0.0.7:5000", not ${JSON.stringify(options.nodeUrl)}.`,
+      `Option 'nodeUrl' must be an http URL with no path, such as "http://10.0.0.7:5000", not ${JSON.stringify(options.nodeUrl)}.`,
     );
   }
   if (options.cors !== undefined && options.cors !== true && !Array.isArray(options.cors)) {
@@ -286,7 +287,8 @@ function isHttpUrl(value: unknown): boolean {
   if (typeof value !== "string") return false;
   try {
     const url = new URL(value);
-    return (url.protocol === "http:" || url.protocol === "https:") && url.pathname === "/" && !url.search;
+    // Plain http: nodes forward to each other inside the cluster's network (TLS ends at the balancer).
+    return url.protocol === "http:" && url.pathname === "/" && !url.search;
   } catch {
     return false;
   }

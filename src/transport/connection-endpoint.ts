@@ -198,6 +198,10 @@ export class ConnectionEndpoint {
       return 401;
     }
     const user = result ?? {};
+    const expiresAt = user.expiresAt as unknown;
+    if (expiresAt !== undefined && !(expiresAt instanceof Date && Number.isFinite(expiresAt.getTime()))) {
+      throw new TypeError("The authenticate hook returned an expiresAt that is not a valid Date.");
+    }
     if (this.options.authorize && !this.options.authorize(user)) {
       const anonymous = user.userId === undefined && user.claims === undefined;
       transportLog.forbidden(this.log, req.method ?? "", user.userId);
@@ -286,6 +290,7 @@ export class ConnectionEndpoint {
     reject: Answer,
   ): Promise<void> {
     const url = await this.options.forwarding!.nodeUrl(home);
+    if (res.destroyed || req.destroyed) return; // the client left while we looked the node up
     if (url === undefined || this.forwarder === undefined) return reject(404, NO_CONNECTION);
     transportLog.forwarded(this.log, req.method ?? "", home);
     this.forwarder.forward(req, res, url, (error) => {

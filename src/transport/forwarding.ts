@@ -21,11 +21,22 @@ export interface ForwardingOptions {
 }
 
 /** Headers that describe one hop's connection, not the request: never passed on (RFC 9110 §7.6.1). */
-const HOP_BY_HOP = ["connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"];
+const HOP_BY_HOP = [
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "upgrade",
+];
 
 function endToEnd(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const copy = { ...headers };
-  for (const name of HOP_BY_HOP) delete copy[name];
+  // And those the Connection header names as this hop's own.
+  const named = String(headers.connection ?? "").split(",");
+  for (const name of [...HOP_BY_HOP, ...named.map((n) => n.trim().toLowerCase())]) delete copy[name];
   return copy;
 }
 
@@ -45,8 +56,16 @@ export class RequestForwarder {
    * forwarded mark) and pipes the answer back. `failed` runs when the node cannot be reached or the
    * exchange breaks before the answer started (after, the client's response is cut).
    */
-  forward(req: IncomingMessage, res: ServerResponse, baseUrl: string, failed: (error: Error) => void): void {
+  forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    baseUrl: string,
+    failed: (error: Error) => void,
+    retried = false,
+  ): void {
     const target = new URL(baseUrl);
+    // A poll, an event stream or a DELETE has no body: it is ended at once, and may be sent again.
+    const bodiless = req.method === "GET" || req.method === "DELETE";
     const headers = endToEnd(req.headers);
     const client = req.socket.remoteAddress;
     if (client !== undefined) {
@@ -56,13 +75,13 @@ export class RequestForwarder {
     headers[FORWARDED_HEADER] = this.nodeId;
     const upstream = request(
       {
-        protocol: target.protocol,
-        hostname: target.hostname,
+        // URL keeps an IPv6 host in brackets; a socket address has none.
+        hostname: target.hostname.replace(/^\[(.*)\]$/, "$1"),
         port: target.port,
         method: req.method,
         path: req.url,
         headers,
-        agent: target.protocol === "http:" ? this.agent : undefined,
+        agent: this.agent,
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, endToEnd(answer.headers));
@@ -72,12 +91,20 @@ export class RequestForwarder {
         answer.on("error", () => res.destroy());
       },
     );
-    upstream.on("error", (error) => (res.headersSent ? res.destroy() : failed(error)));
+    upstream.on("error", (error) => {
+      if (res.headersSent) return res.destroy();
+      // A kept-alive socket the node closed as we reused it: a request without a body is sent again once.
+      if (upstream.reusedSocket && bodiless && !retried && !res.destroyed) {
+        return this.forward(req, res, baseUrl, failed, true);
+      }
+      failed(error);
+    });
     // The client went away (a cancelled poll, a closed event stream): so does the forwarded request.
     res.on("close", () => {
       if (!res.writableFinished) upstream.destroy();
     });
-    req.pipe(upstream);
+    if (bodiless) upstream.end();
+    else req.pipe(upstream);
   }
 
   close(): void {

@@ -179,7 +179,7 @@ describe.each(matrix)(
 );
 
 describe("the node holding a long-polling connection", () => {
-  it("killed: the client's next poll, forwarded to the dead node, fails and the client closes", async () => {
+  it("killed: the client's poll fails (forwarded to the dead node, or sent to it by the balancer) and the client closes, no hang", async () => {
     const client = await throughBalancer("u-doomed", "LongPolling", "json");
     const { nodeId } = (await client.connection.invoke("WhereAmI")) as { nodeId: string };
     const home = cluster.nodes.findIndex((n) => n.nodeId === nodeId);

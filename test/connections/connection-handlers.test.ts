@@ -157,6 +157,62 @@ describe("a raw endpoint's requests", () => {
   });
 });
 
+describe("a raw connection's limits", () => {
+  it("is closed when its credential expires, as a hub connection is", async () => {
+    const expiring = await startServer({
+      hubs: {},
+      connectionHandlers: { "/echo": echo },
+      authenticate: () => ({ userId: "u1", expiresAt: new Date(Date.now() + 1500) }),
+    });
+    try {
+      const connection = new HttpConnection(expiring.url("/echo"), { logger: NullLogger.instance });
+      const closed = new Promise<Error | undefined>((resolve) => (connection.onclose = resolve));
+      await connection.start(TransferFormat.Text);
+      const id = connection.connectionId!;
+      await closed;
+      await eventually(() => seen.get(id)?.includes("disconnected") === true, 10_000, "onDisconnected");
+    } finally {
+      await expiring.close();
+    }
+  });
+
+  it("is closed when more than 1,000 messages wait behind a slow handler", async () => {
+    let release!: () => void;
+    const stuck = new Promise<void>((resolve) => (release = resolve));
+    const slow = await startServer({
+      hubs: {},
+      connectionHandlers: { "/slow": { onMessage: () => stuck } },
+    });
+    try {
+      const connection = new HttpConnection(slow.url("/slow"), {
+        transport: HttpTransportType.WebSockets,
+        logger: NullLogger.instance,
+      });
+      const closed = new Promise<Error | undefined>((resolve) => (connection.onclose = resolve));
+      await connection.start(TransferFormat.Text);
+      for (let i = 0; i < 1100; i++) await connection.send(`m${i}`);
+      await closed;
+    } finally {
+      release();
+      await slow.close();
+    }
+  });
+
+  it("refuses a request whose authenticate hook returned an invalid expiresAt (500, no connection)", async () => {
+    const broken = await startServer({
+      hubs: {},
+      connectionHandlers: { "/echo": echo },
+      authenticate: () => ({ userId: "u1", expiresAt: new Date("not a date") }),
+    });
+    try {
+      const response = await fetch(broken.url("/echo/negotiate?negotiateVersion=1"), { method: "POST" });
+      expect(response.status).toBe(500);
+    } finally {
+      await broken.close();
+    }
+  });
+});
+
 describe("bad connection handlers stop start-up, naming the path", () => {
   it.each<[string, unknown, string]>([
     [

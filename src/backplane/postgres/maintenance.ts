@@ -53,6 +53,8 @@ export class Maintenance {
     private readonly lockHeldSince: () => number | undefined,
     /** Told of every node swept (by anyone's statement run here). */
     private readonly onSwept: (nodeIds: string[]) => void,
+    /** The URL this node advertised, written again when it re-registers (other nodes forward to it). */
+    private readonly advertisedUrl: () => string | undefined,
   ) {}
 
   /** Remembers a connection whose row may outlive it; the next heartbeat deletes it. */
@@ -120,7 +122,7 @@ export class Maintenance {
     if (!alive && !this.stopped) {
       const connections = this.index.all().filter((c) => c.state !== "moving-in");
       await this.sql.transaction((q) =>
-        registry.reregister(q, names, nodeId, options.description, connections),
+        registry.reregister(q, names, nodeId, options.description, this.advertisedUrl(), connections),
       );
       this.log.nodeReregistered(nodeId, connections.length);
     }

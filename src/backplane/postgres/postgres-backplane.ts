@@ -96,6 +96,8 @@ export class PostgresBackplane
   private registered = false;
   private readonly maintenance: Maintenance;
   private readonly moves: ConnectionMoves;
+  /** The URL this node advertised (see advertiseUrl). */
+  private advertisedUrl: string | undefined;
   /** The nodes' URLs as last read (see nodeUrl). */
   private readonly nodeUrls: {
     urls: Map<string, string>;
@@ -144,6 +146,7 @@ export class PostgresBackplane
       this.log,
       () => this.lockHeldSince,
       (swept) => swept.forEach((id) => this.moves.nodeGone(id)),
+      () => this.advertisedUrl,
     );
     this.writer = new LogWriter(this.sql, this.names, this.options, this.log, this.nodeId);
     this.moves = new ConnectionMoves(
@@ -466,6 +469,7 @@ export class PostgresBackplane
   /** Records where the other nodes reach this one (for requests they forward here). */
   async advertiseUrl(url: string): Promise<void> {
     this.ensureStarted();
+    this.advertisedUrl = url; // also written when the node re-registers after being swept
     await this.registryQuery((q) => registry.advertiseNodeUrl(q, this.names, this.nodeId, url));
   }
 

@@ -441,15 +441,16 @@ export async function reregister(
   n: SchemaNames,
   nodeId: string,
   description: string,
+  url: string | undefined,
   connections: readonly (NewConnection & { groups: Iterable<string> })[],
 ): Promise<void> {
   const memberships = connections.flatMap((c) => [...c.groups].map((group) => ({ ...c, group })));
   // Judged by its liveness lock again only if its session holds it now (the sweep ended its sessions; the
   // LISTEN connection takes the lock again when it reconnects).
   await query(
-    `INSERT INTO ${n.nodes} (id, description, liveness_lock)
-     VALUES ($1::uuid, $2, ${n.livenessLockHeld("$3::text")}) ON CONFLICT (id) DO NOTHING`,
-    [nodeId, description, nodeId],
+    `INSERT INTO ${n.nodes} (id, description, liveness_lock, url)
+     VALUES ($1::uuid, $2, ${n.livenessLockHeld("$3::text")}, $4) ON CONFLICT (id) DO NOTHING`,
+    [nodeId, description, nodeId, url ?? null],
   );
   await query(
     `WITH added AS (
