@@ -120,17 +120,20 @@ describe("stateful reconnect through a round-robin balancer", () => {
     // takeover from it timed out.
     const error = await closed;
     expect(String(error)).toMatch(/WebSocket/);
-    const refusals = cluster
-      .logLines()
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as { event?: string; connectionId?: string; reason?: string }];
-        } catch {
-          return []; // not a log record
-        }
-      })
-      .filter((entry) => entry.event === "ResumeRefused" && entry.connectionId === id);
-    expect(refusals.length).toBeGreaterThan(0);
+    // The node's log line may reach this process after the client heard the refusal.
+    const refusalsOf = () =>
+      cluster
+        .logLines()
+        .flatMap((line) => {
+          try {
+            return [JSON.parse(line) as { event?: string; connectionId?: string; reason?: string }];
+          } catch {
+            return []; // not a log record
+          }
+        })
+        .filter((entry) => entry.event === "ResumeRefused" && entry.connectionId === id);
+    await eventually(() => refusalsOf().length > 0, 10_000, "the node's ResumeRefused log line");
+    const refusals = refusalsOf();
     for (const refusal of refusals) {
       expect(refusal.reason).toMatch(
         /^(the node that held the connection is gone|the connection has ended)$/,
