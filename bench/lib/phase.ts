@@ -5,7 +5,7 @@
  */
 import type { PostgresBackplaneStats } from "../../src/backplane/postgres/sql.js";
 import type { Collected, DoneEvent } from "../load/worker.js";
-import { Histogram } from "./histogram.js";
+import { Histogram, summarize, type LatencySummary } from "./histogram.js";
 import type { SendPlan, SendReport } from "./plan.js";
 import { waitForCount, type BenchOptions } from "./bench.js";
 import type { CpuMeter, ServerHandle, WorkerHandle } from "./procs.js";
@@ -155,4 +155,44 @@ export function backplaneText(stats: PostgresBackplaneStats | undefined, deliver
     (stats.moveRetries > 0 ? `, ${stats.moveRetries} batches retried for a move` : "") +
     ")"
   );
+}
+
+/** One population's phases of {@link alternatingPhases}, pooled. */
+export interface PooledPhases {
+  latency: LatencySummary;
+  sent: number;
+  /** Delivered in order (duplicates and reordered deliveries not counted). */
+  delivered: number;
+  lost: number;
+  /** Mean CPU (% of a core) over the phases, for a key of the phases' CpuMeter. */
+  cpu(key: string): number;
+}
+
+/**
+ * Two populations measured in turns (a warm-up of each, then first, second, first, second, each for half the
+ * duration), so that both see the same machine; each side's phases pooled.
+ */
+export async function alternatingPhases<M extends string>(
+  modes: readonly [M, M],
+  options: Pick<BenchOptions, "warmupMs" | "durationMs">,
+  phase: (mode: M, durationMs: number) => Promise<PhaseResult>,
+): Promise<Record<M, PooledPhases>> {
+  if (options.warmupMs > 0) {
+    for (const mode of modes) await phase(mode, options.warmupMs / 2);
+  }
+  const results = new Map<M, PhaseResult[]>(modes.map((mode) => [mode, []]));
+  for (const mode of [...modes, ...modes]) results.get(mode)!.push(await phase(mode, options.durationMs / 2));
+  const pooled = {} as Record<M, PooledPhases>;
+  for (const [mode, list] of results) {
+    const sent = list.reduce((n, r) => n + r.report.sent, 0);
+    const delivered = list.reduce((n, r) => n + r.delivered - r.reordered, 0);
+    pooled[mode] = {
+      latency: summarize(Histogram.from(list.map((r) => r.latency.toData()))),
+      sent,
+      delivered,
+      lost: sent - delivered,
+      cpu: (key) => list.reduce((n, r) => n + (r.cpu[key] ?? 0), 0) / list.length,
+    };
+  }
+  return pooled;
 }

@@ -8,8 +8,7 @@
  * sticky sessions for these transports.
  */
 import { serversFor, sourceAddresses, withServer, type Bench } from "../lib/bench.js";
-import { Histogram, summarize } from "../lib/histogram.js";
-import { runPhase, sendPlan, type PhaseResult } from "../lib/phase.js";
+import { alternatingPhases, runPhase, sendPlan } from "../lib/phase.js";
 import { CpuMeter, startWorker, type ServerHandle, type WorkerHandle } from "../lib/procs.js";
 import { ms, type Row } from "../lib/results.js";
 import type { ConnectResult } from "../load/worker.js";
@@ -80,30 +79,15 @@ async function compare(
         cpu,
         ourNodes: nodes,
       });
-    if (options.warmupMs > 0) {
-      await phase("direct", options.warmupMs / 2);
-      await phase("forwarded", options.warmupMs / 2);
-    }
-    const results: Record<"direct" | "forwarded", PhaseResult[]> = { direct: [], forwarded: [] };
-    for (const mode of ["direct", "forwarded", "direct", "forwarded"] as const) {
-      results[mode].push(await phase(mode, options.durationMs / 2));
-    }
-    const pooled = (mode: "direct" | "forwarded") => {
-      const list = results[mode];
-      const latency = summarize(Histogram.from(list.map((r) => r.latency.toData())));
-      const sent = list.reduce((n, r) => n + r.report.sent, 0);
-      const delivered = list.reduce((n, r) => n + r.delivered - r.reordered, 0);
-      const mean = (node: string) => list.reduce((n, r) => n + (r.cpu[node] ?? 0), 0) / list.length;
-      return { latency, sent, delivered, lost: sent - delivered, cpuA: mean("A"), cpuC: mean("C") };
-    };
-    const direct = pooled("direct");
+    const pooled = await alternatingPhases(["direct", "forwarded"], options, phase);
+    const direct = pooled.direct;
     for (const mode of ["direct", "forwarded"] as const) {
-      const side = pooled(mode);
+      const side = pooled[mode];
       const details = [
         `${name}, ${mode === "direct" ? "every request to the connection's node" : "every request forwarded by another node"}`,
         `delivered ${side.delivered.toLocaleString("en-US")} of ${side.sent.toLocaleString("en-US")}, lost ${side.lost}`,
         `p50 ${ms(side.latency.p50)} p99 ${ms(side.latency.p99)} ms`,
-        `CPU node A ${Math.round(side.cpuA)}%, forwarding node C ${Math.round(side.cpuC)}%`,
+        `CPU node A ${Math.round(side.cpu("A"))}%, forwarding node C ${Math.round(side.cpu("C"))}%`,
       ];
       if (mode === "forwarded") {
         details.push(

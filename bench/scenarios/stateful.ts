@@ -14,8 +14,8 @@
 import pg from "pg";
 import { startCutProxy } from "../../test/support/cut-proxy.js";
 import { serversFor, sleep, sourceAddresses, withServer, type Bench } from "../lib/bench.js";
-import { Histogram, summarize } from "../lib/histogram.js";
-import { runPhase, sendPlan, type PhaseResult } from "../lib/phase.js";
+import { summarize } from "../lib/histogram.js";
+import { alternatingPhases, runPhase, sendPlan, type PhaseResult } from "../lib/phase.js";
 import { CpuMeter, startWorker, type ServerHandle, type WorkerHandle } from "../lib/procs.js";
 import { cpuText, ms, type Row } from "../lib/results.js";
 import type { ConnectResult } from "../load/worker.js";
@@ -107,34 +107,19 @@ async function statefulCost(bench: Bench, nodes: ServerHandle[], worker: WorkerH
         cpu,
         ourNodes: nodes,
       });
-    if (options.warmupMs > 0) {
-      await phase("plain", options.warmupMs / 2);
-      await phase("stateful", options.warmupMs / 2);
-    }
-    const results: Record<"plain" | "stateful", PhaseResult[]> = { plain: [], stateful: [] };
-    for (const mode of ["plain", "stateful", "plain", "stateful"] as const) {
-      results[mode].push(await phase(mode, options.durationMs / 2));
-    }
-    const pooled = (mode: "plain" | "stateful") => {
-      const list = results[mode];
-      const latency = summarize(Histogram.from(list.map((r) => r.latency.toData())));
-      const sent = list.reduce((n, r) => n + r.report.sent, 0);
-      const delivered = list.reduce((n, r) => n + r.delivered - r.reordered, 0);
-      const cpuA = list.reduce((n, r) => n + (r.cpu.A ?? 0), 0) / list.length;
-      return { latency, sent, delivered, lost: sent - delivered, cpuA };
-    };
-    const plain = pooled("plain");
+    const pooled = await alternatingPhases(["plain", "stateful"], options, phase);
+    const plain = pooled.plain;
     for (const mode of ["plain", "stateful"] as const) {
-      const side = pooled(mode);
+      const side = pooled[mode];
       const details = [
         `${mode} receivers (${users.toLocaleString("en-US")}, users ${mode === "plain" ? 0 : users}…): delivered ${side.delivered.toLocaleString("en-US")} of ${side.sent.toLocaleString("en-US")}, lost ${side.lost}`,
         `p50 ${ms(side.latency.p50)} p99 ${ms(side.latency.p99)} ms`,
-        `node A CPU ${Math.round(side.cpuA)}%`,
+        `node A CPU ${Math.round(side.cpu("A"))}%`,
       ];
       const row: Row = ourRow(`1,000/s, ${mode}`, "p99", side.latency.p99, "ms", details);
       if (mode === "stateful") {
         const ratio = side.latency.p99 / plain.latency.p99;
-        row.details += `; ${ratio.toFixed(2)}× the plain p99, node A CPU ${(side.cpuA / Math.max(1, plain.cpuA)).toFixed(2)}× plain`;
+        row.details += `; ${ratio.toFixed(2)}× the plain p99, node A CPU ${(side.cpu("A") / Math.max(1, plain.cpu("A"))).toFixed(2)}× plain`;
         row.target = { text: "p99 within 10% of plain receivers", met: side.lost === 0 && ratio <= 1.1 };
       }
       bench.rows.push(row);
