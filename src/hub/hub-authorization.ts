@@ -1,5 +1,4 @@
 import type { HubDefinition } from "./hub.js";
-import type { HubMethod } from "./method-table.js";
 
 /** Who is calling, as an authorization rule sees it: what the `authenticate` hook returned. */
 export interface HubUser {
@@ -51,7 +50,7 @@ export interface HubAuthorization {
 export function applyAuthorization(
   hubPath: string,
   definition: HubDefinition,
-  methods: Map<string, HubMethod>,
+  methods: Map<string, { authorize?: AuthorizationRule }>,
 ): AuthorizationRule | undefined {
   const given = (definition as { authorize?: unknown }).authorize;
   // A plain-object hub's own method called "authorize" is a method, not rules.
