@@ -58,6 +58,6 @@ export default tseslint.config(
   },
   {
     files: ["bin/**/*.js", "*.config.js"],
-    languageOptions: { globals: { process: "readonly", console: "readonly" } },
+    languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } },
   },
 );

@@ -37,10 +37,30 @@ export const notifyBody = z
 
 export type NotifyBody = z.output<typeof notifyBody>;
 
+/** How deep a message's arguments may nest: well inside what the backplane's MessagePack carries (100). */
+export const MAX_ARGUMENT_DEPTH = 64;
+
+/** Whether `value` nests at most `limit` levels of arrays and objects (walked without recursion). */
+function nestsAtMost(value: unknown, limit: number): boolean {
+  const pending: [unknown, number][] = [[value, 0]];
+  while (pending.length > 0) {
+    const [item, depth] = pending.pop()!;
+    if (item === null || typeof item !== "object") continue;
+    if (depth >= limit) return false;
+    for (const child of Object.values(item)) pending.push([child, depth + 1]);
+  }
+  return true;
+}
+
 /** `POST /api/users/…/messages`, `/api/groups/…/messages`, `/api/broadcast`: a client method call. */
 export const sendBody = z.strictObject({
   method: text().min(1, "must not be empty").max(256, "must be at most 256 characters"),
-  arguments: z.array(z.unknown(), { error: "must be an array" }).optional(),
+  arguments: z
+    .array(z.unknown(), { error: "must be an array" })
+    .refine((args) => nestsAtMost(args, MAX_ARGUMENT_DEPTH), {
+      message: `must not nest more than ${MAX_ARGUMENT_DEPTH} levels deep`,
+    })
+    .optional(),
   hub: text().startsWith("/", 'must be a hub path such as "/hubs/chat"').optional(),
 });
 

@@ -73,7 +73,9 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${usage}`);
+    process.stderr.write(
+      `switchboard: ${argumentError(err)}\nRun 'switchboard --help' for the commands and options.\n`,
+    );
     return 2;
   }
   const { values, positionals } = parsed;
@@ -87,7 +89,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const log = pino({ level: values["log-level"] ?? process.env.LOG_LEVEL ?? "info" });
+    const log = pino({ level: logLevel(values["log-level"] ?? process.env.LOG_LEVEL ?? "info") });
     const dataDir = values["data-dir"] ?? join(".switchboard", "pg");
     const host = values.host ?? "127.0.0.1";
     switch (command) {
@@ -161,11 +163,33 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`${err.message}\n\n${usage}`);
+      process.stderr.write(
+        `switchboard: ${err.message}\nRun 'switchboard --help' for the commands and options.\n`,
+      );
       return 2;
     }
     throw err;
   }
+}
+
+/** parseArgs's complaint in a line a person can act on. */
+function argumentError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = (err as { code?: unknown } | null)?.code;
+  const option = /'(-[^' ]*)/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option) return `unknown option '${option}'.`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option) return `option '${option}' needs a value.`;
+  return message;
+}
+
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"];
+
+function logLevel(level: string): string {
+  if (!LOG_LEVELS.includes(level))
+    throw new UsageError(
+      `--log-level (or $LOG_LEVEL) must be one of ${LOG_LEVELS.join(", ")}, not '${level}'.`,
+    );
+  return level;
 }
 
 function port(text: string): number {

@@ -182,6 +182,23 @@ describe("request bodies", () => {
     expect(badHub.body).toMatchObject({ error: expect.stringMatching(/body.hub: must be a hub path/) });
   });
 
+  it("answers 400 for arguments nested deeper than 64 levels, and takes 64", async () => {
+    const nested = (levels: number) => {
+      let value: unknown = "core";
+      for (let i = 0; i < levels; i++) value = [value];
+      return value;
+    };
+    // The arguments array is the first level.
+    const deep = await call(api.url("/api/broadcast"), { json: { method: "m", arguments: [nested(100)] } });
+    expect(deep.status).toBe(400);
+    expect(deep.body).toEqual({
+      code: "invalid_request",
+      error: "Invalid request: body.arguments: must not nest more than 64 levels deep.",
+    });
+    const fits = await call(api.url("/api/broadcast"), { json: { method: "m", arguments: [nested(63)] } });
+    expect(fits.status).toBe(202);
+  });
+
   it("answers 415 unsupported_media_type for a POST that is not application/json", async () => {
     const plain = await notify({ raw: '{"status":"Confirmed"}' }); // fetch labels it text/plain
     expect(plain).toMatchObject({ status: 415, body: { code: "unsupported_media_type" } });

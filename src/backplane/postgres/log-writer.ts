@@ -84,6 +84,7 @@ export class LogWriter {
     message: BackplaneMessage,
     parts?: DecodedTarget,
     local = 0,
+    encoded?: Uint8Array,
   ): Promise<PublishResult> {
     if (this.closedReason !== undefined) {
       return Promise.reject(new BackplaneUnavailableError(this.closedReason));
@@ -93,7 +94,7 @@ export class LogWriter {
     try {
       wire = parts ?? targetParts(target);
       if (typeof target.hub !== "string") throw new TypeError("A send target needs a hub.");
-      payload = encodeInvocation(wire, message);
+      payload = encoded ?? encodeInvocation(wire, message);
     } catch (err) {
       return Promise.reject(err);
     }

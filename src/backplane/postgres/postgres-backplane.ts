@@ -24,7 +24,13 @@ import {
 import { ConnectionMoves } from "./connection-moves.js";
 import { Batcher } from "./batcher.js";
 import { LocalIndex, type LocalConnection, type ParkedRow } from "./local-index.js";
-import { encodeClientResult, EnvelopeType, targetParts, type DecodedTarget } from "./protocol.js";
+import {
+  encodeClientResult,
+  encodeInvocation,
+  EnvelopeType,
+  targetParts,
+  type DecodedTarget,
+} from "./protocol.js";
 import * as pending from "./pending-notifications.js";
 import * as stored from "./stored-messages.js";
 import { readHead, type Query } from "./log.js";
@@ -360,10 +366,16 @@ export class PostgresBackplane
     }
     let local: string[];
     let parts: DecodedTarget;
+    let payload: Uint8Array | undefined;
     const movingIn: string[] = [];
     try {
       parts = targetParts(target);
       local = this.index.resolveForSend(target.hub, parts, movingIn);
+      // Connections moving here get it from us: the log must not bring it to them from their old node too.
+      if (movingIn.length > 0) parts = { ...parts, excluded: [...parts.excluded, ...movingIn] };
+      // Encoded before anyone has it: a message the log cannot carry fails whole, not after local delivery.
+      const allLocal = target.kind === "connections" && local.length === parts.ids.length;
+      if (!allLocal) payload = encodeInvocation(parts, message);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -375,13 +387,11 @@ export class PostgresBackplane
         this.log.handlerThrew(0, err);
       }
     }
-    // parts.ids holds each named connection once.
-    if (target.kind === "connections" && local.length === parts.ids.length) {
+    // parts.ids holds each named connection once: every one was here.
+    if (payload === undefined) {
       return Promise.resolve({ connections: local.length, nodes: local.length > 0 ? 1 : 0 });
     }
-    // Connections moving here got it from us: the log must not bring it to them from their old node too.
-    if (movingIn.length > 0) parts = { ...parts, excluded: [...parts.excluded, ...movingIn] };
-    return this.writer.publish(target, message, parts, local.length);
+    return this.writer.publish(target, message, parts, local.length, payload);
   }
 
   /** Where the registry says a connection lives (for a client resuming on this node). */

@@ -100,7 +100,9 @@ export interface DecodedTarget {
   excluded: string[];
 }
 
-const encoder = new Encoder();
+/** How deep the MessagePack encoder nests (its default). */
+const MAX_NESTING = 100;
+const encoder = new Encoder({ maxDepth: MAX_NESTING });
 const decoder = new Decoder();
 
 /** The named ids and the exclusions of a target, in wire form. */
@@ -137,7 +139,16 @@ export function encodeInvocation(target: DecodedTarget, message: BackplaneMessag
     message.arguments,
   ];
   if (message.invocationId !== undefined) fields.push(message.invocationId);
-  return encoder.encode(fields);
+  try {
+    return encoder.encode(fields);
+  } catch (err) {
+    // The encoder's own words ("Too deep objects in depth 101") name neither the message nor the limit.
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new TypeError(
+      `The arguments of '${message.target}' cannot be sent between nodes: ${reason} (MessagePack allows ${MAX_NESTING} levels of nesting).`,
+      { cause: err },
+    );
+  }
 }
 
 export function encodeGroupChange(add: boolean, connectionId: string, group: string): Uint8Array {

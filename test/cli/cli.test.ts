@@ -1,0 +1,44 @@
+// The switchboard command as a person meets it: run as a process, from a checkout that was never built (no
+// dist/), with its help, and with mistakes it answers in one line that names the option and the way out.
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const bin = fileURLToPath(new URL("../../bin/switchboard.js", import.meta.url));
+
+function run(...args: string[]) {
+  const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+const hint = "Run 'switchboard --help' for the commands and options.\n";
+
+describe("switchboard", () => {
+  it("--help prints the usage and exits 0, built or not", () => {
+    const { code, stdout, stderr } = run("--help");
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Usage: switchboard <command> \[options\]/);
+    expect(stderr).toBe("");
+  });
+
+  it.each<[string, string[], string]>([
+    ["an unknown option", ["start", "--bogus"], "switchboard: unknown option '--bogus'.\n"],
+    ["an option without its value", ["start", "--port"], "switchboard: option '--port' needs a value.\n"],
+    [
+      "an unknown log level",
+      ["start", "--memory", "--log-level", "loud"],
+      "switchboard: --log-level (or $LOG_LEVEL) must be one of trace, debug, info, warn, error, silent, not 'loud'.\n",
+    ],
+    ["an unknown command", ["frobnicate"], "switchboard: Unknown command 'frobnicate'.\n"],
+    [
+      "a port out of range",
+      ["start", "--memory", "--port", "70000"],
+      "switchboard: --port must be a port number (0-65535), not '70000'.\n",
+    ],
+  ])("refuses %s in one line, exit code 2", (_, args, message) => {
+    const { code, stdout, stderr } = run(...args);
+    expect(code).toBe(2);
+    expect(stderr).toBe(message + hint);
+    expect(stdout).toBe("");
+  });
+});
