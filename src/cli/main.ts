@@ -103,6 +103,12 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case "start": {
+        // Options are checked before anything starts.
+        const nodePort = port(values.port ?? process.env.PORT ?? "5000");
+        const nodeTimeoutMs =
+          values["node-timeout"] === undefined
+            ? undefined
+            : positiveInteger("--node-timeout", values["node-timeout"]);
         const database = values.memory ? undefined : await openDatabase(values["database-url"], dataDir);
         if (database?.embedded) {
           log.info(
@@ -110,27 +116,31 @@ export async function main(argv: string[]): Promise<number> {
             `Embedded PostgreSQL is up. Other nodes join with --database-url ${database.url}`,
           );
         }
-        const node = await startNode({
-          port: port(values.port ?? process.env.PORT ?? "5000"),
-          host,
-          nodeUrl: values["node-url"] ?? process.env.SWITCHBOARD_NODE_URL,
-          databaseUrl: database?.url,
-          schema: values.schema,
-          nodeTimeoutMs:
-            values["node-timeout"] === undefined
-              ? undefined
-              : positiveInteger("--node-timeout", values["node-timeout"]),
-          migrate: !values["no-migrate"],
-          hubsModule: values.hubs,
-          page: values.page ?? false,
-          demoMode: values["demo-mode"] ?? false,
-          apiKeyHashes:
-            values["api-key-hash"] ??
-            process.env.SWITCHBOARD_API_KEY_HASHES?.split(",").filter(Boolean) ??
-            [],
-          projectRoot,
-          log,
-        });
+        let node;
+        try {
+          node = await startNode({
+            port: nodePort,
+            host,
+            nodeUrl: values["node-url"] ?? process.env.SWITCHBOARD_NODE_URL,
+            databaseUrl: database?.url,
+            schema: values.schema,
+            nodeTimeoutMs,
+            migrate: !values["no-migrate"],
+            hubsModule: values.hubs,
+            page: values.page ?? false,
+            demoMode: values["demo-mode"] ?? false,
+            apiKeyHashes:
+              values["api-key-hash"] ??
+              process.env.SWITCHBOARD_API_KEY_HASHES?.split(",").filter(Boolean) ??
+              [],
+            projectRoot,
+            log,
+          });
+        } catch (err) {
+          // The embedded database is this process's child: it must not outlive a node that did not start.
+          await database?.embedded?.stop();
+          throw err;
+        }
         await untilSignal();
         log.info({ event: "ShuttingDown" }, "Stopping: clients are told to reconnect.");
         await node.close();

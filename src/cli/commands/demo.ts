@@ -1,5 +1,6 @@
 import type { Logger as PinoLogger } from "pino";
 import { openDatabase } from "../database.js";
+import { listenFailure } from "../listen-failure.js";
 import { startLoadBalancer } from "../load-balancer.js";
 import { spawnNode, type NodeProcess } from "../node-process.js";
 
@@ -20,7 +21,14 @@ export interface DemoSettings {
  */
 export async function runDemo(settings: DemoSettings): Promise<{ url: string; stop(): Promise<void> }> {
   const { log } = settings;
-  const database = await openDatabase(settings.databaseUrl, settings.dataDir);
+  // The balancer takes its port first: a port in use stops the demo before anything else has started.
+  const balancer = await startLoadBalancer([], settings.port, settings.host).catch((err: unknown) => {
+    throw new Error(listenFailure(err, settings.host, settings.port), { cause: err });
+  });
+  const database = await openDatabase(settings.databaseUrl, settings.dataDir).catch(async (err: unknown) => {
+    await balancer.close();
+    throw err;
+  });
   if (database.embedded)
     log.info({ event: "EmbeddedPostgres", url: redact(database.url) }, "Embedded PostgreSQL is up.");
   const nodes: NodeProcess[] = [];
@@ -43,15 +51,12 @@ export async function runDemo(settings: DemoSettings): Promise<{ url: string; st
       );
     }
   } catch (err) {
+    await balancer.close();
     await Promise.all(nodes.map((n) => n.stop()));
     await database.embedded?.stop();
     throw err;
   }
-  const balancer = await startLoadBalancer(
-    nodes.map((n) => n.url),
-    settings.port,
-    settings.host,
-  );
+  balancer.setBackends(nodes.map((n) => n.url));
   for (const node of nodes)
     log.info(
       { event: "NodeStarted", url: node.url, nodeId: node.nodeId, pid: node.pid },

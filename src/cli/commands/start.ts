@@ -9,6 +9,7 @@ import { createServer, LISTEN_BACKLOG, type SwitchboardServer } from "../../serv
 import type { ServerOptions } from "../../server/options.js";
 import { staticFiles } from "../../server/static-files.js";
 import { ChatHub } from "../demo/chat-hub.js";
+import { listenFailure } from "../listen-failure.js";
 
 export interface NodeSettings {
   port: number;
@@ -81,10 +82,15 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
   });
   server.attach(http);
   await server.ready();
-  await new Promise<void>((done, fail) => {
-    http.once("error", fail);
-    http.listen({ port: settings.port, host: settings.host, backlog: LISTEN_BACKLOG }, () => done());
-  });
+  try {
+    await new Promise<void>((done, fail) => {
+      http.once("error", fail);
+      http.listen({ port: settings.port, host: settings.host, backlog: LISTEN_BACKLOG }, () => done());
+    });
+  } catch (err) {
+    await server.close();
+    throw new Error(listenFailure(err, settings.host, settings.port), { cause: err });
+  }
   await server.ready(); // the node's URL is in the directory: other nodes may forward requests here
   const address = http.address();
   const url = `http://${settings.host}:${typeof address === "object" && address ? address.port : settings.port}`;
