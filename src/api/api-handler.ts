@@ -9,6 +9,9 @@ import { readJsonBody } from "./request-body.js";
 import { decodeParams, matchRoute, pathOf } from "./router.js";
 import { apiRoutes, type ApiContext, type ApiResponse } from "./routes.js";
 
+/** Every route, for the not_found answer: "POST /api/broadcast, GET /api/nodes, …". */
+const ROUTE_LIST = apiRoutes.map((route) => `${route.method} ${route.path}`).join(", ");
+
 export interface ApiHandlerOptions {
   /** The notification service (`server.notifications`). Without it the notification routes answer 404 `notifications_disabled`. */
   notifier?: Notifier;
@@ -111,7 +114,10 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
       authorize(req, request);
     }
     if (match.kind === "not_found")
-      throw new ApiError("not_found", "No server API route has this path. The routes: /api/openapi.json.");
+      throw new ApiError(
+        "not_found",
+        `No server API route has this path. The routes: ${ROUTE_LIST} (described in /api/openapi.json).`,
+      );
     if (match.kind === "method_not_allowed")
       throw new ApiError("method_not_allowed", `This path allows ${match.allow.join(", ")} only.`, {
         Allow: match.allow.join(", "),

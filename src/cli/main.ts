@@ -17,10 +17,12 @@ Commands:
             This is what \`npm start\` runs.
   start     One node. With --database-url (or $DATABASE_URL) it joins that cluster; without, it starts
             an embedded PostgreSQL and prints the URL other nodes can join with; --memory runs it alone.
+            It serves the notification hub, Prometheus metrics at /metrics, and the HTTP API under /api
+            when given an API key hash (or --demo-mode).
   migrate   Create or upgrade the backplane's tables in --database-url (or $DATABASE_URL), then exit.
 
 Options:
-  --port <n>           Port to listen on (default: $PORT or 5000 for demo, 5000 for start; 0 = any free port).
+  --port <n>           Port to listen on (default: $PORT, else 5000; 0 = any free port).
   --host <addr>        Address to listen on (default: 127.0.0.1).
   --node-url <url>     start: the URL other nodes reach this node at, to forward Server-Sent Events and
                        long-polling requests (default: $SWITCHBOARD_NODE_URL, else http://<host>:<port>,

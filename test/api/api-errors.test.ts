@@ -106,6 +106,11 @@ describe("routing", () => {
     for (const path of ["/api", "/api/", "/api/nope", "/api/nodes/extra", "/api/users/alice"]) {
       expect(await call(api.url(path))).toMatchObject({ status: 404, body: { code: "not_found" } });
     }
+    // The answer lists every route, not just the document that describes them.
+    const { body } = await call(api.url("/api/nope"));
+    for (const route of ["POST /api/notifications/{identifier}", "POST /api/broadcast", "GET /api/nodes"]) {
+      expect((body as { error: string }).error).toContain(route);
+    }
   });
 
   it("answers 405 method_not_allowed with Allow for a known path and another method", async () => {
