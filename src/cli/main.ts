@@ -3,11 +3,11 @@
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { pino } from "pino";
 import { migrate } from "../backplane/postgres/migrations.js";
 import { runDemo } from "./commands/demo.js";
 import { startNode } from "./commands/start.js";
 import { openDatabase } from "./database.js";
+import { createLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from "./log.js";
 
 export const usage = `Usage: switchboard <command> [options]
 
@@ -42,6 +42,8 @@ Options:
   --api-key-hash <h>   start: the hex SHA-256 of an HTTP API key; repeat for several (default:
                        $SWITCHBOARD_API_KEY_HASHES, comma-separated). Without any, /api is off.
   --log-level <level>  trace, debug, info, warn, error or silent (default: $LOG_LEVEL or info).
+  --log-format <f>     pretty (short coloured lines) or json (default: pretty when stdout is a terminal,
+                       else json).
   -h, --help           Show this text.
 `;
 
@@ -71,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
         "demo-mode": { type: "boolean" },
         "api-key-hash": { type: "string", multiple: true },
         "log-level": { type: "string" },
+        "log-format": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -91,7 +94,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const log = pino({ level: logLevel(values["log-level"] ?? process.env.LOG_LEVEL ?? "info") });
+    const format = logFormat(values["log-format"]);
+    const log = createLogger(logLevel(values["log-level"] ?? process.env.LOG_LEVEL ?? "info"), format);
     const dataDir = values["data-dir"] ?? join(".switchboard", "pg");
     const host = values.host ?? "127.0.0.1";
     switch (command) {
@@ -161,6 +165,7 @@ export async function main(argv: string[]): Promise<number> {
           dataDir,
           schema: values.schema,
           log,
+          logFormat: format,
         });
         process.stdout.write(
           `\nSwitchboard demo: open ${demo.url}/ (${nodes} nodes behind a round-robin load balancer).\nCtrl-C stops everything.\n\n`,
@@ -195,6 +200,13 @@ function argumentError(err: unknown): string {
 }
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"];
+
+function logFormat(format: string | undefined): LogFormat {
+  if (format === undefined) return defaultLogFormat();
+  if (!(LOG_FORMATS as readonly string[]).includes(format))
+    throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(", ")}, not '${format}'.`);
+  return format as LogFormat;
+}
 
 function logLevel(level: string): string {
   if (!LOG_LEVELS.includes(level))

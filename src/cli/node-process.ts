@@ -36,6 +36,8 @@ export function spawnNode(
   const execArgv = options.execArgv ?? process.execArgv;
   // The Listening line is logged at info: never let an inherited LOG_LEVEL hide it.
   if (!args.includes("--log-level")) args = [...args, "--log-level", "info"];
+  // Its lines are read as JSON, whatever the terminal.
+  args = [...args, "--log-format", "json"];
   const child = spawn(process.execPath, [...execArgv, cliScript, "start", "--port", "0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: options.env ?? process.env,

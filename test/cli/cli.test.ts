@@ -86,4 +86,47 @@ describe("switchboard", () => {
       );
     });
   });
+
+  describe("--log-format", () => {
+    /** Starts a memory node, returns its stdout up to the Listening line, and stops it. */
+    async function firstLines(format: string): Promise<string> {
+      const child = spawn(
+        process.execPath,
+        [bin, "start", "--memory", "--port", "0", "--log-level", "info", "--log-format", format],
+        { stdio: ["ignore", "pipe", "pipe"] },
+      );
+      let stdout = "";
+      child.stdout.setEncoding("utf8");
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on("data", (chunk: string) => {
+          stdout += chunk;
+          if (stdout.includes("listening on")) resolve();
+        });
+        child.on("exit", () => reject(new Error(`the node exited before it listened:\n${stdout}`)));
+      });
+      child.kill("SIGTERM");
+      return stdout;
+    }
+
+    it("pretty: one short line per event, no JSON", async () => {
+      const out = await firstLines("pretty");
+      const line = out.split("\n").find((l) => l.includes("listening on"))!;
+      expect(line).toMatch(
+        /^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Switchboard node listening on http:\/\/127\.0\.0\.1:\d+ /,
+      );
+      expect(() => JSON.parse(line)).toThrow();
+    });
+
+    it("json: one JSON record per line, as log collectors want", async () => {
+      const out = await firstLines("json");
+      const line = out.split("\n").find((l) => l.includes("listening on"))!;
+      expect(JSON.parse(line)).toMatchObject({ event: "Listening", level: 30 });
+    });
+
+    it("refuses a format it does not know", () => {
+      const { code, stderr } = run("start", "--memory", "--log-format", "loud");
+      expect(code).toBe(2);
+      expect(stderr).toBe(`switchboard: --log-format must be one of pretty, json, not 'loud'.\n${hint}`);
+    });
+  });
 });

@@ -1,6 +1,7 @@
 import type { Logger as PinoLogger } from "pino";
 import { openDatabase } from "../database.js";
 import { listenFailure } from "../listen-failure.js";
+import { formatLogLine, type LogFormat } from "../log.js";
 import { startLoadBalancer } from "../load-balancer.js";
 import { spawnNode, type NodeProcess } from "../node-process.js";
 
@@ -13,6 +14,8 @@ export interface DemoSettings {
   /** The backplane's schema; default "switchboard". */
   schema: string | undefined;
   log: PinoLogger;
+  /** How the nodes' warnings forwarded to this terminal look. */
+  logFormat: LogFormat;
 }
 
 /**
@@ -46,7 +49,7 @@ export async function runDemo(settings: DemoSettings): Promise<{ url: string; st
             "--host",
             settings.host,
           ],
-          forwardWarnings,
+          (line) => forwardWarnings(line, settings.logFormat),
         ),
       );
     }
@@ -72,15 +75,17 @@ export async function runDemo(settings: DemoSettings): Promise<{ url: string; st
   };
 }
 
-/** Node logs are JSON lines; the demo's terminal shows only their warnings and errors. */
-function forwardWarnings(line: string): void {
+/** Node logs are JSON lines; the demo's terminal shows only their warnings and errors, in its format. */
+function forwardWarnings(line: string, format: LogFormat): void {
   try {
     const entry = JSON.parse(line) as { level?: number };
-    if ((entry.level ?? 0) >= 40) process.stderr.write(`${line}\n`);
+    if ((entry.level ?? 0) >= 40) process.stderr.write(withNewline(formatLogLine(line, format)));
   } catch {
     if (line.trim()) process.stderr.write(`${line}\n`);
   }
 }
+
+const withNewline = (text: string) => (text.endsWith("\n") ? text : `${text}\n`);
 
 function redact(url: string): string {
   const parsed = new URL(url);
