@@ -22,6 +22,17 @@ const here = fileURLToPath(import.meta.url);
 const cliScript = join(dirname(here), `main${extname(here)}`);
 
 /**
+ * The Node options for a child that runs one of our scripts: ours, which carry the TypeScript loader when we
+ * run from source under `tsx` or `--import tsx`; and the loader itself when we run from source without it
+ * on the command line (bin/switchboard.js registers tsx from code, which a child does not inherit).
+ */
+export function childExecArgv(): string[] {
+  const fromSource = extname(here) === ".ts";
+  const hasLoader = process.execArgv.some((arg) => arg.includes("tsx"));
+  return fromSource && !hasLoader ? [...process.execArgv, "--import", "tsx"] : process.execArgv;
+}
+
+/**
  * Starts `switchboard start <args>` in a new process and resolves once it listens. Its log lines go to
  * `onLog`; the first `Listening` event gives its URL, so the log level must be `info` or lower (the
  * default here, whatever LOG_LEVEL says).
@@ -33,7 +44,7 @@ export function spawnNode(
 ): Promise<NodeProcess> {
   // process.execArgv carries the TypeScript loader when we run from source (tsx), so the child does too;
   // a test runner passes its own (`--import tsx`).
-  const execArgv = options.execArgv ?? process.execArgv;
+  const execArgv = options.execArgv ?? childExecArgv();
   // The Listening line is logged at info: never let an inherited LOG_LEVEL hide it.
   if (!args.includes("--log-level")) args = [...args, "--log-level", "info"];
   // Its lines are read as JSON, whatever the terminal.

@@ -1,9 +1,13 @@
 // The switchboard command as a person meets it: run as a process, from a checkout that was never built (no
 // dist/), with its help, and with mistakes it answers in one line that names the option and the way out.
 import { spawn, spawnSync } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { eventually } from "../support/hub-client.js";
 
 const bin = fileURLToPath(new URL("../../bin/switchboard.js", import.meta.url));
 
@@ -128,5 +132,49 @@ describe("switchboard", () => {
       expect(code).toBe(2);
       expect(stderr).toBe(`switchboard: --log-format must be one of pretty, json, not 'loud'.\n${hint}`);
     });
+  });
+
+  describe("demo, stopped with Ctrl-C", () => {
+    it("stops its nodes, then its database, and nothing warns on the way out", async () => {
+      const dataDir = await mkdtemp(join(tmpdir(), "switchboard-demo-"));
+      try {
+        // detached: a process group of its own, so the test can send it Ctrl-C as a terminal would.
+        const child = spawn(
+          process.execPath,
+          [
+            bin,
+            "demo",
+            "--port",
+            "0",
+            "--nodes",
+            "2",
+            "--data-dir",
+            dataDir,
+            "--log-level",
+            "info",
+            "--log-format",
+            "json",
+          ],
+          { stdio: ["ignore", "pipe", "pipe"], detached: true },
+        );
+        let stdout = "";
+        let stderr = "";
+        child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+        child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+        const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+        await eventually(() => stdout.includes("Switchboard demo: open"), 60_000, "the demo's banner");
+        // From here on, the way out (demo mode's own warning at start-up is not one of them).
+        const [outBefore, errBefore] = [stdout.length, stderr.length];
+        process.kill(-child.pid!, "SIGINT"); // the terminal's Ctrl-C goes to the whole process group
+        expect(await exited).toBe(0);
+        const records = `${stdout.slice(outBefore)}\n${stderr.slice(errBefore)}`
+          .split("\n")
+          .filter((line) => line.startsWith("{"))
+          .map((line) => JSON.parse(line) as { level: number; msg: string });
+        expect(records.filter((r) => r.level >= 40).map((r) => r.msg)).toEqual([]);
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+    }, 120_000);
   });
 });
