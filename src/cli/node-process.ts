@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { createRequire } from "node:module";
 import { dirname, extname, join } from "node:path";
 
 /** A Switchboard node running as a child process (`switchboard start`), as the demo and the cluster tests run them. */
@@ -29,7 +30,9 @@ const cliScript = join(dirname(here), `main${extname(here)}`);
 export function childExecArgv(): string[] {
   const fromSource = extname(here) === ".ts";
   const hasLoader = process.execArgv.some((arg) => arg.includes("tsx"));
-  return fromSource && !hasLoader ? [...process.execArgv, "--import", "tsx"] : process.execArgv;
+  // By its resolved location: a bare "tsx" would be looked up from the working directory.
+  if (!fromSource || hasLoader) return process.execArgv;
+  return [...process.execArgv, "--import", pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href];
 }
 
 /**

