@@ -13,7 +13,10 @@ export async function readJsonBody(req: IncomingMessage, maxBytes: number): Prom
       "Send the body as UTF-8 JSON with 'Content-Type: application/json'.",
     );
   const declared = Number(req.headers["content-length"]);
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(maxBytes);
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    discardRest(req);
+    throw tooLarge(maxBytes);
+  }
   const bytes = await readBytes(req, maxBytes);
   let text: string;
   try {
@@ -36,11 +39,30 @@ function isJsonMediaType(header: string | undefined): boolean {
   return parameters.every((p) => !p.startsWith("charset=") || /^charset="?utf-8"?$/.test(p));
 }
 
-// The connection is closed after a 413: the rest of an oversized body is not worth reading.
 const tooLarge = (maxBytes: number) =>
-  new ApiError("payload_too_large", `The body exceeds the limit of ${maxBytes} bytes.`, {
-    Connection: "close",
+  new ApiError("payload_too_large", `The body exceeds the limit of ${maxBytes} bytes.`);
+
+/** How much of a refused body is read and dropped, and for how long, before the connection is cut. */
+const DISCARD_BYTES = 64 * 1024 * 1024;
+const DISCARD_MS = 10_000;
+
+/**
+ * Reads and drops the rest of a refused body, so that a client still uploading gets to read its 413:
+ * closing a socket with unread data makes the kernel answer with a reset, which the client sees instead of
+ * the answer. Beyond a bound (size or time) the connection is cut after all.
+ */
+function discardRest(req: IncomingMessage): void {
+  let dropped = 0;
+  const cut = () => req.socket.destroy();
+  const timer = setTimeout(cut, DISCARD_MS);
+  timer.unref();
+  req.on("data", (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DISCARD_BYTES) cut();
   });
+  req.once("close", () => clearTimeout(timer));
+  req.resume();
+}
 
 function readBytes(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   // A body parser mounted before the API (express.json(), say) has read the stream already.
@@ -64,7 +86,7 @@ function readBytes(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
         return;
       }
       stop();
-      req.resume(); // discard the rest rather than buffer it
+      discardRest(req); // read on and drop, rather than buffer it or reset the client
       reject(tooLarge(maxBytes));
     };
     const onEnd = () => {

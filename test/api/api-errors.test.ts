@@ -1,4 +1,5 @@
 // The server API's failures over real HTTP: keys, malformed requests, limits, and a backplane that fails.
+import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BackplaneUnavailableError } from "../../src/backplane/backplane.js";
 import { createApiHandler, hashApiKey } from "../../src/api/index.js";
@@ -228,6 +229,37 @@ describe("request bodies", () => {
     const reply = await notify({ json: { message: "x".repeat(64 * 1024) } });
     expect(reply).toMatchObject({ status: 413, body: { code: "payload_too_large" } });
     expect(reply.body).toMatchObject({ error: expect.stringContaining("65536 bytes") });
+  });
+
+  it("lets a client that is still uploading 10 MB read its 413, instead of a reset", async () => {
+    const body = Buffer.alloc(10 * 1024 * 1024, "x");
+    // Resolves once the exchange is over: the status, and any error the client saw (before or after it).
+    const upload = () =>
+      new Promise<{ status: number; error?: string }>((resolve) => {
+        let status = 0;
+        let error: string | undefined;
+        const req = request(
+          api.url("/api/notifications/someone"),
+          {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${testKey}`,
+              "content-type": "application/json",
+              "content-length": body.length,
+            },
+          },
+          (res) => {
+            status = res.statusCode ?? 0;
+            res.resume();
+          },
+        );
+        req.on("error", (err: NodeJS.ErrnoException) => (error ??= err.code ?? err.message)); // ECONNRESET, EPIPE
+        req.on("close", () => resolve(error === undefined ? { status } : { status, error }));
+        // In 64 KiB pieces, as a client on a real network would send it.
+        for (let at = 0; at < body.length; at += 64 * 1024) req.write(body.subarray(at, at + 64 * 1024));
+        req.end();
+      });
+    for (let i = 0; i < 5; i++) expect(await upload()).toEqual({ status: 413 });
   });
 
   it("answers 413 for a streamed body without Content-Length once it passes the limit", async () => {
