@@ -314,6 +314,19 @@ export function keepsPendingNotifications(backplane: object): backplane is Pendi
   );
 }
 
+/**
+ * Optional capability: a graceful stop that loses nothing a send confirmed. `drain()` unregisters every
+ * connection of this node and resolves once the node has delivered every message that counted them; the
+ * node closes its connections after it. Check with {@link canDrain}.
+ */
+export interface Drainable {
+  drain(): Promise<void>;
+}
+
+export function canDrain(backplane: object): backplane is Drainable {
+  return typeof (backplane as Partial<Drainable>).drain === "function";
+}
+
 /** Optional capability: how the backplane's link to its shared store is doing. Check with {@link reportsHealth}. */
 export interface HealthReporter {
   /** "degraded" while the shared store is unreachable: local delivery works, cross-node sends fail. */

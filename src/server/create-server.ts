@@ -8,6 +8,7 @@ import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
 import {
+  canDrain,
   hasNodeDirectory,
   type Backplane,
   type BackplaneEventHandler,
@@ -171,7 +172,11 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   const health =
     options.health === false
       ? undefined
-      : healthHandler(backplane, () => [...hubs.values()].reduce((n, h) => n + h.connectionCount, 0));
+      : healthHandler(
+          backplane,
+          () => [...hubs.values()].reduce((n, h) => n + h.connectionCount, 0),
+          () => closing !== undefined,
+        );
 
   const router: BackplaneEventHandler = {
     deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage) {
@@ -305,6 +310,30 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     ready,
     close() {
       return (closing ??= (async () => {
+        // A stop that loses nothing a send confirmed: no new connections; this node's connections
+        // unregistered and every message that counted them delivered; only then the Close (which allows
+        // reconnecting) to each client, who comes back on another node.
+        for (const endpoint of endpoints) endpoint.stopAccepting();
+        const backplaneRunning =
+          started !== undefined &&
+          (await started.then(
+            () => true,
+            () => false,
+          ));
+        if (backplaneRunning && canDrain(backplane)) {
+          await backplane.drain().then(
+            () =>
+              log.info(
+                { event: "Drained" },
+                "Connections unregistered, and what was sent to them delivered.",
+              ),
+            (err: unknown) =>
+              log.warn(
+                { event: "DrainFailed", err },
+                "Could not drain through the backplane: messages sent to this node's clients just now may be lost.",
+              ),
+          );
+        }
         await Promise.allSettled([...hubs.values()].map((hub) => hub.close()));
         await Promise.allSettled(endpoints.map((endpoint) => endpoint.close()));
         await Promise.allSettled(

@@ -153,6 +153,12 @@ export class ConnectionEndpoint {
     return true;
   }
 
+  /** Refuses new connections (negotiate and WebSocket upgrades, resumes too) with 503; the others go on. */
+  stopAccepting(): void {
+    this.closing = true;
+    for (const entry of this.registry.all()) if (entry.state === "pending") this.registry.delete(entry);
+  }
+
   /** Ends every connection (their `onClose` has run when this settles) and refuses new ones with 503. */
   async close(): Promise<void> {
     this.closing = true;

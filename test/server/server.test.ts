@@ -62,6 +62,31 @@ describe("mounted beside the hubs", () => {
     }
   });
 
+  it("answers /healthz with 503 draining once the node is stopping, and refuses new connections", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    class SlowToLeave extends Hub {
+      override async onDisconnected() {
+        await held; // keeps close() going while we look
+      }
+    }
+    const server = await startServer({ hubs: { "/slow": SlowToLeave } });
+    const client = await connectClient(server.url("/slow"));
+    const closed = server.server.close();
+    try {
+      const reply = await fetch(server.url("/healthz"));
+      expect(reply.status).toBe(503);
+      expect(await reply.json()).toMatchObject({ status: "draining", nodeId: server.server.nodeId });
+      const negotiate = await fetch(server.url("/slow/negotiate?negotiateVersion=1"), { method: "POST" });
+      expect(negotiate.status).toBe(503);
+    } finally {
+      release();
+      await closed;
+      await client.stop();
+      await server.close();
+    }
+  });
+
   it("serves the HTTP API with a key, and a notification reaches a client", async () => {
     const key = "test-key-0123456789";
     const server = await startServer({

@@ -13,6 +13,8 @@ export interface Cluster {
   kill(index: number): Promise<void>;
   /** Stops a node with SIGTERM (it tells its clients to reconnect) and takes it out of the balancer. */
   stopNode(index: number): Promise<void>;
+  /** A deploy's step: the node stopped with SIGTERM (out of the balancer first), then a new one started in its place. */
+  restartNode(index: number): Promise<void>;
   stop(): Promise<void>;
   /** Every line the nodes logged so far (JSON), for tests that check why something happened. */
   logLines(): readonly string[];
@@ -45,20 +47,24 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     process.env.TEST_LOG ? "debug" : "info",
     ...(options.args ?? []),
   ];
-  for (let i = 0; i < options.nodes; i++) {
-    nodes.push(
-      await spawnNode(
-        args,
-        (line) => {
-          logs.push(line);
-          if (process.env.TEST_LOG) console.log(`[node ${i}] ${line}`);
-        },
-        { execArgv: ["--import", "tsx"] },
-      ),
+  const start = (i: number) =>
+    spawnNode(
+      args,
+      (line) => {
+        logs.push(line);
+        if (process.env.TEST_LOG) console.log(`[node ${i}] ${line}`);
+      },
+      { execArgv: ["--import", "tsx"] },
     );
-  }
+  for (let i = 0; i < options.nodes; i++) nodes.push(await start(i));
   const balancer = await startLoadBalancer(nodes.map((n) => n.url));
   const live = new Set(nodes);
+  const stopNode = async (index: number) => {
+    const node = nodes[index]!;
+    live.delete(node);
+    balancer.setBackends([...live].map((n) => n.url));
+    await node.stop();
+  };
   return {
     nodes,
     balancer,
@@ -71,11 +77,13 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       balancer.setBackends([...live].map((n) => n.url));
       await node.kill();
     },
-    async stopNode(index) {
-      const node = nodes[index]!;
-      live.delete(node);
+    stopNode,
+    async restartNode(index) {
+      await stopNode(index);
+      const fresh = await start(index);
+      nodes[index] = fresh;
+      live.add(fresh);
       balancer.setBackends([...live].map((n) => n.url));
-      await node.stop();
     },
     async stop() {
       await balancer.close();

@@ -33,7 +33,7 @@ import {
   encodeMoveRefused,
   encodeMoveRequest,
   encodeMoved,
-  type ControlEnvelope,
+  type MoveEnvelope,
 } from "./protocol.js";
 import type { Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
@@ -163,7 +163,7 @@ export class ConnectionMoves {
   }
 
   /** A control row, read in log order. */
-  onControl(seq: number, hub: string, envelope: ControlEnvelope): void {
+  onControl(seq: number, hub: string, envelope: MoveEnvelope): void {
     const key = `${hub}\n${envelope.connectionId}`;
     switch (envelope.type) {
       case EnvelopeType.MoveRequest:

@@ -23,6 +23,11 @@ const MAX_PENDING_NOTICES = 1_000;
  */
 export class LogReader {
   private cursor = 0;
+
+  /** The seq up to which this node has read the log (its rows up to it delivered). */
+  get position(): number {
+    return this.cursor;
+  }
   private running: Promise<void> | undefined;
   private again = false;
   private stopped = false;

@@ -13,6 +13,7 @@ import {
   type HealthReporter,
   type MessageStore,
   type ConnectionInfo,
+  type Drainable,
   type NodeDirectory,
   type NodeInfo,
   type NotificationConfirmation,
@@ -26,6 +27,7 @@ import { Batcher } from "./batcher.js";
 import { LocalIndex, type LocalConnection, type ParkedRow } from "./local-index.js";
 import {
   encodeClientResult,
+  encodeDrained,
   encodeInvocation,
   EnvelopeType,
   targetParts,
@@ -78,7 +80,8 @@ export class PostgresBackplane
     PendingNotificationStore,
     ConnectionMover,
     ClientResultRouter,
-    NodeDirectory
+    NodeDirectory,
+    Drainable
 {
   /** This node's id: a random UUID per instance. */
   readonly nodeId = randomUUID();
@@ -102,6 +105,8 @@ export class PostgresBackplane
   private registered = false;
   private readonly maintenance: Maintenance;
   private readonly moves: ConnectionMoves;
+  /** drain() calls waiting for their marker, by its seq. */
+  private readonly drainWaiters = new Map<number, () => void>();
   /** The URL this node advertised (see advertiseUrl). */
   private advertisedUrl: string | undefined;
   /** The nodes' URLs as last read (see nodeUrl). */
@@ -222,6 +227,7 @@ export class PostgresBackplane
             .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
         },
         (seq, hub, envelope) => {
+          if (envelope.type === EnvelopeType.Drained) return this.reachedDrainMarker(envelope.nodeId, seq);
           if (envelope.type !== EnvelopeType.ClientResult) return this.moves.onControl(seq, hub, envelope);
           const { connectionId, invocationId, outcome } = envelope;
           handler.deliverClientResult?.({ hub, connectionId, invocationId, outcome });
@@ -270,6 +276,39 @@ export class PostgresBackplane
   close(): Promise<void> {
     this.closing ??= this.shutdown(true);
     return this.closing;
+  }
+
+  /**
+   * Before a graceful stop: unregisters every connection of this node (sends from now on report them as not
+   * connected, until they are back elsewhere), then resolves once this node has delivered every row that
+   * counted them. Close the connections after it, and nothing a send confirmed is lost with them.
+   * Rejects with BackplaneUnavailableError when the database cannot be reached, or when the log is not
+   * read within `publishTimeoutMs`.
+   */
+  async drain(): Promise<void> {
+    this.ensureStarted();
+    const seq = await this.registryQuery(() =>
+      registry.drainNode(this.sql, this.names, this.nodeId, encodeDrained(this.nodeId)),
+    );
+    if ((this.reader?.position ?? 0) >= seq) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.drainWaiters.delete(seq);
+        reject(new BackplaneUnavailableError("The log was not read up to this node's drain in time."));
+      }, this.options.publishTimeoutMs);
+      timer.unref();
+      this.drainWaiters.set(seq, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  /** The reader delivered this node's drain marker: everything before it is delivered too. */
+  private reachedDrainMarker(nodeId: string, seq: number): void {
+    if (nodeId !== this.nodeId) return;
+    this.drainWaiters.get(seq)?.();
+    this.drainWaiters.delete(seq);
   }
 
   /**

@@ -53,6 +53,8 @@ export const EnvelopeType = {
   HandedOver: 6,
   MoveRefused: 7,
   ClientResult: 8,
+  /** A node unregistered all its connections to stop (a drain); rows before it still reach them. */
+  Drained: 9,
 } as const;
 
 /** The wire number of each {@link SendTarget} kind, and of `nodes` for control rows. */
@@ -84,7 +86,14 @@ export type ControlEnvelope =
       connectionId: string;
       invocationId: string;
       outcome: ClientResultOutcome;
-    };
+    }
+  | { type: typeof EnvelopeType.Drained; nodeId: string };
+
+/** The control rows of a connection's move. */
+export type MoveEnvelope = Exclude<
+  ControlEnvelope,
+  { type: typeof EnvelopeType.ClientResult | typeof EnvelopeType.Drained }
+>;
 
 /** A group membership as it travels with a connection that moves: the group, its seq, and whether in it. */
 export interface HandedOverGroup {
@@ -149,6 +158,11 @@ export function encodeInvocation(target: DecodedTarget, message: BackplaneMessag
       { cause: err },
     );
   }
+}
+
+/** The marker of a drain: `[9, nodeId]` (the second field, a connection id in other control rows). */
+export function encodeDrained(nodeId: string): Uint8Array {
+  return encoder.encode([EnvelopeType.Drained, nodeId]);
 }
 
 export function encodeGroupChange(add: boolean, connectionId: string, group: string): Uint8Array {
@@ -255,6 +269,8 @@ function decodeControl(value: unknown[]): Envelope {
     case EnvelopeType.MoveRefused:
       if (typeof a === "string") return { type, connectionId, reason: a };
       break;
+    case EnvelopeType.Drained:
+      return { type, nodeId: connectionId };
     case EnvelopeType.ClientResult:
       if (typeof a === "string" && typeof b === "boolean") {
         if (!b) return { type, connectionId, invocationId: a, outcome: { result: c } };

@@ -576,6 +576,39 @@ export async function moveConnection(
   });
 }
 
+/**
+ * Drains a node that is about to stop: unregisters all its connections and group memberships, and writes
+ * a marker row addressed to it, as a move does (log.ts, "Moves"): a write that resolved its recipients
+ * before this commits is aborted and retried without the node. Every row the node must still deliver is
+ * numbered before the marker; every later one left it out, so its sends report the node's users as not
+ * connected until they are back elsewhere.
+ * @returns the marker's seq.
+ */
+export async function drainNode(
+  sql: { transaction<T>(work: (query: Query) => Promise<T>): Promise<T> },
+  n: SchemaNames,
+  nodeId: string,
+  marker: Uint8Array,
+): Promise<number> {
+  return sql.transaction(async (query) => {
+    await query(`SELECT 1 FROM ${n.logHead} WHERE id = 1 FOR UPDATE`);
+    const result = await query<{ seq: string }>(
+      `WITH gone AS (
+         DELETE FROM ${n.connections} WHERE node_id = $1::uuid RETURNING 1
+       ), members AS (
+         DELETE FROM ${n.groupMembers} WHERE node_id = $1::uuid RETURNING 1
+       ), marker AS (
+         SELECT 1::bigint AS rn, ''::text AS hub, ARRAY[$1::uuid] AS node_ids, $2::bytea AS payload
+       ), ${logRowsCtes(n, "marker", "$3", { isMove: true })}
+       SELECT (SELECT min(seq) FROM written) AS seq,
+              (SELECT count(*) FROM gone) + (SELECT count(*) FROM members) + (SELECT count(*) FROM wake) AS done`,
+      [nodeId, marker, n.channel],
+      `${n.statementPrefix}drain_node`,
+    );
+    return Number(result.rows[0]!.seq);
+  });
+}
+
 /** Forgets tombstones older than `maxAgeMs`. @returns how many. */
 export async function trimEndedConnections(query: Query, n: SchemaNames, maxAgeMs: number): Promise<number> {
   const result = await query(
