@@ -16,7 +16,7 @@ export interface ApiHandlerOptions {
   /** The notification service (`server.notifications`). Without it the notification routes answer 404 `notifications_disabled`. */
   notifier?: Notifier;
   /** Where messages are published and nodes listed (`server.backplane`, or a publisher's). */
-  backplane: Pick<Backplane, "publish" | "nodes">;
+  backplane: Pick<Backplane, "publish" | "nodes" | "userConnections" | "groupMembers">;
   /**
    * The hub paths that exist. A message route picks one with its body's `hub` field; the default is the
    * notification hub's path when there is a notifier (that path is always accepted), else `hub` is required.
@@ -124,7 +124,8 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
       });
     const params = decodeParams(match.params);
     const body = match.route.method === "POST" ? await readJsonBody(req, maxBodyBytes) : undefined;
-    return match.route.handle(context, { params, body });
+    const query = new URLSearchParams((req.url ?? "").split("?")[1] ?? "");
+    return match.route.handle(context, { params, body, query });
   };
 
   return async (req, res) => {

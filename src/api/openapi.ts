@@ -17,6 +17,14 @@ const pathParameter = (name: string, description: string) => ({
   schema: { type: "string", minLength: 1, maxLength: 256 },
 });
 
+const hubQueryParameter = {
+  name: "hub",
+  in: "query",
+  required: false,
+  description: "The hub path, e.g. /hubs/chat. Default: the notification hub (required without one).",
+  schema: { type: "string", pattern: "^/" },
+};
+
 /** The errors every authenticated operation may answer. */
 const commonErrors = {
   "401": errorResponse("Unauthorized"),
@@ -115,6 +123,49 @@ export const openApiDocument = {
         },
       },
     },
+    "/api/users/{userId}": {
+      get: {
+        operationId: "userPresence",
+        summary: "Whether a user is online in a hub, with their connections on every node.",
+        tags: ["presence"],
+        parameters: [pathParameter("userId", "The user id connections authenticated as."), hubQueryParameter],
+        responses: {
+          "200": response("The user's connections, from the shared registry.", ref("UserPresence")),
+          "400": errorResponse("BadRequest"),
+          ...commonErrors,
+        },
+      },
+    },
+    "/api/groups/{group}": {
+      get: {
+        operationId: "groupMembers",
+        summary: "A group's members on every node, sorted, a page at a time.",
+        tags: ["presence"],
+        parameters: [
+          pathParameter("group", "The group name."),
+          hubQueryParameter,
+          {
+            name: "limit",
+            in: "query",
+            required: false,
+            description: "Members per page, 1 to 1000 (default 100).",
+            schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
+          },
+          {
+            name: "after",
+            in: "query",
+            required: false,
+            description: "The `next` of the previous page: members after this connection id.",
+            schema: { type: "string" },
+          },
+        ],
+        responses: {
+          "200": response("A page of the group's connection ids.", ref("GroupMembers")),
+          "400": errorResponse("BadRequest"),
+          ...commonErrors,
+        },
+      },
+    },
     "/api/nodes": {
       get: {
         operationId: "listNodes",
@@ -195,6 +246,43 @@ export const openApiDocument = {
           },
         },
         oneOf: [{ required: ["status"] }, { required: ["message"] }],
+      },
+      UserPresence: {
+        type: "object",
+        required: ["userId", "hub", "online", "nodes", "connections"],
+        properties: {
+          userId: { type: "string" },
+          hub: { type: "string" },
+          online: { type: "boolean" },
+          nodes: {
+            type: "array",
+            items: { type: "string" },
+            description: "The nodes holding the connections.",
+          },
+          connections: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["connectionId", "nodeId", "connectedAt"],
+              properties: {
+                connectionId: { type: "string" },
+                nodeId: { type: "string" },
+                connectedAt: { type: "string", format: "date-time" },
+              },
+            },
+          },
+        },
+      },
+      GroupMembers: {
+        type: "object",
+        required: ["group", "hub", "count", "members"],
+        properties: {
+          group: { type: "string" },
+          hub: { type: "string" },
+          count: { type: "integer", minimum: 0, description: "Members in all pages." },
+          members: { type: "array", items: { type: "string" }, description: "Connection ids, sorted." },
+          next: { type: "string", description: "Pass as `after` for the next page; absent on the last." },
+        },
       },
       NotifyResult: {
         type: "object",

@@ -17,7 +17,7 @@ import { notifyBody, parseOrThrow, sendBody } from "./schemas.js";
 /** What handlers work with, built once by createApiHandler. */
 export interface ApiContext {
   notifier: Notifier | undefined;
-  backplane: Pick<Backplane, "publish" | "nodes">;
+  backplane: Pick<Backplane, "publish" | "nodes" | "userConnections" | "groupMembers">;
   /**
    * The hub a message route sends to: the body's `hub`, or the default.
    * @throws ApiError "unknown_hub", or "invalid_request" when there is no default.
@@ -29,6 +29,8 @@ export interface ApiContext {
 export interface RouteInput {
   params: Readonly<Record<string, string>>;
   body: unknown;
+  /** The query string's parameters (GET routes read options there). */
+  query: URLSearchParams;
 }
 
 export interface ApiResponse {
@@ -114,6 +116,51 @@ async function presence(context: ApiContext, input: RouteInput): Promise<ApiResp
   return { status: 200, body: { identifier, connected, connectionIds } };
 }
 
+/** Is a user online in a hub: their connections on every node, from the shared registry. */
+async function userPresence(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
+  const userId = param(input, "userId");
+  const hub = context.resolveHub(input.query.get("hub") ?? undefined);
+  const connections = await context.backplane.userConnections(hub, userId);
+  return {
+    status: 200,
+    body: {
+      userId,
+      hub,
+      online: connections.length > 0,
+      nodes: [...new Set(connections.map((c) => c.nodeId))],
+      connections: connections.map((c) => ({
+        connectionId: c.connectionId,
+        nodeId: c.nodeId,
+        connectedAt: c.connectedAt.toISOString(),
+      })),
+    },
+  };
+}
+
+/** A group's members on every node, sorted, a page at a time (`limit`, and `after` the last id seen). */
+async function groupPresence(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
+  const group = param(input, "group");
+  const hub = context.resolveHub(input.query.get("hub") ?? undefined);
+  const limitText = input.query.get("limit") ?? "100";
+  const limit = Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+    throw new ApiError(
+      "invalid_request",
+      `Invalid request: limit: must be a whole number from 1 to 1000, not '${limitText}'.`,
+    );
+  }
+  const after = input.query.get("after");
+  // Sorted here, by code unit: the order `after` compares in, whatever the database's collation.
+  const all = (await context.backplane.groupMembers(hub, group)).sort();
+  const from = after === null ? 0 : all.findIndex((id) => id > after);
+  const members = from < 0 ? [] : all.slice(from, from + limit);
+  const more = from >= 0 && from + limit < all.length;
+  return {
+    status: 200,
+    body: { group, hub, count: all.length, members, ...(more ? { next: members.at(-1) } : {}) },
+  };
+}
+
 async function nodes(context: ApiContext): Promise<ApiResponse> {
   const list = await context.backplane.nodes();
   return {
@@ -150,6 +197,8 @@ export const apiRoutes: readonly ApiRoute[] = [
     send((hub) => ({ kind: "all", hub })),
   ),
   route("GET", "/api/presence/{identifier}", presence),
+  route("GET", "/api/users/{userId}", userPresence),
+  route("GET", "/api/groups/{group}", groupPresence),
   route("GET", "/api/nodes", nodes),
   route("GET", "/api/openapi.json", async () => ({ status: 200, body: openApiDocument }), { public: true }),
 ];

@@ -104,7 +104,7 @@ describe("routing", () => {
   });
 
   it("answers 404 not_found for an unknown path under /api", async () => {
-    for (const path of ["/api", "/api/", "/api/nope", "/api/nodes/extra", "/api/users/alice"]) {
+    for (const path of ["/api", "/api/", "/api/nope", "/api/nodes/extra", "/api/users/alice/extra"]) {
       expect(await call(api.url(path))).toMatchObject({ status: 404, body: { code: "not_found" } });
     }
     // The answer lists every route, not just the document that describes them.
@@ -288,6 +288,8 @@ describe("failures behind the API", () => {
       backplane: {
         publish: () => Promise.reject(new BackplaneUnavailableError("database unreachable at 10.0.0.7")),
         nodes: () => Promise.resolve([]),
+        userConnections: () => Promise.resolve([]),
+        groupMembers: () => Promise.resolve([]),
       },
     });
     const reply = await call(broken.url("/api/broadcast"), { json: { method: "m", hub: hubPath } });
@@ -302,6 +304,8 @@ describe("failures behind the API", () => {
       backplane: {
         publish: () => Promise.reject(new Error("x")),
         nodes: () => Promise.reject(new Error("secret detail")),
+        userConnections: () => Promise.resolve([]),
+        groupMembers: () => Promise.resolve([]),
       },
     });
     const reply = await call(broken.url("/api/nodes"));

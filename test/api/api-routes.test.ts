@@ -190,6 +190,58 @@ describe("GET /api/presence/{identifier}", () => {
   });
 });
 
+describe("GET /api/users/{userId}", () => {
+  it("says whether a user is online, with each connection and the nodes holding them", async () => {
+    const phone = await client("presence-user");
+    const laptop = await client("presence-user");
+    const reply = await call(api.url("/api/users/presence-user"));
+    expect(reply.status).toBe(200);
+    const body = reply.body as { connections: { connectionId: string }[] };
+    expect(body).toMatchObject({
+      userId: "presence-user",
+      hub: hubPath,
+      online: true,
+      nodes: [node.server.nodeId],
+    });
+    expect(body.connections.map((c) => c.connectionId).sort()).toEqual(
+      [phone.connection.connectionId, laptop.connection.connectionId].sort(),
+    );
+    await phone.stop();
+    await laptop.stop();
+    expect(await call(api.url(`/api/users/presence-user?hub=${encodeURIComponent(hubPath)}`))).toMatchObject({
+      status: 200,
+      body: { online: false, nodes: [], connections: [] },
+    });
+    expect(await call(api.url("/api/users/presence-user?hub=/hubs/nope"))).toMatchObject({
+      status: 404,
+      body: { code: "unknown_hub" },
+    });
+  });
+});
+
+describe("GET /api/groups/{group}", () => {
+  it("lists a group's members a page at a time, sorted, with the way to the next page", async () => {
+    const members = await Promise.all([1, 2, 3, 4, 5].map(() => registered("grp-pages")));
+    const ids = members.map((m) => m.connection.connectionId!).sort();
+    const group = encodeURIComponent("identifier:grp-pages");
+    const first = await call(api.url(`/api/groups/${group}?limit=2`));
+    expect(first).toMatchObject({ status: 200, body: { count: 5, members: ids.slice(0, 2), next: ids[1] } });
+    const second = await call(api.url(`/api/groups/${group}?limit=2&after=${ids[1]}`));
+    expect(second.body).toMatchObject({ members: ids.slice(2, 4), next: ids[3] });
+    const last = await call(api.url(`/api/groups/${group}?limit=2&after=${ids[3]}`));
+    expect(last.body).toEqual({
+      group: "identifier:grp-pages",
+      hub: hubPath,
+      count: 5,
+      members: ids.slice(4),
+    });
+    expect(await call(api.url(`/api/groups/${group}?limit=0`))).toMatchObject({
+      status: 400,
+      body: { error: "Invalid request: limit: must be a whole number from 1 to 1000, not '0'." },
+    });
+  });
+});
+
 describe("GET /api/nodes", () => {
   it("lists this node with ISO dates", async () => {
     const reply = await call(api.url("/api/nodes"));

@@ -52,7 +52,7 @@ beforeAll(async () => {
     nodes: 3,
     databaseUrl: schema.url,
     schema: schema.schema,
-    args: ["--node-timeout", "3000"],
+    args: ["--node-timeout", "3000", "--demo-mode"], // demo mode: the HTTP API without a key
   });
   const hub = (node: number, query = "") => cluster.nodeUrl(node, `/hub${query}`);
   [alice0, anon0, alice1, bob1, carol2] = await Promise.all([
@@ -154,6 +154,24 @@ describe("groups across nodes", () => {
     await expect(anon0.connection.invoke("AddToGroup", "no-such-connection", "green")).rejects.toThrow(
       /An unexpected error occurred invoking 'AddToGroup'/,
     );
+  });
+});
+
+describe("presence from the shared registry, asked on any node", () => {
+  it("a user's connections on two nodes, and a group's members on two, as node 2 sees them", async () => {
+    const ask = async (path: string) => (await fetch(cluster.nodeUrl(2, path))).json();
+    const alice = (await ask("/api/users/alice?hub=/hub")) as {
+      online: boolean;
+      nodes: string[];
+      connections: { connectionId: string; nodeId: string }[];
+    };
+    expect(alice.online).toBe(true);
+    expect(alice.nodes.sort()).toEqual([cluster.nodes[0]!.nodeId, cluster.nodes[1]!.nodeId].sort());
+    expect(alice.connections.map((c) => c.connectionId).sort()).toEqual([id(alice0), id(alice1)].sort());
+    const red = (await ask("/api/groups/red?hub=/hub")) as { count: number; members: string[] };
+    expect(red).toMatchObject({ count: 2 });
+    expect(red.members).toEqual([id(alice0), id(carol2)].sort());
+    expect(await ask("/api/users/nobody?hub=/hub")).toMatchObject({ online: false, connections: [] });
   });
 });
 
