@@ -9,26 +9,35 @@ import { startEmbeddedPostgres } from "../backplane/postgres/embedded.js";
 type Reply = { url: string } | { error: string };
 
 const dataDir = process.argv[2];
-const send = (reply: Reply) => process.send?.(reply);
+const send = (reply: Reply) => {
+  if (process.connected) process.send?.(reply);
+};
 
 if (dataDir === undefined || process.send === undefined) {
   process.stderr.write("database-keeper: run by the switchboard command only.\n");
   process.exit(2);
 }
 
+// The parent gone (even killed) while the server starts: stop it as soon as it is up, then exit.
+let parentGone = false;
+let stop: (() => void) | undefined;
+process.on("disconnect", () => {
+  parentGone = true;
+  stop?.();
+});
 try {
   const server = await startEmbeddedPostgres({ dataDir });
   let stopping: Promise<void> | undefined;
-  const stop = () =>
-    (stopping ??= server
+  stop = () =>
+    void (stopping ??= server
       .stop()
       .catch(() => {})
       .finally(() => process.exit(0)));
   process.on("message", (message) => {
-    if (message === "stop") void stop();
+    if (message === "stop") stop?.();
   });
-  process.on("disconnect", () => void stop());
-  send({ url: server.url });
+  if (parentGone) stop();
+  else send({ url: server.url });
 } catch (err) {
   send({ error: err instanceof Error ? err.message : String(err) });
   process.exit(1);

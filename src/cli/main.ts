@@ -40,7 +40,7 @@ Options:
                        API needs no key. Demos only.
   --api-key-hash <h>   start: the hex SHA-256 of an HTTP API key; repeat for several (default:
                        $SWITCHBOARD_API_KEY_HASHES, comma-separated). Without any, /api is off.
-  --log-level <level>  trace, debug, info, warn, error or silent (default: $LOG_LEVEL or info).
+  --log-level <level>  trace, debug, info, warn, error, fatal or silent (default: $LOG_LEVEL or info).
   --log-format <f>     pretty (short coloured lines) or json (default: pretty when stdout is a terminal,
                        else json).
   -h, --help           Show this text.
@@ -201,11 +201,12 @@ function argumentError(err: unknown): string {
   const code = (err as { code?: unknown } | null)?.code;
   const option = /'(-[^' ]*)/.exec(message)?.[1];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && option) return `unknown option '${option}'.`;
-  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option) return `option '${option}' needs a value.`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && option && message.endsWith("argument missing"))
+    return `option '${option}' needs a value.`;
   return message;
 }
 
-const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "silent"];
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"];
 
 function logFormat(format: string | undefined): LogFormat {
   if (format === undefined) return defaultLogFormat();

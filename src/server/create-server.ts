@@ -10,6 +10,7 @@ import { pino } from "pino";
 import {
   canDrain,
   hasNodeDirectory,
+  reportsHealth,
   type Backplane,
   type BackplaneEventHandler,
   type BackplaneMessage,
@@ -190,9 +191,16 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   };
 
   let started: Promise<void> | undefined;
+  /** Set once the backplane has started (close() drains only then, without waiting for a start). */
+  let backplaneUp = false;
   let advertised: Promise<void> | undefined;
+  /** Starts the backplane once, whoever asks first. */
+  const startBackplane = (): Promise<void> =>
+    (started ??= backplane.start(router).then(() => {
+      backplaneUp = true;
+    }));
   const ready = async (): Promise<void> => {
-    await (started ??= backplane.start(router));
+    await startBackplane();
     await advertised;
   };
   /** Once an HTTP server listens: the URL the other nodes forward this node's requests to. */
@@ -207,7 +215,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
       return;
     }
     const url = options.nodeUrl ?? defaultNodeUrl(address as AddressInfo);
-    advertised = (started ??= backplane.start(router)).then(() => recordNodeUrl(url));
+    advertised = startBackplane().then(() => recordNodeUrl(url));
   };
   /** Writes the URL into the directory; retried every 2 s while it fails (ready() waits for the first try). */
   const recordNodeUrl = async (url: string): Promise<void> => {
@@ -314,14 +322,11 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         // unregistered and every message that counted them delivered; only then the Close (which allows
         // reconnecting) to each client, who comes back on another node.
         for (const endpoint of endpoints) endpoint.stopAccepting();
-        const backplaneRunning =
-          started !== undefined &&
-          (await started.then(
-            () => true,
-            () => false,
-          ));
-        if (backplaneRunning && canDrain(backplane)) {
-          await backplane.drain().then(
+        // Only a backplane that is up and can reach its database: a drain that cannot finish would only
+        // delay the clients' Close. Bounded either way.
+        const healthy = !reportsHealth(backplane) || backplane.health().status === "ok";
+        if (backplaneUp && healthy && canDrain(backplane)) {
+          await withDeadline(backplane.drain(), DRAIN_DEADLINE_MS).then(
             () =>
               log.info(
                 { event: "Drained" },
@@ -347,6 +352,17 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     },
   };
   return server;
+}
+
+/** The longest a stop waits for its drain (the statement and the delivery up to the marker). */
+const DRAIN_DEADLINE_MS = 10_000;
+
+function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Hub paths match case-insensitively, as ASP.NET Core's routes do. */

@@ -40,9 +40,14 @@ describe("switchboard", () => {
     ["an unknown option", ["start", "--bogus"], "switchboard: unknown option '--bogus'.\n"],
     ["an option without its value", ["start", "--port"], "switchboard: option '--port' needs a value.\n"],
     [
+      "a value for an option that takes none",
+      ["start", "--memory=yes"],
+      "switchboard: Option '--memory' does not take an argument\n",
+    ],
+    [
       "an unknown log level",
       ["start", "--memory", "--log-level", "loud"],
-      "switchboard: --log-level (or $LOG_LEVEL) must be one of trace, debug, info, warn, error, silent, not 'loud'.\n",
+      "switchboard: --log-level (or $LOG_LEVEL) must be one of trace, debug, info, warn, error, fatal, silent, not 'loud'.\n",
     ],
     ["an unknown command", ["frobnicate"], "switchboard: Unknown command 'frobnicate'.\n"],
     [

@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import {
   BackplaneUnavailableError,
+  ConnectionMoveError,
   UnknownConnectionError,
   type Backplane,
   type BackplaneEventHandler,
@@ -105,6 +106,13 @@ export class PostgresBackplane
   private registered = false;
   private readonly maintenance: Maintenance;
   private readonly moves: ConnectionMoves;
+  /**
+   * Set by drain(): the node takes no connection, and its own sends count no local connection (the
+   * node's clients are being closed: the registry no longer counts them either).
+   */
+  private draining = false;
+  /** Registrations in flight (drain() waits for them). */
+  private readonly registering = new Set<Promise<number>>();
   /** drain() calls waiting for their marker, by its seq. */
   private readonly drainWaiters = new Map<number, () => void>();
   /** The URL this node advertised (see advertiseUrl). */
@@ -287,6 +295,9 @@ export class PostgresBackplane
    */
   async drain(): Promise<void> {
     this.ensureStarted();
+    // No registration from now on; those already on their way commit first, so the drain removes them too.
+    this.draining = true;
+    await Promise.allSettled([...this.registering]);
     const seq = await this.registryQuery(() =>
       registry.drainNode(this.sql, this.names, this.nodeId, encodeDrained(this.nodeId)),
     );
@@ -340,13 +351,17 @@ export class PostgresBackplane
     resumable?: boolean;
   }): Promise<void> {
     this.ensureStarted();
+    if (this.draining)
+      throw new BackplaneUnavailableError("This node is stopping: it takes no new connection.");
     const { hub, connectionId, userId } = connection;
     const resumable = connection.resumable === true;
     this.maintenance.forgetOrphan(hub, connectionId);
     // In the index before the insert, so a group change for it read meanwhile is not lost.
     const local = this.index.add(hub, connectionId, userId, resumable);
     try {
-      const head = await this.registrations.submit({ hub, connectionId, userId, resumable });
+      const registering = this.registrations.submit({ hub, connectionId, userId, resumable });
+      this.registering.add(registering);
+      const head = await registering.finally(() => this.registering.delete(registering));
       this.deliverParked(local, this.index.markReady(local, head));
     } catch (err) {
       if (this.index.get(hub, connectionId) === local) this.index.remove(hub, connectionId);
@@ -409,7 +424,8 @@ export class PostgresBackplane
     const movingIn: string[] = [];
     try {
       parts = targetParts(target);
-      local = this.index.resolveForSend(target.hub, parts, movingIn);
+      // Draining: this node's clients are being closed and counted nowhere; sends from here reach the others.
+      local = this.draining ? [] : this.index.resolveForSend(target.hub, parts, movingIn);
       // Connections moving here get it from us: the log must not bring it to them from their old node too.
       if (movingIn.length > 0) parts = { ...parts, excluded: [...parts.excluded, ...movingIn] };
       // Encoded before anyone has it: a message the log cannot carry fails whole, not after local delivery.
@@ -453,6 +469,9 @@ export class PostgresBackplane
   /** Takes a connection over from the node holding it; see connection-moves.ts for the steps. */
   takeOverConnection(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
     this.ensureStarted();
+    if (this.draining) {
+      return Promise.reject(new ConnectionMoveError("This node is stopping: it takes no connection over."));
+    }
     return this.moves.takeOver(hub, connectionId, from);
   }
 

@@ -577,7 +577,8 @@ export async function moveConnection(
 }
 
 /**
- * Drains a node that is about to stop: unregisters all its connections and group memberships, and writes
+ * Drains a node that is about to stop: unregisters all its connections and group memberships (a stateful
+ * one leaves a tombstone, so a client that tries to resume it is refused at once), and writes
  * a marker row addressed to it, as a move does (log.ts, "Moves"): a write that resolved its recipients
  * before this commits is aborted and retried without the node. Every row the node must still deliver is
  * numbered before the marker; every later one left it out, so its sends report the node's users as not
@@ -594,14 +595,20 @@ export async function drainNode(
     await query(`SELECT 1 FROM ${n.logHead} WHERE id = 1 FOR UPDATE`);
     const result = await query<{ seq: string }>(
       `WITH gone AS (
-         DELETE FROM ${n.connections} WHERE node_id = $1::uuid RETURNING 1
+         DELETE FROM ${n.connections} WHERE node_id = $1::uuid RETURNING hub, connection_id, resumable
+       ), ended AS (
+         INSERT INTO ${n.endedConnections} (hub, connection_id)
+         SELECT hub, connection_id FROM gone WHERE resumable
+         ON CONFLICT (hub, connection_id) DO UPDATE SET ended_at = now()
+         RETURNING 1
        ), members AS (
          DELETE FROM ${n.groupMembers} WHERE node_id = $1::uuid RETURNING 1
        ), marker AS (
          SELECT 1::bigint AS rn, ''::text AS hub, ARRAY[$1::uuid] AS node_ids, $2::bytea AS payload
        ), ${logRowsCtes(n, "marker", "$3", { isMove: true })}
        SELECT (SELECT min(seq) FROM written) AS seq,
-              (SELECT count(*) FROM gone) + (SELECT count(*) FROM members) + (SELECT count(*) FROM wake) AS done`,
+              (SELECT count(*) FROM gone) + (SELECT count(*) FROM ended) + (SELECT count(*) FROM members)
+                + (SELECT count(*) FROM wake) AS done`,
       [nodeId, marker, n.channel],
       `${n.statementPrefix}drain_node`,
     );
