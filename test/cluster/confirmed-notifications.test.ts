@@ -5,15 +5,18 @@
 // Counted: the notify answers once with the confirming connection, the store holds one confirmation, the
 // client's id-deduplicating handler shows it once, and a later registration gets nothing.
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { connectClient, eventually, type TestClient } from "../support/hub-client.js";
-import { startCluster, type Cluster } from "../support/cluster.js";
-import { createTestSchema, withClient, type TestSchema } from "../support/database.js";
+import { clusterForFile } from "../support/cluster.js";
+import { withClient } from "../support/database.js";
 
 const hubPath = "/hubs/notifications";
-let schema: TestSchema;
-let cluster: Cluster;
-const clients: TestClient[] = [];
+const file = clusterForFile("sb_confirmed", {
+  nodes: 3,
+  hubs: false,
+  args: ["--demo-mode", "--node-timeout", "3000"],
+});
+const { clients } = file;
 
 /** A client as an app would write one: it shows each notification id once, and confirms every delivery. */
 async function app(url: string, identifier: string, answer: (id: string, call: number) => Promise<unknown>) {
@@ -36,32 +39,15 @@ const nodeOf = async (client: TestClient) =>
   ((await client.connection.invoke("whereAmI")) as { nodeId: string }).nodeId;
 
 const notify = (node: number, identifier: string) =>
-  fetch(cluster.nodeUrl(node, `/api/notifications/${identifier}`), {
+  fetch(file.cluster.nodeUrl(node, `/api/notifications/${identifier}`), {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ status: "Confirmed", confirm: true, confirmTimeoutMs: 60_000 }),
   });
 
-beforeAll(async () => {
-  schema = await createTestSchema("sb_confirmed");
-  cluster = await startCluster({
-    nodes: 3,
-    databaseUrl: schema.url,
-    schema: schema.schema,
-    hubs: false,
-    args: ["--demo-mode", "--node-timeout", "3000"],
-  });
-}, 120_000);
-
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.stop()));
-  await cluster?.stop();
-  await schema?.drop();
-});
-
 describe("confirmed notifications across nodes", () => {
   it("a client on node 1 confirms what node 0 sent; node 0's answer names its connection", async () => {
-    const a = await app(cluster.nodeUrl(1, hubPath), "order-n1", async () => true);
+    const a = await app(file.cluster.nodeUrl(1, hubPath), "order-n1", async () => true);
     const response = await notify(0, "order-n1");
     expect(response.status).toBe(200);
     const body = (await response.json()) as { confirmedBy: string; notificationId: string };
@@ -73,17 +59,17 @@ describe("confirmed notifications across nodes", () => {
     let release!: () => void;
     const held = new Promise((resolve) => (release = () => resolve(true)));
     // The first delivery waits (the client is slow to answer); later ones answer at once.
-    const b = await app(cluster.url(hubPath), "order-n2", (_id, call) =>
+    const b = await app(file.cluster.url(hubPath), "order-n2", (_id, call) =>
       call === 1 ? held : Promise.resolve(true),
     );
     const holding = await nodeOf(b.client);
-    const index = cluster.nodes.findIndex((n) => n.nodeId === holding);
+    const index = file.cluster.nodes.findIndex((n) => n.nodeId === holding);
     const asker = (index + 1) % 3;
 
     const answered = notify(asker, "order-n2");
     await eventually(() => b.calls.length === 1, 10_000, "the first delivery");
     const firstConnection = b.client.connection.connectionId;
-    await cluster.kill(index);
+    await file.cluster.kill(index);
 
     const response = await answered;
     release(); // the first delivery's answer would go to a connection that no longer exists
@@ -94,16 +80,16 @@ describe("confirmed notifications across nodes", () => {
     expect(b.calls).toEqual([body.notificationId, body.notificationId]);
     expect(b.shown).toEqual([body.notificationId]);
 
-    const rows = await withClient(schema.url, (db) =>
+    const rows = await withClient(file.schema.url, (db) =>
       db.query(
-        `SELECT confirmed_by FROM ${pg.escapeIdentifier(schema.schema)}.pending_notifications WHERE id = $1`,
+        `SELECT confirmed_by FROM ${pg.escapeIdentifier(file.schema.schema)}.pending_notifications WHERE id = $1`,
         [body.notificationId],
       ),
     );
     expect(rows.rows).toEqual([{ confirmed_by: body.confirmedBy }]);
 
     // Confirmed: a later registration of the identifier, on any node, gets nothing.
-    const late = await app(cluster.url(hubPath), "order-n2", async () => true);
+    const late = await app(file.cluster.url(hubPath), "order-n2", async () => true);
     await nodeOf(late.client);
     expect(late.calls).toEqual([]);
   }, 60_000);

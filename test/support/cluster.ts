@@ -1,6 +1,9 @@
 // A cluster of real Switchboard node processes on one test database, with a round-robin balancer in front.
+import { afterAll, beforeAll } from "vitest";
 import { startLoadBalancer, type LoadBalancer } from "../../src/cli/load-balancer.js";
 import { spawnNode, type NodeProcess } from "../../src/cli/node-process.js";
+import { createTestSchema, type TestSchema } from "./database.js";
+import type { TestClient } from "./hub-client.js";
 
 export interface Cluster {
   nodes: NodeProcess[];
@@ -89,5 +92,41 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       await balancer.close();
       await Promise.all([...live].map((n) => n.stop()));
     },
+  };
+}
+
+/**
+ * A cluster for one test file: a schema of its own and the node processes on it, started before the
+ * file's tests and stopped after them, with the clients the file put in `clients`. Call it at the top
+ * level of the file; `cluster` and `schema` are there once the tests run.
+ */
+export function clusterForFile(
+  schemaPrefix: string,
+  options: Omit<ClusterOptions, "databaseUrl" | "schema">,
+) {
+  let schema: TestSchema | undefined;
+  let cluster: Cluster | undefined;
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    schema = await createTestSchema(schemaPrefix);
+    cluster = await startCluster({ ...options, databaseUrl: schema.url, schema: schema.schema });
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.stop()));
+    await cluster?.stop();
+    await schema?.drop();
+  });
+  const ready = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error("The cluster exists only while the file's tests run.");
+    return value;
+  };
+  return {
+    get cluster(): Cluster {
+      return ready(cluster);
+    },
+    get schema(): TestSchema {
+      return ready(schema);
+    },
+    clients,
   };
 }

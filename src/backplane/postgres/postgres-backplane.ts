@@ -34,6 +34,7 @@ import {
   targetParts,
   type DecodedTarget,
 } from "./protocol.js";
+import { NodeUrls } from "./node-urls.js";
 import * as pending from "./pending-notifications.js";
 import * as stored from "./stored-messages.js";
 import { readHead, type Query } from "./log.js";
@@ -118,11 +119,9 @@ export class PostgresBackplane
   /** The URL this node advertised (see advertiseUrl). */
   private advertisedUrl: string | undefined;
   /** The nodes' URLs as last read (see nodeUrl). */
-  private readonly nodeUrls: {
-    urls: Map<string, string>;
-    readAt: number;
-    reading: Promise<void> | undefined;
-  } = { urls: new Map(), readAt: 0, reading: undefined };
+  private readonly nodeUrls = new NodeUrls(() =>
+    this.registryQuery((q) => registry.nodeUrls(q, this.names, this.options.nodeTimeoutMs)),
+  );
   /** Since when (this node's clock) the LISTEN session has held this node's liveness lock; undefined: not now. */
   private lockHeldSince: number | undefined;
   private lockRetry: NodeJS.Timeout | undefined;
@@ -541,26 +540,9 @@ export class PostgresBackplane
     await this.registryQuery((q) => registry.advertiseNodeUrl(q, this.names, this.nodeId, url));
   }
 
-  /**
-   * The URL a live node advertised. Read from a copy of every node's URL, refreshed when a node is not in
-   * it, at most once a second: forwarded requests cost no query, and tokens naming made-up nodes cannot
-   * make this node query the database for each of them.
-   */
-  async nodeUrl(nodeId: string): Promise<string | undefined> {
-    const known = this.nodeUrls.urls.get(nodeId);
-    if (known !== undefined || Date.now() - this.nodeUrls.readAt < 1000) return known;
-    this.nodeUrls.reading ??= this.registryQuery((q) =>
-      registry.nodeUrls(q, this.names, this.options.nodeTimeoutMs),
-    )
-      .then((urls) => {
-        this.nodeUrls.urls = urls;
-      })
-      .finally(() => {
-        this.nodeUrls.readAt = Date.now();
-        this.nodeUrls.reading = undefined;
-      });
-    await this.nodeUrls.reading.catch(() => {});
-    return this.nodeUrls.urls.get(nodeId);
+  /** The URL a live node advertised (see NodeUrls for how it is read). */
+  nodeUrl(nodeId: string): Promise<string | undefined> {
+    return this.nodeUrls.get(nodeId);
   }
 
   /** Nodes whose heartbeat is within `nodeTimeoutMs`, oldest first, with their connection counts. */
