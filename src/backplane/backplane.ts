@@ -171,6 +171,24 @@ export function hasNodeDirectory(backplane: object): backplane is NodeDirectory 
   return typeof candidate.advertiseUrl === "function" && typeof candidate.nodeUrl === "function";
 }
 
+/** A hub as a node declares it to the shared store: its path, and the notification hub's settings. */
+export interface HubDeclaration {
+  path: string;
+  notifications?: { clientMethod: string; statuses: Record<string, string>; offlineTtlMs: number };
+}
+
+/**
+ * Optional capability: the shared store learns which hubs the nodes serve, so that code outside the nodes
+ * (sends from SQL) can check a hub and render a notification's status. Check with {@link keepsHubCatalog}.
+ */
+export interface HubCatalog {
+  declareHubs(hubs: readonly HubDeclaration[]): Promise<void>;
+}
+
+export function keepsHubCatalog(backplane: object): backplane is HubCatalog {
+  return typeof (backplane as Partial<HubCatalog>).declareHubs === "function";
+}
+
 export function canMoveConnections(backplane: object): backplane is ConnectionMover {
   const candidate = backplane as Partial<ConnectionMover>;
   return (

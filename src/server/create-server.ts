@@ -10,6 +10,8 @@ import { pino } from "pino";
 import {
   canDrain,
   hasNodeDirectory,
+  keepsHubCatalog,
+  type HubDeclaration,
   reportsHealth,
   type Backplane,
   type BackplaneEventHandler,
@@ -196,9 +198,31 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   let advertised: Promise<void> | undefined;
   /** Starts the backplane once, whoever asks first. */
   const startBackplane = (): Promise<void> =>
-    (started ??= backplane.start(router).then(() => {
+    (started ??= backplane.start(router).then(async () => {
       backplaneUp = true;
+      await declareHubs();
     }));
+  /**
+   * Tells the shared store which hubs this node serves, for sends from SQL. Resolves after the first try;
+   * a failure is logged and retried every 2 s.
+   */
+  const declareHubs = async (): Promise<void> => {
+    if (!keepsHubCatalog(backplane)) return;
+    const declarations: HubDeclaration[] = hubDefinitions.map(([path]) => ({ path }));
+    if (resolved.notifications) {
+      const { path, clientMethod, statuses, offlineTtlMs } = resolved.notifications;
+      declarations.find((hub) => hub.path === path)!.notifications = { clientMethod, statuses, offlineTtlMs };
+    }
+    await backplane.declareHubs(declarations).catch((err: unknown) => {
+      log.error(
+        { event: "HubsNotDeclared", err },
+        "The hubs could not be recorded in the backplane (retrying in 2 s): sends from SQL to them fail meanwhile.",
+      );
+      setTimeout(() => {
+        if (closing === undefined) void declareHubs();
+      }, 2000).unref();
+    });
+  };
   const ready = async (): Promise<void> => {
     await startBackplane();
     await advertised;

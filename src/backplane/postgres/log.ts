@@ -60,16 +60,7 @@ WITH msg AS (
   -- planner hash batch × connections rows, which grew with both and bounded throughput.
   SELECT m.ord, r.connection_id, r.node_id
   FROM msg m JOIN item i ON i.ord = m.ord AND NOT i.excluded
-  CROSS JOIN LATERAL (
-    SELECT c.connection_id, c.node_id FROM ${n.connections} c
-    WHERE m.kind = 1 AND c.hub = m.hub AND c.connection_id = i.value
-    UNION ALL
-    SELECT g.connection_id, g.node_id FROM ${n.groupMembers} g
-    WHERE m.kind = 2 AND g.hub = m.hub AND g.group_name = i.value
-    UNION ALL
-    SELECT c.connection_id, c.node_id FROM ${n.connections} c
-    WHERE m.kind = 3 AND c.hub = m.hub AND c.user_id = i.value AND c.user_id <> ''
-  ) r
+  CROSS JOIN LATERAL (${namedRecipients(n, "m", "i.value")}) r
   WHERE r.node_id IS DISTINCT FROM $7::uuid
     -- Looked up only for the few entries that name exclusions: per recipient it scans the batch's items.
     AND (NOT m.has_excluded
@@ -115,6 +106,23 @@ SELECT r.ord, r.connections::int AS connections, cardinality(r.node_ids) AS node
        cardinality(r.node_ids) > 0 AS written,
        (SELECT count(*) FROM written)::int AS rows, (SELECT count(*) FROM wake)::int AS woken
 FROM resolved r`;
+}
+
+/**
+ * The recipients (`connection_id, node_id`) of one named id of a targeted message: `msg` is the alias of a
+ * row with `kind` and `hub`, `value` the SQL of the id (a connection id, group name or user id).
+ */
+export function namedRecipients(n: SchemaNames, msg: string, value: string): string {
+  return `
+    SELECT c.connection_id, c.node_id FROM ${n.connections} c
+    WHERE ${msg}.kind = 1 AND c.hub = ${msg}.hub AND c.connection_id = ${value}
+    UNION ALL
+    SELECT g.connection_id, g.node_id FROM ${n.groupMembers} g
+    WHERE ${msg}.kind = 2 AND g.hub = ${msg}.hub AND g.group_name = ${value}
+    UNION ALL
+    SELECT c.connection_id, c.node_id FROM ${n.connections} c
+    WHERE ${msg}.kind = 3 AND c.hub = ${msg}.hub AND c.user_id = ${value} AND c.user_id <> ''
+  `;
 }
 
 /**

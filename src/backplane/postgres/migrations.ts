@@ -1,5 +1,6 @@
 import pg from "pg";
 import { SchemaNames } from "./names.js";
+import { sqlPublishingStatements } from "./sql-publishing.js";
 
 /** One step of the schema's history. Steps are append-only: never edit a released one, add the next. */
 export interface Migration {
@@ -144,6 +145,12 @@ export const migrations: readonly Migration[] = [
       `CREATE INDEX pending_notifications_key ON ${n.pendingNotifications} (hub, key) WHERE confirmed_by IS NULL`,
       `CREATE INDEX pending_notifications_expiry ON ${n.pendingNotifications} (expires_at)`,
     ],
+  },
+  {
+    version: 7,
+    name: "sql publishing",
+    // notify, send_to_user, … for applications' own transactions: see sql-publishing.ts.
+    statements: sqlPublishingStatements,
   },
 ];
 

@@ -32,6 +32,10 @@ export class SchemaNames {
    * closed them), so a client that comes back with their token is refused at once on any node.
    */
   readonly endedConnections: string;
+  /** `hubs`: the hubs the nodes serve, and the notification settings, for sends from SQL. */
+  readonly hubs: string;
+  /** `outbox`: sends from SQL staged by a transaction, moved to the log when it commits. */
+  readonly outbox: string;
   /** The function an append calls to abort (and be retried) when a connection moved after its snapshot. */
   readonly movedAfterSnapshot: string;
   /** The text every node hashes with its id into the key of its liveness advisory lock. */
@@ -59,11 +63,18 @@ export class SchemaNames {
     this.pendingNotifications = table("pending_notifications");
     this.endedConnections = table("ended_connections");
     this.movedAfterSnapshot = table("moved_after_snapshot");
+    this.hubs = table("hubs");
+    this.outbox = table("outbox");
     this.livenessLockPrefix = `switchboard node ${schemaName} `;
     const hash = createHash("sha256").update(schemaName).digest("hex");
     const channel = `${schemaName}.wakeup`;
     this.channel = Buffer.byteLength(channel) <= 63 ? channel : `switchboard.${hash.slice(0, 32)}`;
     this.statementPrefix = `sb_${hash.slice(0, 12)}_`;
+  }
+
+  /** A function of the schema, quoted. */
+  fn(name: string): string {
+    return `${this.schema}.${pg.escapeIdentifier(name)}`;
   }
 
   /**

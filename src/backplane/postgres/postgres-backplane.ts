@@ -1,6 +1,8 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import {
+  type HubCatalog,
+  type HubDeclaration,
   BackplaneUnavailableError,
   ConnectionMoveError,
   UnknownConnectionError,
@@ -35,6 +37,7 @@ import {
   type DecodedTarget,
 } from "./protocol.js";
 import { NodeUrls } from "./node-urls.js";
+import { declareHubs } from "./sql-publishing.js";
 import * as pending from "./pending-notifications.js";
 import * as stored from "./stored-messages.js";
 import { readHead, type Query } from "./log.js";
@@ -83,7 +86,8 @@ export class PostgresBackplane
     ConnectionMover,
     ClientResultRouter,
     NodeDirectory,
-    Drainable
+    Drainable,
+    HubCatalog
 {
   /** This node's id: a random UUID per instance. */
   readonly nodeId = randomUUID();
@@ -538,6 +542,12 @@ export class PostgresBackplane
     this.ensureStarted();
     this.advertisedUrl = url; // also written when the node re-registers after being swept
     await this.registryQuery((q) => registry.advertiseNodeUrl(q, this.names, this.nodeId, url));
+  }
+
+  /** Records the hubs this node serves, for sends from SQL (sql-publishing.ts). */
+  async declareHubs(hubs: readonly HubDeclaration[]): Promise<void> {
+    this.ensureStarted();
+    await this.registryQuery((q) => declareHubs(q, this.names, hubs));
   }
 
   /** The URL a live node advertised (see NodeUrls for how it is read). */

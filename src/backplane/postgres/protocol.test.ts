@@ -25,6 +25,24 @@ describe("the Postgres backplane protocol", () => {
     });
   });
 
+  it("reads an invocation sent from SQL (arguments as JSON text) as an invocation", () => {
+    const payload = encode([
+      EnvelopeType.SqlInvocation,
+      3,
+      ["alice"],
+      [],
+      "say",
+      '["hi", {"n": [1, 2.5, null]}]',
+    ]);
+    expect(decodeEnvelope(payload)).toEqual({
+      type: EnvelopeType.Invocation,
+      target: { kind: 3, ids: ["alice"], excluded: [] },
+      message: { target: "say", arguments: ["hi", { n: [1, 2.5, null] }] },
+    });
+    const notAnArray = encode([EnvelopeType.SqlInvocation, 0, [], [], "say", '{"a": 1}']);
+    expect(() => decodeEnvelope(notAnArray)).toThrow(/Malformed invocation/);
+  });
+
   it("round-trips a client result's invocation and its answers", () => {
     const parts = targetParts({ kind: "connections", hub: "/h", connectionIds: ["c1"] });
     const ask = encodeInvocation(parts, { target: "add", arguments: [1, 2], invocationId: "s:n1:7" });

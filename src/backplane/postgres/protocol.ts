@@ -37,6 +37,8 @@
  *   Another control row, to the node awaiting a client result:
  *   - `[8, connectionId, invocationId, isError, resultOrErrorText, connectionEnded]`: the connection's
  *     answer (`connectionEnded`: the error is the server's, the connection ended before answering).
+ *   An invocation sent from SQL (sql-publishing.ts), whose arguments are JSON text:
+ *   - `[10, targetKind, ids, excludedIds, method, argumentsJson]`.
  *   Readers ignore unknown trailing fields, so a newer writer may append items, and skip (and log) rows
  *   of an unknown type, so nodes of two versions can share a log during a rolling upgrade.
  */
@@ -55,6 +57,8 @@ export const EnvelopeType = {
   ClientResult: 8,
   /** A node unregistered all its connections to stop (a drain); rows before it still reach them. */
   Drained: 9,
+  /** An invocation sent from SQL: as Invocation, with the arguments as JSON text. */
+  SqlInvocation: 10,
 } as const;
 
 /** The wire number of each {@link SendTarget} kind, and of `nodes` for control rows. */
@@ -223,16 +227,17 @@ export function decodeEnvelope(payload: Uint8Array): Envelope {
   const value = decoder.decode(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
   if (!Array.isArray(value)) throw new Error("The payload is not a MessagePack array.");
   const [type] = value as unknown[];
-  if (type === EnvelopeType.Invocation) {
-    const [, kind, ids, excluded, method, args, invocationId] = value as unknown[];
+  if (type === EnvelopeType.Invocation || type === EnvelopeType.SqlInvocation) {
+    const [, kind, ids, excluded, method, rawArgs, invocationId] = value as unknown[];
     if (kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3)
       throw new Error(`Unknown target kind ${String(kind)}.`);
+    const args = type === EnvelopeType.SqlInvocation ? JSON.parse(String(rawArgs)) : rawArgs;
     if (!isStrings(ids) || !isStrings(excluded) || typeof method !== "string" || !Array.isArray(args)) {
       throw new Error("Malformed invocation payload.");
     }
     const message: BackplaneMessage = { target: method, arguments: args };
     if (typeof invocationId === "string") message.invocationId = invocationId;
-    return { type, target: { kind, ids, excluded }, message };
+    return { type: EnvelopeType.Invocation, target: { kind, ids, excluded }, message };
   }
   if (type === EnvelopeType.GroupAdd || type === EnvelopeType.GroupRemove) {
     const [, connectionId, group] = value as unknown[];

@@ -1,0 +1,320 @@
+/**
+ * Publishing from SQL: functions an application calls inside its own transaction
+ * (`switchboard.notify`, `send_to_user`, `send_to_group`, `send_to_connection`, `send_to_all`), so a
+ * message is delivered if and only if that transaction commits, through the same log as every other send.
+ *
+ * How (docs/sql-publishing.md has the user's side):
+ * - A call checks its input, encodes the message and stages it as a row of `outbox`. It takes no lock
+ *   beyond that insert's own, so a transaction that calls it and works on for seconds stalls nobody.
+ * - Each staged row queues a deferred constraint trigger. At COMMIT the first firing takes the log's
+ *   counter row, resolves the recipients against the registry with a snapshot taken after that lock (so
+ *   no connection move can slip between resolution and numbering: moves take the same row), appends the
+ *   rows to the log with their wake-up, and deletes the transaction's staged rows; the later firings find
+ *   them gone. The counter row is held from there to the end of the commit, as for any append, so the
+ *   rows' seq order is commit order with every other send of the cluster.
+ * - A rollback, or a rolled-back savepoint, discards the staged rows and their trigger events: nothing
+ *   is delivered.
+ * - Hubs and the notification settings (status texts, client method) live in the nodes' configuration:
+ *   nodes declare them in `hubs` at start ({@link declareHubs}), and the functions check against that.
+ *
+ * The payload is an invocation whose arguments travel as JSON text (protocol.ts, type 10): the database
+ * has the arguments as jsonb, and JSON is what they can be.
+ */
+import pg from "pg";
+import type { HubDeclaration } from "../backplane.js";
+import { logRowsCtes, namedRecipients, type Query } from "./log.js";
+import type { SchemaNames } from "./names.js";
+import { EnvelopeType } from "./protocol.js";
+
+/** The largest payload one SQL send may make (the encoded message, method and arguments included). */
+export const MAX_SQL_PAYLOAD_BYTES = 1_048_576;
+
+/** The functions an application role is granted EXECUTE on, with their argument types (for GRANT). */
+export function publicFunctions(n: SchemaNames): string[] {
+  return [
+    `${n.fn("notify")}(text, text, text, text)`,
+    `${n.fn("send_to_all")}(text, text, jsonb)`,
+    `${n.fn("send_to_user")}(text, text, text, jsonb)`,
+    `${n.fn("send_to_group")}(text, text, text, jsonb)`,
+    `${n.fn("send_to_connection")}(text, text, text, jsonb)`,
+  ];
+}
+
+/** The statements of the migration that adds SQL publishing. */
+export function sqlPublishingStatements(n: SchemaNames): string[] {
+  const safe = `SECURITY DEFINER SET search_path = pg_catalog, pg_temp`;
+  return [
+    // The nodes' hubs, declared at start; `notifications` holds the notification hub's settings.
+    `CREATE TABLE ${n.hubs} (
+      hub text PRIMARY KEY,
+      notifications jsonb,
+      declared_at timestamptz NOT NULL DEFAULT now()
+    )`,
+    // Rows live only inside the transaction that staged them: the commit-time flush deletes them.
+    `CREATE TABLE ${n.outbox} (
+      id bigserial PRIMARY KEY,
+      hub text NOT NULL,
+      kind smallint NOT NULL,
+      ids text[] NOT NULL,
+      payload bytea NOT NULL,
+      store_key text,
+      store_payload bytea,
+      store_ttl_ms bigint
+    ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02)`,
+    ...msgpackFunctions(n),
+    `CREATE FUNCTION ${n.fn("check_send")}(hub text, method text, args jsonb)
+     RETURNS void LANGUAGE plpgsql ${safe} AS $$
+     BEGIN
+       ${readCommittedCheck()}
+       IF hub IS NULL THEN
+         RAISE EXCEPTION 'The hub is null.' USING ERRCODE = 'null_value_not_allowed';
+       END IF;
+       IF NOT EXISTS (SELECT 1 FROM ${n.hubs} h WHERE h.hub = check_send.hub) THEN
+         RAISE EXCEPTION 'Switchboard has no hub %.', quote_literal(hub)
+           USING ERRCODE = 'undefined_object',
+                 HINT = 'Hubs are the paths the nodes serve, for example ''/hubs/chat''. Known: '
+                        || coalesce((SELECT string_agg(h.hub, ', ' ORDER BY h.hub) FROM ${n.hubs} h), 'none') || '.';
+       END IF;
+       IF method IS NULL OR method = '' THEN
+         RAISE EXCEPTION 'The method is empty: name the client method to invoke.'
+           USING ERRCODE = 'invalid_parameter_value';
+       END IF;
+       IF args IS NULL OR jsonb_typeof(args) <> 'array' THEN
+         RAISE EXCEPTION 'The args must be a JSON array of the method''s arguments, not %.',
+           coalesce(jsonb_typeof(args), 'null')
+           USING ERRCODE = 'invalid_parameter_value', HINT = 'For example: jsonb_build_array(''hello'', 42).';
+       END IF;
+     END $$`,
+    `CREATE FUNCTION ${n.fn("stage_send")}(hub text, kind int, ids text[], method text, args jsonb,
+       store_key text DEFAULT NULL, store_ttl_ms bigint DEFAULT NULL)
+     RETURNS void LANGUAGE plpgsql ${safe} AS $$
+     DECLARE
+       payload bytea;
+       args_json text := args::text;
+     BEGIN
+       payload := decode('96', 'hex') || ${n.fn("msgpack_uint")}(${EnvelopeType.SqlInvocation})
+         || ${n.fn("msgpack_uint")}(kind) || ${n.fn("msgpack_strings")}(ids) || decode('90', 'hex')
+         || ${n.fn("msgpack_str")}(method) || ${n.fn("msgpack_str")}(args_json);
+       IF octet_length(payload) > ${MAX_SQL_PAYLOAD_BYTES} THEN
+         RAISE EXCEPTION 'The message is % bytes encoded; a send from SQL may be at most ${MAX_SQL_PAYLOAD_BYTES}.',
+           octet_length(payload) USING ERRCODE = 'program_limit_exceeded';
+       END IF;
+       INSERT INTO ${n.outbox} (hub, kind, ids, payload, store_key, store_payload, store_ttl_ms)
+       VALUES (hub, kind, ids, payload, store_key,
+               CASE WHEN store_key IS NOT NULL
+                    THEN decode('92', 'hex') || ${n.fn("msgpack_str")}(method) || decode('91', 'hex')
+                         || ${n.fn("msgpack_str")}(args->>0) END,
+               store_ttl_ms);
+     END $$`,
+    `CREATE FUNCTION ${n.fn("flush_outbox")}() RETURNS trigger LANGUAGE plpgsql ${safe} AS $$
+     DECLARE
+       touched bigint;
+     BEGIN
+       -- Every staged row queues a firing: the first flushes the transaction's rows, the rest find them gone.
+       IF NOT EXISTS (SELECT 1 FROM ${n.outbox} o WHERE o.id = NEW.id) THEN
+         RETURN NULL;
+       END IF;
+       -- The counter row first: the statement below then takes its snapshot after every move that committed.
+       PERFORM 1 FROM ${n.logHead} WHERE id = 1 FOR UPDATE;
+       ${flushSql(n)};
+       RETURN NULL;
+     END $$`,
+    `CREATE CONSTRAINT TRIGGER flush_at_commit AFTER INSERT ON ${n.outbox}
+     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${n.fn("flush_outbox")}()`,
+    ...sendFunctions(n, safe),
+    // Functions are executable by PUBLIC by default: only roles granted EXECUTE may send.
+    ...[
+      ...publicFunctions(n),
+      `${n.fn("check_send")}(text, text, jsonb)`,
+      `${n.fn("stage_send")}(text, int, text[], text, jsonb, text, bigint)`,
+      `${n.fn("flush_outbox")}()`,
+    ].map((signature) => `REVOKE ALL ON FUNCTION ${signature} FROM PUBLIC`),
+  ];
+}
+
+/** A transaction with a frozen snapshot could not take the counter row at commit, nor see the registry of then. */
+function readCommittedCheck(): string {
+  return `IF current_setting('transaction_isolation') <> 'read committed' THEN
+         RAISE EXCEPTION 'Switchboard sends from SQL need a READ COMMITTED transaction; this one is %.',
+           upper(current_setting('transaction_isolation'))
+           USING ERRCODE = 'feature_not_supported',
+                 HINT = 'Send from a READ COMMITTED transaction (PostgreSQL''s default).';
+       END IF;`;
+}
+
+/**
+ * The statement of the commit-time flush: take the transaction's staged rows, resolve their recipients,
+ * append the rows with recipients to the log (log.ts), and keep notifications that asked to be stored and
+ * found nobody. Like a publisher's append, every node's connections count (there is no writing node).
+ */
+function flushSql(n: SchemaNames): string {
+  return `WITH taken AS (
+    DELETE FROM ${n.outbox} RETURNING id, hub, kind, ids, payload, store_key, store_payload, store_ttl_ms
+  ), msg AS (
+    SELECT row_number() OVER (ORDER BY id) AS ord, t.* FROM taken t
+  ), recipient AS (
+    SELECT m.ord, r.connection_id, r.node_id
+    FROM msg m CROSS JOIN LATERAL unnest(m.ids) AS i(value)
+    CROSS JOIN LATERAL (${namedRecipients(n, "m", "i.value")}) r
+  ), targeted AS (
+    SELECT ord, array_agg(DISTINCT node_id) AS node_ids FROM recipient GROUP BY ord
+  ), broadcast AS (
+    SELECT m.ord, array_agg(DISTINCT c.node_id) AS node_ids
+    FROM msg m JOIN ${n.connections} c ON c.hub = m.hub
+    WHERE m.kind = 0
+    GROUP BY m.ord
+  ), resolved AS (
+    SELECT * FROM targeted UNION ALL SELECT * FROM broadcast
+  ), numbered AS (
+    SELECT m.ord, m.hub, m.payload, r.node_ids, row_number() OVER (ORDER BY m.ord) AS rn
+    FROM msg m JOIN resolved r ON r.ord = m.ord
+  ), ${logRowsCtes(n, "numbered", pg.escapeLiteral(n.channel))},
+  stored AS (
+    INSERT INTO ${n.storedMessages} (hub, key, payload, expires_at)
+    SELECT m.hub, m.store_key, m.store_payload,
+           now() + make_interval(secs => m.store_ttl_ms::double precision / 1000)
+    FROM msg m
+    WHERE m.store_key IS NOT NULL AND NOT EXISTS (SELECT 1 FROM numbered x WHERE x.ord = m.ord)
+    ORDER BY m.ord
+    RETURNING 1
+  )
+  SELECT (SELECT count(*) FROM written) + (SELECT count(*) FROM wake) + (SELECT count(*) FROM stored)
+  INTO touched`;
+}
+
+/** MessagePack encoders for what a staged payload holds: small unsigned ints, strings, string arrays. */
+function msgpackFunctions(n: SchemaNames): string[] {
+  const immutable = `LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE SET search_path = pg_catalog, pg_temp`;
+  return [
+    `CREATE FUNCTION ${n.fn("msgpack_uint")}(value int) RETURNS bytea ${immutable} AS $$
+       SELECT CASE WHEN value < 128 THEN set_byte(decode('00', 'hex'), 0, value)
+                   ELSE decode('ce', 'hex') || int4send(value) END
+     $$`,
+    `CREATE FUNCTION ${n.fn("msgpack_str")}(value text) RETURNS bytea ${immutable} AS $$
+       SELECT CASE WHEN size < 32 THEN set_byte(decode('00', 'hex'), 0, 160 + size)
+                   WHEN size < 256 THEN decode('d9', 'hex') || set_byte(decode('00', 'hex'), 0, size)
+                   WHEN size < 65536 THEN decode('da', 'hex') || substring(int4send(size) FROM 3 FOR 2)
+                   ELSE decode('db', 'hex') || int4send(size) END || bytes
+       FROM (SELECT convert_to(value, 'UTF8') AS bytes) b, LATERAL (SELECT octet_length(b.bytes) AS size) s
+     $$`,
+    `CREATE FUNCTION ${n.fn("msgpack_strings")}(value text[]) RETURNS bytea ${immutable} AS $$
+       SELECT CASE WHEN size < 16 THEN set_byte(decode('00', 'hex'), 0, 144 + size)
+                   WHEN size < 65536 THEN decode('dc', 'hex') || substring(int4send(size) FROM 3 FOR 2)
+                   ELSE decode('dd', 'hex') || int4send(size) END
+              || coalesce((SELECT string_agg(${n.fn("msgpack_str")}(v), ''::bytea ORDER BY o)
+                           FROM unnest(value) WITH ORDINALITY AS u(v, o)), ''::bytea)
+       FROM (SELECT coalesce(cardinality(value), 0) AS size) s
+     $$`,
+  ];
+}
+
+/** The functions applications call. Each returns how many connections its target has now. */
+function sendFunctions(n: SchemaNames, safe: string): string[] {
+  const targeted = (name: string, param: string, kind: number, count: string) =>
+    `CREATE FUNCTION ${n.fn(name)}(hub text, ${param} text, method text, args jsonb DEFAULT '[]')
+     RETURNS integer LANGUAGE plpgsql ${safe} AS $$
+     BEGIN
+       PERFORM ${n.fn("check_send")}(hub, method, args);
+       IF ${param} IS NULL THEN
+         RAISE EXCEPTION 'The ${param} is null.' USING ERRCODE = 'null_value_not_allowed';
+       END IF;
+       PERFORM ${n.fn("stage_send")}(hub, ${kind}, ARRAY[${param}], method, args);
+       RETURN (${count});
+     END $$`;
+  return [
+    targeted(
+      "send_to_user",
+      "user_id",
+      3,
+      `SELECT count(*) FROM ${n.connections} c WHERE c.hub = send_to_user.hub AND c.user_id = send_to_user.user_id`,
+    ),
+    targeted(
+      "send_to_group",
+      "group_name",
+      2,
+      `SELECT count(*) FROM ${n.groupMembers} g
+       WHERE g.hub = send_to_group.hub AND g.group_name = send_to_group.group_name`,
+    ),
+    targeted(
+      "send_to_connection",
+      "connection_id",
+      1,
+      `SELECT count(*) FROM ${n.connections} c
+       WHERE c.hub = send_to_connection.hub AND c.connection_id = send_to_connection.connection_id`,
+    ),
+    `CREATE FUNCTION ${n.fn("send_to_all")}(hub text, method text, args jsonb DEFAULT '[]')
+     RETURNS integer LANGUAGE plpgsql ${safe} AS $$
+     BEGIN
+       PERFORM ${n.fn("check_send")}(hub, method, args);
+       PERFORM ${n.fn("stage_send")}(hub, 0, ARRAY[]::text[], method, args);
+       RETURN (SELECT count(*) FROM ${n.connections} c WHERE c.hub = send_to_all.hub);
+     END $$`,
+    `CREATE FUNCTION ${n.fn("notify")}(identifier text, status text DEFAULT NULL, message text DEFAULT NULL,
+       if_offline text DEFAULT 'error')
+     RETURNS integer LANGUAGE plpgsql ${safe} AS $$
+     DECLARE
+       service record;
+       text_ text;
+       holders integer;
+     BEGIN
+       ${readCommittedCheck()}
+       IF identifier IS NULL OR identifier = '' OR length(identifier) > 256 OR identifier ~ '[\\x01-\\x1f\\x7f]' THEN
+         RAISE EXCEPTION 'An identifier is a non-empty string of at most 256 characters without control characters.'
+           USING ERRCODE = 'invalid_parameter_value';
+       END IF;
+       IF (status IS NULL) = (message IS NULL) THEN
+         RAISE EXCEPTION 'Give either a status or a message.' USING ERRCODE = 'invalid_parameter_value';
+       END IF;
+       IF if_offline IS NULL OR if_offline NOT IN ('error', 'store') THEN
+         RAISE EXCEPTION 'if_offline is ''error'' or ''store'', not %.', coalesce(quote_literal(if_offline), 'null')
+           USING ERRCODE = 'invalid_parameter_value';
+       END IF;
+       SELECT h.hub, h.notifications INTO service FROM ${n.hubs} h
+       WHERE h.notifications IS NOT NULL ORDER BY h.declared_at DESC LIMIT 1;
+       IF NOT FOUND THEN
+         RAISE EXCEPTION 'No Switchboard node serves notifications on this database.'
+           USING ERRCODE = 'undefined_object', HINT = 'Start a node with the notification service on (notifications: true).';
+       END IF;
+       IF status IS NOT NULL THEN
+         text_ := service.notifications -> 'statuses' ->> status;
+         IF text_ IS NULL THEN
+           RAISE EXCEPTION 'Unknown status %. Known: %.', quote_literal(status),
+             (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(service.notifications -> 'statuses') k)
+             USING ERRCODE = 'invalid_parameter_value';
+         END IF;
+         text_ := replace(text_, '{identifier}', identifier);
+       ELSE
+         text_ := message;
+       END IF;
+       SELECT count(*) INTO holders FROM ${n.groupMembers} g
+       WHERE g.hub = service.hub AND g.group_name = 'identifier:' || identifier;
+       IF holders = 0 AND if_offline = 'error' THEN
+         RAISE EXCEPTION 'Nobody is registered under the identifier %.', quote_literal(identifier)
+           USING ERRCODE = 'no_data_found',
+                 HINT = 'Pass if_offline => ''store'' to keep the notification until the identifier registers.';
+       END IF;
+       PERFORM ${n.fn("stage_send")}(service.hub, 2, ARRAY['identifier:' || identifier],
+         service.notifications ->> 'clientMethod', jsonb_build_array(text_),
+         CASE WHEN if_offline = 'store' THEN identifier END,
+         (service.notifications ->> 'offlineTtlMs')::bigint);
+       RETURN holders;
+     END $$`,
+  ];
+}
+
+/** Records the hubs this node serves (and the notification settings), so SQL sends can check against them. */
+export async function declareHubs(
+  query: Query,
+  n: SchemaNames,
+  hubs: readonly HubDeclaration[],
+): Promise<void> {
+  await query(
+    `INSERT INTO ${n.hubs} (hub, notifications)
+     SELECT h.hub, h.notifications FROM unnest($1::text[], $2::jsonb[]) AS h(hub, notifications)
+     ON CONFLICT (hub) DO UPDATE SET notifications = excluded.notifications, declared_at = now()`,
+    [
+      hubs.map((h) => h.path),
+      hubs.map((h) => (h.notifications === undefined ? null : JSON.stringify(h.notifications))),
+    ],
+  );
+}
