@@ -1,6 +1,8 @@
 // The hub module the bench loads into real node processes: `switchboard start --hubs bench/hubs.ts`.
 import type { IncomingMessage } from "node:http";
+import pg from "pg";
 import { PostgresBackplane } from "../src/backplane/postgres/postgres-backplane.js";
+import { createPublisher, type Publisher } from "../src/backplane/postgres/publisher.js";
 import { Hub } from "../src/index.js";
 import { Histogram, nowMicros } from "./lib/histogram.js";
 import { padding, type SendPlan } from "./lib/plan.js";
@@ -33,6 +35,7 @@ export class BenchHub extends Hub {
    */
   start(plan: SendPlan): void {
     if (plan.ask) return void this.ask(plan);
+    if (plan.via) return void this.sendFromOutside(plan);
     const clients = this.clients;
     const caller = this.clients.caller;
     const pad = padding(plan.padBytes);
@@ -83,6 +86,22 @@ export class BenchHub extends Hub {
     );
   }
 
+  /**
+   * Scenario 9: the same notifications, sent by this process as an application would from outside the
+   * cluster: a SQL call per message on a pool of its own, or a publisher.
+   */
+  private sendFromOutside(plan: SendPlan): void {
+    const caller = this.clients.caller;
+    const pad = padding(plan.padBytes);
+    const firstUser = plan.firstUser ?? 0;
+    const send = plan.via === "sql" ? sqlSender(plan.database!) : publisherSender(plan.database!);
+    startPlan(
+      plan,
+      (seq, user, sentAt) => send(`u${firstUser + user!}`, [plan.phase, seq, sentAt, pad]),
+      (report) => void caller.send("done", report),
+    );
+  }
+
   /** The receivers' running total of delivered messages (closed-loop max mode). */
   ack(delivered: number): void {
     ackPlan(delivered);
@@ -99,4 +118,24 @@ export const hubs = { "/hub": BenchHub };
 /** The user id is the `user` query parameter (a benchmark: no authentication). */
 export function userIdProvider(req: IncomingMessage): string | undefined {
   return new URL(req.url ?? "/", "http://localhost").searchParams.get("user") ?? undefined;
+}
+
+type OutsideSend = (user: string, args: unknown[]) => Promise<{ connections: number }>;
+let sqlPool: pg.Pool | undefined;
+let publisher: Publisher | undefined;
+
+/** `send_to_user` per message, autocommit: each call is a transaction of its own. */
+function sqlSender(database: { url: string; schema: string }): OutsideSend {
+  sqlPool ??= new pg.Pool({ connectionString: database.url, max: 8, application_name: "bench sql sender" });
+  const statement = `SELECT ${pg.escapeIdentifier(database.schema)}.send_to_user('/hub', $1, 'n', $2::jsonb) AS n`;
+  return (user, args) =>
+    sqlPool!
+      .query<{ n: number }>(statement, [user, JSON.stringify(args)])
+      .then((result) => ({ connections: result.rows[0]!.n }));
+}
+
+function publisherSender(database: { url: string; schema: string }): OutsideSend {
+  publisher ??= createPublisher({ connectionString: database.url, schema: database.schema });
+  return (user, args) =>
+    publisher!.send({ kind: "users", hub: "/hub", userIds: [user] }, { target: "n", arguments: args });
 }

@@ -16,6 +16,7 @@ import { runIdle } from "./scenarios/idle.js";
 import { runInvoke } from "./scenarios/invoke.js";
 import { runNotify } from "./scenarios/notify.js";
 import { runProfile, type ProfileSummary } from "./scenarios/profile.js";
+import { runSqlSends } from "./scenarios/sql-sends.js";
 import { runStateful } from "./scenarios/stateful.js";
 
 /** The whole suite is bounded: past this the bench stops everything and exits non-zero. */
@@ -59,6 +60,7 @@ async function main(): Promise<number> {
       if (scenario === 6) await runStateful(bench);
       if (scenario === 7) await runClientResults(bench);
       if (scenario === 8) await runHttpTransports(bench);
+      if (scenario === 9) await runSqlSends(bench);
     }
     if (options.profile) profile = await runProfile(bench);
   } finally {

@@ -39,6 +39,13 @@ export interface SendPlan {
    * timed on the node from the call to its answer.
    */
   ask?: boolean;
+  /**
+   * Ours only (scenario 9): send from outside the node's backplane, through a connection of the sender's
+   * own to `database`: `sql` calls `send_to_user` (one transaction per message), `publisher` goes through
+   * `createPublisher` (batched). Each resolves with the connections the send addressed.
+   */
+  via?: "sql" | "publisher";
+  database?: { url: string; schema: string };
 }
 
 /** What the sender reports when it has finished (sent to the control client as method `done`). */
