@@ -35,6 +35,8 @@ export type {
 } from "./hub/clients.js";
 export { ClientResultError, type ClientResultFailure } from "./hub/client-results.js";
 export type { HubContext } from "./hub/hub-endpoint.js";
+export type { HubPresence, UserPresence } from "./hub/hub-presence.js";
+export type { PresenceEvent, PresenceListener, PresenceWatchOptions } from "./hub/presence-watcher.js";
 export type { HubOptions } from "./hub/hub-options.js";
 export type { Logger } from "./hub/hub.log.js";
 
@@ -49,6 +51,7 @@ export {
   type SendTarget,
   type PublishResult,
   type ConnectionInfo,
+  type HubCount,
   type NodeInfo,
 } from "./backplane/backplane.js";
 export { MemoryBackplane } from "./backplane/memory/memory-backplane.js";

@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Backplane } from "../backplane/backplane.js";
 import type { Logger } from "../hub/hub.log.js";
 import type { Notifier } from "../notifications/notifier.js";
 import { ApiError, internalErrorBody, RequestAbortedError } from "./api-errors.js";
@@ -16,7 +15,7 @@ export interface ApiHandlerOptions {
   /** The notification service (`server.notifications`). Without it the notification routes answer 404 `notifications_disabled`. */
   notifier?: Notifier;
   /** Where messages are published and nodes listed (`server.backplane`, or a publisher's). */
-  backplane: Pick<Backplane, "publish" | "nodes" | "userConnections" | "groupMembers">;
+  backplane: ApiContext["backplane"];
   /**
    * The hub paths that exist. A message route picks one with its body's `hub` field; the default is the
    * notification hub's path when there is a notifier (that path is always accepted), else `hub` is required.
@@ -68,6 +67,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
   const context: ApiContext = {
     notifier,
     backplane,
+    hubs: [...hubs],
     resolveHub(hub) {
       const chosen = hub ?? notifier?.options.path;
       if (chosen === undefined)

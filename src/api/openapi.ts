@@ -25,6 +25,24 @@ const hubQueryParameter = {
   schema: { type: "string", pattern: "^/" },
 };
 
+/** `limit` of a paginated list. */
+const limitParameter = (what: string) => ({
+  name: "limit",
+  in: "query",
+  required: false,
+  description: `${what} per page, 1 to 1000 (default 100).`,
+  schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
+});
+
+/** `after` of a paginated list: the previous page's `next`. */
+const afterParameter = (what: string) => ({
+  name: "after",
+  in: "query",
+  required: false,
+  description: `The \`next\` of the previous page: entries after this ${what}.`,
+  schema: { type: "string" },
+});
+
 /** The errors every authenticated operation may answer. */
 const commonErrors = {
   "401": errorResponse("Unauthorized"),
@@ -144,26 +162,48 @@ export const openApiDocument = {
         parameters: [
           pathParameter("group", "The group name."),
           hubQueryParameter,
-          {
-            name: "limit",
-            in: "query",
-            required: false,
-            description: "Members per page, 1 to 1000 (default 100).",
-            schema: { type: "integer", minimum: 1, maximum: 1000, default: 100 },
-          },
-          {
-            name: "after",
-            in: "query",
-            required: false,
-            description: "The `next` of the previous page: members after this connection id.",
-            schema: { type: "string" },
-          },
+          limitParameter("Members"),
+          afterParameter("connection id"),
         ],
         responses: {
           "200": response("A page of the group's connection ids.", ref("GroupMembers")),
           "400": errorResponse("BadRequest"),
           ...commonErrors,
         },
+      },
+    },
+    "/api/users": {
+      get: {
+        operationId: "onlineUsers",
+        summary: "The users online in a hub, on every node, sorted, a page at a time.",
+        tags: ["presence"],
+        parameters: [hubQueryParameter, limitParameter("Users"), afterParameter("user id")],
+        responses: {
+          "200": response("A page of the user ids with a connection to the hub.", ref("OnlineUsers")),
+          "400": errorResponse("BadRequest"),
+          ...commonErrors,
+        },
+      },
+    },
+    "/api/connections/{connectionId}": {
+      get: {
+        operationId: "connectionPresence",
+        summary: "A connection on any node: its user, node and groups.",
+        tags: ["presence"],
+        parameters: [pathParameter("connectionId", "The connection id."), hubQueryParameter],
+        responses: {
+          "200": response("The connection, from the shared registry.", ref("ConnectionPresence")),
+          "400": errorResponse("BadRequest"),
+          ...commonErrors,
+        },
+      },
+    },
+    "/api/hubs": {
+      get: {
+        operationId: "hubCounts",
+        summary: "Connections, users and groups of each hub this server serves, across the cluster.",
+        tags: ["presence"],
+        responses: { "200": response("The hubs.", ref("HubCounts")), ...commonErrors },
       },
     },
     "/api/nodes": {
@@ -268,6 +308,51 @@ export const openApiDocument = {
                 connectionId: { type: "string" },
                 nodeId: { type: "string" },
                 connectedAt: { type: "string", format: "date-time" },
+              },
+            },
+          },
+        },
+      },
+      OnlineUsers: {
+        type: "object",
+        required: ["hub", "count", "users"],
+        properties: {
+          hub: { type: "string" },
+          count: { type: "integer", minimum: 0, description: "Users in all pages." },
+          users: { type: "array", items: { type: "string" }, description: "User ids, sorted." },
+          next: { type: "string", description: "Pass as `after` for the next page; absent on the last." },
+        },
+      },
+      ConnectionPresence: {
+        type: "object",
+        required: ["connectionId", "hub", "userId", "nodeId", "connectedAt", "groups"],
+        properties: {
+          connectionId: { type: "string" },
+          hub: { type: "string" },
+          userId: { type: ["string", "null"], description: "Null for an anonymous connection." },
+          nodeId: { type: "string" },
+          connectedAt: { type: "string", format: "date-time" },
+          groups: { type: "array", items: { type: "string" }, description: "Its groups, sorted." },
+        },
+      },
+      HubCounts: {
+        type: "object",
+        required: ["hubs"],
+        properties: {
+          hubs: {
+            type: "array",
+            items: {
+              type: "object",
+              required: ["hub", "connections", "users", "groups"],
+              properties: {
+                hub: { type: "string" },
+                connections: { type: "integer", minimum: 0 },
+                users: {
+                  type: "integer",
+                  minimum: 0,
+                  description: "Distinct user ids (anonymous not counted).",
+                },
+                groups: { type: "integer", minimum: 0, description: "Groups with at least one member." },
               },
             },
           },

@@ -17,7 +17,12 @@ import { notifyBody, parseOrThrow, sendBody } from "./schemas.js";
 /** What handlers work with, built once by createApiHandler. */
 export interface ApiContext {
   notifier: Notifier | undefined;
-  backplane: Pick<Backplane, "publish" | "nodes" | "userConnections" | "groupMembers">;
+  backplane: Pick<
+    Backplane,
+    "publish" | "nodes" | "userConnections" | "groupMembers" | "onlineUsers" | "connection" | "hubCounts"
+  >;
+  /** The hubs this server serves. */
+  hubs: readonly string[];
   /**
    * The hub a message route sends to: the body's `hub`, or the default.
    * @throws ApiError "unknown_hub", or "invalid_request" when there is no default.
@@ -137,10 +142,12 @@ async function userPresence(context: ApiContext, input: RouteInput): Promise<Api
   };
 }
 
-/** A group's members on every node, sorted, a page at a time (`limit`, and `after` the last id seen). */
-async function groupPresence(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
-  const group = param(input, "group");
-  const hub = context.resolveHub(input.query.get("hub") ?? undefined);
+/**
+ * One page of a list (`limit`, and `after` the last item seen): the items, how many in all, and `next`
+ * when there are more. Sorted here, by code unit: the order `after` compares in, whatever the database's
+ * collation.
+ */
+function page(input: RouteInput, list: string[]): { count: number; items: string[]; next?: string } {
   const limitText = input.query.get("limit") ?? "100";
   const limit = Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
@@ -150,15 +157,58 @@ async function groupPresence(context: ApiContext, input: RouteInput): Promise<Ap
     );
   }
   const after = input.query.get("after");
-  // Sorted here, by code unit: the order `after` compares in, whatever the database's collation.
-  const all = (await context.backplane.groupMembers(hub, group)).sort();
+  const all = list.sort();
   const from = after === null ? 0 : all.findIndex((id) => id > after);
-  const members = from < 0 ? [] : all.slice(from, from + limit);
+  const items = from < 0 ? [] : all.slice(from, from + limit);
   const more = from >= 0 && from + limit < all.length;
+  return { count: all.length, items, ...(more ? { next: items.at(-1) } : {}) };
+}
+
+/** A group's members on every node, sorted, a page at a time. */
+async function groupPresence(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
+  const group = param(input, "group");
+  const hub = context.resolveHub(input.query.get("hub") ?? undefined);
+  const { count, items, next } = page(input, await context.backplane.groupMembers(hub, group));
   return {
     status: 200,
-    body: { group, hub, count: all.length, members, ...(more ? { next: members.at(-1) } : {}) },
+    body: { group, hub, count, members: items, ...(next === undefined ? {} : { next }) },
   };
+}
+
+/** The users online in a hub, on every node, sorted, a page at a time. */
+async function onlineUsers(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
+  const hub = context.resolveHub(input.query.get("hub") ?? undefined);
+  const { count, items, next } = page(input, await context.backplane.onlineUsers(hub));
+  return { status: 200, body: { hub, count, users: items, ...(next === undefined ? {} : { next }) } };
+}
+
+/** A connection on any node: its user, node and groups. */
+async function connectionPresence(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
+  const connectionId = param(input, "connectionId");
+  const hub = context.resolveHub(input.query.get("hub") ?? undefined);
+  const found = await context.backplane.connection(hub, connectionId);
+  if (found === undefined)
+    throw new ApiError("not_connected", `No connection '${connectionId}' in hub '${hub}' is connected.`);
+  return {
+    status: 200,
+    body: {
+      connectionId,
+      hub,
+      userId: found.userId === "" ? null : found.userId,
+      nodeId: found.nodeId,
+      connectedAt: found.connectedAt.toISOString(),
+      groups: found.groups,
+    },
+  };
+}
+
+/** Connections, users and groups of every hub this node serves, across the cluster. */
+async function hubs(context: ApiContext): Promise<ApiResponse> {
+  const counts = await context.backplane.hubCounts();
+  const served = context.hubs.map(
+    (hub) => counts.find((count) => count.hub === hub) ?? { hub, connections: 0, users: 0, groups: 0 },
+  );
+  return { status: 200, body: { hubs: served } };
 }
 
 async function nodes(context: ApiContext): Promise<ApiResponse> {
@@ -199,6 +249,9 @@ export const apiRoutes: readonly ApiRoute[] = [
   route("GET", "/api/presence/{identifier}", presence),
   route("GET", "/api/users/{userId}", userPresence),
   route("GET", "/api/groups/{group}", groupPresence),
+  route("GET", "/api/users", onlineUsers),
+  route("GET", "/api/connections/{connectionId}", connectionPresence),
+  route("GET", "/api/hubs", hubs),
   route("GET", "/api/nodes", nodes),
   route("GET", "/api/openapi.json", async () => ({ status: 200, body: openApiDocument }), { public: true }),
 ];

@@ -115,6 +115,33 @@ export function registryCases(kit: SpecKit): void {
     expect(await nodes[0]!.backplane.userConnections("/other", "alice")).toEqual([]);
   });
 
+  it("connection, onlineUsers and hubCounts describe every node's connections", async () => {
+    const nodes = await cluster(upTo(2));
+    await connect(on(nodes, 0), "p1", "alice");
+    await connect(on(nodes, 1), "p2", "alice");
+    await connect(on(nodes, 1), "p3", "bob");
+    await connect(on(nodes, 1), "p4");
+    await connect(on(nodes, 0), "q1", "carol", "/other");
+    await on(nodes, 0).backplane.addToGroup(HUB, "p2", "room");
+    await on(nodes, 0).backplane.addToGroup(HUB, "p2", "hall");
+    await on(nodes, 1).backplane.addToGroup(HUB, "p3", "room");
+    const p2 = await nodes[0]!.backplane.connection(HUB, "p2");
+    expect(p2).toMatchObject({ connectionId: "p2", hub: HUB, userId: "alice", groups: ["hall", "room"] });
+    expect(p2!.nodeId).toBe(on(nodes, 1).backplane.nodeId);
+    expect((await nodes[0]!.backplane.connection(HUB, "p4"))?.groups).toEqual([]);
+    expect(await nodes[0]!.backplane.connection(HUB, "ghost")).toBeUndefined();
+    expect(await nodes[0]!.backplane.connection("/other", "p1")).toBeUndefined();
+    expect(await on(nodes, 1).backplane.onlineUsers(HUB)).toEqual(["alice", "bob"]);
+    expect(await on(nodes, 1).backplane.onlineUsers("/nowhere")).toEqual([]);
+    const counts = await nodes[0]!.backplane.hubCounts();
+    expect(counts.filter((c) => c.hub === HUB || c.hub === "/other")).toEqual(
+      [
+        { hub: "/other", connections: 1, users: 1, groups: 0 },
+        { hub: HUB, connections: 4, users: 2, groups: 2 },
+      ].sort((a, b) => (a.hub < b.hub ? -1 : 1)),
+    );
+  });
+
   it("groupMembers and nodes describe the whole cluster", async () => {
     const nodes = await cluster(upTo(3));
     await connect(on(nodes, 0), "a1");

@@ -71,6 +71,16 @@ export interface ConnectionInfo {
   connectedAt: Date;
 }
 
+/** How many are connected to a hub, across the cluster. */
+export interface HubCount {
+  hub: string;
+  connections: number;
+  /** Distinct user ids (anonymous connections not counted). */
+  users: number;
+  /** Groups with at least one member. */
+  groups: number;
+}
+
 export interface NodeInfo {
   nodeId: string;
   /** Host name and process id, for people reading the node list. */
@@ -264,6 +274,15 @@ export interface Backplane {
 
   /** Presence: the connection ids in a group. */
   groupMembers(hub: string, group: string): Promise<string[]>;
+
+  /** Presence: a live connection (any node) with its groups, or undefined when there is none. */
+  connection(hub: string, connectionId: string): Promise<(ConnectionInfo & { groups: string[] }) | undefined>;
+
+  /** Presence: the users with at least one live connection in a hub, sorted. */
+  onlineUsers(hub: string): Promise<string[]>;
+
+  /** Presence: connections, users and groups per hub, across the cluster, sorted by hub. */
+  hubCounts(): Promise<HubCount[]>;
 
   /** The live nodes of the cluster. */
   nodes(): Promise<NodeInfo[]>;

@@ -2,11 +2,13 @@ import { MessageType } from "../protocol/messages.js";
 import { HubClientsImpl, type CallerSink, type ClientSink, type GroupManager } from "./clients.js";
 import type { HubConnection } from "./hub-connection.js";
 import { Hub, type HubDefinition } from "./hub.js";
+import type { HubPresence } from "./hub-presence.js";
 import { invocationCancellation, type InvocationCancellation } from "./invocation-cancellation.js";
 
 /** How hub instances reach clients and groups: the endpoint's backplane, behind these. */
 export interface ActivatorSinks extends ClientSink {
   readonly groups: GroupManager;
+  readonly presence: HubPresence;
 }
 
 /**
@@ -54,6 +56,7 @@ export class HubActivator {
     hub.context = connection.context;
     hub.clients = new HubClientsImpl(this.hub, this.sinks, caller);
     hub.groups = this.sinks.groups;
+    hub.presence = this.sinks.presence;
     if (!this.signalFromContext) {
       hub.signal = cancellation?.signal ?? connection.signal; // a class without Hub's accessor
     } else if (cancellation) {

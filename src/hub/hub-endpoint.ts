@@ -36,6 +36,7 @@ import { Hub, type HubDefinition } from "./hub.js";
 import { hubLog, type Logger } from "./hub.log.js";
 import type { HubOptions } from "./hub-options.js";
 import { KeepAlive } from "./keep-alive.js";
+import { hubPresence, type HubPresence } from "./hub-presence.js";
 import { buildMethodTable } from "./method-table.js";
 import { noMetrics, type HubMetrics } from "./hub-metrics.js";
 
@@ -43,6 +44,7 @@ import { noMetrics, type HubMetrics } from "./hub-metrics.js";
 export interface HubContext {
   readonly clients: Omit<HubClients, "caller" | "others" | "othersInGroup">;
   readonly groups: GroupManager;
+  readonly presence: HubPresence;
 }
 
 export interface HubEndpointOptions {
@@ -69,6 +71,8 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
   private readonly backplane: Backplane;
   private readonly protocols: Map<string, HubProtocol>;
   private readonly activator: HubActivator;
+  /** Who is connected to this hub, cluster-wide (the registry's answers). */
+  readonly presence: HubPresence & { close(): void };
   private readonly dispatcher: HubDispatcher;
   private readonly store = new ConnectionStore();
   private readonly keepAlive: KeepAlive;
@@ -101,7 +105,13 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       backplane.nodeId,
       canMoveConnections(backplane) ? (id) => backplane.locateConnection(this.hub, id) : undefined,
     );
-    const sinks = { publish: this.publish, invoke: this.invoke, groups: this.groupManager };
+    this.presence = hubPresence(this.hub, this.backplane);
+    const sinks = {
+      publish: this.publish,
+      invoke: this.invoke,
+      groups: this.groupManager,
+      presence: this.presence,
+    };
     this.activator = new HubActivator(this.hub, options.definition, sinks);
     const methods = buildMethodTable(options.definition, Hub.prototype);
     const connectRule = applyAuthorization(this.hub, options.definition, methods);
@@ -129,7 +139,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
 
   /** The hub's clients and groups, for use outside hub methods. */
   get context(): HubContext {
-    return { clients: this.outsideClients, groups: this.groupManager };
+    return { clients: this.outsideClients, groups: this.groupManager, presence: this.presence };
   }
 
   /** The id of this node. */
@@ -315,6 +325,7 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
    */
   async close(): Promise<void> {
     this.keepAlive.stop();
+    this.presence.close();
     for (const connection of this.store.values()) {
       if (connection.isHandshaking) connection.handshakeTimedOut();
       else connection.close(undefined, true);

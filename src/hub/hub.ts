@@ -1,5 +1,6 @@
 import type { HubClients, GroupManager } from "./clients.js";
 import type { HubCallerContext } from "./hub-connection-context.js";
+import type { HubPresence } from "./hub-presence.js";
 import { invocationCancellation, type InvocationCancellation } from "./invocation-cancellation.js";
 
 /**
@@ -31,6 +32,8 @@ export abstract class Hub {
   clients!: HubClients;
   /** Add or remove connections (on any node) to or from groups. */
   groups!: GroupManager;
+  /** Who is connected to this hub, on any node: users online, group members, a connection's groups, counts. */
+  presence!: HubPresence;
   /**
    * Aborted when this invocation should stop: the client cancelled its stream, or the connection closed.
    * Streaming methods should pass it to whatever they await. In the lifecycle hooks, and in methods the

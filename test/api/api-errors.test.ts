@@ -290,6 +290,9 @@ describe("failures behind the API", () => {
         nodes: () => Promise.resolve([]),
         userConnections: () => Promise.resolve([]),
         groupMembers: () => Promise.resolve([]),
+        onlineUsers: () => Promise.resolve([]),
+        connection: () => Promise.resolve(undefined),
+        hubCounts: () => Promise.resolve([]),
       },
     });
     const reply = await call(broken.url("/api/broadcast"), { json: { method: "m", hub: hubPath } });
@@ -306,6 +309,9 @@ describe("failures behind the API", () => {
         nodes: () => Promise.reject(new Error("secret detail")),
         userConnections: () => Promise.resolve([]),
         groupMembers: () => Promise.resolve([]),
+        onlineUsers: () => Promise.resolve([]),
+        connection: () => Promise.resolve(undefined),
+        hubCounts: () => Promise.resolve([]),
       },
     });
     const reply = await call(broken.url("/api/nodes"));

@@ -98,6 +98,8 @@ describe("GET /api/openapi.json", () => {
       ["/api/broadcast", "post", call(api.url("/api/broadcast"), { json: { method: "m" } }), "PublishResult"],
       ["/api/presence/{identifier}", "get", call(api.url("/api/presence/docs")), "Presence"],
       ["/api/nodes", "get", call(api.url("/api/nodes")), "NodeList"],
+      ["/api/hubs", "get", call(api.url("/api/hubs")), "HubCounts"],
+      ["/api/users", "get", call(api.url("/api/users")), "OnlineUsers"],
     ];
     for (const [path, method, pending, schemaName] of samples) {
       const reply = await pending;

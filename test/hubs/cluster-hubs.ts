@@ -112,6 +112,23 @@ export class ClusterHub extends Hub {
       return { reason: err.reason, message: err.message };
     }
   }
+  /** Starts recording this hub's presence events on this node (once per node); see `presenceEvents`. */
+  watchPresence(pollMs: number, offlineAfterMs: number) {
+    ClusterHub.presenceWatch ??= this.presence.subscribe(
+      (event) => ClusterHub.presenceLog.push(`${event.type} ${event.userId}`),
+      { pollMs, offlineAfterMs },
+    );
+  }
+  /** The presence events this node has seen, as "online alice" / "offline alice". */
+  presenceEvents() {
+    return ClusterHub.presenceLog;
+  }
+  static presenceWatch: (() => void) | undefined;
+  static readonly presenceLog: string[] = [];
+  /** What the registry says about the caller's connection, from this node. */
+  myPresence() {
+    return this.presence.connection(this.context.connectionId);
+  }
   /** The write-up's notify: a status to a user id, wherever that user is connected; a clear error when nobody is. */
   async notifyUser(user: string, status: string) {
     const texts: Record<string, string> = {

@@ -8,6 +8,7 @@ import {
   type BackplaneMessage,
   type ConnectionInfo,
   type MessageStore,
+  type HubCount,
   type NodeInfo,
   type NotificationConfirmation,
   type PendingNotification,
@@ -175,6 +176,30 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
 
   async groupMembers(hub: string, group: string): Promise<string[]> {
     return [...(this.groups.get(hub)?.get(group) ?? [])];
+  }
+
+  async connection(hub: string, connectionId: string) {
+    const info = this.connections.get(key(hub, connectionId));
+    if (info === undefined) return undefined;
+    return { ...publicInfo(info), groups: [...(info.groups ?? [])].sort() };
+  }
+
+  async onlineUsers(hub: string): Promise<string[]> {
+    return [...(this.users.get(hub)?.keys() ?? [])].filter((user) => user !== "").sort();
+  }
+
+  async hubCounts(): Promise<HubCount[]> {
+    const counts = new Map<string, HubCount>();
+    for (const info of this.connections.values()) {
+      const count = counts.get(info.hub) ?? { hub: info.hub, connections: 0, users: 0, groups: 0 };
+      count.connections++;
+      counts.set(info.hub, count);
+    }
+    for (const count of counts.values()) {
+      count.users = (await this.onlineUsers(count.hub)).length;
+      count.groups = this.groups.get(count.hub)?.size ?? 0;
+    }
+    return [...counts.values()].sort((a, b) => (a.hub < b.hub ? -1 : a.hub > b.hub ? 1 : 0));
   }
 
   async nodes(): Promise<NodeInfo[]> {

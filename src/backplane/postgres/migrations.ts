@@ -1,5 +1,6 @@
 import pg from "pg";
 import { SchemaNames } from "./names.js";
+import { presenceViewStatements } from "./presence.js";
 import { sqlPublishingStatements } from "./sql-publishing.js";
 
 /** One step of the schema's history. Steps are append-only: never edit a released one, add the next. */
@@ -151,6 +152,12 @@ export const migrations: readonly Migration[] = [
     name: "sql publishing",
     // notify, send_to_user, … for applications' own transactions: see sql-publishing.ts.
     statements: sqlPublishingStatements,
+  },
+  {
+    version: 8,
+    name: "presence views",
+    // Read-only views of the registry for applications' own queries: see presence.ts.
+    statements: presenceViewStatements,
   },
 ];
 

@@ -77,6 +77,11 @@ export class SchemaNames {
     return `${this.schema}.${pg.escapeIdentifier(name)}`;
   }
 
+  /** A view of the schema, quoted. */
+  view(name: string): string {
+    return `${this.schema}.${pg.escapeIdentifier(name)}`;
+  }
+
   /**
    * SQL for the key of a node's liveness advisory lock (a bigint), given SQL for the node's id as text.
    * Every node computes the same key for a node, so any node can check whether that node's lock is held.

@@ -3,6 +3,7 @@ import pg from "pg";
 import {
   type HubCatalog,
   type HubDeclaration,
+  type HubCount,
   BackplaneUnavailableError,
   ConnectionMoveError,
   UnknownConnectionError,
@@ -38,6 +39,7 @@ import {
 } from "./protocol.js";
 import { NodeUrls } from "./node-urls.js";
 import { declareHubs } from "./sql-publishing.js";
+import * as presence from "./presence.js";
 import * as pending from "./pending-notifications.js";
 import * as stored from "./stored-messages.js";
 import { readHead, type Query } from "./log.js";
@@ -553,6 +555,19 @@ export class PostgresBackplane
   /** The URL a live node advertised (see NodeUrls for how it is read). */
   nodeUrl(nodeId: string): Promise<string | undefined> {
     return this.nodeUrls.get(nodeId);
+  }
+
+  async connection(hub: string, connectionId: string) {
+    const timeout = this.options.nodeTimeoutMs;
+    return this.registryQuery((q) => presence.connectionPresence(q, this.names, hub, connectionId, timeout));
+  }
+
+  async onlineUsers(hub: string): Promise<string[]> {
+    return this.registryQuery((q) => presence.onlineUsers(q, this.names, hub, this.options.nodeTimeoutMs));
+  }
+
+  async hubCounts(): Promise<HubCount[]> {
+    return this.registryQuery((q) => presence.hubCounts(q, this.names, this.options.nodeTimeoutMs));
   }
 
   /** Nodes whose heartbeat is within `nodeTimeoutMs`, oldest first, with their connection counts. */
