@@ -198,6 +198,43 @@ export const openApiDocument = {
         },
       },
     },
+    "/api/connections/{connectionId}/disconnect": {
+      post: {
+        operationId: "disconnectConnection",
+        summary: "Close a connection on whichever node holds it (its client may reconnect).",
+        tags: ["presence"],
+        parameters: [pathParameter("connectionId", "The connection id.")],
+        requestBody: {
+          required: true,
+          content: json({
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              hub: { type: "string", pattern: "^/", description: "Default: the notification hub." },
+            },
+          }),
+        },
+        responses: {
+          "202": response("The node holding it closes it.", ref("Disconnecting")),
+          ...bodyErrors,
+          ...commonErrors,
+        },
+      },
+    },
+    "/api/notifications": {
+      get: {
+        operationId: "keptNotifications",
+        summary:
+          "Notifications kept for later: stored for offline identifiers, or waiting for a confirmation.",
+        tags: ["notifications"],
+        parameters: [hubQueryParameter],
+        responses: {
+          "200": response("The kept notifications.", ref("KeptNotifications")),
+          "400": errorResponse("BadRequest"),
+          ...commonErrors,
+        },
+      },
+    },
     "/api/hubs": {
       get: {
         operationId: "hubCounts",
@@ -442,6 +479,68 @@ export const openApiDocument = {
             type: "string",
             description:
               "Where the other nodes forward this node's Server-Sent Events and long-polling requests.",
+          },
+          version: { type: "string", description: "The node's Switchboard version (PostgreSQL backplane)." },
+          logLag: {
+            type: "integer",
+            minimum: 0,
+            description: "Log rows the node had still to read at its last heartbeat.",
+          },
+          messagesIn: { type: "integer", minimum: 0, description: "Log rows read since the node started." },
+          messagesOut: { type: "integer", minimum: 0, description: "Log rows written since it started." },
+          errors: {
+            type: "integer",
+            minimum: 0,
+            description: "Failed log reads and writes since it started.",
+          },
+        },
+      },
+      KeptNotifications: {
+        type: "object",
+        required: ["hub", "stored", "pending"],
+        properties: {
+          hub: { type: "string" },
+          stored: {
+            type: "array",
+            description: "Kept for an identifier nobody held (ifOffline: store), oldest first; at most 100.",
+            items: {
+              type: "object",
+              required: ["identifier", "method", "expiresAt"],
+              properties: {
+                identifier: { type: "string" },
+                method: { type: "string" },
+                expiresAt: { type: "string", format: "date-time" },
+              },
+            },
+          },
+          pending: {
+            type: "array",
+            description:
+              "Waiting for a client's confirmation (and confirmed ones for 10 minutes), newest first.",
+            items: {
+              type: "object",
+              required: ["id", "identifier", "createdAt", "expiresAt"],
+              properties: {
+                id: { type: "string" },
+                identifier: { type: "string" },
+                createdAt: { type: "string", format: "date-time" },
+                expiresAt: { type: "string", format: "date-time" },
+                confirmedBy: { type: "string" },
+                confirmedAt: { type: "string", format: "date-time" },
+              },
+            },
+          },
+        },
+      },
+      Disconnecting: {
+        type: "object",
+        required: ["connectionId", "hub", "disconnecting"],
+        properties: {
+          connectionId: { type: "string" },
+          hub: { type: "string" },
+          disconnecting: {
+            type: "boolean",
+            description: "The node holding it was asked to close it; its client may reconnect.",
           },
         },
       },

@@ -2,7 +2,7 @@
  * The server API's routes: one table, each row a method, a path template and a handler. openapi.ts documents
  * exactly these rows (a test compares the two).
  */
-import type { Backplane, SendTarget } from "../backplane/backplane.js";
+import type { Backplane, ConnectionCloser, NotificationLister, SendTarget } from "../backplane/backplane.js";
 import {
   NotConfirmedError,
   NotConnectedError,
@@ -12,7 +12,7 @@ import type { Notification, Notifier } from "../notifications/notifier.js";
 import { ApiError } from "./api-errors.js";
 import { openApiDocument } from "./openapi.js";
 import type { HttpMethod, RoutePattern } from "./router.js";
-import { notifyBody, parseOrThrow, sendBody } from "./schemas.js";
+import { disconnectBody, notifyBody, parseOrThrow, sendBody } from "./schemas.js";
 
 /** What handlers work with, built once by createApiHandler. */
 export interface ApiContext {
@@ -20,7 +20,8 @@ export interface ApiContext {
   backplane: Pick<
     Backplane,
     "publish" | "nodes" | "userConnections" | "groupMembers" | "onlineUsers" | "connection" | "hubCounts"
-  >;
+  > &
+    Partial<ConnectionCloser & NotificationLister>;
   /** The hubs this server serves. */
   hubs: readonly string[];
   /**
@@ -202,6 +203,40 @@ async function connectionPresence(context: ApiContext, input: RouteInput): Promi
   };
 }
 
+/** Closes a connection on whichever node holds it; its client may reconnect. */
+async function disconnect(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
+  const body = parseOrThrow(disconnectBody, input.body, "body");
+  const hub = context.resolveHub(body.hub);
+  const connectionId = param(input, "connectionId");
+  if (context.backplane.disconnect === undefined)
+    throw new ApiError("not_found", "This server's backplane cannot close connections on request.");
+  if (!(await context.backplane.disconnect(hub, connectionId)))
+    throw new ApiError("not_connected", `No connection '${connectionId}' in hub '${hub}' is connected.`);
+  return { status: 202, body: { connectionId, hub, disconnecting: true } };
+}
+
+/** Notifications kept for later (stored for an offline identifier, or waiting for a confirmation). */
+async function keptNotifications(context: ApiContext, input: RouteInput): Promise<ApiResponse> {
+  const hub = context.resolveHub(input.query.get("hub") ?? undefined);
+  if (context.backplane.keptNotifications === undefined)
+    throw new ApiError("not_found", "This server's backplane does not keep notifications for later.");
+  const kept = await context.backplane.keptNotifications(hub, 100);
+  const iso = (date: Date | undefined) => date?.toISOString();
+  return {
+    status: 200,
+    body: {
+      hub,
+      stored: kept.stored.map((n) => ({ ...n, expiresAt: iso(n.expiresAt) })),
+      pending: kept.pending.map((n) => ({
+        ...n,
+        createdAt: iso(n.createdAt),
+        expiresAt: iso(n.expiresAt),
+        confirmedAt: iso(n.confirmedAt),
+      })),
+    },
+  };
+}
+
 /** Connections, users and groups of every hub this node serves, across the cluster. */
 async function hubs(context: ApiContext): Promise<ApiResponse> {
   const counts = await context.backplane.hubCounts();
@@ -223,6 +258,15 @@ async function nodes(context: ApiContext): Promise<ApiResponse> {
         lastHeartbeatAt: node.lastHeartbeatAt.toISOString(),
         connectionCount: node.connectionCount,
         ...(node.url === undefined ? {} : { url: node.url }),
+        ...(node.version === undefined
+          ? {}
+          : {
+              version: node.version,
+              logLag: node.logLag,
+              messagesIn: node.messagesIn,
+              messagesOut: node.messagesOut,
+              errors: node.errors,
+            }),
       })),
     },
   };
@@ -252,6 +296,8 @@ export const apiRoutes: readonly ApiRoute[] = [
   route("GET", "/api/users", onlineUsers),
   route("GET", "/api/connections/{connectionId}", connectionPresence),
   route("GET", "/api/hubs", hubs),
+  route("POST", "/api/connections/{connectionId}/disconnect", disconnect),
+  route("GET", "/api/notifications", keptNotifications),
   route("GET", "/api/nodes", nodes),
   route("GET", "/api/openapi.json", async () => ({ status: 200, body: openApiDocument }), { public: true }),
 ];

@@ -66,6 +66,11 @@ export const sendBody = z.strictObject({
 
 export type SendBody = z.output<typeof sendBody>;
 
+/** `POST /api/connections/{connectionId}/disconnect`: the connection's hub (default: the notification hub). */
+export const disconnectBody = z.strictObject({
+  hub: text().startsWith("/", 'must be a hub path such as "/hubs/chat"').optional(),
+});
+
 /**
  * Parses `value` or throws ApiError "invalid_request" naming each failing field, e.g.
  * `body.method: is required` or `identifier: must not be empty`.

@@ -88,6 +88,14 @@ export interface NodeInfo {
   startedAt: Date;
   lastHeartbeatAt: Date;
   connectionCount: number;
+  /** The node's Switchboard version, where the backplane keeps it. */
+  version?: string;
+  /** Log rows the node had still to read at its last heartbeat (PostgreSQL). */
+  logLag?: number;
+  /** Running totals since the node started: log rows read and written, failed log reads and writes. */
+  messagesIn?: number;
+  messagesOut?: number;
+  errors?: number;
   /** Where the other nodes reach it (for forwarded requests), when it said so. */
   url?: string;
 }
@@ -128,6 +136,8 @@ export interface BackplaneEventHandler {
    * Called in order with `deliver`; must not block.
    */
   handOver?(hub: string, connectionId: string): Uint8Array | undefined;
+  /** Closes a connection of this node, letting its client reconnect (an administrator's disconnect). */
+  disconnect?(hub: string, connectionId: string): void;
 }
 
 /** Where the registry says a connection lives. */
@@ -197,6 +207,43 @@ export interface HubCatalog {
 
 export function keepsHubCatalog(backplane: object): backplane is HubCatalog {
   return typeof (backplane as Partial<HubCatalog>).declareHubs === "function";
+}
+
+/**
+ * Optional capability: close a connection wherever it is (the admin page's "disconnect"). Check with
+ * {@link canDisconnect}.
+ */
+export interface ConnectionCloser {
+  /** Asks the node holding the connection to close it; false when no live connection has that id. */
+  disconnect(hub: string, connectionId: string): Promise<boolean>;
+}
+
+export function canDisconnect(backplane: object): backplane is ConnectionCloser {
+  return typeof (backplane as Partial<ConnectionCloser>).disconnect === "function";
+}
+
+/** What the admin page lists of the notifications a backplane keeps for later. */
+export interface KeptNotifications {
+  /** Stored for an identifier nobody held (`ifOffline: "store"`), oldest first. */
+  stored: { identifier: string; method: string; expiresAt: Date }[];
+  /** Waiting for a client's confirmation (`confirm: true`), newest first; confirmed ones for a while too. */
+  pending: {
+    id: string;
+    identifier: string;
+    createdAt: Date;
+    expiresAt: Date;
+    confirmedBy?: string;
+    confirmedAt?: Date;
+  }[];
+}
+
+/** Optional capability: list the notifications kept for later. Check with {@link listsNotifications}. */
+export interface NotificationLister {
+  keptNotifications(hub: string, limit: number): Promise<KeptNotifications>;
+}
+
+export function listsNotifications(backplane: object): backplane is NotificationLister {
+  return typeof (backplane as Partial<NotificationLister>).keptNotifications === "function";
 }
 
 export function canMoveConnections(backplane: object): backplane is ConnectionMover {

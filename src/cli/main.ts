@@ -36,6 +36,8 @@ Options:
   --no-migrate         start: do not create or upgrade the schema on start.
   --hubs <module>      start: a module whose default export maps paths to hubs (default: the demo chat hub).
   --page               start: also serve the demo page.
+  --admin              start: serve the admin page at /admin (it uses the HTTP API, so it needs an API key
+                       hash, or --demo-mode).
   --demo-mode          start: anyone may register any identifier with the notification hub, and the HTTP
                        API needs no key. Demos only.
   --api-key-hash <h>   start: the hex SHA-256 of an HTTP API key; repeat for several (default:
@@ -69,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
         "no-migrate": { type: "boolean" },
         hubs: { type: "string" },
         page: { type: "boolean" },
+        admin: { type: "boolean" },
         "demo-mode": { type: "boolean" },
         "api-key-hash": { type: "string", multiple: true },
         "log-level": { type: "string" },
@@ -133,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
             migrate: !values["no-migrate"],
             hubsModule: values.hubs,
             page: values.page ?? false,
+            admin: values.admin ?? false,
             demoMode: values["demo-mode"] ?? false,
             apiKeyHashes:
               values["api-key-hash"] ??
@@ -174,7 +178,8 @@ export async function main(argv: string[]): Promise<number> {
           logFormat: format,
         });
         process.stdout.write(
-          `\nSwitchboard demo: open ${demo.url}/ (${nodes} nodes behind a round-robin load balancer).\nCtrl-C stops everything.\n\n`,
+          `\nSwitchboard demo: open ${demo.url}/ (${nodes} nodes behind a round-robin load balancer); ` +
+            `the admin page is at ${demo.url}/admin.\nCtrl-C stops everything.\n\n`,
         );
         await untilSignal();
         log.info({ event: "ShuttingDown" }, "Stopping the demo.");

@@ -257,6 +257,14 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
     }
   }
 
+  /** Closes a connection of this node on an administrator's request; its client may reconnect. */
+  disconnect(connectionId: string): void {
+    const connection = this.store.get(connectionId);
+    if (connection === undefined) return;
+    hubLog.disconnectedByAdministrator(this.log, { hub: this.hub, connectionId });
+    connection.close("Disconnected by an administrator.", true);
+  }
+
   /** A client's answer arrived through the backplane, for a call of this node. */
   deliverClientResult(result: ClientResult): void {
     if (!this.clientResults.complete(result)) {

@@ -123,6 +123,11 @@ export const hubLog = {
       { event: "ClientResultUnclaimed", ...ids, invocationId },
       "A client answered a call nobody awaits any more (it timed out, was canceled or answered before).",
     ),
+  disconnectedByAdministrator: (log: Logger, ids: Ids) =>
+    log.info(
+      { event: "DisconnectedByAdministrator", ...ids },
+      "An administrator disconnected the connection (its client may reconnect).",
+    ),
   registryFailed: (log: Logger, ids: Ids, err: unknown) =>
     log.error(
       { event: "RegistryFailed", ...ids, err },

@@ -31,6 +31,7 @@ import type { HubDefinition } from "../hub/hub.js";
 import { createApiHandler } from "../api/api-handler.js";
 import { healthHandler } from "./health.js";
 import { createMetrics } from "./metrics.js";
+import { serveAdminPage } from "./admin-page.js";
 import { defaultNodeUrl } from "./node-url.js";
 import { resolveOptions, type Identity, type ServerOptions } from "./options.js";
 
@@ -172,6 +173,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
       maxBodyBytes: options.api.maxBodyBytes,
       logger: log,
     });
+  const adminPage = options.admin ? serveAdminPage() : undefined;
   const health =
     options.health === false
       ? undefined
@@ -190,6 +192,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     cancelHandOver: (hub, connectionId) => hubs.get(hub)?.cancelHandOver(connectionId),
     handOver: (hub, connectionId) => hubs.get(hub)?.handOver(connectionId),
     deliverClientResult: (result) => hubs.get(result.hub)?.deliverClientResult(result),
+    disconnect: (hub, connectionId) => hubs.get(hub)?.disconnect(connectionId),
   };
 
   let started: Promise<void> | undefined;
@@ -273,6 +276,13 @@ export function createServer(options: ServerOptions): SwitchboardServer {
       if (isForUs(req.url)) res.setHeader("X-Switchboard-Node", backplane.nodeId);
       if (health?.(req, res)) return true;
       if (metrics?.handle(req, res)) return true;
+      if (adminPage && isUnderPath(req.url, "/admin")) {
+        void adminPage(req, res).then((served) => {
+          if (!served && !res.headersSent)
+            res.writeHead(404, { "Content-Type": "text/plain" }).end("Not Found");
+        });
+        return true;
+      }
       if (api && (req.url === "/api" || req.url?.startsWith("/api/"))) {
         if (applyCors(options.cors, req, res)) return true;
         void api(req, res).then((handled) => {

@@ -80,6 +80,12 @@ export interface ServerOptions extends Partial<HubOptions> {
    */
   api?: { apiKeyHashes?: string[]; allowWithoutKey?: boolean; maxBodyBytes?: number };
   /**
+   * Serves the admin page at `/admin`: the nodes, connections per hub, user and group, message and error
+   * rates, kept notifications, and actions (disconnect a connection, send a test message). The page holds
+   * no data: it asks the HTTP API, with the API key typed into it, so it needs option `api`. Default: off.
+   */
+  admin?: boolean;
+  /**
    * The http URL the other nodes reach this node at (`http://10.0.0.7:5000`; no https: nodes talk
    * inside the cluster's network, TLS ends at the balancer): a Server-Sent Events or
    * long-polling request that the balancer sends to another node than its connection's is forwarded
@@ -138,6 +144,7 @@ const knownOptions = new Set<string>([
   "allowStatefulReconnects",
   "closeOnAuthenticationExpiration",
   "nodeUrl",
+  "admin",
 ]);
 
 /** Checks every option and fills in defaults. A bad option throws an error that names it. */
@@ -147,6 +154,12 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
   for (const name of Object.keys(options)) {
     if (!knownOptions.has(name)) throw new TypeError(`Unknown option '${name}'.`);
   }
+  if (options.admin !== undefined && typeof options.admin !== "boolean")
+    throw new TypeError("Option 'admin' must be true or false.");
+  if (options.admin && !options.api)
+    throw new TypeError(
+      "Option 'admin' needs option 'api': the admin page works through the HTTP API and its key.",
+    );
   const hubs = options.hubs as unknown;
   const rawHandlers = options.connectionHandlers as unknown;
   if (rawHandlers !== undefined && (rawHandlers === null || typeof rawHandlers !== "object")) {

@@ -9,6 +9,7 @@ import {
   type ConnectionInfo,
   type MessageStore,
   type HubCount,
+  type ConnectionCloser,
   type NodeInfo,
   type NotificationConfirmation,
   type PendingNotification,
@@ -22,7 +23,7 @@ import { indexAdd, indexRemove, type NameIndex } from "../name-index.js";
  * The in-process backplane: the registry lives in this process's memory and messages never leave it.
  * With it you can only run a single node; to scale out, use the PostgreSQL backplane.
  */
-export class MemoryBackplane implements Backplane, MessageStore, PendingNotificationStore {
+export class MemoryBackplane implements Backplane, MessageStore, PendingNotificationStore, ConnectionCloser {
   readonly nodeId = randomUUID();
   private readonly startedAt = new Date();
   private readonly secret = randomBytes(32);
@@ -176,6 +177,12 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
 
   async groupMembers(hub: string, group: string): Promise<string[]> {
     return [...(this.groups.get(hub)?.get(group) ?? [])];
+  }
+
+  async disconnect(hub: string, connectionId: string): Promise<boolean> {
+    if (!this.connections.has(key(hub, connectionId))) return false;
+    this.handler?.disconnect?.(hub, connectionId);
+    return true;
   }
 
   async connection(hub: string, connectionId: string) {

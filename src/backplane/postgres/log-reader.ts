@@ -92,6 +92,7 @@ export class LogReader {
         while (!this.stopped && (await this.readPage())) this.again = false;
       } catch (err) {
         this.failure = err instanceof Error ? err.message : String(err);
+        this.sql.stats.errors++;
         this.log.readFailed(this.nodeId, this.cursor, err);
         return; // the poll timer retries from the same cursor
       }

@@ -217,6 +217,7 @@ export class LogWriter {
         }
       }
     } catch (err) {
+      this.sql.stats.errors++;
       this.log.batchFailed(batch.length, err);
       const error = new BackplaneUnavailableError(
         `The message log could not be written: ${err instanceof Error ? err.message : String(err)}`,

@@ -8,6 +8,7 @@ import type { Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
 import { MAX_LISTEN_RETRY_MS } from "./wakeup.js";
 import type { Sql } from "./sql.js";
+import { SWITCHBOARD_VERSION } from "../../version.js";
 
 /** How long tombstones of ended stateful connections are kept (longer than any token stays fresh). */
 const TOMBSTONE_MAX_AGE_MS = 10 * 60_000;
@@ -107,6 +108,13 @@ export class Maintenance {
       nodeId,
       options.nodeTimeoutMs,
       gapMs,
+      {
+        version: SWITCHBOARD_VERSION,
+        logPosition: this.sql.stats.cursor,
+        messagesIn: this.sql.stats.messagesRead,
+        messagesOut: this.sql.stats.messagesWritten,
+        errors: this.sql.stats.errors,
+      },
     );
     for (const id of swept) this.log.nodeSwept(id, nodeId);
     if (swept.length > 0) {

@@ -159,6 +159,19 @@ export const migrations: readonly Migration[] = [
     // Read-only views of the registry for applications' own queries: see presence.ts.
     statements: presenceViewStatements,
   },
+  {
+    version: 9,
+    name: "node reports",
+    statements: (n) => [
+      // Written with each heartbeat, for the admin page: the node's version, how far it has read the log,
+      // and running totals of log rows it read and wrote and of its failed log reads and writes.
+      `ALTER TABLE ${n.nodes} ADD COLUMN version text,
+         ADD COLUMN log_position bigint NOT NULL DEFAULT 0,
+         ADD COLUMN messages_in bigint NOT NULL DEFAULT 0,
+         ADD COLUMN messages_out bigint NOT NULL DEFAULT 0,
+         ADD COLUMN errors bigint NOT NULL DEFAULT 0`,
+    ],
+  },
 ];
 
 /** Namespace of the migration advisory lock (the second key is a hash of the schema name). */

@@ -3,7 +3,12 @@
  * MessagePack `[method, arguments]` pair, as for stored messages.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import type { BackplaneMessage, NotificationConfirmation, PendingNotification } from "../backplane.js";
+import type {
+  BackplaneMessage,
+  KeptNotifications,
+  NotificationConfirmation,
+  PendingNotification,
+} from "../backplane.js";
 import type { Query } from "./log.js";
 import type { SchemaNames } from "./names.js";
 
@@ -104,4 +109,52 @@ export async function trimPendingNotifications(
     `${n.statementPrefix}trim_pending`,
   );
   return result.rowCount ?? 0;
+}
+
+/** The notifications kept for later in a hub, for the admin page: `limit` of each kind. */
+export async function keptNotifications(
+  query: Query,
+  n: SchemaNames,
+  hub: string,
+  limit: number,
+): Promise<KeptNotifications> {
+  const stored = await query<{ key: string; payload: Buffer; expires_at: Date }>(
+    `SELECT key, payload, expires_at FROM ${n.storedMessages}
+     WHERE hub = $1 AND expires_at > now() ORDER BY id LIMIT $2`,
+    [hub, limit],
+  );
+  const pending = await query<{
+    id: string;
+    key: string;
+    created_at: Date;
+    expires_at: Date;
+    confirmed_by: string | null;
+    confirmed_at: Date | null;
+  }>(
+    `SELECT id::text AS id, key, created_at, expires_at, confirmed_by, confirmed_at
+     FROM ${n.pendingNotifications} WHERE hub = $1 AND expires_at > now()
+     ORDER BY created_at DESC, id LIMIT $2`,
+    [hub, limit],
+  );
+  return {
+    stored: stored.rows.map((row) => ({
+      identifier: row.key,
+      method: methodOf(row.payload),
+      expiresAt: row.expires_at,
+    })),
+    pending: pending.rows.map((row) => ({
+      id: row.id,
+      identifier: row.key,
+      createdAt: row.created_at,
+      expiresAt: row.expires_at,
+      ...(row.confirmed_by === null ? {} : { confirmedBy: row.confirmed_by }),
+      ...(row.confirmed_at === null ? {} : { confirmedAt: row.confirmed_at }),
+    })),
+  };
+}
+
+/** The method of a kept `[method, arguments]` payload. */
+function methodOf(payload: Buffer): string {
+  const decoded = decoder.decode(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength));
+  return Array.isArray(decoded) && typeof decoded[0] === "string" ? decoded[0] : "?";
 }

@@ -2,6 +2,9 @@ import { randomUUID } from "node:crypto";
 import pg from "pg";
 import {
   type HubCatalog,
+  type ConnectionCloser,
+  type KeptNotifications,
+  type NotificationLister,
   type HubDeclaration,
   type HubCount,
   BackplaneUnavailableError,
@@ -31,6 +34,7 @@ import { Batcher } from "./batcher.js";
 import { LocalIndex, type LocalConnection, type ParkedRow } from "./local-index.js";
 import {
   encodeClientResult,
+  encodeDisconnect,
   encodeDrained,
   encodeInvocation,
   EnvelopeType,
@@ -89,7 +93,9 @@ export class PostgresBackplane
     ClientResultRouter,
     NodeDirectory,
     Drainable,
-    HubCatalog
+    HubCatalog,
+    ConnectionCloser,
+    NotificationLister
 {
   /** This node's id: a random UUID per instance. */
   readonly nodeId = randomUUID();
@@ -241,6 +247,8 @@ export class PostgresBackplane
         },
         (seq, hub, envelope) => {
           if (envelope.type === EnvelopeType.Drained) return this.reachedDrainMarker(envelope.nodeId, seq);
+          if (envelope.type === EnvelopeType.Disconnect)
+            return handler.disconnect?.(hub, envelope.connectionId);
           if (envelope.type !== EnvelopeType.ClientResult) return this.moves.onControl(seq, hub, envelope);
           const { connectionId, invocationId, outcome } = envelope;
           handler.deliverClientResult?.({ hub, connectionId, invocationId, outcome });
@@ -469,6 +477,21 @@ export class PostgresBackplane
       resumable: found.resumable,
       nodeAlive: found.nodeAlive,
     };
+  }
+
+  /** Notifications kept for later in a hub (the admin page). */
+  async keptNotifications(hub: string, limit: number): Promise<KeptNotifications> {
+    return this.registryQuery((q) => pending.keptNotifications(q, this.names, hub, limit));
+  }
+
+  /** Closes a connection on whichever node holds it: a control row to that node, in log order. */
+  async disconnect(hub: string, connectionId: string): Promise<boolean> {
+    const where = await this.locateConnection(hub, connectionId);
+    if (where.kind === "here") this.handler?.disconnect?.(hub, connectionId);
+    else if (where.kind === "elsewhere" && where.nodeAlive)
+      await this.writer.appendControl(hub, [where.nodeId], encodeDisconnect(connectionId));
+    else return false;
+    return true;
   }
 
   /** Takes a connection over from the node holding it; see connection-moves.ts for the steps. */

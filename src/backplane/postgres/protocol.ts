@@ -37,6 +37,8 @@
  *   Another control row, to the node awaiting a client result:
  *   - `[8, connectionId, invocationId, isError, resultOrErrorText, connectionEnded]`: the connection's
  *     answer (`connectionEnded`: the error is the server's, the connection ended before answering).
+ *   Another control row, to the node holding a connection that an administrator disconnects:
+ *   - `[11, connectionId]`: close it (its client may reconnect).
  *   An invocation sent from SQL (sql-publishing.ts), whose arguments are JSON text:
  *   - `[10, targetKind, ids, excludedIds, method, argumentsJson]`.
  *   Readers ignore unknown trailing fields, so a newer writer may append items, and skip (and log) rows
@@ -59,6 +61,8 @@ export const EnvelopeType = {
   Drained: 9,
   /** An invocation sent from SQL: as Invocation, with the arguments as JSON text. */
   SqlInvocation: 10,
+  /** Close a connection of the addressed node (the admin page's "disconnect"). */
+  Disconnect: 11,
 } as const;
 
 /** The wire number of each {@link SendTarget} kind, and of `nodes` for control rows. */
@@ -91,12 +95,15 @@ export type ControlEnvelope =
       invocationId: string;
       outcome: ClientResultOutcome;
     }
-  | { type: typeof EnvelopeType.Drained; nodeId: string };
+  | { type: typeof EnvelopeType.Drained; nodeId: string }
+  | { type: typeof EnvelopeType.Disconnect; connectionId: string };
 
 /** The control rows of a connection's move. */
 export type MoveEnvelope = Exclude<
   ControlEnvelope,
-  { type: typeof EnvelopeType.ClientResult | typeof EnvelopeType.Drained }
+  {
+    type: typeof EnvelopeType.ClientResult | typeof EnvelopeType.Drained | typeof EnvelopeType.Disconnect;
+  }
 >;
 
 /** A group membership as it travels with a connection that moves: the group, its seq, and whether in it. */
@@ -167,6 +174,10 @@ export function encodeInvocation(target: DecodedTarget, message: BackplaneMessag
 /** The marker of a drain: `[9, nodeId]` (the second field, a connection id in other control rows). */
 export function encodeDrained(nodeId: string): Uint8Array {
   return encoder.encode([EnvelopeType.Drained, nodeId]);
+}
+
+export function encodeDisconnect(connectionId: string): Uint8Array {
+  return encoder.encode([EnvelopeType.Disconnect, connectionId]);
 }
 
 export function encodeGroupChange(add: boolean, connectionId: string, group: string): Uint8Array {
@@ -276,6 +287,8 @@ function decodeControl(value: unknown[]): Envelope {
       break;
     case EnvelopeType.Drained:
       return { type, nodeId: connectionId };
+    case EnvelopeType.Disconnect:
+      return { type, connectionId };
     case EnvelopeType.ClientResult:
       if (typeof a === "string" && typeof b === "boolean") {
         if (!b) return { type, connectionId, invocationId: a, outcome: { result: c } };

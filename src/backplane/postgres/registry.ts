@@ -51,19 +51,30 @@ function sweepCtes(n: SchemaNames, dead: string): string {
  * skipped, so concurrent sweepers never wait on (or deadlock with) each other.
  * @returns whether this node's row still existed, and the ids of the nodes swept.
  */
+/** What a node reports with each heartbeat (for the admin page; see migration 9). */
+export interface NodeReport {
+  version: string;
+  logPosition: number;
+  messagesIn: number;
+  messagesOut: number;
+  errors: number;
+}
+
 export async function heartbeatAndSweep(
   query: Query,
   n: SchemaNames,
   nodeId: string,
   timeoutMs: number,
   gapMs: number,
+  report: NodeReport,
 ): Promise<{ alive: boolean; swept: string[] }> {
   const timeout = `make_interval(secs => $2::double precision / 1000)`;
   const result = await query<{ alive: boolean; swept: string[] }>(
     `WITH beat AS (
        UPDATE ${n.nodes} SET heartbeat_at = now(),
          alive_since = CASE WHEN heartbeat_at >= now() - make_interval(secs => $3::double precision / 1000)
-                            THEN alive_since ELSE now() END
+                            THEN alive_since ELSE now() END,
+         version = $4, log_position = $5, messages_in = $6, messages_out = $7, errors = $8
        WHERE id = $1 RETURNING alive_since
      ), dead AS (
        SELECT id FROM ${n.nodes}
@@ -73,7 +84,16 @@ export async function heartbeatAndSweep(
        ORDER BY id FOR UPDATE SKIP LOCKED
      ), ${sweepCtes(n, "dead")}
      SELECT EXISTS (SELECT 1 FROM beat) AS alive, ARRAY(SELECT id::text FROM swept) AS swept`,
-    [nodeId, timeoutMs, gapMs],
+    [
+      nodeId,
+      timeoutMs,
+      gapMs,
+      report.version,
+      report.logPosition,
+      report.messagesIn,
+      report.messagesOut,
+      report.errors,
+    ],
     `${n.statementPrefix}heartbeat`,
   );
   const row = result.rows[0]!;
@@ -374,9 +394,16 @@ export async function liveNodes(query: Query, n: SchemaNames, timeoutMs: number)
     heartbeat_at: Date;
     connections: number;
     url: string | null;
+    version: string | null;
+    log_lag: number;
+    messages_in: string;
+    messages_out: string;
+    errors: string;
   }>(
-    `SELECT nd.id::text AS id, nd.description, nd.started_at, nd.heartbeat_at, nd.url,
-            (SELECT count(*) FROM ${n.connections} c WHERE c.node_id = nd.id)::int AS connections
+    `SELECT nd.id::text AS id, nd.description, nd.started_at, nd.heartbeat_at, nd.url, nd.version,
+            (SELECT count(*) FROM ${n.connections} c WHERE c.node_id = nd.id)::int AS connections,
+            greatest(0, (SELECT last_seq FROM ${n.logHead} WHERE id = 1) - nd.log_position)::int AS log_lag,
+            nd.messages_in, nd.messages_out, nd.errors
      FROM ${n.nodes} nd
      WHERE nd.heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000)
      ORDER BY nd.started_at, nd.id`,
@@ -389,6 +416,15 @@ export async function liveNodes(query: Query, n: SchemaNames, timeoutMs: number)
     lastHeartbeatAt: row.heartbeat_at,
     connectionCount: row.connections,
     ...(row.url === null ? {} : { url: row.url }),
+    ...(row.version === null
+      ? {}
+      : {
+          version: row.version,
+          logLag: row.log_lag,
+          messagesIn: Number(row.messages_in),
+          messagesOut: Number(row.messages_out),
+          errors: Number(row.errors),
+        }),
   }));
 }
 

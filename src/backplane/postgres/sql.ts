@@ -34,6 +34,8 @@ export interface PostgresBackplaneStats {
   /** Nodes this node swept: by their heartbeat timeout / because their database session ended. */
   sweptByTimeout: number;
   sweptByLock: number;
+  /** Log writes and reads that failed (each also logged). */
+  errors: number;
 }
 
 export function emptyStats(): PostgresBackplaneStats {
@@ -55,6 +57,7 @@ export function emptyStats(): PostgresBackplaneStats {
     movesOut: 0,
     sweptByTimeout: 0,
     sweptByLock: 0,
+    errors: 0,
   };
 }
 

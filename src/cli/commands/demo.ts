@@ -45,6 +45,7 @@ export async function runDemo(settings: DemoSettings): Promise<{ url: string; st
             database.url,
             ...(settings.schema === undefined ? [] : ["--schema", settings.schema]),
             "--page",
+            "--admin",
             "--demo-mode",
             "--host",
             settings.host,

@@ -30,6 +30,8 @@ export interface NodeSettings {
   hubsModule: string | undefined;
   /** Serve the demo page from web/. */
   page: boolean;
+  /** Serve the admin page at /admin. */
+  admin: boolean;
   /** Anyone may register any identifier, and the HTTP API needs no key (demo mode). */
   demoMode: boolean;
   /** Hex SHA-256 hashes of the HTTP API's keys. */
@@ -66,6 +68,7 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
     logger: log,
     notifications: { allowAnonymousRegistration: settings.demoMode },
     api: { apiKeyHashes: settings.apiKeyHashes, allowWithoutKey: settings.demoMode },
+    admin: settings.admin,
     metrics: true,
     nodeUrl: settings.nodeUrl,
   });
