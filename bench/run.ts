@@ -16,6 +16,7 @@ import { runIdle } from "./scenarios/idle.js";
 import { runInvoke } from "./scenarios/invoke.js";
 import { runNotify } from "./scenarios/notify.js";
 import { runProfile, type ProfileSummary } from "./scenarios/profile.js";
+import { runPresence } from "./scenarios/presence.js";
 import { runSqlSends } from "./scenarios/sql-sends.js";
 import { runStateful } from "./scenarios/stateful.js";
 
@@ -61,6 +62,7 @@ async function main(): Promise<number> {
       if (scenario === 7) await runClientResults(bench);
       if (scenario === 8) await runHttpTransports(bench);
       if (scenario === 9) await runSqlSends(bench);
+      if (scenario === 10) await runPresence(bench);
     }
     if (options.profile) profile = await runProfile(bench);
   } finally {
