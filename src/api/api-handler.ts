@@ -1,4 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { context as otelContext, SpanStatusCode, trace } from "@opentelemetry/api";
+import { contextOfRequest, SpanKind, tracer } from "../tracing.js";
 import type { Logger } from "../hub/hub.log.js";
 import type { Notifier } from "../notifications/notifier.js";
 import { ApiError, internalErrorBody, RequestAbortedError } from "./api-errors.js";
@@ -133,9 +135,17 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
     if (path !== "/api" && !path.startsWith("/api/")) return false;
     const started = performance.now();
     const request = { method: req.method ?? "GET", route: "(no route)" };
-    let status: number;
+    let status = 500;
+    // A span for the request, child of the trace the caller's headers carry: sends made here join it.
+    const span = tracer.startSpan(
+      "switchboard api",
+      { kind: SpanKind.SERVER, attributes: { "http.request.method": request.method } },
+      contextOfRequest(req.headers),
+    );
     try {
-      const response = await route(req, path, request);
+      const response = await otelContext.with(trace.setSpan(otelContext.active(), span), () =>
+        route(req, path, request),
+      );
       status = response.status;
       send(res, response.status, response.body);
     } catch (err) {
@@ -161,6 +171,10 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
         send(res, status, internalErrorBody);
       }
     }
+    span.updateName(`${request.method} ${request.route}`);
+    span.setAttributes({ "http.route": request.route, "http.response.status_code": status });
+    if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
     apiLog.handled(logger, request, status, Math.round(performance.now() - started));
     return true;
   };

@@ -20,6 +20,8 @@ export interface BackplaneMessage {
    * Only ever sent to one connection.
    */
   invocationId?: string;
+  /** The W3C trace context of the send, carried to the receiving nodes (see src/tracing.ts). */
+  traceparent?: string;
 }
 
 /**

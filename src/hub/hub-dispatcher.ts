@@ -15,6 +15,7 @@ import type { HubMethod } from "./method-table.js";
 import type { HubOptions } from "./hub-options.js";
 import type { HubMetrics } from "./hub-metrics.js";
 import { UploadStream } from "./upload-stream.js";
+import { contextOf, inSpan, SpanKind, TraceAttributes } from "../tracing.js";
 
 /**
  * Creates the hub instance that serves one invocation (context, clients, groups and signal filled in);
@@ -125,10 +126,24 @@ export class HubDispatcher {
       connection.uploads.set(id, upload);
       return upload;
     });
+    // A span per invocation, child of the trace the client sent in the message's headers (the .NET client's
+    // `traceparent`), so the sends the method makes join it.
+    const attributes = {
+      "rpc.system": "signalr",
+      "rpc.service": connection.hub,
+      "rpc.method": target,
+      [TraceAttributes.connection]: connection.connectionId,
+    };
     const run = (): Promise<void> =>
-      streaming
-        ? this.runStream(connection, message as StreamInvocationMessage, method, uploads)
-        : this.runInvocation(connection, message, method, uploads);
+      inSpan(
+        `${connection.hub}/${target}`,
+        { kind: SpanKind.SERVER, attributes },
+        contextOf(message.headers?.traceparent),
+        () =>
+          streaming
+            ? this.runStream(connection, message as StreamInvocationMessage, method, uploads)
+            : this.runInvocation(connection, message, method, uploads),
+      );
     // Streams and methods reading upload streams must not hold a slot: the client's next messages feed them.
     if (streaming || uploads.length > 0) {
       void run();

@@ -37,6 +37,7 @@ import { ServerSentEventsConnection } from "./server-sent-events-transport.js";
 import { transportLog } from "./transport.log.js";
 import type { ConnectionCallbacks, ResumeDecision, TransportName } from "./transport-connection.js";
 import { WebSocketConnection } from "./websocket-transport.js";
+import { contextOfRequest, inSpan, SpanKind } from "../tracing.js";
 
 type Route = { kind: "negotiate" | "connection"; pathname: string; query: URLSearchParams };
 type Answer = (status: number, body?: string) => void;
@@ -128,7 +129,14 @@ export class ConnectionEndpoint {
     const route = this.route(req.url);
     if (route === undefined) return false;
     const work =
-      route.kind === "negotiate" ? this.negotiate(req, res, route) : this.dispatch(req, res, route);
+      route.kind === "negotiate"
+        ? inSpan(
+            "SignalR negotiate",
+            { kind: SpanKind.SERVER, attributes: { "url.path": route.pathname } },
+            contextOfRequest(req.headers),
+            () => this.negotiate(req, res, route),
+          )
+        : this.dispatch(req, res, route);
     work.catch((error: unknown) => {
       transportLog.requestFailed(this.log, req.method ?? "", error);
       if (res.headersSent) res.destroy();

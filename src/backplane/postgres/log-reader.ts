@@ -6,6 +6,7 @@ import type { Log } from "./postgres.log.js";
 import { decodeEnvelope, EnvelopeType, type ControlEnvelope } from "./protocol.js";
 import type { Sql } from "./sql.js";
 import type { Notice } from "./wakeup.js";
+import { contextOf, inSpanSync, SpanKind, TraceAttributes } from "../../tracing.js";
 
 /** Notices kept while a read runs; past this many the reader drops them and reads instead. */
 const MAX_PENDING_NOTICES = 1_000;
@@ -166,6 +167,22 @@ export class LogReader {
     if (groupChanged > 0) this.onGroupChangesApplied(groupChanged);
   }
 
+  /** A delivery in the send's trace: the span covers the writes to the connections (queued, not flushed). */
+  private deliverTraced(row: LogRow, connections: number, traceparent: string, deliver: () => void): void {
+    const attributes = {
+      [TraceAttributes.node]: this.nodeId,
+      [TraceAttributes.hub]: row.hub,
+      [TraceAttributes.recipients]: connections,
+      "switchboard.seq": row.seq,
+    };
+    inSpanSync(
+      "switchboard deliver",
+      { kind: SpanKind.CONSUMER, attributes },
+      contextOf(traceparent),
+      deliver,
+    );
+  }
+
   /**
    * Applies one row; returns true for a group change that another node may be waiting on (not one this
    * node made and applied itself, so its own joins cost no extra write).
@@ -200,8 +217,10 @@ export class LogReader {
     }
     if (ids.length === 0) return false;
     this.sql.stats.deliveries++;
+    const deliver = () => this.handler.deliver(row.hub, ids, envelope.message);
     try {
-      this.handler.deliver(row.hub, ids, envelope.message);
+      if (envelope.message.traceparent === undefined) deliver();
+      else this.deliverTraced(row, ids.length, envelope.message.traceparent, deliver);
     } catch (err) {
       this.log.handlerThrew(row.seq, err);
     }

@@ -9,10 +9,13 @@ import type { SchemaNames } from "./names.js";
 import type { Log } from "./postgres.log.js";
 import { encodeInvocation, TargetKind, targetParts, type DecodedTarget } from "./protocol.js";
 import type { Sql } from "./sql.js";
+import { contextOf, inSpan, spanContextOf, SpanKind, TraceAttributes } from "../../tracing.js";
 
 interface Pending extends AppendEntry {
   /** Connections of this node the publisher delivered to itself, counted into the result. */
   local: number;
+  /** The send's trace context, when it was traced: the append's span joins that trace. */
+  traceparent: string | undefined;
   enqueuedAt: number;
   settled: boolean;
   resolve(result: PublishResult): void;
@@ -38,6 +41,9 @@ const isTask = (entry: QueueEntry): entry is Task => "task" in entry;
  * a failed batch rejects every publish in it. The publish timeout bounds the retries as well.
  */
 const MOVE_RETRIES = 100;
+
+/** A batch's append span links to at most this many of its other traced sends. */
+const MAX_TRACE_LINKS = 32;
 
 export interface LogWriterLimits {
   maxBatchMessages: number;
@@ -106,7 +112,7 @@ export class LogWriter {
         ),
       );
     }
-    return this.enqueue(wire.kind, target.hub, wire.ids, wire.excluded, payload, local);
+    return this.enqueue(wire.kind, target.hub, wire.ids, wire.excluded, payload, local, message.traceparent);
   }
 
   /** Appends a control row (protocol.ts) addressed to the given nodes; resolves once it is committed. */
@@ -140,6 +146,7 @@ export class LogWriter {
     excluded: readonly string[],
     payload: Uint8Array,
     local: number,
+    traceparent?: string,
   ): Promise<PublishResult> {
     return new Promise<PublishResult>((resolve, reject) => {
       this.queue.push({
@@ -149,6 +156,7 @@ export class LogWriter {
         excluded,
         payload,
         local,
+        traceparent,
         enqueuedAt: Date.now(),
         settled: false,
         resolve,
@@ -208,7 +216,9 @@ export class LogWriter {
       for (let attempt = 1; ; attempt++) {
         try {
           this.sql.stats.writeStatements++;
-          const results = await append(this.sql.query, this.names, batch, this.originNodeId);
+          const results = await this.traced(batch, () =>
+            append(this.sql.query, this.names, batch, this.originNodeId),
+          );
           this.committed(batch, results);
           return;
         } catch (err) {
@@ -228,6 +238,26 @@ export class LogWriter {
       clearTimeout(backstop);
       this.inFlight = undefined;
     }
+  }
+
+  /**
+   * Runs a batch's append in a span of the first traced send's trace, linked to the other traced sends
+   * of the batch; untraced batches run as they are.
+   */
+  private traced<T>(batch: readonly Pending[], write: () => Promise<T>): Promise<T> {
+    const traced = batch.filter((entry) => entry.traceparent !== undefined);
+    if (traced.length === 0) return write();
+    const links = traced
+      .slice(1, 1 + MAX_TRACE_LINKS)
+      .map((entry) => ({ context: spanContextOf(entry.traceparent)! }))
+      .filter((link) => link.context !== undefined);
+    const attributes = {
+      "db.system": "postgresql",
+      [TraceAttributes.batch]: batch.length,
+      ...(this.originNodeId === null ? {} : { [TraceAttributes.node]: this.originNodeId }),
+    };
+    const options = { kind: SpanKind.CLIENT, attributes, links };
+    return inSpan("switchboard append", options, contextOf(traced[0]!.traceparent), write);
   }
 
   private async runTask(entry: Task): Promise<void> {

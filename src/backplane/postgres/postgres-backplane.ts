@@ -43,6 +43,8 @@ import {
 } from "./protocol.js";
 import { NodeUrls } from "./node-urls.js";
 import { declareHubs } from "./sql-publishing.js";
+import { context } from "@opentelemetry/api";
+import { activeTraceparent, inSpan, SpanKind, TraceAttributes } from "../../tracing.js";
 import * as presence from "./presence.js";
 import * as pending from "./pending-notifications.js";
 import * as stored from "./stored-messages.js";
@@ -428,6 +430,22 @@ export class PostgresBackplane
    * error then says the outcome is unknown). A send to connections that are all ours needs no database.
    */
   publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
+    // Traced only inside a trace (a hub method, an API request): the span's context goes with the message.
+    if (activeTraceparent() === undefined) return this.publishNow(target, message);
+    const attributes = { [TraceAttributes.node]: this.nodeId, [TraceAttributes.hub]: target.hub };
+    const kind = {
+      kind: SpanKind.PRODUCER,
+      attributes: { ...attributes, [TraceAttributes.target]: target.kind },
+    };
+    return inSpan("switchboard send", kind, context.active(), async (span) => {
+      const traceparent = activeTraceparent();
+      const result = await this.publishNow(target, traceparent ? { ...message, traceparent } : message);
+      span.setAttribute(TraceAttributes.recipients, result.connections);
+      return result;
+    });
+  }
+
+  private publishNow(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
     if (this.state !== "started") {
       return Promise.reject(new BackplaneUnavailableError(`The PostgreSQL backplane is ${this.state}.`));
     }

@@ -21,9 +21,10 @@
  *   memberships in memory and applies the change in log order, so a send written after the change (a
  *   higher seq) finds the member, and one written before it does not.
  * - `payload` is one MessagePack array, encoded once by the writer, whose first item is its type:
- *   - `[1, targetKind, ids, excludedIds, method, arguments, invocationId?]`: an invocation. targetKind is
- *     0 all, 1 connections, 2 groups, 3 users; `ids` are the connection ids, group names or user ids.
- *     `invocationId` only when the sender awaits the client's answer (a client result).
+ *   - `[1, targetKind, ids, excludedIds, method, arguments, invocationId?, traceparent?]`: an invocation.
+ *     targetKind is 0 all, 1 connections, 2 groups, 3 users; `ids` are the connection ids, group names or
+ *     user ids. `invocationId` only when the sender awaits the client's answer (a client result), else nil
+ *     when a `traceparent` (the send's W3C trace context) follows.
  *   - `[2, connectionId, group]`: add a connection of the addressed node to a group.
  *   - `[3, connectionId, group]`: remove it.
  *   Control rows of a connection's move (targetKind 4: addressed to the nodes they name, see registry.ts
@@ -150,7 +151,7 @@ export function encodeInvocation(target: DecodedTarget, message: BackplaneMessag
   if (typeof message?.target !== "string" || !Array.isArray(message.arguments)) {
     throw new TypeError("A backplane message needs a string target and an arguments array.");
   }
-  const fields = [
+  const fields: unknown[] = [
     EnvelopeType.Invocation,
     target.kind,
     target.ids,
@@ -158,7 +159,9 @@ export function encodeInvocation(target: DecodedTarget, message: BackplaneMessag
     message.target,
     message.arguments,
   ];
-  if (message.invocationId !== undefined) fields.push(message.invocationId);
+  if (message.invocationId !== undefined || message.traceparent !== undefined)
+    fields.push(message.invocationId ?? null);
+  if (message.traceparent !== undefined) fields.push(message.traceparent);
   try {
     return encoder.encode(fields);
   } catch (err) {
@@ -239,7 +242,7 @@ export function decodeEnvelope(payload: Uint8Array): Envelope {
   if (!Array.isArray(value)) throw new Error("The payload is not a MessagePack array.");
   const [type] = value as unknown[];
   if (type === EnvelopeType.Invocation || type === EnvelopeType.SqlInvocation) {
-    const [, kind, ids, excluded, method, rawArgs, invocationId] = value as unknown[];
+    const [, kind, ids, excluded, method, rawArgs, invocationId, traceparent] = value as unknown[];
     if (kind !== 0 && kind !== 1 && kind !== 2 && kind !== 3)
       throw new Error(`Unknown target kind ${String(kind)}.`);
     const args = type === EnvelopeType.SqlInvocation ? JSON.parse(String(rawArgs)) : rawArgs;
@@ -248,6 +251,7 @@ export function decodeEnvelope(payload: Uint8Array): Envelope {
     }
     const message: BackplaneMessage = { target: method, arguments: args };
     if (typeof invocationId === "string") message.invocationId = invocationId;
+    if (typeof traceparent === "string") message.traceparent = traceparent;
     return { type: EnvelopeType.Invocation, target: { kind, ids, excluded }, message };
   }
   if (type === EnvelopeType.GroupAdd || type === EnvelopeType.GroupRemove) {
