@@ -38,7 +38,8 @@ export type { HubContext } from "./hub/hub-endpoint.js";
 export type { HubPresence, UserPresence } from "./hub/hub-presence.js";
 export type { PresenceEvent, PresenceListener, PresenceWatchOptions } from "./hub/presence-watcher.js";
 export type { HubOptions } from "./hub/hub-options.js";
-export type { Logger } from "./hub/hub.log.js";
+export type { Logger } from "./log.js";
+export { silentLogger } from "./log.js";
 
 // Backplanes: the interface, the in-memory default, and the errors every backplane raises.
 // The PostgreSQL backplane is the subpath export "switchboard/postgres".

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { context as otelContext, SpanStatusCode, trace } from "@opentelemetry/api";
 import { contextOfRequest, SpanKind, tracer } from "../tracing.js";
-import type { Logger } from "../hub/hub.log.js";
+import type { Logger } from "../log.js";
 import type { Notifier } from "../notifications/notifier.js";
 import { ApiError, internalErrorBody, RequestAbortedError } from "./api-errors.js";
 import { keyMatches, parseKeyHashes, presentedKey } from "./api-keys.js";

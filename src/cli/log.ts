@@ -1,5 +1,6 @@
 // The command's logger: short coloured lines for a person at a terminal, JSON lines for everything else.
-import { pino, type Logger } from "pino";
+import { pino, type Logger as PinoLogger } from "pino";
+import { emit, type Logger } from "../log.js";
 import { build as prettyStream, prettyFactory } from "pino-pretty";
 
 export type LogFormat = "pretty" | "json";
@@ -17,7 +18,7 @@ const prettyOptions = {
   singleLine: true,
 };
 
-export function createLogger(level: string, format: LogFormat): Logger {
+export function createLogger(level: string, format: LogFormat): PinoLogger {
   return format === "json"
     ? pino({ level })
     : pino({ level }, prettyStream({ ...prettyOptions, sync: true }));
@@ -32,3 +33,22 @@ export function formatLogLine(line: string, format: LogFormat): string {
     return line; // not a JSON record: as it is
   }
 }
+
+/** The command line's log events (ids 600–699; see src/log.ts for the style). */
+export const cliLog = {
+  embeddedPostgres: (log: Logger, message: string, fields: object = {}) =>
+    emit(log, "info", 601, "EmbeddedPostgres", fields, message),
+  shuttingDown: (log: Logger, message: string) => emit(log, "info", 602, "ShuttingDown", {}, message),
+  nodeStarted: (log: Logger, url: string, nodeId: string, pid: number) =>
+    emit(log, "info", 603, "NodeStarted", { url, nodeId, pid }, `Node ${nodeId.slice(0, 8)} at ${url}`),
+  /** The parent process of `switchboard demo` and the cluster tests read this line to learn the URL. */
+  listening: (log: Logger, url: string, nodeId: string) =>
+    emit(
+      log,
+      "info",
+      604,
+      "Listening",
+      { url, nodeId, pid: process.pid },
+      `Switchboard node listening on ${url}`,
+    ),
+};

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 import { migrate } from "../backplane/postgres/migrations.js";
 import { startNode } from "./commands/start.js";
 import { openDatabase } from "./database.js";
-import { createLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from "./log.js";
+import { cliLog, createLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from "./log.js";
 
 export const usage = `Usage: switchboard <command> [options]
 
@@ -119,8 +119,8 @@ export async function main(argv: string[]): Promise<number> {
             : positiveInteger("--node-timeout", values["node-timeout"]);
         const database = values.memory ? undefined : await openDatabase(values["database-url"], dataDir);
         if (database?.embedded) {
-          log.info(
-            { event: "EmbeddedPostgres" },
+          cliLog.embeddedPostgres(
+            log,
             `Embedded PostgreSQL is up. Other nodes join with --database-url ${database.url}`,
           );
         }
@@ -151,7 +151,7 @@ export async function main(argv: string[]): Promise<number> {
           throw err;
         }
         await untilSignal();
-        log.info({ event: "ShuttingDown" }, "Stopping: clients are told to reconnect.");
+        cliLog.shuttingDown(log, "Stopping: clients are told to reconnect.");
         await node.close();
         await database?.embedded?.stop();
         return 0;
@@ -182,7 +182,7 @@ export async function main(argv: string[]): Promise<number> {
             `the admin page is at ${demo.url}/admin.\nCtrl-C stops everything.\n\n`,
         );
         await untilSignal();
-        log.info({ event: "ShuttingDown" }, "Stopping the demo.");
+        cliLog.shuttingDown(log, "Stopping the demo.");
         await demo.stop();
         return 0;
       }

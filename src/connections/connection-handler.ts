@@ -6,7 +6,8 @@ import type {
   TransportConnection,
   TransportName,
 } from "../transport/transport-connection.js";
-import { connectionsLog, type Logger } from "./connections.log.js";
+import { connectionsLog } from "./connections.log.js";
+import { type Logger } from "../log.js";
 
 /**
  * One client connection of a raw endpoint (`connectionHandlers`), as ASP.NET Core's `ConnectionContext`:

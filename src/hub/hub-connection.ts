@@ -11,7 +11,8 @@ import type {
 } from "../transport/transport-connection.js";
 import { isServerInvocationId } from "./client-results.js";
 import { ConnectionCallerContext, type HubCallerContext } from "./hub-connection-context.js";
-import { hubLog, type Logger } from "./hub.log.js";
+import { hubLog } from "./hub.log.js";
+import { type Logger } from "../log.js";
 import type { InvocationCancellation } from "./invocation-cancellation.js";
 import type { HubOptions } from "./hub-options.js";
 import type { HubMetrics } from "./hub-metrics.js";

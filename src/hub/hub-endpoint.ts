@@ -33,7 +33,8 @@ import {
 } from "./hub-connection.js";
 import { HubDispatcher } from "./hub-dispatcher.js";
 import { Hub, type HubDefinition } from "./hub.js";
-import { hubLog, type Logger } from "./hub.log.js";
+import { hubLog } from "./hub.log.js";
+import { type Logger } from "../log.js";
 import type { HubOptions } from "./hub-options.js";
 import { KeepAlive } from "./keep-alive.js";
 import { hubPresence, type HubPresence } from "./hub-presence.js";

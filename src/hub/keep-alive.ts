@@ -1,7 +1,8 @@
 import { MessageType } from "../protocol/messages.js";
 import type { HubProtocol } from "../protocol/hub-protocol.js";
 import { clockNow, type HubConnection } from "./hub-connection.js";
-import { hubLog, type Logger } from "./hub.log.js";
+import { hubLog } from "./hub.log.js";
+import { type Logger } from "../log.js";
 import type { HubOptions } from "./hub-options.js";
 
 /** The close error a client sees when its credential expired. */

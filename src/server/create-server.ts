@@ -6,7 +6,6 @@ import {
 } from "node:http";
 import type { Duplex } from "node:stream";
 import type { AddressInfo } from "node:net";
-import { pino } from "pino";
 import {
   canDrain,
   hasNodeDirectory,
@@ -19,7 +18,8 @@ import {
 } from "../backplane/backplane.js";
 import { MemoryBackplane } from "../backplane/memory/memory-backplane.js";
 import { HubEndpoint, type HubContext } from "../hub/hub-endpoint.js";
-import type { Logger } from "../hub/hub.log.js";
+import { defaultLogger, type Logger } from "../log.js";
+import { serverLog } from "./server.log.js";
 import { resolveProtocol } from "../protocol/protocol-registry.js";
 import type { HubProtocol } from "../protocol/hub-protocol.js";
 import { RawConnectionEndpoint } from "../connections/connection-handler.js";
@@ -80,7 +80,7 @@ export interface SwitchboardServer {
  */
 export function createServer(options: ServerOptions): SwitchboardServer {
   const resolved = resolveOptions(options);
-  const log: Logger = options.logger ?? pino({ level: process.env.LOG_LEVEL ?? "info" });
+  const log: Logger = options.logger ?? defaultLogger();
   const backplane = options.backplane ?? new MemoryBackplane();
   const protocols: HubProtocol[] = resolved.protocols.map((name) => resolveProtocol(name)!);
   const authenticate = identify(options);
@@ -217,10 +217,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
       declarations.find((hub) => hub.path === path)!.notifications = { clientMethod, statuses, offlineTtlMs };
     }
     await backplane.declareHubs(declarations).catch((err: unknown) => {
-      log.error(
-        { event: "HubsNotDeclared", err },
-        "The hubs could not be recorded in the backplane (retrying in 2 s): sends from SQL to them fail meanwhile.",
-      );
+      serverLog.hubsNotDeclared(log, err);
       setTimeout(() => {
         if (closing === undefined) void declareHubs();
       }, 2000).unref();
@@ -235,10 +232,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     if (directory === undefined || advertised !== undefined) return;
     const address = httpServer.address();
     if (options.nodeUrl === undefined && (address === null || typeof address === "string")) {
-      log.error(
-        { event: "NodeUrlUnknown", address },
-        "The server listens on a pipe: give option 'nodeUrl', or other nodes cannot forward requests here.",
-      );
+      serverLog.nodeUrlUnknown(log, address);
       return;
     }
     const url = options.nodeUrl ?? defaultNodeUrl(address as AddressInfo);
@@ -248,12 +242,9 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   const recordNodeUrl = async (url: string): Promise<void> => {
     try {
       await directory!.advertiseUrl(url);
-      log.info({ event: "NodeUrlAdvertised", url }, "Other nodes forward requests here.");
+      serverLog.nodeUrlAdvertised(log, url);
     } catch (err) {
-      log.error(
-        { event: "NodeUrlNotAdvertised", url, err },
-        "The node's URL could not be recorded (retrying in 2 s): requests other nodes forward here fail meanwhile.",
-      );
+      serverLog.nodeUrlNotAdvertised(log, url, err);
       setTimeout(() => {
         if (closing === undefined) void recordNodeUrl(url);
       }, 2000).unref();
@@ -299,10 +290,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     handleUpgrade(req, socket, head) {
       if (!endpoints.some((e) => isUnder(req.url, e))) return false;
       if (!originAllowed(options.cors, req)) {
-        log.warn(
-          { event: "OriginRefused", origin: req.headers.origin, url: req.url?.split("?")[0] },
-          "A WebSocket from a foreign origin was refused.",
-        );
+        serverLog.originRefused(log, req.headers.origin, req.url?.split("?")[0]);
         socket.end(
           "HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Type: text/plain\r\n\r\nThis origin may not connect.",
         );
@@ -312,9 +300,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
       return false;
     },
     attach(httpServer) {
-      void ready().catch((err: unknown) =>
-        log.error({ event: "BackplaneStartFailed", err }, "The backplane failed to start."),
-      );
+      void ready().catch((err: unknown) => serverLog.backplaneStartFailed(log, err));
       const appListeners = httpServer.listeners("request") as ((
         req: IncomingMessage,
         res: ServerResponse,
@@ -361,16 +347,8 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         const healthy = !reportsHealth(backplane) || backplane.health().status === "ok";
         if (backplaneUp && healthy && canDrain(backplane)) {
           await withDeadline(backplane.drain(), DRAIN_DEADLINE_MS).then(
-            () =>
-              log.info(
-                { event: "Drained" },
-                "Connections unregistered, and what was sent to them delivered.",
-              ),
-            (err: unknown) =>
-              log.warn(
-                { event: "DrainFailed", err },
-                "Could not drain through the backplane: messages sent to this node's clients just now may be lost.",
-              ),
+            () => serverLog.drained(log),
+            (err: unknown) => serverLog.drainFailed(log, err),
           );
         }
         await Promise.allSettled([...hubs.values()].map((hub) => hub.close()));

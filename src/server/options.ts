@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import type { Backplane } from "../backplane/backplane.js";
 import { checkRawConnectionHandler, type RawConnectionHandler } from "../connections/connection-handler.js";
 import type { HubDefinition } from "../hub/hub.js";
-import type { Logger } from "../hub/hub.log.js";
+import type { Logger } from "../log.js";
 import { defaultHubOptions, type HubOptions } from "../hub/hub-options.js";
 import { defaultNotificationOptions } from "../notifications/notification-options.js";
 import type { TransportName } from "../transport/transport-connection.js";
@@ -66,7 +66,7 @@ export interface ServerOptions extends Partial<HubOptions> {
    * public id is the only credential of SSE and long-polling requests). Default 0, as ASP.NET Core.
    */
   minimumNegotiateVersion?: 0 | 1;
-  /** A pino logger (or anything with its debug/info/warn/error). Default: pino at level "info" on stdout. */
+  /** A pino logger (or anything with its debug/info/warn/error). Default: JSON lines on stdout at $LOG_LEVEL, else info. */
   logger?: Logger;
   /**
    * Serves the built-in notification hub (`register(identifier)` → `addMessage(text)`) and enables

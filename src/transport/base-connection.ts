@@ -1,4 +1,5 @@
-import { transportLog, type Logger } from "./transport.log.js";
+import { transportLog } from "./transport.log.js";
+import { type Logger } from "../log.js";
 import type {
   ConnectionCallbacks,
   ConnectionHandler,

@@ -10,7 +10,7 @@ import {
   TEST_SECRET,
   type EndpointHarness,
 } from "./test-support.js";
-import type { Logger } from "./transport.log.js";
+import type { Logger } from "../log.js";
 import type { ConnectionCallbacks, ConnectionHandler, TransportConnection } from "./transport-connection.js";
 
 describe("ConnectionEndpoint", () => {

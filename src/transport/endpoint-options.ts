@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { noopLogger, type Logger } from "./transport.log.js";
+import { defaultLogger, type Logger } from "../log.js";
 import { isHomeNodeId } from "./connection-token.js";
 import type { ForwardingOptions } from "./forwarding.js";
 import type { ConnectionHandler, TransportName } from "./transport-connection.js";
@@ -135,7 +135,7 @@ export function resolveEndpointOptions(options: ConnectionEndpointOptions): Reso
     maxWebSocketMessageBytes: positive("maxWebSocketMessageBytes", options.maxWebSocketMessageBytes ?? MIB),
     minimumNegotiateVersion: minimumVersion(options.minimumNegotiateVersion),
     allowStatefulReconnects: options.allowStatefulReconnects ?? true,
-    logger: options.logger ?? noopLogger,
+    logger: options.logger ?? defaultLogger(),
   };
 }
 

@@ -3,7 +3,7 @@ import { request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BackplaneUnavailableError } from "../../src/backplane/backplane.js";
 import { createApiHandler, hashApiKey } from "../../src/api/index.js";
-import { silentLogger } from "../../src/hub/hub.log.js";
+import { silentLogger } from "../../src/log.js";
 import { startServer, type RunningServer } from "../support/test-server.js";
 import { call, recordingLogger, serveApi, testKey, type ApiServer } from "./support.js";
 

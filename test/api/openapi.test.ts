@@ -2,7 +2,7 @@
 // operation routed, every reference resolvable, and the documented shapes the ones the API sends.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { apiErrorStatus, apiRoutes, hashApiKey, openApiDocument } from "../../src/api/index.js";
-import { silentLogger } from "../../src/hub/hub.log.js";
+import { silentLogger } from "../../src/log.js";
 import { startServer, type RunningServer } from "../support/test-server.js";
 import { call, serveApi, testKey, type ApiServer } from "./support.js";
 

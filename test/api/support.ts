@@ -2,7 +2,7 @@
 import { createServer as createHttpServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createApiHandler, type ApiHandlerOptions } from "../../src/api/index.js";
-import type { Logger } from "../../src/hub/hub.log.js";
+import type { Logger } from "../../src/log.js";
 
 export interface ApiServer {
   url(path: string): string;

@@ -5,7 +5,7 @@ import { HttpTransportType, HubConnectionBuilder, HubConnectionState, LogLevel }
 import { MessagePackHubProtocol } from "@microsoft/signalr-protocol-msgpack";
 import { afterEach, describe, expect, it } from "vitest";
 import { Hub, type SwitchboardServer } from "../../src/index.js";
-import type { Logger } from "../../src/hub/hub.log.js";
+import type { Logger } from "../../src/log.js";
 import { startCutProxy, type CutProxy } from "../support/cut-proxy.js";
 import { eventually } from "../support/hub-client.js";
 import { startServer, type RunningServer } from "../support/test-server.js";

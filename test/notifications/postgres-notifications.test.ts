@@ -1,6 +1,6 @@
 // The notification service on the PostgreSQL backplane: storing for an offline identifier on one node and
 // delivering on another, and notifying from a process that is not a node (a publisher).
-import { silentLogger } from "../../src/hub/hub.log.js";
+import { silentLogger } from "../../src/log.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createNotifier, NotConnectedError } from "../../src/index.js";
 import { createPublisher, postgres } from "../../src/backplane/postgres/index.js";

@@ -5,7 +5,7 @@ import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { createServer, Hub } from "../../src/index.js";
 import { hashApiKey } from "../../src/api/index.js";
-import { silentLogger } from "../../src/hub/hub.log.js";
+import { silentLogger } from "../../src/log.js";
 import { connectClient } from "../support/hub-client.js";
 import { startServer } from "../support/test-server.js";
 import { TestHub } from "../hubs/test-hub.js";

@@ -1,5 +1,5 @@
 // PostgreSQL backplanes for tests: started with a Recorder as their event handler, silent, and closed together.
-import { silentLogger } from "../../src/hub/hub.log.js";
+import { silentLogger } from "../../src/log.js";
 import type { PostgresBackplaneOptions } from "../../src/backplane/postgres/options.js";
 import { postgres, type PostgresBackplane } from "../../src/backplane/postgres/postgres-backplane.js";
 import { SchemaNames } from "../../src/backplane/postgres/names.js";

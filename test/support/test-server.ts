@@ -1,6 +1,6 @@
 import { createServer, type SwitchboardServer } from "../../src/index.js";
 import type { ServerOptions } from "../../src/server/options.js";
-import { silentLogger } from "../../src/hub/hub.log.js";
+import { silentLogger } from "../../src/log.js";
 
 export interface RunningServer {
   server: SwitchboardServer;

@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { consoleLogger, type BackplaneLogger } from "./postgres.log.js";
+import { defaultLogger, type Logger } from "../../log.js";
 
 /** How long the message log keeps rows. Both limits apply; whichever trims more wins. */
 export interface RetentionOptions {
@@ -32,8 +32,8 @@ export interface LogWriterOptions {
   publishTimeoutMs?: number;
   /** Connections in this process's pool. @default 10 (publisher: 2) */
   poolSize?: number;
-  /** Where log events go. @default warnings and errors to the console */
-  logger?: BackplaneLogger;
+  /** Where log events go. @default JSON lines on stdout at $LOG_LEVEL, else info (src/log.ts) */
+  logger?: Logger;
   /**
    * How long a node may go without a heartbeat before it counts as dead. Presence queries ignore the
    * connections of dead nodes. @default 10_000
@@ -69,7 +69,7 @@ export interface PostgresBackplaneOptions extends LogWriterOptions {
   moveTimeoutMs?: number;
 }
 
-export type ResolvedWriterOptions = Required<Omit<LogWriterOptions, "logger">> & { logger: BackplaneLogger };
+export type ResolvedWriterOptions = Required<Omit<LogWriterOptions, "logger">> & { logger: Logger };
 export type ResolvedOptions = ResolvedWriterOptions &
   Required<Omit<PostgresBackplaneOptions, keyof LogWriterOptions | "retention">> & {
     retention: Required<RetentionOptions>;
@@ -92,7 +92,7 @@ export function resolveWriterOptions(options: LogWriterOptions, defaultPoolSize 
   ) {
     throw new Error("schema must be a non-empty name of at most 63 bytes.");
   }
-  const logger = options.logger ?? consoleLogger;
+  const logger = options.logger ?? defaultLogger();
   for (const level of ["debug", "info", "warn", "error"] as const) {
     if (typeof logger[level] !== "function") throw new Error(`logger.${level} must be a function.`);
   }

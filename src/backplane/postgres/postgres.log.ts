@@ -1,41 +1,19 @@
 /**
- * The log events of the PostgreSQL backplane: one named function per event, each with a stable id and name,
- * so call sites hold no raw strings and operators can grep and alert on `event`.
+ * The log events of the PostgreSQL backplane (ids 400–499; see src/log.ts for the style): one named
+ * function per event, so call sites hold no raw strings.
  */
+import { emit, errorFields, type Logger, type LogLevel } from "../../log.js";
 
-/**
- * The logger the backplane writes to. pino's `Logger` fits as is; so does anything with these four methods.
- * The default drops `debug`/`info` and writes `warn`/`error` to the console, so failures are never silent.
- */
-export interface BackplaneLogger {
-  debug(fields: Record<string, unknown>, message: string): void;
-  info(fields: Record<string, unknown>, message: string): void;
-  warn(fields: Record<string, unknown>, message: string): void;
-  error(fields: Record<string, unknown>, message: string): void;
-}
-
-/** Drops debug and info; warnings and errors go to the console. */
-export const consoleLogger: BackplaneLogger = {
-  debug: () => {},
-  info: () => {},
-  warn: (fields, message) => console.warn(`[switchboard] ${message}`, fields),
-  error: (fields, message) => console.error(`[switchboard] ${message}`, fields),
-};
-
-function errorFields(err: unknown): Record<string, unknown> {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return { err: err.message, ...(code === undefined ? {} : { code }) };
-  }
-  return { err: String(err) };
-}
+/** The logger the backplane writes to: the code base's one Logger (src/log.ts). */
+export type BackplaneLogger = Logger;
 
 /** The event catalog; `createLog(logger).nodeSwept(id)` and so on. */
-export function createLog(logger: BackplaneLogger) {
+export function createLog(logger: Logger) {
+  // The backplane's ids are 400–499: `at(…, 4, …)` is event 404.
   const at =
-    (level: keyof BackplaneLogger, eventId: number, event: string) =>
-    (message: string, fields: Record<string, unknown> = {}) =>
-      logger[level]({ event, eventId, ...fields }, message);
+    (level: LogLevel, eventId: number, event: string) =>
+    (message: string, fields: object = {}) =>
+      emit(logger, level, 400 + eventId, event, fields, message);
   const started = at("info", 1, "BackplaneStarted");
   const stopped = at("info", 2, "BackplaneStopped");
   const migrated = at("info", 3, "MigrationApplied");

@@ -2,7 +2,7 @@
  * Failures the SQL backplane must absorb: a killed LISTEN connection, a node that dies without cleaning
  * up, a node that was swept while alive, a database that stops answering, one that cannot be reached.
  */
-import { silentLogger } from "../../hub/hub.log.js";
+import { silentLogger } from "../../log.js";
 import { backplaneTestSchema } from "../../../test/support/backplane-nodes.js";
 import pg from "pg";
 import { describe, expect, it } from "vitest";

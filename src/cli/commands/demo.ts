@@ -1,7 +1,7 @@
 import type { Logger as PinoLogger } from "pino";
 import { openDatabase } from "../database.js";
 import { listenFailure } from "../listen-failure.js";
-import { formatLogLine, type LogFormat } from "../log.js";
+import { cliLog, formatLogLine, type LogFormat } from "../log.js";
 import { startLoadBalancer } from "../load-balancer.js";
 import { spawnNode, type NodeProcess } from "../node-process.js";
 
@@ -33,7 +33,7 @@ export async function runDemo(settings: DemoSettings): Promise<{ url: string; st
     throw err;
   });
   if (database.embedded)
-    log.info({ event: "EmbeddedPostgres", url: redact(database.url) }, "Embedded PostgreSQL is up.");
+    cliLog.embeddedPostgres(log, "Embedded PostgreSQL is up.", { url: redact(database.url) });
   const nodes: NodeProcess[] = [];
   try {
     // One at a time: the first runs the migrations, the others find them done.
@@ -61,11 +61,7 @@ export async function runDemo(settings: DemoSettings): Promise<{ url: string; st
     throw err;
   }
   balancer.setBackends(nodes.map((n) => n.url));
-  for (const node of nodes)
-    log.info(
-      { event: "NodeStarted", url: node.url, nodeId: node.nodeId, pid: node.pid },
-      `Node ${node.nodeId.slice(0, 8)} at ${node.url}`,
-    );
+  for (const node of nodes) cliLog.nodeStarted(log, node.url, node.nodeId, node.pid);
   return {
     url: balancer.url,
     async stop() {

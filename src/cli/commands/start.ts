@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { resolve, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Logger as PinoLogger } from "pino";
+import { cliLog } from "../log.js";
 import { postgres } from "../../backplane/postgres/postgres-backplane.js";
 import type { HubDefinition } from "../../hub/hub.js";
 import { createServer, LISTEN_BACKLOG, type SwitchboardServer } from "../../server/create-server.js";
@@ -97,11 +98,7 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
   await server.ready(); // the node's URL is in the directory: other nodes may forward requests here
   const address = http.address();
   const url = `http://${settings.host}:${typeof address === "object" && address ? address.port : settings.port}`;
-  // The parent process of `switchboard demo` and the cluster tests read this line to learn the URL.
-  log.info(
-    { event: "Listening", url, nodeId: server.nodeId, pid: process.pid },
-    `Switchboard node listening on ${url}`,
-  );
+  cliLog.listening(log, url, server.nodeId);
   return {
     url,
     server,
