@@ -39,6 +39,8 @@ export interface ConnectResult {
   failed: number;
   elapsedMs: number;
   error?: string;
+  /** Connect attempts that failed and were tried again. */
+  retries?: number;
 }
 
 export interface Collected {
@@ -143,35 +145,50 @@ function handlersFor(user = -1): ClientHandlers {
   };
 }
 
+/** Times one client tries to connect before it counts as failed. */
+const CONNECT_ATTEMPTS = 3;
+
 async function connect(request: Extract<WorkerRequest, { type: "connect" }>): Promise<ConnectResult> {
   const agents = request.localAddresses.map(() => new Agent({ keepAlive: true, maxSockets: 16 }));
   let next = 0;
   let connected = 0;
   let failed = 0;
+  let retries = 0;
   let error: string | undefined;
   const started = performance.now();
   const lane = async () => {
     while (next < request.count) {
       const i = next++;
       const address = i % request.localAddresses.length;
-      try {
-        const client = await connectClient({
-          kind: request.kind,
-          baseUrl: request.baseUrls[i % request.baseUrls.length]!,
-          user: `u${request.firstUser + i}`,
-          group: request.group,
-          localAddress: request.localAddresses[address],
-          agent: agents[address],
-          handlers: handlersFor(request.firstUser + i),
-          timeoutMs: request.timeoutMs,
-          reconnect: request.reconnect,
-          http: request.http,
-        });
-        clients.push(client);
-        connected++;
-      } catch (err) {
-        failed++;
-        error ??= err instanceof Error ? err.message : String(err);
+      // A client whose connect fails (a socket reset on a loaded machine) tries again, as an app's would;
+      // the retries are counted, and a client that fails every time is a failure of the phase.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const client = await connectClient({
+            kind: request.kind,
+            baseUrl: request.baseUrls[i % request.baseUrls.length]!,
+            user: `u${request.firstUser + i}`,
+            group: request.group,
+            localAddress: request.localAddresses[address],
+            agent: agents[address],
+            handlers: handlersFor(request.firstUser + i),
+            timeoutMs: request.timeoutMs,
+            reconnect: request.reconnect,
+            http: request.http,
+          });
+          clients.push(client);
+          connected++;
+          break;
+        } catch (err) {
+          if (attempt < CONNECT_ATTEMPTS) {
+            retries++;
+            await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+            continue;
+          }
+          failed++;
+          error ??= err instanceof Error ? err.message : String(err);
+          break;
+        }
       }
     }
   };
@@ -179,6 +196,7 @@ async function connect(request: Extract<WorkerRequest, { type: "connect" }>): Pr
   for (const agent of agents) agent.destroy();
   const result: ConnectResult = { connected, failed, elapsedMs: performance.now() - started };
   if (error !== undefined) result.error = error;
+  if (retries > 0) result.retries = retries;
   return result;
 }
 

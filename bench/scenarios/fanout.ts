@@ -46,6 +46,7 @@ export async function runFanout(bench: Bench): Promise<void> {
         );
       }
       const joinSeconds = (performance.now() - started) / 1000;
+      const retries = results.reduce((sum, r) => sum + (r.retries ?? 0), 0);
       bench.log(
         `  ${size.toLocaleString("en-US")} members connected and joined in ${joinSeconds.toFixed(1)} s`,
       );
@@ -86,7 +87,8 @@ export async function runFanout(bench: Bench): Promise<void> {
         `${result.report.sent} messages × ${size.toLocaleString("en-US")} members: delivered ${result.delivered.toLocaleString("en-US")}, lost ${lost}`,
         `last member after ${lastArrivals.map(ms).join(", ")} ms`,
         `per delivery p50 ${ms(latency.p50)} p99 ${ms(latency.p99)} ms`,
-        `connect + join ${Math.round(size / joinSeconds).toLocaleString("en-US")}/s`,
+        `connect + join ${Math.round(size / joinSeconds).toLocaleString("en-US")}/s` +
+          (retries > 0 ? ` (${retries} connects tried again after a failure)` : ""),
         `CPU ${cpuText(result.cpu)}`,
         backplaneText(result.backplane, result.delivered),
       ].filter(Boolean);
