@@ -13,7 +13,7 @@ export interface Row {
   /** The headline: what the target and the ratio are about. */
   metric: string;
   value: number | undefined;
-  unit: "ms" | "msg/s" | "KB" | "conns" | "msgs";
+  unit: "ms" | "msg/s" | "queries/s" | "KB" | "conns" | "msgs";
   better: "lower" | "higher";
   /** Everything else measured (delivered, lost, percentiles, CPU…), as text. */
   details: string;
@@ -28,7 +28,8 @@ export function formatValue(value: number | undefined, unit: Row["unit"]): strin
     case "ms":
       return `${value < 10 ? value.toFixed(2) : value.toFixed(1)} ms`;
     case "msg/s":
-      return value >= 1000 ? `${(value / 1000).toFixed(1)}k msg/s` : `${Math.round(value)} msg/s`;
+    case "queries/s":
+      return value >= 1000 ? `${(value / 1000).toFixed(1)}k ${unit}` : `${Math.round(value)} ${unit}`;
     case "KB":
       return `${value.toFixed(1)} KB`;
     case "conns":

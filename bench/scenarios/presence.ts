@@ -74,7 +74,7 @@ export async function runPresence(bench: Bench): Promise<void> {
             ours: true,
             metric: "queries/s",
             value: rate,
-            unit: "msg/s",
+            unit: "queries/s",
             better: "higher",
             details:
               `${result.count.toLocaleString("en-US")} queries in ${options.durationMs / 1000} s, ` +
