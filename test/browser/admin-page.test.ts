@@ -2,35 +2,16 @@
 // processes behind the round-robin balancer, with an API key (no demo mode). Without the key the API refuses
 // the page; with it the page lists the three nodes, finds a user connected with the official client,
 // disconnects that connection (the client sees it and reconnects), and sends the user a test message.
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { hashApiKey } from "../../src/api/index.js";
 import { createServer } from "../../src/index.js";
+import { browser, launchChromium, outputDir, type Chromium } from "../support/chromium.js";
 import { clusterForFile } from "../support/cluster.js";
 import { connectClient, eventually } from "../support/hub-client.js";
-import { findSystemProgram } from "../support/system-programs.js";
 
-const browser = await findSystemProgram({
-  name: "chromium",
-  path: "/usr/bin/chromium",
-  aptPackage: "chromium",
-});
-const outputDir = fileURLToPath(new URL("../../test-output/browser/", import.meta.url));
 const apiKey = "admin-page-test-key-0123456789";
-const chromiumArgs = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 describe("the admin option", () => {
   it("is off by default, and needs the API", async () => {
@@ -55,27 +36,18 @@ const file = clusterForFile("sb_admin", {
 describe.skipIf(!browser.path)(
   `the admin page in Chromium${browser.missing ? ` (skipped: ${browser.missing})` : ""}`,
   () => {
-    let profileDir: string;
+    let chromium: Chromium;
     let context: BrowserContext;
     let page: Page | undefined;
     const consoleLines: string[] = [];
 
     beforeAll(async () => {
-      await mkdir(outputDir, { recursive: true });
-      profileDir = await mkdtemp(join(tmpdir(), "switchboard-chromium-"));
-      context = await chromium.launchPersistentContext(profileDir, {
-        executablePath: browser.path!,
-        args: chromiumArgs,
-        headless: true,
-        viewport: { width: 1400, height: 1000 },
-        timeout: 30_000,
-      });
-      context.setDefaultTimeout(15_000);
+      chromium = await launchChromium({ width: 1400, height: 1000 });
+      context = chromium.context;
     }, 60_000);
 
     afterAll(async () => {
-      await context?.close();
-      if (profileDir) await rm(profileDir, { recursive: true, force: true });
+      await chromium?.close();
     });
 
     afterEach(async ({ task }) => {

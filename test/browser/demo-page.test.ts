@@ -1,41 +1,19 @@
 // The demo page in a real browser: Debian's Chromium, driven by playwright-core, opens the page of three real
 // node processes behind the round-robin balancer (as `switchboard demo` runs them). Client A registers,
 // client B notifies through the HTTP API, and A's panel shows the message; an unknown identifier is an error.
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startCluster, type Cluster } from "../support/cluster.js";
+import { browser, launchChromium, outputDir, type Chromium } from "../support/chromium.js";
 import { createTestSchema, type TestSchema } from "../support/database.js";
-import { findSystemProgram } from "../support/system-programs.js";
-
-const browser = await findSystemProgram({
-  name: "chromium",
-  path: "/usr/bin/chromium",
-  aptPackage: "chromium",
-});
-const outputDir = fileURLToPath(new URL("../../test-output/browser/", import.meta.url));
-
-/** Chromium's own network look-ups are refused on our machines; these flags keep it from trying. */
-const chromiumArgs = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 describe.skipIf(!browser.path)(
   `the demo page in Chromium${browser.missing ? ` (skipped: ${browser.missing})` : ""}`,
   () => {
     let schema: TestSchema;
     let cluster: Cluster;
-    let profileDir: string;
+    let chromium: Chromium;
     let context: BrowserContext;
     let openPage: Page | undefined;
     let pageErrors: string[];
@@ -49,21 +27,12 @@ describe.skipIf(!browser.path)(
         hubs: false,
         args: ["--page", "--demo-mode"],
       });
-      await mkdir(outputDir, { recursive: true });
-      profileDir = await mkdtemp(join(tmpdir(), "switchboard-chromium-"));
-      context = await chromium.launchPersistentContext(profileDir, {
-        executablePath: browser.path!,
-        args: chromiumArgs,
-        headless: true,
-        viewport: { width: 1280, height: 860 },
-        timeout: 30_000,
-      });
-      context.setDefaultTimeout(15_000);
+      chromium = await launchChromium({ width: 1280, height: 860 });
+      context = chromium.context;
     }, 120_000);
 
     afterAll(async () => {
-      await context?.close();
-      if (profileDir) await rm(profileDir, { recursive: true, force: true });
+      await chromium?.close();
       await cluster?.stop();
       await schema?.drop();
     });
