@@ -17,7 +17,8 @@ import {
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
-import { indexAdd, indexRemove, type NameIndex } from "../name-index.js";
+import { LocalIndex } from "../shared/local-index.js";
+import { TargetKind, targetParts } from "../shared/targets.js";
 
 /**
  * The in-process backplane: the registry lives in this process's memory and messages never leave it.
@@ -29,12 +30,14 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
   private readonly secret = randomBytes(32);
   private handler: BackplaneEventHandler | undefined;
   private closed = false;
-  /** Key: `${hub}\n${connectionId}`. A connection's groups are made on its first join (most join none). */
-  private readonly connections = new Map<string, ConnectionInfo & { groups?: Set<string> }>();
-  /** hub → group → connection ids. */
-  private readonly groups: NameIndex = new Map();
-  /** hub → user id → connection ids, in connection order. */
-  private readonly users: NameIndex = new Map();
+  /** Key: `${hub}\n${connectionId}`: what the registry would say of each connection. */
+  private readonly connections = new Map<string, ConnectionInfo>();
+  /**
+   * The connections, their users and groups, as every backplane indexes its own node's: here the only
+   * node's. Group changes are numbered in call order, as a log would number them.
+   */
+  private readonly index = new LocalIndex();
+  private groupChanges = 0;
   /** Key: `${hub}\n${key}`. */
   private readonly stored = new Map<string, { message: BackplaneMessage; expiresAt: number }[]>();
   /** Notifications kept until confirmed, by id, in the order they were added. */
@@ -57,8 +60,7 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
   async close(): Promise<void> {
     this.closed = true;
     this.connections.clear();
-    this.groups.clear();
-    this.users.clear();
+    this.index.clear();
     this.stored.clear();
   }
 
@@ -68,38 +70,37 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
 
   async addConnection(connection: { connectionId: string; hub: string; userId: string }): Promise<void> {
     this.ensureOpen();
-    const info = { ...connection, nodeId: this.nodeId, connectedAt: new Date() };
-    this.connections.set(key(connection.hub, connection.connectionId), info);
-    if (connection.userId !== "") {
-      indexAdd(this.users, connection.hub, connection.userId, connection.connectionId);
-    }
+    const { connectionId, hub, userId } = connection;
+    this.connections.set(key(hub, connectionId), {
+      connectionId,
+      hub,
+      userId,
+      nodeId: this.nodeId,
+      connectedAt: new Date(),
+    });
+    // Ready at once: every send made from now on reaches it (there is no log to catch up from).
+    this.index.markReady(this.index.add(hub, connectionId, userId), this.groupChanges);
   }
 
   async removeConnection(hub: string, connectionId: string): Promise<void> {
-    const info = this.connections.get(key(hub, connectionId));
-    if (!info) return;
     this.connections.delete(key(hub, connectionId));
-    for (const group of info.groups ?? []) indexRemove(this.groups, hub, group, connectionId);
-    if (info.userId !== "") indexRemove(this.users, hub, info.userId, connectionId);
+    this.index.remove(hub, connectionId);
   }
 
   async addToGroup(hub: string, connectionId: string, group: string): Promise<void> {
     this.ensureOpen();
-    const info = this.connections.get(key(hub, connectionId));
-    if (!info) throw new UnknownConnectionError(connectionId);
-    (info.groups ??= new Set()).add(group);
-    indexAdd(this.groups, hub, group, connectionId);
+    if (!this.connections.has(key(hub, connectionId))) throw new UnknownConnectionError(connectionId);
+    this.index.applyGroupChange(hub, connectionId, group, true, ++this.groupChanges);
   }
 
   async removeFromGroup(hub: string, connectionId: string, group: string): Promise<void> {
     this.ensureOpen();
-    this.connections.get(key(hub, connectionId))?.groups?.delete(group);
-    indexRemove(this.groups, hub, group, connectionId);
+    this.index.applyGroupChange(hub, connectionId, group, false, ++this.groupChanges);
   }
 
   async publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
     this.ensureOpen();
-    const recipients = this.resolve(target);
+    const recipients = this.index.resolveForSend(target.hub, targetParts(target), []);
     if (recipients.length > 0) this.handler?.deliver(target.hub, recipients, message);
     return { connections: recipients.length, nodes: recipients.length > 0 ? 1 : 0 };
   }
@@ -171,12 +172,12 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
   }
 
   async userConnections(hub: string, userId: string): Promise<ConnectionInfo[]> {
-    const ids = this.users.get(hub)?.get(userId) ?? new Set<string>();
-    return [...ids].map((id) => publicInfo(this.connections.get(key(hub, id))!));
+    const ids = this.index.resolveForSend(hub, { kind: TargetKind.users, ids: [userId], excluded: [] }, []);
+    return ids.map((id) => publicInfo(this.connections.get(key(hub, id))!));
   }
 
   async groupMembers(hub: string, group: string): Promise<string[]> {
-    return [...(this.groups.get(hub)?.get(group) ?? [])];
+    return this.index.resolveForSend(hub, { kind: TargetKind.groups, ids: [group], excluded: [] }, []);
   }
 
   async disconnect(hub: string, connectionId: string): Promise<boolean> {
@@ -187,12 +188,13 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
 
   async connection(hub: string, connectionId: string) {
     const info = this.connections.get(key(hub, connectionId));
-    if (info === undefined) return undefined;
-    return { ...publicInfo(info), groups: [...(info.groups ?? [])].sort() };
+    const indexed = this.index.get(hub, connectionId);
+    if (info === undefined || indexed === undefined) return undefined;
+    return { ...publicInfo(info), groups: [...indexed.groups].sort() };
   }
 
   async onlineUsers(hub: string): Promise<string[]> {
-    return [...(this.users.get(hub)?.keys() ?? [])].filter((user) => user !== "").sort();
+    return this.index.userIds(hub);
   }
 
   async hubCounts(): Promise<HubCount[]> {
@@ -203,8 +205,8 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
       counts.set(info.hub, count);
     }
     for (const count of counts.values()) {
-      count.users = (await this.onlineUsers(count.hub)).length;
-      count.groups = this.groups.get(count.hub)?.size ?? 0;
+      count.users = this.index.userIds(count.hub).length;
+      count.groups = this.index.groupCount(count.hub);
     }
     return [...counts.values()].sort((a, b) => (a.hub < b.hub ? -1 : a.hub > b.hub ? 1 : 0));
   }
@@ -222,29 +224,6 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
     ];
   }
 
-  private resolve(target: SendTarget): string[] {
-    const { hub } = target;
-    switch (target.kind) {
-      case "all": {
-        const excluded = new Set(target.excludedConnectionIds);
-        const ids: string[] = [];
-        for (const info of this.connections.values()) {
-          if (info.hub === hub && !excluded.has(info.connectionId)) ids.push(info.connectionId);
-        }
-        return ids;
-      }
-      case "connections":
-        return unique(target.connectionIds).filter((id) => this.connections.has(key(hub, id)));
-      case "groups": {
-        const excluded = new Set(target.excludedConnectionIds);
-        const members = target.groups.flatMap((group) => [...(this.groups.get(hub)?.get(group) ?? [])]);
-        return unique(members).filter((id) => !excluded.has(id));
-      }
-      case "users":
-        return unique(target.userIds.flatMap((user) => [...(this.users.get(hub)?.get(user) ?? [])]));
-    }
-  }
-
   private ensureOpen(): void {
     if (this.closed) throw new BackplaneUnavailableError("The memory backplane is closed.");
   }
@@ -252,10 +231,6 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
 
 function key(hub: string, connectionId: string): string {
   return `${hub}\n${connectionId}`;
-}
-
-function unique(ids: Iterable<string>): string[] {
-  return [...new Set(ids)];
 }
 
 function publicInfo(info: ConnectionInfo): ConnectionInfo {

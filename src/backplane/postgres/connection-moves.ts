@@ -23,7 +23,7 @@
  * connection. A connection whose node died loses its onDisconnected, as every connection of a dead node does.
  */
 import { ConnectionMoveError, type BackplaneEventHandler } from "../backplane.js";
-import type { LocalConnection, LocalIndex } from "./local-index.js";
+import type { LocalConnection, LocalIndex } from "../shared/local-index.js";
 import type { LogWriter } from "./log-writer.js";
 
 import type { SchemaNames } from "./names.js";

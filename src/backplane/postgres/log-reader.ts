@@ -1,5 +1,5 @@
 import type { BackplaneEventHandler } from "../backplane.js";
-import type { LocalConnection, LocalIndex } from "./local-index.js";
+import type { LocalConnection, LocalIndex } from "../shared/local-index.js";
 import { readSince, type LogRow } from "./log.js";
 import type { SchemaNames } from "./names.js";
 import type { Log } from "./postgres.log.js";

@@ -1,4 +1,4 @@
-import type { LocalIndex } from "./local-index.js";
+import type { LocalIndex } from "../shared/local-index.js";
 import { trimOnce } from "./log.js";
 import { trimPendingNotifications } from "./pending-notifications.js";
 import { trimExpiredStored } from "./stored-messages.js";

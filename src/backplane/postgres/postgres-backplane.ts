@@ -30,8 +30,8 @@ import {
   type SendTarget,
 } from "../backplane.js";
 import { ConnectionMoves } from "./connection-moves.js";
-import { Batcher } from "./batcher.js";
-import { LocalIndex, type LocalConnection, type ParkedRow } from "./local-index.js";
+import { Batcher } from "../shared/batcher.js";
+import { LocalIndex, type LocalConnection, type ParkedRow } from "../shared/local-index.js";
 import {
   encodeClientResult,
   encodeDisconnect,

@@ -46,7 +46,11 @@
  *   of an unknown type, so nodes of two versions can share a log during a rolling upgrade.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import type { BackplaneMessage, ClientResultOutcome, SendTarget } from "../backplane.js";
+import type { BackplaneMessage, ClientResultOutcome } from "../backplane.js";
+import type { DecodedTarget, HandedOverGroup } from "../shared/targets.js";
+
+// The target form lives with the other backplane-neutral pieces; the protocol's users read it here too.
+export { TargetKind, targetParts, type DecodedTarget, type HandedOverGroup } from "../shared/targets.js";
 
 /** The first item of every payload. */
 export const EnvelopeType = {
@@ -65,10 +69,6 @@ export const EnvelopeType = {
   /** Close a connection of the addressed node (the admin page's "disconnect"). */
   Disconnect: 11,
 } as const;
-
-/** The wire number of each {@link SendTarget} kind, and of `nodes` for control rows. */
-export const TargetKind = { all: 0, connections: 1, groups: 2, users: 3, nodes: 4 } as const;
-export type TargetKind = (typeof TargetKind)[keyof typeof TargetKind];
 
 export type Envelope =
   | { type: typeof EnvelopeType.Invocation; target: DecodedTarget; message: BackplaneMessage }
@@ -107,44 +107,10 @@ export type MoveEnvelope = Exclude<
   }
 >;
 
-/** A group membership as it travels with a connection that moves: the group, its seq, and whether in it. */
-export interface HandedOverGroup {
-  group: string;
-  seq: number;
-  member: boolean;
-}
-
-/** A send target as a reader needs it: the kind, the named ids and the excluded connection ids. */
-export interface DecodedTarget {
-  kind: TargetKind;
-  ids: string[];
-  excluded: string[];
-}
-
 /** How deep the MessagePack encoder nests (its default). */
 const MAX_NESTING = 100;
 const encoder = new Encoder({ maxDepth: MAX_NESTING });
 const decoder = new Decoder();
-
-/** The named ids and the exclusions of a target, in wire form. */
-export function targetParts(target: SendTarget): DecodedTarget {
-  switch (target.kind) {
-    case "all":
-      return { kind: TargetKind.all, ids: [], excluded: strings(target.excludedConnectionIds ?? []) };
-    case "connections":
-      return { kind: TargetKind.connections, ids: strings(target.connectionIds), excluded: [] };
-    case "groups":
-      return {
-        kind: TargetKind.groups,
-        ids: strings(target.groups),
-        excluded: strings(target.excludedConnectionIds ?? []),
-      };
-    case "users":
-      return { kind: TargetKind.users, ids: strings(target.userIds), excluded: [] };
-    default:
-      throw new TypeError(`Unknown send target kind '${String((target as { kind: unknown }).kind)}'.`);
-  }
-}
 
 /** Encodes an invocation once; the bytes go to the log as they are. */
 export function encodeInvocation(target: DecodedTarget, message: BackplaneMessage): Uint8Array {
@@ -306,13 +272,6 @@ function decodeControl(value: unknown[]): Envelope {
       throw new Error(`Unknown payload type ${String(type)}.`);
   }
   throw new Error(`Malformed control row of type ${String(type)}.`);
-}
-
-function strings(values: readonly string[]): string[] {
-  if (!Array.isArray(values) || !values.every((v) => typeof v === "string")) {
-    throw new TypeError("Send target ids must be an array of strings.");
-  }
-  return values.length < 2 ? [...values] : [...new Set(values)];
 }
 
 function isStrings(value: unknown): value is string[] {

@@ -1,5 +1,5 @@
 /**
- * hub → name → connection ids: how both backplanes index users and groups in memory. Empty sets and maps
+ * hub → name → connection ids: how the local index (local-index.ts) holds groups in memory. Empty sets and maps
  * are removed, so the index holds only what is in use.
  */
 export type NameIndex = Map<string, Map<string, Set<string>>>;

@@ -1,6 +1,6 @@
-import { TargetKind, type DecodedTarget, type HandedOverGroup } from "./protocol.js";
+import { TargetKind, type DecodedTarget, type HandedOverGroup } from "./targets.js";
 import type { BackplaneMessage } from "../backplane.js";
-import { indexAdd, indexRemove, type NameIndex } from "../name-index.js";
+import { indexAdd, indexRemove, type NameIndex } from "./name-index.js";
 
 /**
  * Where a connection of this node stands:
@@ -237,6 +237,16 @@ export class LocalIndex {
         break;
     }
     return [...found.ids];
+  }
+
+  /** The users with a connection here in the hub, sorted. */
+  userIds(hub: string): string[] {
+    return [...(this.users.get(hub)?.keys() ?? [])].sort();
+  }
+
+  /** How many groups of the hub have a member here. */
+  groupCount(hub: string): number {
+    return this.groups.get(hub)?.size ?? 0;
   }
 
   /** Every connection, for re-registering after this node was swept. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LocalIndex } from "./local-index.js";
-import { TargetKind, type DecodedTarget } from "./protocol.js";
+import { TargetKind, type DecodedTarget } from "./targets.js";
 
 const HUB = "/hub";
 const users = (...ids: string[]): DecodedTarget => ({ kind: TargetKind.users, ids, excluded: [] });
