@@ -228,9 +228,6 @@ describe("sends from SQL", () => {
         "22023",
       );
       expect(await sqlState(db, `SELECT ${send}('/hub', 'gina', 'msg', '[1]'::text)`)).toBe("42883");
-      await db.query("BEGIN ISOLATION LEVEL REPEATABLE READ");
-      expect(await sqlState(db, `SELECT ${send}('/hub', 'gina', 'msg', '[]')`)).toBe("0A000");
-      await db.query("ROLLBACK");
 
       const message = await db
         .query(`SELECT ${send}('/no-such-hub', 'gina', 'msg', '[]')`)
@@ -247,6 +244,40 @@ describe("sends from SQL", () => {
     });
     await eventually(() => texts(gina, "bad-after").length > 0, 10_000, "the send after the savepoint");
     expect(texts(gina, "bad-")).toEqual(["bad-before", "bad-after"]);
+  });
+
+  it("REPEATABLE READ and SERIALIZABLE transactions: relayed by a node after COMMIT, in order; rollback sends nothing", async () => {
+    const ivy = await connect(1, "/hub?user=ivy");
+    await session(async (db) => {
+      for (const level of ["REPEATABLE READ", "SERIALIZABLE"]) {
+        await db.query(`BEGIN ISOLATION LEVEL ${level}`);
+        await sendToUser(db, "ivy", "msg", `frozen-${level}-1`);
+        await sendToUser(db, "ivy", "msg", `frozen-${level}-2`);
+        await db.query("COMMIT");
+
+        await db.query(`BEGIN ISOLATION LEVEL ${level}`);
+        await sendToUser(db, "ivy", "msg", `frozen-${level}-rolled-back`);
+        await db.query("ROLLBACK");
+      }
+      await sendToUser(db, "ivy", "msg", "frozen-end"); // read committed: appended at once
+    });
+    await eventually(() => texts(ivy, "frozen-").length >= 5, 15_000, "the relayed sends and the last one");
+    const seen = texts(ivy, "frozen-");
+    expect(seen.filter((t) => t.startsWith("frozen-REPEATABLE"))).toEqual([
+      "frozen-REPEATABLE READ-1",
+      "frozen-REPEATABLE READ-2",
+    ]);
+    expect(seen.filter((t) => t.startsWith("frozen-SERIALIZABLE"))).toEqual([
+      "frozen-SERIALIZABLE-1",
+      "frozen-SERIALIZABLE-2",
+    ]);
+    expect(seen.filter((t) => t === "frozen-end")).toHaveLength(1);
+    expect(seen).toHaveLength(5);
+    // Relayed: nothing is left staged.
+    const left = await session((db) =>
+      db.query(`SELECT count(*)::int AS n FROM ${pg.escapeIdentifier(file.schema.schema)}.outbox`),
+    );
+    expect(left.rows[0].n).toBe(0);
   });
 
   it("a role with only USAGE on the schema and EXECUTE on the functions can send, and nothing more", async () => {

@@ -1,7 +1,7 @@
 import pg from "pg";
 import { SchemaNames } from "./names.js";
 import { presenceViewStatements } from "./presence.js";
-import { sqlPublishingStatements } from "./sql-publishing.js";
+import { sqlPublishingRelayStatements, sqlPublishingStatements } from "./sql-publishing.js";
 
 /** One step of the schema's history. Steps are append-only: never edit a released one, add the next. */
 export interface Migration {
@@ -171,6 +171,12 @@ export const migrations: readonly Migration[] = [
          ADD COLUMN messages_out bigint NOT NULL DEFAULT 0,
          ADD COLUMN errors bigint NOT NULL DEFAULT 0`,
     ],
+  },
+  {
+    version: 10,
+    name: "sql publishing from every isolation level",
+    // REPEATABLE READ and SERIALIZABLE senders: their rows are relayed by a node (sql-publishing.ts).
+    statements: sqlPublishingRelayStatements,
   },
 ];
 

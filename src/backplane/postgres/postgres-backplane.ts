@@ -42,7 +42,7 @@ import {
   type DecodedTarget,
 } from "./protocol.js";
 import { NodeUrls } from "./node-urls.js";
-import { declareHubs } from "./sql-publishing.js";
+import { declareHubs, relayOutbox } from "./sql-publishing.js";
 import { context } from "@opentelemetry/api";
 import { activeTraceparent, inSpan, SpanKind, TraceAttributes } from "../../tracing.js";
 import * as presence from "./presence.js";
@@ -139,6 +139,9 @@ export class PostgresBackplane
   /** Since when (this node's clock) the LISTEN session has held this node's liveness lock; undefined: not now. */
   private lockHeldSince: number | undefined;
   private lockRetry: NodeJS.Timeout | undefined;
+  /** The outbox relay in flight, and whether another was asked for meanwhile. */
+  private relaying: Promise<void> | undefined;
+  private relayAgain = false;
   /** Connections registered, and removed, together while a statement is in flight: one commit per burst. */
   private readonly registrations: Batcher<registry.NewConnection, number>;
   private readonly removals: Batcher<{ hub: string; connectionId: string }, void>;
@@ -264,6 +267,7 @@ export class PostgresBackplane
         log: this.log,
         stats: this.counters,
         onNotice: (notice) => (notice ? this.reader?.offer(notice) : this.reader?.request()),
+        onOutbox: () => this.relayOutbox(),
         onReconnected: () => {
           this.reader?.request();
           // The session (and the lock) was lost: if this node was swept meanwhile, register again now.
@@ -280,6 +284,8 @@ export class PostgresBackplane
       this.every(this.options.heartbeatIntervalMs, () => void this.maintenance.heartbeat());
       this.every(this.options.livenessProbeIntervalMs, () => void this.maintenance.probe());
       this.every(this.options.retention.intervalMs, () => void this.maintenance.trim());
+      // A safety net for staged sends whose wake-up was missed (the LISTEN session was down).
+      this.every(this.options.heartbeatIntervalMs, () => this.relayOutbox());
       this.state = "started";
       this.log.started(this.nodeId, this.options.schema, head);
     } catch (err) {
@@ -730,6 +736,7 @@ export class PostgresBackplane
     clearTimeout(this.lockRetry);
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     await this.writer.close("The PostgreSQL backplane is closed.", graceful && wasStarted);
+    await this.relaying;
     await this.reader?.stop();
     await this.listener?.close();
     if ((graceful && wasStarted) || (failedStart && this.registered)) {
@@ -759,6 +766,30 @@ export class PostgresBackplane
    * Takes this node's liveness lock on its LISTEN session. When an older session of this node still holds
    * it (not yet ended), other nodes see the lock held all the same; this session retries until it has it.
    */
+  /**
+   * Relays sends from SQL that committed in the outbox (transactions with a frozen snapshot; see
+   * sql-publishing.ts). One relay at a time; a request during one runs another after it.
+   */
+  private relayOutbox(): void {
+    if (this.state !== "started") return;
+    if (this.relaying) {
+      this.relayAgain = true;
+      return;
+    }
+    this.relaying = relayOutbox(this.sql.query, this.names)
+      .then(
+        () => undefined,
+        (err: unknown) => this.log.relayFailed(err),
+      )
+      .finally(() => {
+        this.relaying = undefined;
+        if (this.relayAgain) {
+          this.relayAgain = false;
+          this.relayOutbox();
+        }
+      });
+  }
+
   private async takeLivenessLock(session: pg.ClientBase): Promise<void> {
     const query: Query = (text, values) => session.query(text, values);
     if (await registry.takeLivenessLock(query, this.names, this.nodeId)) {

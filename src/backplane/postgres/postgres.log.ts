@@ -40,6 +40,7 @@ export function createLog(logger: Logger) {
   const moveFailed = at("warn", 24, "MoveFailed");
   const livenessLock = at("debug", 25, "LivenessLockTaken");
   const livenessLockBusy = at("info", 26, "LivenessLockBusy");
+  const relayFailed = at("warn", 27, "OutboxRelayFailed");
 
   return {
     started: (nodeId: string, schema: string, head: number) =>
@@ -70,6 +71,11 @@ export function createLog(logger: Logger) {
       livenessLock("This node's session holds its liveness lock: other nodes see it die within a second.", {
         nodeId,
       }),
+    relayFailed: (err: unknown) =>
+      relayFailed(
+        "Relaying sends from SQL to the log failed; the next wake-up or heartbeat tries again.",
+        errorFields(err),
+      ),
     livenessLockBusy: (nodeId: string) =>
       livenessLockBusy("This node's liveness lock is held by an older session of its own; retrying.", {
         nodeId,

@@ -14,6 +14,9 @@
  *   rows' seq order is commit order with every other send of the cluster.
  * - A rollback, or a rolled-back savepoint, discards the staged rows and their trigger events: nothing
  *   is delivered.
+ * - A REPEATABLE READ or SERIALIZABLE transaction cannot take the counter row at COMMIT (its snapshot is
+ *   frozen): its rows commit in the outbox with a wake-up, and a node relays them (migration 10,
+ *   {@link relayOutbox}), in the order they were staged.
  * - Hubs and the notification settings (status texts, client method) live in the nodes' configuration:
  *   nodes declare them in `hubs` at start ({@link declareHubs}), and the functions check against that.
  *
@@ -25,6 +28,7 @@ import type { HubDeclaration } from "../backplane.js";
 import { logRowsCtes, namedRecipients, type Query } from "./log.js";
 import type { SchemaNames } from "./names.js";
 import { EnvelopeType } from "./protocol.js";
+import { OUTBOX_WAKEUP } from "./wakeup.js";
 
 /** The largest payload one SQL send may make (the encoded message, method and arguments included). */
 export const MAX_SQL_PAYLOAD_BYTES = 1_048_576;
@@ -40,9 +44,12 @@ export function publicFunctions(n: SchemaNames): string[] {
   ];
 }
 
+/** Functions that run as their owner name every object with its schema, and trust no caller's search_path. */
+const SAFE = `SECURITY DEFINER SET search_path = pg_catalog, pg_temp`;
+
 /** The statements of the migration that adds SQL publishing. */
 export function sqlPublishingStatements(n: SchemaNames): string[] {
-  const safe = `SECURITY DEFINER SET search_path = pg_catalog, pg_temp`;
+  const safe = SAFE;
   return [
     // The nodes' hubs, declared at start; `notifications` holds the notification hub's settings.
     `CREATE TABLE ${n.hubs} (
@@ -62,29 +69,7 @@ export function sqlPublishingStatements(n: SchemaNames): string[] {
       store_ttl_ms bigint
     ) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02)`,
     ...msgpackFunctions(n),
-    `CREATE FUNCTION ${n.fn("check_send")}(hub text, method text, args jsonb)
-     RETURNS void LANGUAGE plpgsql ${safe} AS $$
-     BEGIN
-       ${readCommittedCheck()}
-       IF hub IS NULL THEN
-         RAISE EXCEPTION 'The hub is null.' USING ERRCODE = 'null_value_not_allowed';
-       END IF;
-       IF NOT EXISTS (SELECT 1 FROM ${n.hubs} h WHERE h.hub = check_send.hub) THEN
-         RAISE EXCEPTION 'Switchboard has no hub %.', quote_literal(hub)
-           USING ERRCODE = 'undefined_object',
-                 HINT = 'Hubs are the paths the nodes serve, for example ''/hubs/chat''. Known: '
-                        || coalesce((SELECT string_agg(h.hub, ', ' ORDER BY h.hub) FROM ${n.hubs} h), 'none') || '.';
-       END IF;
-       IF method IS NULL OR method = '' THEN
-         RAISE EXCEPTION 'The method is empty: name the client method to invoke.'
-           USING ERRCODE = 'invalid_parameter_value';
-       END IF;
-       IF args IS NULL OR jsonb_typeof(args) <> 'array' THEN
-         RAISE EXCEPTION 'The args must be a JSON array of the method''s arguments, not %.',
-           coalesce(jsonb_typeof(args), 'null')
-           USING ERRCODE = 'invalid_parameter_value', HINT = 'For example: jsonb_build_array(''hello'', 42).';
-       END IF;
-     END $$`,
+    checkSendFunction(n, "refuse"),
     `CREATE FUNCTION ${n.fn("stage_send")}(hub text, kind int, ids text[], method text, args jsonb,
        store_key text DEFAULT NULL, store_ttl_ms bigint DEFAULT NULL)
      RETURNS void LANGUAGE plpgsql ${safe} AS $$
@@ -121,7 +106,7 @@ export function sqlPublishingStatements(n: SchemaNames): string[] {
      END $$`,
     `CREATE CONSTRAINT TRIGGER flush_at_commit AFTER INSERT ON ${n.outbox}
      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${n.fn("flush_outbox")}()`,
-    ...sendFunctions(n, safe),
+    ...sendFunctions(n, "refuse"),
     // Functions are executable by PUBLIC by default: only roles granted EXECUTE may send.
     ...[
       ...publicFunctions(n),
@@ -130,6 +115,41 @@ export function sqlPublishingStatements(n: SchemaNames): string[] {
       `${n.fn("flush_outbox")}()`,
     ].map((signature) => `REVOKE ALL ON FUNCTION ${signature} FROM PUBLIC`),
   ];
+}
+
+/**
+ * How the functions treat a transaction with a frozen snapshot (REPEATABLE READ, SERIALIZABLE): migration 7
+ * refused its sends ("refuse"); since migration 10 its rows commit in the outbox and a node relays them.
+ */
+type FrozenSnapshots = "refuse" | "relay";
+
+const createFunction = (mode: FrozenSnapshots) =>
+  mode === "refuse" ? "CREATE FUNCTION" : "CREATE OR REPLACE FUNCTION";
+
+function checkSendFunction(n: SchemaNames, mode: FrozenSnapshots): string {
+  return `${createFunction(mode)} ${n.fn("check_send")}(hub text, method text, args jsonb)
+     RETURNS void LANGUAGE plpgsql ${SAFE} AS $$
+     BEGIN
+       ${mode === "refuse" ? readCommittedCheck() : ""}
+       IF hub IS NULL THEN
+         RAISE EXCEPTION 'The hub is null.' USING ERRCODE = 'null_value_not_allowed';
+       END IF;
+       IF NOT EXISTS (SELECT 1 FROM ${n.hubs} h WHERE h.hub = check_send.hub) THEN
+         RAISE EXCEPTION 'Switchboard has no hub %.', quote_literal(hub)
+           USING ERRCODE = 'undefined_object',
+                 HINT = 'Hubs are the paths the nodes serve, for example ''/hubs/chat''. Known: '
+                        || coalesce((SELECT string_agg(h.hub, ', ' ORDER BY h.hub) FROM ${n.hubs} h), 'none') || '.';
+       END IF;
+       IF method IS NULL OR method = '' THEN
+         RAISE EXCEPTION 'The method is empty: name the client method to invoke.'
+           USING ERRCODE = 'invalid_parameter_value';
+       END IF;
+       IF args IS NULL OR jsonb_typeof(args) <> 'array' THEN
+         RAISE EXCEPTION 'The args must be a JSON array of the method''s arguments, not %.',
+           coalesce(jsonb_typeof(args), 'null')
+           USING ERRCODE = 'invalid_parameter_value', HINT = 'For example: jsonb_build_array(''hello'', 42).';
+       END IF;
+     END $$`;
 }
 
 /** A transaction with a frozen snapshot could not take the counter row at commit, nor see the registry of then. */
@@ -209,9 +229,10 @@ function msgpackFunctions(n: SchemaNames): string[] {
 }
 
 /** The functions applications call. Each returns how many connections its target has now. */
-function sendFunctions(n: SchemaNames, safe: string): string[] {
+function sendFunctions(n: SchemaNames, mode: FrozenSnapshots): string[] {
+  const safe = SAFE;
   const targeted = (name: string, param: string, kind: number, count: string) =>
-    `CREATE FUNCTION ${n.fn(name)}(hub text, ${param} text, method text, args jsonb DEFAULT '[]')
+    `${createFunction(mode)} ${n.fn(name)}(hub text, ${param} text, method text, args jsonb DEFAULT '[]')
      RETURNS integer LANGUAGE plpgsql ${safe} AS $$
      BEGIN
        PERFORM ${n.fn("check_send")}(hub, method, args);
@@ -242,14 +263,14 @@ function sendFunctions(n: SchemaNames, safe: string): string[] {
       `SELECT count(*) FROM ${n.connections} c
        WHERE c.hub = send_to_connection.hub AND c.connection_id = send_to_connection.connection_id`,
     ),
-    `CREATE FUNCTION ${n.fn("send_to_all")}(hub text, method text, args jsonb DEFAULT '[]')
+    `${createFunction(mode)} ${n.fn("send_to_all")}(hub text, method text, args jsonb DEFAULT '[]')
      RETURNS integer LANGUAGE plpgsql ${safe} AS $$
      BEGIN
        PERFORM ${n.fn("check_send")}(hub, method, args);
        PERFORM ${n.fn("stage_send")}(hub, 0, ARRAY[]::text[], method, args);
        RETURN (SELECT count(*) FROM ${n.connections} c WHERE c.hub = send_to_all.hub);
      END $$`,
-    `CREATE FUNCTION ${n.fn("notify")}(identifier text, status text DEFAULT NULL, message text DEFAULT NULL,
+    `${createFunction(mode)} ${n.fn("notify")}(identifier text, status text DEFAULT NULL, message text DEFAULT NULL,
        if_offline text DEFAULT 'error')
      RETURNS integer LANGUAGE plpgsql ${safe} AS $$
      DECLARE
@@ -257,7 +278,7 @@ function sendFunctions(n: SchemaNames, safe: string): string[] {
        text_ text;
        holders integer;
      BEGIN
-       ${readCommittedCheck()}
+       ${mode === "refuse" ? readCommittedCheck() : ""}
        IF identifier IS NULL OR identifier = '' OR length(identifier) > 256 OR identifier ~ '[\\x01-\\x1f\\x7f]' THEN
          RAISE EXCEPTION 'An identifier is a non-empty string of at most 256 characters without control characters.'
            USING ERRCODE = 'invalid_parameter_value';
@@ -300,6 +321,58 @@ function sendFunctions(n: SchemaNames, safe: string): string[] {
        RETURN holders;
      END $$`,
   ];
+}
+
+/**
+ * Migration 10: sends from REPEATABLE READ and SERIALIZABLE transactions too. Their snapshot is frozen, so
+ * they cannot take the counter row at COMMIT; their staged rows commit in the outbox instead, with a
+ * wake-up, and a node relays them to the log ({@link relayOutbox}), in the order they were staged.
+ */
+export function sqlPublishingRelayStatements(n: SchemaNames): string[] {
+  return [
+    `CREATE FUNCTION ${n.fn("flush_staged")}() RETURNS bigint LANGUAGE plpgsql ${SAFE} AS $$
+     DECLARE
+       touched bigint;
+     BEGIN
+       -- The counter row first: the statement below then takes its snapshot after every move that committed.
+       PERFORM 1 FROM ${n.logHead} WHERE id = 1 FOR UPDATE;
+       ${flushSql(n)};
+       RETURN touched;
+     END $$`,
+    `CREATE OR REPLACE FUNCTION ${n.fn("flush_outbox")}() RETURNS trigger LANGUAGE plpgsql ${SAFE} AS $$
+     BEGIN
+       -- Every staged row queues a firing: the first flushes the transaction's rows, the rest find them gone.
+       IF NOT EXISTS (SELECT 1 FROM ${n.outbox} o WHERE o.id = NEW.id) THEN
+         RETURN NULL;
+       END IF;
+       IF current_setting('transaction_isolation') <> 'read committed' THEN
+         -- A frozen snapshot: the rows commit with the transaction, and a node relays them.
+         PERFORM pg_notify(${pg.escapeLiteral(n.channel)}, ${pg.escapeLiteral(OUTBOX_WAKEUP)});
+         RETURN NULL;
+       END IF;
+       PERFORM ${n.fn("flush_staged")}();
+       RETURN NULL;
+     END $$`,
+    checkSendFunction(n, "relay"),
+    ...sendFunctions(n, "relay"),
+    `REVOKE ALL ON FUNCTION ${n.fn("flush_staged")}() FROM PUBLIC`,
+  ];
+}
+
+/**
+ * Moves committed staged rows (of transactions with a frozen snapshot, or left by one whose triggers were
+ * off) to the log. Any node may call it any time; concurrent calls take turns on the counter row, and the
+ * later ones find nothing. Returns whether there was anything to relay.
+ */
+export async function relayOutbox(query: Query, n: SchemaNames): Promise<boolean> {
+  const staged = await query<{ staged: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM ${n.outbox}) AS staged`,
+    [],
+    `${n.statementPrefix}outbox_staged`,
+  );
+  if (!staged.rows[0]?.staged) return false;
+  await query(`SELECT ${n.fn("flush_staged")}()`);
+  return true;
 }
 
 /** Records the hubs this node serves (and the notification settings), so SQL sends can check against them. */

@@ -23,6 +23,9 @@ import type { PostgresBackplaneStats } from "./sql.js";
  */
 export const MAX_LISTEN_RETRY_MS = 2000;
 
+/** The wake-up payload that asks the nodes to relay sends from SQL left in the outbox (sql-publishing.ts). */
+export const OUTBOX_WAKEUP = "outbox";
+
 /** Above this many nodes a notice names nobody (every node is concerned). */
 export const MAX_NAMED_NODES = 100;
 /** NOTIFY refuses payloads of 8,000 bytes or more; rows ride along only while the notice stays under this. */
@@ -130,6 +133,8 @@ export class WakeupListener {
       /** A notice, or undefined for a wake-up that says only "read the log". */
       onNotice(notice: Notice | undefined): void;
       onReconnected(): void;
+      /** Sends from SQL were committed to the outbox and wait for a node to relay them. */
+      onOutbox?(): void;
       /** Runs on the LISTEN session each time it is (re)established (the liveness lock lives on it). */
       onSession?(session: pg.ClientBase): Promise<void>;
       /** The LISTEN session was lost (and with it the liveness lock). */
@@ -164,6 +169,7 @@ export class WakeupListener {
     client.on("notification", (message) => {
       if (message.channel !== names.channel) return;
       const payload = message.payload ?? "";
+      if (payload === OUTBOX_WAKEUP) return this.options.onOutbox?.();
       const notice = parseNotice(payload);
       if (notice === undefined) {
         // Not a notice: a plain wake-up ("" or a list of node ids). Read the log if it may concern us.
