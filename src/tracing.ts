@@ -89,9 +89,9 @@ export async function inSpan<T>(
   work: (span: Span) => Promise<T> | T,
 ): Promise<T> {
   const span = tracer.startSpan(name, options, parent);
-  // No SDK, or not sampled: nothing is recorded, so the work runs as it would without tracing.
-  if (!span.isRecording()) return work(span);
   try {
+    // Run in the span's context even when it records nothing: an unsampled span still carries the
+    // sampling decision to what runs inside it (without an SDK, `with` just calls the work).
     return await context.with(trace.setSpan(parent, span), () => work(span));
   } catch (err) {
     failed(span, err);
@@ -115,7 +115,6 @@ export function inSpanSync<T>(
   work: () => T,
 ): T {
   const span = tracer.startSpan(name, options, parent);
-  if (!span.isRecording()) return work();
   try {
     return context.with(trace.setSpan(parent, span), work);
   } catch (err) {
@@ -124,4 +123,10 @@ export function inSpanSync<T>(
   } finally {
     span.end();
   }
+}
+
+/** Marks the active span failed: a hub method's error, caught where the client is answered. */
+export function markActiveSpanFailed(err: unknown): void {
+  const span = trace.getSpan(context.active());
+  if (span?.isRecording()) failed(span, err);
 }

@@ -137,21 +137,27 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
     const request = { method: req.method ?? "GET", route: "(no route)" };
     let status = 500;
     // A span for the request, child of the trace the caller's headers carry: sends made here join it.
+    const parent = contextOfRequest(req.headers);
     const span = tracer.startSpan(
       "switchboard api",
       { kind: SpanKind.SERVER, attributes: { "http.request.method": request.method } },
-      contextOfRequest(req.headers),
+      parent,
     );
+    const endSpan = () => {
+      span.updateName(`${request.method} ${request.route}`);
+      span.setAttributes({ "http.route": request.route, "http.response.status_code": status });
+      if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    };
     try {
-      const response = await otelContext.with(trace.setSpan(otelContext.active(), span), () =>
-        route(req, path, request),
-      );
+      const response = await otelContext.with(trace.setSpan(parent, span), () => route(req, path, request));
       status = response.status;
       send(res, response.status, response.body);
     } catch (err) {
       if (err instanceof RequestAbortedError) {
         apiLog.aborted(logger, request);
         res.destroy();
+        endSpan();
         return true;
       }
       if (err instanceof ApiError) {
@@ -171,10 +177,7 @@ export function createApiHandler(options: ApiHandlerOptions): ApiHandler {
         send(res, status, internalErrorBody);
       }
     }
-    span.updateName(`${request.method} ${request.route}`);
-    span.setAttributes({ "http.route": request.route, "http.response.status_code": status });
-    if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-    span.end();
+    endSpan();
     apiLog.handled(logger, request, status, Math.round(performance.now() - started));
     return true;
   };

@@ -16,7 +16,7 @@ import type { HubMethod } from "./method-table.js";
 import type { HubOptions } from "./hub-options.js";
 import type { HubMetrics } from "./hub-metrics.js";
 import { UploadStream } from "./upload-stream.js";
-import { contextOf, inSpan, SpanKind, TraceAttributes } from "../tracing.js";
+import { contextOf, inSpan, markActiveSpanFailed, SpanKind, TraceAttributes } from "../tracing.js";
 
 /**
  * Creates the hub instance that serves one invocation (context, clients, groups and signal filled in);
@@ -207,6 +207,7 @@ export class HubDispatcher {
     } catch (err) {
       this.metrics.invocationCompleted(connection.hub, "error");
       hubLog.methodFailed(this.log, connection.ids, target, err);
+      markActiveSpanFailed(err);
       if (invocationId) {
         this.completeWithError(
           connection,
@@ -256,6 +257,7 @@ export class HubDispatcher {
     } catch (err) {
       this.metrics.invocationCompleted(connection.hub, "error");
       hubLog.methodFailed(this.log, connection.ids, target, err);
+      markActiveSpanFailed(err);
       // An error before the first item is an error of the invocation, as in .NET (whose methods throw
       // before they return their stream); after it, an error of the stream.
       const text =

@@ -100,6 +100,7 @@ describe("GET /api/openapi.json", () => {
       ["/api/nodes", "get", call(api.url("/api/nodes")), "NodeList"],
       ["/api/hubs", "get", call(api.url("/api/hubs")), "HubCounts"],
       ["/api/users", "get", call(api.url("/api/users")), "OnlineUsers"],
+      ["/api/notifications", "get", call(api.url("/api/notifications")), "KeptNotifications"],
     ];
     for (const [path, method, pending, schemaName] of samples) {
       const reply = await pending;

@@ -219,6 +219,7 @@ describe("sends from SQL", () => {
       );
       expect(await sqlState(db, `SELECT ${send}('/hub', 'gina', '', '[]')`)).toBe("22023");
       expect(await sqlState(db, `SELECT ${send}('/hub', NULL, 'msg', '[]')`)).toBe("22004");
+      expect(await sqlState(db, `SELECT ${send}('/hub', '', 'msg', '[]')`)).toBe("22023");
       expect(
         await sqlState(db, `SELECT ${send}('/hub', 'gina', 'msg', jsonb_build_array(repeat('x', 2000000)))`),
       ).toBe("54000");

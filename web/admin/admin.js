@@ -221,7 +221,12 @@ async function runSearch() {
   }
 }
 
+let refreshing = false;
+
 async function refresh() {
+  // One refresh at a time: a slow API must not pile them up.
+  if (refreshing) return;
+  refreshing = true;
   try {
     await refreshNodes();
     await refreshHubs();
@@ -230,6 +235,8 @@ async function refresh() {
   } catch (err) {
     if (err.status === 401) setStatus("The API refused the request: enter the API key above.", true);
     else setStatus(`The API did not answer: ${err.message}`, true);
+  } finally {
+    refreshing = false;
   }
 }
 

@@ -10,6 +10,8 @@ import {
   type MessageStore,
   type HubCount,
   type ConnectionCloser,
+  type KeptNotifications,
+  type NotificationLister,
   type NodeInfo,
   type NotificationConfirmation,
   type PendingNotification,
@@ -24,7 +26,9 @@ import { TargetKind, targetParts } from "../shared/targets.js";
  * The in-process backplane: the registry lives in this process's memory and messages never leave it.
  * With it you can only run a single node; to scale out, use the PostgreSQL backplane.
  */
-export class MemoryBackplane implements Backplane, MessageStore, PendingNotificationStore, ConnectionCloser {
+export class MemoryBackplane
+  implements Backplane, MessageStore, PendingNotificationStore, ConnectionCloser, NotificationLister
+{
   readonly nodeId = randomUUID();
   private readonly startedAt = new Date();
   private readonly secret = randomBytes(32);
@@ -47,6 +51,7 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
       hub: string;
       key: string;
       message: BackplaneMessage;
+      createdAt: number;
       expiresAt: number;
       confirmedBy?: string;
       confirmedAt?: number;
@@ -129,7 +134,7 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
   ): Promise<void> {
     this.ensureOpen();
     this.dropExpired();
-    this.pending.set(id, { hub, key, message, expiresAt: Date.now() + ttlMs });
+    this.pending.set(id, { hub, key, message, createdAt: Date.now(), expiresAt: Date.now() + ttlMs });
   }
 
   async pendingNotifications(hub: string, key: string): Promise<PendingNotification[]> {
@@ -154,6 +159,34 @@ export class MemoryBackplane implements Backplane, MessageStore, PendingNotifica
     if (kept === undefined || kept.hub !== hub) return { state: "unknown" };
     if (kept.confirmedBy !== undefined) return { state: "confirmed", connectionId: kept.confirmedBy };
     return kept.expiresAt > Date.now() ? { state: "pending" } : { state: "unknown" };
+  }
+
+  /** The notifications kept for later in a hub (the admin page): stored oldest first, pending newest first. */
+  async keptNotifications(hub: string, limit: number): Promise<KeptNotifications> {
+    this.dropExpired();
+    const prefix = `${hub}\n`;
+    const stored = [...this.stored]
+      .filter(([storeKey]) => storeKey.startsWith(prefix))
+      .flatMap(([storeKey, list]) =>
+        list.map((entry) => ({
+          identifier: storeKey.slice(prefix.length),
+          method: entry.message.target,
+          expiresAt: new Date(entry.expiresAt),
+        })),
+      );
+    const pending = [...this.pending]
+      .filter(([, kept]) => kept.hub === hub)
+      .reverse()
+      .slice(0, limit)
+      .map(([id, kept]) => ({
+        id,
+        identifier: kept.key,
+        createdAt: new Date(kept.createdAt),
+        expiresAt: new Date(kept.expiresAt),
+        ...(kept.confirmedBy === undefined ? {} : { confirmedBy: kept.confirmedBy }),
+        ...(kept.confirmedAt === undefined ? {} : { confirmedAt: new Date(kept.confirmedAt) }),
+      }));
+    return { stored: stored.slice(0, limit), pending };
   }
 
   /** Forgets stored messages past their expiry, so keys nobody takes do not hold memory for ever. */

@@ -111,7 +111,7 @@ export class Maintenance {
       {
         version: SWITCHBOARD_VERSION,
         logPosition: this.sql.stats.cursor,
-        messagesIn: this.sql.stats.messagesRead,
+        messagesIn: this.sql.stats.messagesRead + this.sql.stats.messagesFromNotices,
         messagesOut: this.sql.stats.messagesWritten,
         errors: this.sql.stats.errors,
       },

@@ -178,6 +178,14 @@ export const migrations: readonly Migration[] = [
     // REPEATABLE READ and SERIALIZABLE senders: their rows are relayed by a node (sql-publishing.ts).
     statements: sqlPublishingRelayStatements,
   },
+  {
+    version: 11,
+    name: "log lag at heartbeat",
+    statements: (n) => [
+      // How far behind the log's head the node was when it last heartbeated (the head of then, not of now).
+      `ALTER TABLE ${n.nodes} ADD COLUMN log_lag bigint`,
+    ],
+  },
 ];
 
 /** Namespace of the migration advisory lock (the second key is a hash of the schema name). */

@@ -583,7 +583,8 @@ export class PostgresBackplane
 
   /** The group's connection ids, sorted; a dead node's members go when it is swept. */
   async groupMembers(hub: string, group: string): Promise<string[]> {
-    return this.registryQuery((q) => registry.groupMembers(q, this.names, hub, group));
+    const timeout = this.options.nodeTimeoutMs;
+    return this.registryQuery((q) => registry.groupMembers(q, this.names, hub, group, timeout));
   }
 
   /** Records where the other nodes reach this one (for requests they forward here). */
@@ -763,10 +764,6 @@ export class PostgresBackplane
   }
 
   /**
-   * Takes this node's liveness lock on its LISTEN session. When an older session of this node still holds
-   * it (not yet ended), other nodes see the lock held all the same; this session retries until it has it.
-   */
-  /**
    * Relays sends from SQL that committed in the outbox (transactions with a frozen snapshot; see
    * sql-publishing.ts). One relay at a time; a request during one runs another after it.
    */
@@ -790,6 +787,10 @@ export class PostgresBackplane
       });
   }
 
+  /**
+   * Takes this node's liveness lock on its LISTEN session. When an older session of this node still holds
+   * it (not yet ended), other nodes see the lock held all the same; this session retries until it has it.
+   */
   private async takeLivenessLock(session: pg.ClientBase): Promise<void> {
     const query: Query = (text, values) => session.query(text, values);
     if (await registry.takeLivenessLock(query, this.names, this.nodeId)) {

@@ -42,15 +42,6 @@ function sweepCtes(n: SchemaNames, dead: string): string {
 )`;
 }
 
-/**
- * Refreshes this node's heartbeat and sweeps nodes silent for longer than `timeoutMs`. Only when it is fair
- * to judge: this node has itself heartbeated without a gap (none longer than `gapMs`) for the whole
- * timeout, and the database has been up that long. After an outage of the database, or a pause of this
- * node, every node first gets the timeout to heartbeat again, so healthy nodes never sweep each other for
- * heartbeats they could not write. Times are the database's. Nodes another sweeper has locked are
- * skipped, so concurrent sweepers never wait on (or deadlock with) each other.
- * @returns whether this node's row still existed, and the ids of the nodes swept.
- */
 /** What a node reports with each heartbeat (for the admin page; see migration 9). */
 export interface NodeReport {
   version: string;
@@ -60,6 +51,15 @@ export interface NodeReport {
   errors: number;
 }
 
+/**
+ * Refreshes this node's heartbeat and sweeps nodes silent for longer than `timeoutMs`. Only when it is fair
+ * to judge: this node has itself heartbeated without a gap (none longer than `gapMs`) for the whole
+ * timeout, and the database has been up that long. After an outage of the database, or a pause of this
+ * node, every node first gets the timeout to heartbeat again, so healthy nodes never sweep each other for
+ * heartbeats they could not write. Times are the database's. Nodes another sweeper has locked are
+ * skipped, so concurrent sweepers never wait on (or deadlock with) each other.
+ * @returns whether this node's row still existed, and the ids of the nodes swept.
+ */
 export async function heartbeatAndSweep(
   query: Query,
   n: SchemaNames,
@@ -74,7 +74,8 @@ export async function heartbeatAndSweep(
        UPDATE ${n.nodes} SET heartbeat_at = now(),
          alive_since = CASE WHEN heartbeat_at >= now() - make_interval(secs => $3::double precision / 1000)
                             THEN alive_since ELSE now() END,
-         version = $4, log_position = $5, messages_in = $6, messages_out = $7, errors = $8
+         version = $4, log_position = $5, messages_in = $6, messages_out = $7, errors = $8,
+         log_lag = greatest(0, (SELECT last_seq FROM ${n.logHead} WHERE id = 1) - $5)
        WHERE id = $1 RETURNING alive_since
      ), dead AS (
        SELECT id FROM ${n.nodes}
@@ -378,10 +379,15 @@ export async function groupMembers(
   n: SchemaNames,
   hub: string,
   group: string,
+  timeoutMs: number,
 ): Promise<string[]> {
+  // Members on live nodes only, as every presence answer: a dead node's rows wait for its sweep.
   const result = await query<{ connection_id: string }>(
-    `SELECT connection_id FROM ${n.groupMembers} WHERE hub = $1 AND group_name = $2 ORDER BY connection_id`,
-    [hub, group],
+    `SELECT g.connection_id FROM ${n.groupMembers} g JOIN ${n.nodes} nd ON nd.id = g.node_id
+     WHERE g.hub = $1 AND g.group_name = $2
+       AND nd.heartbeat_at >= now() - make_interval(secs => $3::double precision / 1000)
+     ORDER BY g.connection_id`,
+    [hub, group, timeoutMs],
   );
   return result.rows.map((row) => row.connection_id);
 }
@@ -395,14 +401,14 @@ export async function liveNodes(query: Query, n: SchemaNames, timeoutMs: number)
     connections: number;
     url: string | null;
     version: string | null;
-    log_lag: number;
+    log_lag: string | null;
     messages_in: string;
     messages_out: string;
     errors: string;
   }>(
     `SELECT nd.id::text AS id, nd.description, nd.started_at, nd.heartbeat_at, nd.url, nd.version,
             (SELECT count(*) FROM ${n.connections} c WHERE c.node_id = nd.id)::int AS connections,
-            greatest(0, (SELECT last_seq FROM ${n.logHead} WHERE id = 1) - nd.log_position)::int AS log_lag,
+            nd.log_lag,
             nd.messages_in, nd.messages_out, nd.errors
      FROM ${n.nodes} nd
      WHERE nd.heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000)
@@ -420,7 +426,7 @@ export async function liveNodes(query: Query, n: SchemaNames, timeoutMs: number)
       ? {}
       : {
           version: row.version,
-          logLag: row.log_lag,
+          logLag: Number(row.log_lag ?? 0),
           messagesIn: Number(row.messages_in),
           messagesOut: Number(row.messages_out),
           errors: Number(row.errors),

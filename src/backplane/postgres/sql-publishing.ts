@@ -229,6 +229,13 @@ function msgpackFunctions(n: SchemaNames): string[] {
 }
 
 /** The functions applications call. Each returns how many connections its target has now. */
+/** Since migration 10: anonymous connections have no user id to send to (the count would claim them). */
+const anonymousUserCheck = `
+       IF user_id = '' THEN
+         RAISE EXCEPTION 'The user_id is empty: anonymous connections cannot be sent to by user.'
+           USING ERRCODE = 'invalid_parameter_value';
+       END IF;`;
+
 function sendFunctions(n: SchemaNames, mode: FrozenSnapshots): string[] {
   const safe = SAFE;
   const targeted = (name: string, param: string, kind: number, count: string) =>
@@ -238,7 +245,7 @@ function sendFunctions(n: SchemaNames, mode: FrozenSnapshots): string[] {
        PERFORM ${n.fn("check_send")}(hub, method, args);
        IF ${param} IS NULL THEN
          RAISE EXCEPTION 'The ${param} is null.' USING ERRCODE = 'null_value_not_allowed';
-       END IF;
+       END IF;${mode === "relay" && param === "user_id" ? anonymousUserCheck : ""}
        PERFORM ${n.fn("stage_send")}(hub, ${kind}, ARRAY[${param}], method, args);
        RETURN (${count});
      END $$`;
@@ -371,9 +378,18 @@ export async function relayOutbox(query: Query, n: SchemaNames): Promise<boolean
     `${n.statementPrefix}outbox_staged`,
   );
   if (!staged.rows[0]?.staged) return false;
-  await query(`SELECT ${n.fn("flush_staged")}()`);
+  // One node relays: the others, woken by the same wake-up, find the lock taken and leave the counter row
+  // alone (the lock lasts as long as this one statement's transaction).
+  await query(
+    `SELECT CASE WHEN pg_try_advisory_xact_lock(${RELAY_LOCK}, hashtext($1)) THEN ${n.fn("flush_staged")}() END`,
+    [n.schemaName],
+    `${n.statementPrefix}outbox_relay`,
+  );
   return true;
 }
+
+/** Namespace of the relay's advisory lock (the second key is a hash of the schema name). */
+const RELAY_LOCK = 0x53_42_52_4c; // "SBRL"
 
 /** Records the hubs this node serves (and the notification settings), so SQL sends can check against them. */
 export async function declareHubs(
