@@ -49,7 +49,6 @@ const SAFE = `SECURITY DEFINER SET search_path = pg_catalog, pg_temp`;
 
 /** The statements of the migration that adds SQL publishing. */
 export function sqlPublishingStatements(n: SchemaNames): string[] {
-  const safe = SAFE;
   return [
     // The nodes' hubs, declared at start; `notifications` holds the notification hub's settings.
     `CREATE TABLE ${n.hubs} (
@@ -72,7 +71,7 @@ export function sqlPublishingStatements(n: SchemaNames): string[] {
     checkSendFunction(n, "refuse"),
     `CREATE FUNCTION ${n.fn("stage_send")}(hub text, kind int, ids text[], method text, args jsonb,
        store_key text DEFAULT NULL, store_ttl_ms bigint DEFAULT NULL)
-     RETURNS void LANGUAGE plpgsql ${safe} AS $$
+     RETURNS void LANGUAGE plpgsql ${SAFE} AS $$
      DECLARE
        payload bytea;
        args_json text := args::text;
@@ -91,7 +90,7 @@ export function sqlPublishingStatements(n: SchemaNames): string[] {
                          || ${n.fn("msgpack_str")}(args->>0) END,
                store_ttl_ms);
      END $$`,
-    `CREATE FUNCTION ${n.fn("flush_outbox")}() RETURNS trigger LANGUAGE plpgsql ${safe} AS $$
+    `CREATE FUNCTION ${n.fn("flush_outbox")}() RETURNS trigger LANGUAGE plpgsql ${SAFE} AS $$
      DECLARE
        touched bigint;
      BEGIN
@@ -237,10 +236,9 @@ const anonymousUserCheck = `
        END IF;`;
 
 function sendFunctions(n: SchemaNames, mode: FrozenSnapshots): string[] {
-  const safe = SAFE;
   const targeted = (name: string, param: string, kind: number, count: string) =>
     `${createFunction(mode)} ${n.fn(name)}(hub text, ${param} text, method text, args jsonb DEFAULT '[]')
-     RETURNS integer LANGUAGE plpgsql ${safe} AS $$
+     RETURNS integer LANGUAGE plpgsql ${SAFE} AS $$
      BEGIN
        PERFORM ${n.fn("check_send")}(hub, method, args);
        IF ${param} IS NULL THEN
@@ -271,7 +269,7 @@ function sendFunctions(n: SchemaNames, mode: FrozenSnapshots): string[] {
        WHERE c.hub = send_to_connection.hub AND c.connection_id = send_to_connection.connection_id`,
     ),
     `${createFunction(mode)} ${n.fn("send_to_all")}(hub text, method text, args jsonb DEFAULT '[]')
-     RETURNS integer LANGUAGE plpgsql ${safe} AS $$
+     RETURNS integer LANGUAGE plpgsql ${SAFE} AS $$
      BEGIN
        PERFORM ${n.fn("check_send")}(hub, method, args);
        PERFORM ${n.fn("stage_send")}(hub, 0, ARRAY[]::text[], method, args);
@@ -279,7 +277,7 @@ function sendFunctions(n: SchemaNames, mode: FrozenSnapshots): string[] {
      END $$`,
     `${createFunction(mode)} ${n.fn("notify")}(identifier text, status text DEFAULT NULL, message text DEFAULT NULL,
        if_offline text DEFAULT 'error')
-     RETURNS integer LANGUAGE plpgsql ${safe} AS $$
+     RETURNS integer LANGUAGE plpgsql ${SAFE} AS $$
      DECLARE
        service record;
        text_ text;
