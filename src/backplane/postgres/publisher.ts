@@ -79,8 +79,7 @@ export function createPublisher(options: PublisherOptions): Publisher {
   return {
     send: (target, message) => writer.publish(target, message),
     publish: (target, message) => writer.publish(target, message),
-    groupMembers: (hub, group) =>
-      guard(() => registry.groupMembers(query, names, hub, group, resolved.nodeTimeoutMs)),
+    groupMembers: (hub, group) => guard(() => registry.groupMembers(query, names, hub, group)),
     storeMessage: (hub, key, message, ttlMs) =>
       guard(() => storeMessage(query, names, hub, key, message, ttlMs)),
     takeStoredMessages: (hub, key) => guard(() => takeStoredMessages(query, names, hub, key)),

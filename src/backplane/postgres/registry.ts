@@ -379,15 +379,12 @@ export async function groupMembers(
   n: SchemaNames,
   hub: string,
   group: string,
-  timeoutMs: number,
 ): Promise<string[]> {
-  // Members on live nodes only, as every presence answer: a dead node's rows wait for its sweep.
+  // Every membership the registry holds, as a send to the group resolves it: a dead node's members count
+  // until it is swept (about a second after its process died), so presence and sends agree.
   const result = await query<{ connection_id: string }>(
-    `SELECT g.connection_id FROM ${n.groupMembers} g JOIN ${n.nodes} nd ON nd.id = g.node_id
-     WHERE g.hub = $1 AND g.group_name = $2
-       AND nd.heartbeat_at >= now() - make_interval(secs => $3::double precision / 1000)
-     ORDER BY g.connection_id`,
-    [hub, group, timeoutMs],
+    `SELECT connection_id FROM ${n.groupMembers} WHERE hub = $1 AND group_name = $2 ORDER BY connection_id`,
+    [hub, group],
   );
   return result.rows.map((row) => row.connection_id);
 }
