@@ -35,7 +35,7 @@ export type {
 } from "./hub/clients.js";
 export { ClientResultError, type ClientResultFailure } from "./hub/client-results.js";
 export type { HubContext } from "./hub/hub-endpoint.js";
-export type { HubPresence, UserPresence } from "./hub/hub-presence.js";
+export type { HubPresence, Page, UserPresence } from "./hub/hub-presence.js";
 export type { PresenceEvent, PresenceListener, PresenceWatchOptions } from "./hub/presence-watcher.js";
 export type { HubOptions } from "./hub/hub-options.js";
 export type { Logger } from "./log.js";

@@ -5,10 +5,10 @@ import { PresenceWatcher, type PresenceListener, type PresenceWatchOptions } fro
 export interface HubPresence {
   /** Whether the user has a connection to this hub on any node: the nodes, and the connections oldest first. */
   user(userId: string): Promise<UserPresence>;
-  /** The users with at least one connection to this hub, sorted. */
-  onlineUsers(): Promise<string[]>;
-  /** The connection ids in a group, sorted. */
-  groupMembers(group: string): Promise<string[]>;
+  /** The users with at least one connection to this hub, sorted; a page of them with `page`. */
+  onlineUsers(page?: Page): Promise<string[]>;
+  /** The connection ids in a group, sorted; a page of them with `page`. */
+  groupMembers(group: string, page?: Page): Promise<string[]>;
   /** A connection (on any node): its user, node and groups; undefined when it is not connected. */
   connection(connectionId: string): Promise<(ConnectionInfo & { groups: string[] }) | undefined>;
   /** How many connections, users and groups this hub has. */
@@ -19,6 +19,12 @@ export interface HubPresence {
    * them on one node, or deduplicate. Returns the unsubscribe function.
    */
   subscribe(listener: PresenceListener, options?: PresenceWatchOptions): () => void;
+}
+
+/** A page of a sorted list: at most `limit` entries, those after `after` (the last one of the previous page). */
+export interface Page {
+  limit?: number;
+  after?: string;
 }
 
 export interface UserPresence {
@@ -37,8 +43,8 @@ export function hubPresence(hub: string, backplane: Backplane): HubPresence & { 
       const nodes = [...new Set(connections.map((c) => c.nodeId))];
       return { userId, online: connections.length > 0, nodes, connections };
     },
-    onlineUsers: () => backplane.onlineUsers(hub),
-    groupMembers: async (group) => (await backplane.groupMembers(hub, group)).sort(),
+    onlineUsers: async (page) => pageOf(await backplane.onlineUsers(hub), page),
+    groupMembers: async (group, page) => pageOf(await backplane.groupMembers(hub, group), page),
     connection: (connectionId) => backplane.connection(hub, connectionId),
     async counts() {
       const all = await backplane.hubCounts();
@@ -58,4 +64,12 @@ export function hubPresence(hub: string, backplane: Backplane): HubPresence & { 
       watchers.clear();
     },
   };
+}
+
+/** Sorts by code unit (the order `after` compares in, whatever the database's collation) and cuts the page. */
+function pageOf(list: string[], page: Page = {}): string[] {
+  const sorted = list.sort();
+  const from = page.after === undefined ? 0 : sorted.findIndex((entry) => entry > page.after!);
+  if (from < 0) return [];
+  return page.limit === undefined ? sorted.slice(from) : sorted.slice(from, from + page.limit);
 }
