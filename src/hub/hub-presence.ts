@@ -69,7 +69,8 @@ export function hubPresence(hub: string, backplane: Backplane): HubPresence & { 
 /** Sorts by code unit (the order `after` compares in, whatever the database's collation) and cuts the page. */
 function pageOf(list: string[], page: Page = {}): string[] {
   const sorted = list.sort();
-  const from = page.after === undefined ? 0 : sorted.findIndex((entry) => entry > page.after!);
+  const after = page.after;
+  const from = after === undefined || after === null ? 0 : sorted.findIndex((entry) => entry > after);
   if (from < 0) return [];
   return page.limit === undefined ? sorted.slice(from) : sorted.slice(from, from + page.limit);
 }

@@ -81,7 +81,7 @@ describe("presence across nodes", () => {
     expect(page2.body.next).toBeUndefined();
 
     // The same pages from a hub method.
-    expect(await c2.connection.invoke("groupPage", "team", 1)).toEqual([sorted[0]]);
+    expect(await c2.connection.invoke("groupPage", "team", 1, null)).toEqual([sorted[0]]);
     expect(await c2.connection.invoke("groupPage", "team", 5, sorted[0])).toEqual([sorted[1]]);
 
     const c1Presence = await get<{ userId: string; nodeId: string; groups: string[] }>(

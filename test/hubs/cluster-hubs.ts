@@ -126,8 +126,8 @@ export class ClusterHub extends Hub {
   static presenceWatch: (() => void) | undefined;
   static readonly presenceLog: string[] = [];
   /** A page of a group's members, through the hub's presence. */
-  groupPage(group: string, limit: number, after?: string) {
-    return this.presence.groupMembers(group, { limit, after });
+  groupPage(group: string, limit: number, after: string | null) {
+    return this.presence.groupMembers(group, { limit, ...(after === null ? {} : { after }) });
   }
   /** What the registry says about the caller's connection, from this node. */
   myPresence() {
