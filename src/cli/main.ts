@@ -31,6 +31,8 @@ Options:
   --schema <name>      The backplane's schema, so several apps can share a database (default: switchboard).
   --node-timeout <ms>  start: a node that hangs this long is swept with its connections (default: 10000);
                        a node whose process died is swept within about a second.
+  --drain-timeout <ms> start: how long a stop (SIGTERM) waits for its drain (connections unregistered, what
+                       was sent to them delivered) before closing the clients anyway (default: 10000).
   --nodes <n>          How many nodes the demo starts (default: 3).
   --memory             start: no PostgreSQL, a single node with the in-memory backplane.
   --no-migrate         start: do not create or upgrade the schema on start.
@@ -67,6 +69,7 @@ export async function main(argv: string[]): Promise<number> {
         schema: { type: "string" },
         nodes: { type: "string" },
         "node-timeout": { type: "string" },
+        "drain-timeout": { type: "string" },
         memory: { type: "boolean" },
         "no-migrate": { type: "boolean" },
         hubs: { type: "string" },
@@ -117,6 +120,10 @@ export async function main(argv: string[]): Promise<number> {
           values["node-timeout"] === undefined
             ? undefined
             : positiveInteger("--node-timeout", values["node-timeout"]);
+        const drainTimeoutMs =
+          values["drain-timeout"] === undefined
+            ? undefined
+            : positiveInteger("--drain-timeout", values["drain-timeout"]);
         const database = values.memory ? undefined : await openDatabase(values["database-url"], dataDir);
         if (database?.embedded) {
           cliLog.embeddedPostgres(
@@ -133,6 +140,7 @@ export async function main(argv: string[]): Promise<number> {
             databaseUrl: database?.url,
             schema: values.schema,
             nodeTimeoutMs,
+            drainTimeoutMs,
             migrate: !values["no-migrate"],
             hubsModule: values.hubs,
             page: values.page ?? false,

@@ -346,7 +346,7 @@ export function createServer(options: ServerOptions): SwitchboardServer {
         // delay the clients' Close. Bounded either way.
         const healthy = !reportsHealth(backplane) || backplane.health().status === "ok";
         if (backplaneUp && healthy && canDrain(backplane)) {
-          await withDeadline(backplane.drain(), DRAIN_DEADLINE_MS).then(
+          await withDeadline(backplane.drain(), resolved.drainTimeoutMs).then(
             () => serverLog.drained(log),
             (err: unknown) => serverLog.drainFailed(log, err),
           );
@@ -365,9 +365,6 @@ export function createServer(options: ServerOptions): SwitchboardServer {
   };
   return server;
 }
-
-/** The longest a stop waits for its drain (the statement and the delivery up to the marker). */
-const DRAIN_DEADLINE_MS = 10_000;
 
 function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;

@@ -53,6 +53,11 @@ export interface ServerOptions extends Partial<HubOptions> {
   /** How long a long-polling connection lives without a poll. Default 15 000 ms. */
   disconnectTimeoutMs?: number;
   /**
+   * How long `close()` (SIGTERM) waits for the drain: this node's connections unregistered and every message
+   * that counted them delivered, before the clients get their Close anyway. Default 10 000 ms.
+   */
+  drainTimeoutMs?: number;
+  /**
    * Agree to stateful reconnect when a client asks for it (`withStatefulReconnect()`): a client whose
    * WebSocket drops comes back with the same connection, on any node, and nothing sent either way is lost
    * or duplicated. Costs a replay buffer per stateful connection (up to statefulReconnectBufferSize) and
@@ -106,6 +111,7 @@ export interface ResolvedOptions {
   protocols: ("json" | "messagepack")[];
   longPollingTimeoutMs: number;
   disconnectTimeoutMs: number;
+  drainTimeoutMs: number;
   allowStatefulReconnects: boolean;
 }
 
@@ -122,6 +128,7 @@ const positiveNumbers = [
   "statefulReconnectWindowMs",
   "statefulReconnectMaxBufferedBytes",
   "clientResultTimeoutMs",
+  "drainTimeoutMs",
 ] as const;
 
 const knownOptions = new Set<string>([
@@ -260,6 +267,7 @@ export function resolveOptions(options: ServerOptions): ResolvedOptions {
     protocols,
     longPollingTimeoutMs: options.longPollingTimeoutMs ?? 90_000,
     disconnectTimeoutMs: options.disconnectTimeoutMs ?? 15_000,
+    drainTimeoutMs: options.drainTimeoutMs ?? 10_000,
     allowStatefulReconnects: options.allowStatefulReconnects ?? true,
   };
 }

@@ -26,6 +26,10 @@ describe("options", () => {
       "Option 'keepAliveIntervalMs' must be a positive number, not -1.",
     ],
     [
+      { hubs: { "/chat": EchoHub }, drainTimeoutMs: 0 },
+      "Option 'drainTimeoutMs' must be a positive number, not 0.",
+    ],
+    [
       { hubs: { "/chat": EchoHub }, maximumReceiveMessageSize: "big" },
       "Option 'maximumReceiveMessageSize' must be a positive number, not \"big\".",
     ],

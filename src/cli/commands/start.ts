@@ -23,6 +23,7 @@ export interface NodeSettings {
   schema: string | undefined;
   /** How long a silent node lives before it is swept; the heartbeat runs five times as often. */
   nodeTimeoutMs: number | undefined;
+  drainTimeoutMs: number | undefined;
   migrate: boolean;
   /**
    * A module exporting `hubs` (or a default export) that maps paths to hubs, and optionally `userIdProvider`
@@ -70,6 +71,7 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
     notifications: { allowAnonymousRegistration: settings.demoMode },
     api: { apiKeyHashes: settings.apiKeyHashes, allowWithoutKey: settings.demoMode },
     admin: settings.admin,
+    ...(settings.drainTimeoutMs === undefined ? {} : { drainTimeoutMs: settings.drainTimeoutMs }),
     metrics: true,
     nodeUrl: settings.nodeUrl,
   });
