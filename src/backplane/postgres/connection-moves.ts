@@ -36,6 +36,7 @@ import {
   type MoveEnvelope,
 } from "./protocol.js";
 import type { Log } from "./postgres.log.js";
+import * as liveness from "./node-liveness.js";
 import * as registry from "./registry.js";
 import type { Sql } from "./sql.js";
 
@@ -136,7 +137,7 @@ export class ConnectionMoves {
     const watch = setInterval(() => {
       if (checking) return;
       checking = true;
-      registry
+      liveness
         .nodeLives(this.sql.query, this.names, from)
         .then((lives) => {
           if (lives) deadSince = undefined;

@@ -6,6 +6,7 @@ import type { SchemaNames } from "./names.js";
 import type { ResolvedOptions } from "./options.js";
 import type { Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
+import * as liveness from "./node-liveness.js";
 import { MAX_LISTEN_RETRY_MS } from "./wakeup.js";
 import type { Sql } from "./sql.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
@@ -102,7 +103,7 @@ export class Maintenance {
     const { nodeId, names, options } = this;
     // A gap of more than two intervals between this node's own heartbeats starts its stretch anew.
     const gapMs = 2 * options.heartbeatIntervalMs;
-    const { alive, swept } = await registry.heartbeatAndSweep(
+    const { alive, swept } = await liveness.heartbeatAndSweep(
       query,
       names,
       nodeId,
@@ -151,13 +152,13 @@ export class Maintenance {
     this.probing = true;
     try {
       const query = this.heartbeatSql.query;
-      const free = await registry.locklessNodes(query, this.names, this.nodeId);
+      const free = await liveness.locklessNodes(query, this.names, this.nodeId);
       const now = Date.now();
       for (const id of this.lockless.keys()) if (!free.includes(id)) this.lockless.delete(id);
       for (const id of free) if (!this.lockless.has(id)) this.lockless.set(id, now);
       const due = free.filter((id) => now - this.lockless.get(id)! >= this.options.deadSessionGraceMs);
       if (due.length === 0) return;
-      const swept = await registry.sweepLockless(query, this.names, due);
+      const swept = await liveness.sweepLockless(query, this.names, due);
       for (const id of swept) {
         this.lockless.delete(id);
         this.log.deadNodeSwept(id, this.nodeId);
@@ -176,7 +177,7 @@ export class Maintenance {
   /** Best effort: a sweep stands even when the swept node's sessions cannot be ended here. */
   private async endSessionsOf(swept: string[]): Promise<void> {
     try {
-      await registry.endSessionsOf(this.heartbeatSql.query, swept);
+      await liveness.endSessionsOf(this.heartbeatSql.query, swept);
     } catch (err) {
       this.log.sessionsNotEnded(swept, err);
     }

@@ -1,3 +1,6 @@
+import type { Query } from "./log.js";
+import type { SchemaNames } from "./names.js";
+
 /**
  * The other nodes' URLs, as this node last read them from the `nodes` table (the node directory that
  * forwarded Server-Sent Events and long-polling requests use).
@@ -29,4 +32,28 @@ export class NodeUrls {
     await this.reading.catch(() => {});
     return this.urls.get(nodeId);
   }
+}
+
+/** Records the URL at which the other nodes reach this node. */
+export async function advertiseNodeUrl(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+  url: string,
+): Promise<void> {
+  await query(`UPDATE ${n.nodes} SET url = $2 WHERE id = $1`, [nodeId, url]);
+}
+
+/** The URLs the live nodes advertised, by node id. */
+export async function nodeUrls(
+  query: Query,
+  n: SchemaNames,
+  timeoutMs: number,
+): Promise<Map<string, string>> {
+  const result = await query<{ id: string; url: string }>(
+    `SELECT id::text AS id, url FROM ${n.nodes}
+     WHERE url IS NOT NULL AND heartbeat_at >= now() - make_interval(secs => $1::double precision / 1000)`,
+    [timeoutMs],
+  );
+  return new Map(result.rows.map((row) => [row.id, row.url]));
 }

@@ -57,6 +57,8 @@ import { heartbeatApplicationName, poolApplicationName, SchemaNames } from "./na
 import { resolveOptions, type PostgresBackplaneOptions, type ResolvedOptions } from "./options.js";
 import { createLog, type Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
+import * as directory from "./node-urls.js";
+import * as liveness from "./node-liveness.js";
 import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
 import { WakeupListener } from "./wakeup.js";
 
@@ -134,7 +136,7 @@ export class PostgresBackplane
   private advertisedUrl: string | undefined;
   /** The nodes' URLs as last read (see nodeUrl). */
   private readonly nodeUrls = new NodeUrls(() =>
-    this.registryQuery((q) => registry.nodeUrls(q, this.names, this.options.nodeTimeoutMs)),
+    this.registryQuery((q) => directory.nodeUrls(q, this.names, this.options.nodeTimeoutMs)),
   );
   /** Since when (this node's clock) the LISTEN session has held this node's liveness lock; undefined: not now. */
   private lockHeldSince: number | undefined;
@@ -234,7 +236,7 @@ export class PostgresBackplane
     this.handler = handler;
     try {
       if (this.options.migrate) await this.runMigrations();
-      await registry.registerNode(query, this.names, this.nodeId, this.options.description);
+      await liveness.registerNode(query, this.names, this.nodeId, this.options.description);
       this.registered = true;
       const head = await readHead(query, this.names);
       this.reader = new LogReader(
@@ -577,20 +579,20 @@ export class PostgresBackplane
   /** The user's connections in the hub on live nodes (heartbeat within `nodeTimeoutMs`), oldest first. */
   async userConnections(hub: string, userId: string): Promise<ConnectionInfo[]> {
     return this.registryQuery((q) =>
-      registry.userConnections(q, this.names, hub, userId, this.options.nodeTimeoutMs),
+      presence.userConnections(q, this.names, hub, userId, this.options.nodeTimeoutMs),
     );
   }
 
   /** The group's connection ids, sorted; a dead node's members go when it is swept. */
   async groupMembers(hub: string, group: string): Promise<string[]> {
-    return this.registryQuery((q) => registry.groupMembers(q, this.names, hub, group));
+    return this.registryQuery((q) => presence.groupMembers(q, this.names, hub, group));
   }
 
   /** Records where the other nodes reach this one (for requests they forward here). */
   async advertiseUrl(url: string): Promise<void> {
     this.ensureStarted();
     this.advertisedUrl = url; // also written when the node re-registers after being swept
-    await this.registryQuery((q) => registry.advertiseNodeUrl(q, this.names, this.nodeId, url));
+    await this.registryQuery((q) => directory.advertiseNodeUrl(q, this.names, this.nodeId, url));
   }
 
   /** Records the hubs this node serves, for sends from SQL (sql-publishing.ts). */
@@ -619,7 +621,7 @@ export class PostgresBackplane
 
   /** Nodes whose heartbeat is within `nodeTimeoutMs`, oldest first, with their connection counts. */
   async nodes(): Promise<NodeInfo[]> {
-    return this.registryQuery((q) => registry.liveNodes(q, this.names, this.options.nodeTimeoutMs));
+    return this.registryQuery((q) => presence.liveNodes(q, this.names, this.options.nodeTimeoutMs));
   }
 
   /**
@@ -740,7 +742,7 @@ export class PostgresBackplane
     await this.reader?.stop();
     await this.listener?.close();
     if ((graceful && wasStarted) || (failedStart && this.registered)) {
-      await registry
+      await liveness
         .unregisterNode(this.sql.query, this.names, this.nodeId)
         .catch((err: unknown) => this.log.unregisterFailed(this.nodeId, err));
     }
@@ -792,7 +794,7 @@ export class PostgresBackplane
    */
   private async takeLivenessLock(session: pg.ClientBase): Promise<void> {
     const query: Query = (text, values) => session.query(text, values);
-    if (await registry.takeLivenessLock(query, this.names, this.nodeId)) {
+    if (await liveness.takeLivenessLock(query, this.names, this.nodeId)) {
       this.lockHeldSince = Date.now();
       this.log.livenessLockTaken(this.nodeId);
       return;

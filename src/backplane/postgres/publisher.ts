@@ -11,7 +11,7 @@ import { LogWriter } from "./log-writer.js";
 import { SchemaNames } from "./names.js";
 import { resolveWriterOptions, type LogWriterOptions } from "./options.js";
 import { createLog } from "./postgres.log.js";
-import * as registry from "./registry.js";
+import * as presence from "./presence.js";
 import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
 
 /** Options of {@link createPublisher}: where the cluster's log is, and how writes batch. */
@@ -79,17 +79,17 @@ export function createPublisher(options: PublisherOptions): Publisher {
   return {
     send: (target, message) => writer.publish(target, message),
     publish: (target, message) => writer.publish(target, message),
-    groupMembers: (hub, group) => guard(() => registry.groupMembers(query, names, hub, group)),
+    groupMembers: (hub, group) => guard(() => presence.groupMembers(query, names, hub, group)),
     storeMessage: (hub, key, message, ttlMs) =>
       guard(() => storeMessage(query, names, hub, key, message, ttlMs)),
     takeStoredMessages: (hub, key) => guard(() => takeStoredMessages(query, names, hub, key)),
     isUserConnected: (hub, userId) =>
       guard(
         async () =>
-          (await registry.userConnections(query, names, hub, userId, resolved.nodeTimeoutMs)).length > 0,
+          (await presence.userConnections(query, names, hub, userId, resolved.nodeTimeoutMs)).length > 0,
       ),
     userConnections: (hub, userId) =>
-      guard(() => registry.userConnections(query, names, hub, userId, resolved.nodeTimeoutMs)),
+      guard(() => presence.userConnections(query, names, hub, userId, resolved.nodeTimeoutMs)),
     stats: () => ({ ...counters }),
     close() {
       closing ??= (async () => {
