@@ -84,11 +84,14 @@ export function activeTraceparent(): string | undefined {
  */
 export async function inSpan<T>(
   name: string,
-  options: { kind: SpanKind; attributes?: Attributes; links?: Link[] },
+  options: { kind: SpanKind; attributes?: Attributes | (() => Attributes); links?: Link[] },
   parent: Context,
   work: (span: Span) => Promise<T> | T,
 ): Promise<T> {
-  const span = tracer.startSpan(name, options, parent);
+  const { attributes, ...rest } = options;
+  const span = tracer.startSpan(name, typeof attributes === "function" ? rest : options, parent);
+  // Attributes given as a function are made only for a span that records: a hot path pays nothing for them.
+  if (typeof attributes === "function" && span.isRecording()) span.setAttributes(attributes());
   try {
     // Run in the span's context even when it records nothing: an unsampled span still carries the
     // sampling decision to what runs inside it (without an SDK, `with` just calls the work).

@@ -9,6 +9,7 @@ import {
   UnknownStatusError,
 } from "../notifications/notification-errors.js";
 import type { Notification, Notifier } from "../notifications/notifier.js";
+import { pageOf } from "../hub/hub-presence.js";
 import { ApiError } from "./api-errors.js";
 import { openApiDocument } from "./openapi.js";
 import type { HttpMethod, RoutePattern } from "./router.js";
@@ -145,8 +146,7 @@ async function userPresence(context: ApiContext, input: RouteInput): Promise<Api
 
 /**
  * One page of a list (`limit`, and `after` the last item seen): the items, how many in all, and `next`
- * when there are more. Sorted here, by code unit: the order `after` compares in, whatever the database's
- * collation.
+ * when there are more (sorted and cut as the hub's presence does).
  */
 function page(input: RouteInput, list: string[]): { count: number; items: string[]; next?: string } {
   const limitText = input.query.get("limit") ?? "100";
@@ -157,12 +157,10 @@ function page(input: RouteInput, list: string[]): { count: number; items: string
       `Invalid request: limit: must be a whole number from 1 to 1000, not '${limitText}'.`,
     );
   }
-  const after = input.query.get("after");
-  const all = list.sort();
-  const from = after === null ? 0 : all.findIndex((id) => id > after);
-  const items = from < 0 ? [] : all.slice(from, from + limit);
-  const more = from >= 0 && from + limit < all.length;
-  return { count: all.length, items, ...(more ? { next: items.at(-1) } : {}) };
+  const after = input.query.get("after") ?? undefined;
+  const rest = pageOf(list, { after });
+  const items = rest.slice(0, limit);
+  return { count: list.length, items, ...(rest.length > limit ? { next: items.at(-1) } : {}) };
 }
 
 /** A group's members on every node, sorted, a page at a time. */

@@ -129,12 +129,12 @@ export class HubDispatcher {
     });
     // A span per invocation, child of the trace the client sent in the message's headers (the .NET client's
     // `traceparent`), so the sends the method makes join it.
-    const attributes = {
+    const attributes = () => ({
       "rpc.system": "signalr",
       "rpc.service": connection.hub,
       "rpc.method": target,
       [TraceAttributes.connection]: connection.connectionId,
-    };
+    });
     const run = (): Promise<void> =>
       inSpan(
         `${connection.hub}/${target}`,

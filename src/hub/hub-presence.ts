@@ -67,7 +67,7 @@ export function hubPresence(hub: string, backplane: Backplane): HubPresence & { 
 }
 
 /** Sorts by code unit (the order `after` compares in, whatever the database's collation) and cuts the page. */
-function pageOf(list: string[], page: Page = {}): string[] {
+export function pageOf(list: string[], page: Page = {}): string[] {
   const sorted = list.sort();
   const after = page.after;
   const from = after === undefined || after === null ? 0 : sorted.findIndex((entry) => entry > after);

@@ -217,10 +217,13 @@ export class LogReader {
     }
     if (ids.length === 0) return false;
     this.sql.stats.deliveries++;
-    const deliver = () => this.handler.deliver(row.hub, ids, envelope.message);
+    const { message } = envelope;
     try {
-      if (envelope.message.traceparent === undefined) deliver();
-      else this.deliverTraced(row, ids.length, envelope.message.traceparent, deliver);
+      if (message.traceparent === undefined) this.handler.deliver(row.hub, ids, message);
+      else
+        this.deliverTraced(row, ids.length, message.traceparent, () =>
+          this.handler.deliver(row.hub, ids, message),
+        );
     } catch (err) {
       this.log.handlerThrew(row.seq, err);
     }
