@@ -42,7 +42,7 @@ import {
   type DecodedTarget,
 } from "./protocol.js";
 import { NodeUrls } from "./node-urls.js";
-import { declareHubs, relayOutbox } from "./sql-publishing.js";
+import { declareHubs, OutboxRelay } from "./sql-publishing.js";
 import { context } from "@opentelemetry/api";
 import { activeTraceparent, inSpan, SpanKind, TraceAttributes } from "../../tracing.js";
 import * as presence from "./presence.js";
@@ -50,7 +50,7 @@ import * as pending from "./pending-notifications.js";
 import * as stored from "./stored-messages.js";
 import { readHead, type Query } from "./log.js";
 import { LogReader } from "./log-reader.js";
-import { LogWriter, movedUnder } from "./log-writer.js";
+import { LogWriter } from "./log-writer.js";
 import { Maintenance } from "./maintenance.js";
 import { migrateWith } from "./migrations.js";
 import { heartbeatApplicationName, poolApplicationName, SchemaNames } from "./names.js";
@@ -61,6 +61,7 @@ import * as directory from "./node-urls.js";
 import * as liveness from "./node-liveness.js";
 import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
 import { WakeupListener } from "./wakeup.js";
+import { GroupChanges } from "./group-changes.js";
 
 /** Most connections registered (or removed) by one statement. */
 const REGISTRY_BATCH = 500;
@@ -141,17 +142,13 @@ export class PostgresBackplane
   /** Since when (this node's clock) the LISTEN session has held this node's liveness lock; undefined: not now. */
   private lockHeldSince: number | undefined;
   private lockRetry: NodeJS.Timeout | undefined;
-  /** The outbox relay in flight, and whether another was asked for meanwhile. */
-  private relaying: Promise<void> | undefined;
-  private relayAgain = false;
+  /** Moves sends from SQL left in the outbox to the log (sql-publishing.ts). */
+  private readonly outbox: OutboxRelay;
   /** Connections registered, and removed, together while a statement is in flight: one commit per burst. */
   private readonly registrations: Batcher<registry.NewConnection, number>;
   private readonly removals: Batcher<{ hub: string; connectionId: string }, void>;
-  /**
-   * Group changes made together while a statement is in flight. Each one takes the counter row until its
-   * commit, cluster-wide, so one statement each capped joins at about one per commit (~600/s here).
-   */
-  private readonly groupChanges: Batcher<registry.GroupChange, registry.GroupChangeOutcome>;
+  /** Group changes of any node's connections, batched, in force when they resolve (group-changes.ts). */
+  private readonly groupChanges: GroupChanges;
 
   /** Validates the options (throws an Error naming a bad one); connects nothing until {@link start}. */
   constructor(options: PostgresBackplaneOptions) {
@@ -212,10 +209,14 @@ export class PostgresBackplane
       connectionKey,
       REGISTRY_BATCH,
     );
-    this.groupChanges = new Batcher(
-      (changes) => this.writeGroupChanges(changes),
-      (c) => `${c.hub}\n${c.group}\n${c.connectionId}`,
-      REGISTRY_BATCH,
+    this.outbox = new OutboxRelay(this.sql.query, this.names, (err) => this.log.relayFailed(err));
+    this.groupChanges = new GroupChanges(
+      this.sql,
+      this.names,
+      this.nodeId,
+      this.index,
+      this.log,
+      this.options.publishTimeoutMs,
     );
   }
 
@@ -417,14 +418,14 @@ export class PostgresBackplane
    */
   async addToGroup(hub: string, connectionId: string, group: string): Promise<void> {
     this.ensureStarted();
-    const owner = await this.changeGroup(true, hub, connectionId, group);
+    const owner = await this.groupChanges.change(true, hub, connectionId, group).catch(rethrowUnavailable);
     if (owner === undefined) throw new UnknownConnectionError(connectionId);
   }
 
   /** Removes a connection of any node from a group; sends written after this resolves do not reach it there. */
   async removeFromGroup(hub: string, connectionId: string, group: string): Promise<void> {
     this.ensureStarted();
-    await this.changeGroup(false, hub, connectionId, group);
+    await this.groupChanges.change(false, hub, connectionId, group).catch(rethrowUnavailable);
   }
 
   /**
@@ -642,68 +643,6 @@ export class PostgresBackplane
     return { ...this.counters };
   }
 
-  private async changeGroup(add: boolean, hub: string, connectionId: string, group: string) {
-    try {
-      const change = await this.groupChanges.submit({ add, hub, connectionId, group });
-      if (change === undefined) return undefined;
-      // Our own connection: in force here at once (its log row, read later, is then too old to apply).
-      if (change.owner === this.nodeId) {
-        this.index.applyGroupChange(hub, connectionId, group, add, change.seq);
-      } else {
-        // The statement woke the owner at commit. The change is in force everywhere only once the owner
-        // has applied it: the owner serves its own connections from memory, so a send it makes must not
-        // miss a change another node already reported done.
-        await this.untilApplied(change.owner, change.seq);
-      }
-      return change.owner;
-    } catch (err) {
-      throw unavailable(err);
-    }
-  }
-
-  /** One statement for the batch; see {@link groupChanges}. */
-  private async writeGroupChanges(changes: registry.GroupChange[]): Promise<registry.GroupChangeOutcome[]> {
-    try {
-      let outcomes: registry.GroupChangeOutcome[] | undefined;
-      for (let attempt = 1; outcomes === undefined; attempt++) {
-        try {
-          outcomes = await registry.changeGroups(this.sql.query, this.names, changes);
-        } catch (err) {
-          // A connection moved while the statement resolved owners: again, with a fresh snapshot.
-          if (!movedUnder(err) || attempt >= 5) throw err;
-          this.counters.moveRetries++;
-        }
-      }
-      if (outcomes.some(Boolean)) this.counters.notifications++; // sent by the statement, at commit
-      return outcomes;
-    } catch (err) {
-      // A connection was deleted while the statement ran (the foreign key says so): that change is void,
-      // as if the connection had gone first. One by one, so the others of the batch still apply.
-      if ((err as { code?: string }).code !== "23503") throw err;
-      if (changes.length === 1) return [undefined];
-      const outcomes: registry.GroupChangeOutcome[] = [];
-      for (const change of changes) outcomes.push(...(await this.writeGroupChanges([change])));
-      return outcomes;
-    }
-  }
-
-  /**
-   * Waits until `owner` has applied the group change `seq` (usually a few milliseconds: it is woken at once).
-   * Gives up, with a warning, after `publishTimeoutMs` or when the owner is gone: its connections then are too.
-   */
-  private async untilApplied(owner: string, seq: number): Promise<void> {
-    const deadline = Date.now() + this.options.publishTimeoutMs;
-    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      const applied = await registry.appliedGroupChange(this.sql.query, this.names, owner);
-      if (applied === undefined || applied >= seq) return;
-      if (Date.now() > deadline) {
-        this.log.groupChangeUnconfirmed(owner, seq);
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
-
   private async registryQuery<T>(run: (query: Sql["query"]) => Promise<T>): Promise<T> {
     if (this.state === "closed") throw new BackplaneUnavailableError("The PostgreSQL backplane is closed.");
     return run(this.sql.query).catch((err: unknown) => {
@@ -738,7 +677,7 @@ export class PostgresBackplane
     clearTimeout(this.lockRetry);
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     await this.writer.close("The PostgreSQL backplane is closed.", graceful && wasStarted);
-    await this.relaying;
+    await this.outbox.idle();
     await this.reader?.stop();
     await this.listener?.close();
     if ((graceful && wasStarted) || (failedStart && this.registered)) {
@@ -764,28 +703,9 @@ export class PostgresBackplane
     }
   }
 
-  /**
-   * Relays sends from SQL that committed in the outbox (transactions with a frozen snapshot; see
-   * sql-publishing.ts). One relay at a time; a request during one runs another after it.
-   */
+  /** Relays sends from SQL that committed in the outbox (transactions with a frozen snapshot). */
   private relayOutbox(): void {
-    if (this.state !== "started") return;
-    if (this.relaying) {
-      this.relayAgain = true;
-      return;
-    }
-    this.relaying = relayOutbox(this.sql.query, this.names)
-      .then(
-        () => undefined,
-        (err: unknown) => this.log.relayFailed(err),
-      )
-      .finally(() => {
-        this.relaying = undefined;
-        if (this.relayAgain) {
-          this.relayAgain = false;
-          this.relayOutbox();
-        }
-      });
+    if (this.state === "started") this.outbox.request();
   }
 
   /**
@@ -823,6 +743,10 @@ export class PostgresBackplane
 /** Creates a PostgreSQL backplane; call `start(handler)` to connect. See {@link PostgresBackplaneOptions}. */
 export function postgres(options: PostgresBackplaneOptions): PostgresBackplane {
   return new PostgresBackplane(options);
+}
+
+function rethrowUnavailable(err: unknown): never {
+  throw unavailable(err);
 }
 
 function unavailable(err: unknown): Error {

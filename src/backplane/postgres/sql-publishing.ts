@@ -386,6 +386,42 @@ export async function relayOutbox(query: Query, n: SchemaNames): Promise<boolean
   return true;
 }
 
+/** A node's relay of the outbox: one at a time; a request while one runs makes another run after it. */
+export class OutboxRelay {
+  private running: Promise<void> | undefined;
+  private again = false;
+
+  constructor(
+    private readonly query: Query,
+    private readonly names: SchemaNames,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  request(): void {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = relayOutbox(this.query, this.names)
+      .then(
+        () => undefined,
+        (err: unknown) => this.onError(err),
+      )
+      .finally(() => {
+        this.running = undefined;
+        if (this.again) {
+          this.again = false;
+          this.request();
+        }
+      });
+  }
+
+  /** Resolves once no relay runs (before the node closes its connections). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+}
+
 /** Namespace of the relay's advisory lock (the second key is a hash of the schema name). */
 const RELAY_LOCK = 0x53_42_52_4c; // "SBRL"
 
