@@ -1,0 +1,1073 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import { Decoder, Encoder } from "@msgpack/msgpack";
+import {
+  BackplaneUnavailableError,
+  UnknownConnectionError,
+  type Backplane,
+  type BackplaneEventHandler,
+  type BackplaneMessage,
+  type ClientResult,
+  type ClientResultRouter,
+  type ConnectionCloser,
+  type ConnectionInfo,
+  type Drainable,
+  type HealthReporter,
+  type HubCount,
+  type KeptNotifications,
+  type MessageStore,
+  type NodeDirectory,
+  type NodeInfo,
+  type NotificationConfirmation,
+  type NotificationLister,
+  type PendingNotification,
+  type PendingNotificationStore,
+  type PublishResult,
+  type SendTarget,
+} from "../backplane.js";
+import { Batcher } from "../shared/batcher.js";
+import {
+  decodeEnvelope,
+  encodeClientResult,
+  encodeDisconnect,
+  encodeInvocation,
+  EnvelopeType,
+} from "../shared/envelopes.js";
+import { LocalIndex, type LocalConnection } from "../shared/local-index.js";
+import { TargetKind, targetParts } from "../shared/targets.js";
+import { SWITCHBOARD_VERSION } from "../../version.js";
+import { InboxReader } from "./inbox.js";
+import { member, RedisKeys } from "./keys.js";
+import { createLink, text, texts, type RedisLink, type Reply } from "./link.js";
+import { resolveRedisOptions, type RedisBackplaneOptions, type ResolvedRedisOptions } from "./options.js";
+import * as presence from "./presence.js";
+import {
+  decodeEntry,
+  encodeEntry,
+  envelopeItem,
+  GroupChangeOutcome,
+  groupChangedItem,
+  groupChangeItem,
+  ItemType,
+  type InboxItem,
+} from "./protocol.js";
+import { createRedisLog, type RedisLog } from "./redis.log.js";
+import * as registry from "./registry.js";
+import { confirmScript, heartbeatScript, takeScript } from "./scripts.js";
+import { SendWriter } from "./sends.js";
+
+/** Most connections registered (or removed) together. */
+const REGISTRY_BATCH = 500;
+/** How long a confirmed notification is still reported as confirmed. */
+const CONFIRMED_KEPT_MS = 10 * 60_000;
+
+/**
+ * The Redis backplane: the registry and every node's inbox live in Redis, standalone or Cluster.
+ *
+ * - Targeted delivery: a sender looks its recipients up in the registry and writes each node that holds
+ *   some of them one inbox entry (a Stream) per batch; a node reads only its own inbox. Adding nodes adds
+ *   capacity: nothing is read by every node (unlike pub/sub backplanes, where every node reads everything).
+ * - Exact counts: the entry is appended by a script that counts, in the same atomic step, the recipients
+ *   that node has registered (registrations and removals change those sets together with a marker in the
+ *   inbox, and the node delivers to a connection exactly the entries between its two markers). So what a
+ *   publish counts, it delivers, and a connection never gets a send that came before it.
+ * - Order: one batch at a time, one entry per node per batch, so each node's inbox has a sender's sends
+ *   in call order.
+ * - Durable: a node reads its inbox from its own cursor; a dropped connection, a failover or a Redis
+ *   restart is a re-read. What Redis itself keeps through a crash depends on its persistence (AOF with
+ *   `appendfsync always` keeps every acknowledged write; see docs/scaling.md).
+ * - Dead nodes: a node's heartbeat is a score in a sorted set, on Redis's clock. Once it is older than
+ *   `nodeTimeoutMs`, sends and presence ignore the node's connections and a live node sweeps its entries.
+ *
+ * Not (yet) supported: moving a stateful connection to another node (a client that resumes elsewhere
+ * starts a new connection), and sends from SQL.
+ */
+export class RedisBackplane
+  implements
+    Backplane,
+    HealthReporter,
+    MessageStore,
+    PendingNotificationStore,
+    ClientResultRouter,
+    NodeDirectory,
+    Drainable,
+    ConnectionCloser,
+    NotificationLister
+{
+  /** This node's id: a random UUID per instance. */
+  readonly nodeId = randomUUID();
+  private readonly options: ResolvedRedisOptions;
+  private readonly keys: RedisKeys;
+  private readonly log: RedisLog;
+  private readonly link: RedisLink;
+  /** A connection of its own for the blocking read of the inbox. */
+  private readonly readerLink: RedisLink;
+  private readonly index = new LocalIndex();
+  private readonly writer: SendWriter;
+  private reader: InboxReader | undefined;
+  private handler: BackplaneEventHandler | undefined;
+  private state: "new" | "starting" | "started" | "closed" = "new";
+  private closing: Promise<void> | undefined;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private startedAt = Date.now();
+  private draining = false;
+  private advertisedUrl: string | undefined;
+  /** Entries read from the inbox so far: the seq of the last one (LocalIndex's row order). */
+  private seq = 0;
+  /** Group changes applied here, numbered (LocalIndex keeps the newest per membership). */
+  private groupSeq = 0;
+  /** Nodes whose heartbeat is older than the timeout, as of the last heartbeat. */
+  private dead = new Set<string>();
+  /** Registrations and removals of this node's connections, batched; each resolves with its marker's seq. */
+  private readonly registrations: Batcher<RegistryChange, number>;
+  /** Markers this node wrote and awaits in its inbox, by token. */
+  private readonly markers = new Map<string, (seq: number) => void>();
+  /** Group changes asked of other nodes, awaiting the answer, by request id. */
+  private readonly groupRequests = new Map<string, (outcome: GroupChangeOutcome) => void>();
+  /** Per connection, the group change in progress: one connection's changes run in order. */
+  private readonly groupQueues = new Map<string, Promise<unknown>>();
+  /** This node's registered connections per hub, users' per `hub\nuser`, group members per `hub\ngroup`. */
+  private readonly counts = {
+    hubs: new Map<string, number>(),
+    users: new Map<string, number>(),
+    groups: new Map<string, number>(),
+  };
+  /** Removals that failed (Redis unreachable), done again at the next heartbeat. */
+  private readonly failedRemovals: RegistryChange[] = [];
+  private readonly totals = { messagesIn: 0, messagesOut: 0, errors: 0 };
+  private problems: { link?: string; heartbeat?: string; read?: string } = {};
+  private secret: Promise<Uint8Array> | undefined;
+
+  /** Validates the options (throws an Error naming a bad one); connects nothing until {@link start}. */
+  constructor(options: RedisBackplaneOptions) {
+    this.options = resolveRedisOptions(options);
+    this.keys = new RedisKeys(this.options.prefix);
+    this.log = createRedisLog(this.options.logger);
+    const onError = (err: Error) => {
+      if (this.state === "closed") return;
+      if (this.problems.link === undefined) this.log.linkError(err);
+      this.problems.link = err.message;
+    };
+    this.link = createLink(this.options, onError);
+    this.readerLink = this.link.duplicate();
+    this.writer = new SendWriter(
+      this.link,
+      this.keys,
+      this.nodeId,
+      (nodeId) => this.isLive(nodeId),
+      this.log,
+      this.options,
+      (entries) => (this.totals.messagesOut += entries),
+    );
+    this.registrations = new Batcher(
+      (changes) => this.writeRegistrations(changes),
+      (c) => `${c.hub}\n${c.connectionId}`,
+      REGISTRY_BATCH,
+    );
+  }
+
+  // ---- lifecycle ----
+
+  async start(handler: BackplaneEventHandler): Promise<void> {
+    if (this.state !== "new") throw new Error("start() may be called once.");
+    this.state = "starting";
+    this.handler = handler;
+    try {
+      await Promise.all([this.link.connect(), this.readerLink.connect()]);
+      this.startedAt = Date.now();
+      // An empty registry change: creates the inbox, and the reader starts after its marker.
+      const firstId = await registry.changeConnectionSets(
+        this.link,
+        this.keys,
+        this.nodeId,
+        [],
+        "start",
+        this.options.inboxMaxEntries,
+      );
+      await this.heartbeat(true);
+      this.reader = new InboxReader(
+        this.readerLink,
+        this.keys.inbox(this.nodeId),
+        firstId,
+        (id, payload) => this.onEntry(id, payload),
+        (err) => this.onReadState(err),
+      );
+      this.reader.start();
+    } catch (err) {
+      this.state = "closed";
+      await Promise.all([this.link.close(), this.readerLink.close()]);
+      throw new BackplaneUnavailableError(
+        `Could not start the Redis backplane on ${this.options.urls.join(", ")}: ${(err as Error)?.message ?? String(err)}`,
+        { cause: err },
+      );
+    }
+    this.every(this.options.heartbeatIntervalMs, () => void this.heartbeat(false));
+    this.state = "started";
+    this.log.started(this.nodeId, this.options.cluster, this.options.prefix);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /** Unregisters every connection of this node; resolves once everything that counted them is delivered. */
+  async drain(): Promise<void> {
+    this.ensureStarted();
+    this.draining = true;
+    const changes = this.index
+      .all()
+      .map((c) => ({ hub: c.hub, connectionId: c.connectionId, add: false, userId: c.userId }));
+    // A change of its own even with no connection: its marker is the point up to which we read.
+    await Promise.all([
+      ...changes.map((c) => this.registrations.submit(c)),
+      this.registrations.submit(markerOnly()),
+    ]);
+  }
+
+  clusterSecret(): Promise<Uint8Array> {
+    this.secret ??= (async () => {
+      const key = this.keys.secret;
+      await this.link.send(key, ["SET", key, randomBytes(32).toString("hex"), "NX"]);
+      return new Uint8Array(Buffer.from(text(await this.link.send(key, ["GET", key]))!, "hex"));
+    })().catch((err) => {
+      this.secret = undefined;
+      throw unavailable(err);
+    });
+    return this.secret;
+  }
+
+  // ---- connections and groups ----
+
+  async addConnection(connection: {
+    connectionId: string;
+    hub: string;
+    userId: string;
+    resumable?: boolean;
+  }) {
+    this.ensureStarted();
+    if (this.draining)
+      throw new BackplaneUnavailableError("This node is draining: it takes no new connection.");
+    const { connectionId, hub, userId } = connection;
+    const resumable = connection.resumable === true;
+    const local = this.index.add(hub, connectionId, userId, resumable);
+    let sinceSeq: number;
+    try {
+      sinceSeq = await this.registrations.submit({
+        hub,
+        connectionId,
+        userId,
+        add: true,
+        info: { hub, connectionId, userId, resumable, connectedAt: preciseNow() },
+      });
+    } catch (err) {
+      if (this.index.get(hub, connectionId) === local) this.index.remove(hub, connectionId);
+      throw unavailable(err);
+    }
+    // Removed while it registered: its removal, queued behind, unregisters it again.
+    if (this.index.get(hub, connectionId) !== local) return;
+    this.deliverParked(local, this.index.markReady(local, sinceSeq));
+  }
+
+  async removeConnection(hub: string, connectionId: string): Promise<void> {
+    const removed = this.index.remove(hub, connectionId);
+    if (removed === undefined || this.state !== "started") return;
+    for (const group of removed.groups) this.countGroupMember(hub, group, -1);
+    const change: RegistryChange = { hub, connectionId, add: false, userId: removed.userId };
+    try {
+      await this.registrations.submit(change);
+    } catch {
+      // Sends no longer reach it here (it left the index); the registry forgets it at the next heartbeat.
+      this.failedRemovals.push(change);
+    }
+  }
+
+  async addToGroup(hub: string, connectionId: string, group: string): Promise<void> {
+    this.ensureStarted();
+    if ((await this.changeGroup(true, hub, connectionId, group)) === GroupChangeOutcome.UnknownConnection) {
+      throw new UnknownConnectionError(connectionId);
+    }
+  }
+
+  async removeFromGroup(hub: string, connectionId: string, group: string): Promise<void> {
+    this.ensureStarted();
+    await this.changeGroup(false, hub, connectionId, group);
+  }
+
+  // ---- sending ----
+
+  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
+    if (this.state !== "started") {
+      return Promise.reject(new BackplaneUnavailableError(`The Redis backplane is ${this.state}.`));
+    }
+    let local: string[];
+    let envelope: Uint8Array | undefined;
+    let parts;
+    try {
+      parts = targetParts(target);
+      // Draining: this node's clients are being closed and counted nowhere.
+      local = this.draining ? [] : this.index.resolveForSend(target.hub, parts, []);
+      const allLocal = parts.kind === TargetKind.connections && local.length === parts.ids.length;
+      // Encoded before anyone has it: a message that cannot cross nodes fails whole.
+      if (!allLocal) envelope = encodeInvocation(parts, message);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    if (local.length > 0) {
+      try {
+        this.handler?.deliver(target.hub, local, message);
+      } catch (err) {
+        this.log.handlerThrew(err);
+      }
+    }
+    const here = { connections: local.length, nodes: local.length > 0 ? 1 : 0 };
+    if (envelope === undefined) return Promise.resolve(here);
+    return this.writer.submit({ hub: target.hub, target: parts, envelope }).then((remote) => ({
+      connections: here.connections + remote.connections,
+      nodes: here.nodes + remote.nodes,
+    }));
+  }
+
+  async sendClientResult(nodeId: string, result: ClientResult): Promise<void> {
+    this.ensureStarted();
+    if (nodeId === this.nodeId) {
+      this.handler?.deliverClientResult?.(result);
+      return;
+    }
+    const envelope = encodeClientResult(result.connectionId, result.invocationId, result.outcome);
+    await this.appendTo(nodeId, [envelopeItem(result.hub, envelope)]);
+  }
+
+  async disconnect(hub: string, connectionId: string): Promise<boolean> {
+    this.ensureStarted();
+    if (this.index.get(hub, connectionId)) {
+      this.handler?.disconnect?.(hub, connectionId);
+      return true;
+    }
+    const owner = await this.ownerOf(hub, connectionId);
+    if (owner === undefined) return false;
+    return this.appendTo(owner, [envelopeItem(hub, encodeDisconnect(connectionId))]);
+  }
+
+  // ---- messages kept for later ----
+
+  async storeMessage(hub: string, key: string, message: BackplaneMessage, ttlMs: number): Promise<void> {
+    this.ensureStarted();
+    const listKey = this.keys.stored(hub, key);
+    const envelope = encodeInvocation({ kind: TargetKind.connections, ids: [], excluded: [] }, message);
+    const entry = Buffer.from(encoder.encode([Date.now() + ttlMs, envelope]));
+    await this.run(async () => {
+      await this.link.send(listKey, ["RPUSH", listKey, entry]);
+      await this.extendExpiry(listKey, ttlMs);
+      await this.link.send(this.keys.storedKeys(hub), ["SADD", this.keys.storedKeys(hub), key]);
+    });
+  }
+
+  async takeStoredMessages(hub: string, key: string): Promise<BackplaneMessage[]> {
+    this.ensureStarted();
+    const listKey = this.keys.stored(hub, key);
+    const entries = await this.run(() => takeScript.run(this.link, [listKey], []));
+    await this.link
+      .send(this.keys.storedKeys(hub), ["SREM", this.keys.storedKeys(hub), key])
+      .catch(() => undefined);
+    return storedEntries(entries)
+      .filter((e) => e.expiresAt > Date.now())
+      .map((e) => e.message);
+  }
+
+  async addPendingNotification(
+    hub: string,
+    key: string,
+    id: string,
+    message: BackplaneMessage,
+    ttlMs: number,
+  ): Promise<void> {
+    this.ensureStarted();
+    const now = preciseNow();
+    const envelope = Buffer.from(
+      encodeInvocation({ kind: TargetKind.connections, ids: [], excluded: [] }, message),
+    );
+    const hashKey = this.keys.pending(hub, id);
+    await this.run(async () => {
+      await this.link.send(hashKey, [
+        "HSET",
+        hashKey,
+        "key",
+        key,
+        "message",
+        envelope,
+        "createdAt",
+        String(now),
+        "expiresAt",
+        String(Date.now() + ttlMs),
+      ]);
+      await this.link.send(hashKey, ["PEXPIRE", hashKey, String(ttlMs)]);
+      for (const listKey of [this.keys.pendingOf(hub, key), this.keys.pendingAll(hub)]) {
+        await this.link.send(listKey, ["ZADD", listKey, String(now), id]);
+        await this.extendExpiry(listKey, ttlMs + CONFIRMED_KEPT_MS);
+      }
+    });
+  }
+
+  async pendingNotifications(hub: string, key: string): Promise<PendingNotification[]> {
+    this.ensureStarted();
+    const kept = await this.pendingList(hub, this.keys.pendingOf(hub, key), false, -1);
+    return kept
+      .filter((n) => n.confirmedBy === undefined && n.expiresAt > Date.now())
+      .map((n) => ({ id: n.id, message: n.message }));
+  }
+
+  async confirmNotification(hub: string, id: string, connectionId: string): Promise<string | undefined> {
+    this.ensureStarted();
+    const reply = await this.run(() =>
+      confirmScript.run(
+        this.link,
+        [this.keys.pending(hub, id)],
+        [connectionId, String(Date.now()), String(CONFIRMED_KEPT_MS)],
+      ),
+    );
+    return text(reply);
+  }
+
+  async notificationConfirmation(hub: string, id: string): Promise<NotificationConfirmation> {
+    this.ensureStarted();
+    const fields = presence.hash(
+      await this.run(() =>
+        this.link.send(this.keys.pending(hub, id), ["HGETALL", this.keys.pending(hub, id)]),
+      ),
+    );
+    const confirmedBy = fields.get("confirmedBy");
+    if (confirmedBy !== undefined) return { state: "confirmed", connectionId: confirmedBy };
+    return fields.size > 0 && Number(fields.get("expiresAt")) > Date.now()
+      ? { state: "pending" }
+      : { state: "unknown" };
+  }
+
+  async keptNotifications(hub: string, limit: number): Promise<KeptNotifications> {
+    this.ensureStarted();
+    const identifiers = texts(
+      await this.link.send(this.keys.storedKeys(hub), ["SMEMBERS", this.keys.storedKeys(hub)]),
+    );
+    const stored = (
+      await Promise.all(
+        identifiers.map(async (identifier) => {
+          const listKey = this.keys.stored(hub, identifier);
+          return storedEntries(await this.link.send(listKey, ["LRANGE", listKey, "0", "-1"])).map((e) => ({
+            identifier,
+            method: e.message.target,
+            expiresAt: new Date(e.expiresAt),
+          }));
+        }),
+      )
+    )
+      .flat()
+      .filter((e) => e.expiresAt.getTime() > Date.now())
+      .sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime())
+      .slice(0, limit);
+    const pending = (await this.pendingList(hub, this.keys.pendingAll(hub), true, limit)).map((n) => ({
+      id: n.id,
+      identifier: n.key,
+      createdAt: new Date(Math.floor(n.createdAt)),
+      expiresAt: new Date(n.expiresAt),
+      ...(n.confirmedBy === undefined ? {} : { confirmedBy: n.confirmedBy }),
+      ...(n.confirmedAt === undefined ? {} : { confirmedAt: new Date(n.confirmedAt) }),
+    }));
+    return { stored, pending };
+  }
+
+  // ---- presence ----
+
+  userConnections(hub: string, userId: string): Promise<ConnectionInfo[]> {
+    return this.read(() => presence.userConnections(this.link, this.keys, this.isLiveFn, hub, userId));
+  }
+
+  groupMembers(hub: string, group: string): Promise<string[]> {
+    return this.read(() => presence.groupMembers(this.link, this.keys, this.isLiveFn, hub, group));
+  }
+
+  async connection(hub: string, connectionId: string) {
+    const found = await this.read(() =>
+      presence.connection(this.link, this.keys, this.isLiveFn, hub, connectionId),
+    );
+    if (found === undefined) return undefined;
+    const { resumable: _resumable, ...info } = found;
+    return info;
+  }
+
+  onlineUsers(hub: string): Promise<string[]> {
+    return this.read(() => presence.onlineUsers(this.link, this.keys, this.isLiveFn, hub));
+  }
+
+  hubCounts(): Promise<HubCount[]> {
+    return this.read(() => presence.hubCounts(this.link, this.keys, this.isLiveFn));
+  }
+
+  nodes(): Promise<NodeInfo[]> {
+    return this.read(() => presence.liveNodes(this.link, this.keys, this.options.nodeTimeoutMs));
+  }
+
+  async advertiseUrl(url: string): Promise<void> {
+    this.ensureStarted();
+    this.advertisedUrl = url;
+    await this.run(() =>
+      this.link.send(this.keys.node(this.nodeId), ["HSET", this.keys.node(this.nodeId), "url", url]),
+    );
+  }
+
+  async nodeUrl(nodeId: string): Promise<string | undefined> {
+    if (!this.isLive(nodeId)) return undefined;
+    return text(
+      await this.read(() => this.link.send(this.keys.node(nodeId), ["HGET", this.keys.node(nodeId), "url"])),
+    );
+  }
+
+  health(): { status: "ok" | "degraded"; reason?: string } {
+    const problem = this.problems.heartbeat ?? this.problems.read;
+    if (this.state === "started" && problem !== undefined) {
+      return {
+        status: "degraded",
+        reason: `Redis is unreachable (${problem}); sends reach this node's connections only.`,
+      };
+    }
+    return { status: "ok" };
+  }
+
+  // ---- inside: the inbox ----
+
+  /** One inbox entry: its items in order. Must not throw (the reader goes on with the next entry). */
+  private onEntry(entryId: string, payload: Buffer): void {
+    const seq = ++this.seq;
+    let items: InboxItem[];
+    try {
+      items = decodeEntry(payload);
+    } catch (err) {
+      this.log.entryUndecodable(entryId, err);
+      return;
+    }
+    for (const item of items) {
+      try {
+        this.onItem(seq, item);
+      } catch (err) {
+        this.totals.errors++;
+        this.log.entryUndecodable(entryId, err);
+      }
+    }
+  }
+
+  private onItem(seq: number, item: InboxItem): void {
+    switch (item.type) {
+      case ItemType.Envelope:
+        return this.onEnvelope(seq, item.hub, item.envelope, item.ids);
+      case ItemType.GroupChange:
+        void this.onGroupChangeAsked(item);
+        return;
+      case ItemType.GroupChanged:
+        this.groupRequests.get(item.requestId)?.(item.outcome);
+        return;
+      case ItemType.Marker:
+        this.markers.get(item.token)?.(seq);
+        return;
+    }
+  }
+
+  private onEnvelope(seq: number, hub: string, bytes: Uint8Array, ids: string[] | undefined): void {
+    const envelope = decodeEnvelope(bytes);
+    this.totals.messagesIn++;
+    switch (envelope.type) {
+      case EnvelopeType.Invocation: {
+        // Resolved by the sender (ids), or a send to all resolved here.
+        const target = ids ? { kind: TargetKind.connections, ids, excluded: [] } : envelope.target;
+        const waiting: LocalConnection[] = [];
+        const recipients = this.index.resolve(seq, hub, target, waiting);
+        for (const connection of waiting) this.index.park(connection, { seq, message: envelope.message });
+        if (recipients.length > 0) this.deliver(hub, recipients, envelope.message);
+        return;
+      }
+      case EnvelopeType.ClientResult:
+        this.handler?.deliverClientResult?.({
+          hub,
+          invocationId: envelope.invocationId,
+          connectionId: envelope.connectionId,
+          outcome: envelope.outcome,
+        });
+        return;
+      case EnvelopeType.Disconnect:
+        if (this.index.get(hub, envelope.connectionId))
+          this.handler?.disconnect?.(hub, envelope.connectionId);
+        return;
+      default:
+        throw new Error(`Unexpected envelope type ${envelope.type} in an inbox.`);
+    }
+  }
+
+  private deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage): void {
+    try {
+      this.handler?.deliver(hub, connectionIds, message);
+    } catch (err) {
+      this.log.handlerThrew(err);
+    }
+  }
+
+  private deliverParked(connection: LocalConnection, rows: { message: BackplaneMessage }[]): void {
+    for (const row of rows) this.deliver(connection.hub, [connection.connectionId], row.message);
+  }
+
+  private onReadState(err: unknown): void {
+    if (err === undefined) {
+      this.problems.read = undefined;
+      return;
+    }
+    this.totals.errors++;
+    if (this.problems.read === undefined)
+      this.log.inboxReadFailed(this.nodeId, this.reader?.cursor ?? "", err);
+    this.problems.read = (err as Error)?.message ?? String(err);
+  }
+
+  /** Resolves with the seq of the marker `token` once the reader has read it. */
+  private markerRead(token: string): { seen: Promise<number>; cancel(): void } {
+    let cancel = () => {};
+    const seen = new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.markers.delete(token);
+        reject(new BackplaneUnavailableError("This node did not read its own inbox in time."));
+      }, this.options.publishTimeoutMs);
+      this.markers.set(token, (seq) => {
+        clearTimeout(timer);
+        this.markers.delete(token);
+        resolve(seq);
+      });
+      cancel = () => {
+        clearTimeout(timer);
+        this.markers.delete(token);
+      };
+    });
+    seen.catch(() => undefined);
+    return { seen, cancel };
+  }
+
+  /** Appends items to another node's inbox; false when that node is gone (its inbox with it). */
+  private async appendTo(nodeId: string, items: unknown[][]): Promise<boolean> {
+    const inbox = this.keys.inbox(nodeId);
+    const reply = await this.run(() =>
+      this.link.send(inbox, [
+        "XADD",
+        inbox,
+        "NOMKSTREAM",
+        "MAXLEN",
+        "~",
+        String(this.options.inboxMaxEntries),
+        "*",
+        "b",
+        encodeEntry(items),
+      ]),
+    );
+    return reply !== null;
+  }
+
+  // ---- inside: the registry ----
+
+  /** One batch of registrations and removals: the sets and a marker at once, then the lookups' entries. */
+  private async writeRegistrations(changes: RegistryChange[]): Promise<number[]> {
+    const token = randomUUID();
+    const marker = this.markerRead(token);
+    try {
+      const real = changes.filter((c) => c.connectionId !== "");
+      await registry.changeConnectionSets(
+        this.link,
+        this.keys,
+        this.nodeId,
+        real,
+        token,
+        this.options.inboxMaxEntries,
+      );
+      await Promise.all(
+        real.map((c) =>
+          c.add
+            ? registry.writeConnection(this.link, this.keys, this.nodeId, c.info!)
+            : registry.eraseConnection(this.link, this.keys, this.nodeId, c.hub, c.connectionId, c.userId),
+        ),
+      );
+      await this.writeCounts(real);
+      const seq = await marker.seen;
+      return changes.map(() => seq);
+    } catch (err) {
+      marker.cancel();
+      throw err;
+    }
+  }
+
+  /** The per-node counts of the hubs and users a batch changed, and this node's connection total. */
+  private async writeCounts(changes: RegistryChange[]): Promise<void> {
+    const hubs = new Set<string>();
+    const users = new Set<string>();
+    for (const c of changes) {
+      const delta = c.add ? 1 : -1;
+      hubs.add(c.hub);
+      bump(this.counts.hubs, c.hub, delta);
+      if (c.userId !== "") {
+        users.add(`${c.hub}\n${c.userId}`);
+        bump(this.counts.users, `${c.hub}\n${c.userId}`, delta);
+      }
+    }
+    const writes: Promise<void>[] = [];
+    for (const hub of hubs) {
+      writes.push(
+        registry.setCount(this.link, this.keys.hubNodes(hub), this.nodeId, this.counts.hubs.get(hub) ?? 0),
+      );
+    }
+    for (const key of users) {
+      const [hub, userId] = splitOnce(key);
+      writes.push(
+        registry.setCount(
+          this.link,
+          this.keys.hubUsers(hub),
+          member(this.nodeId, userId),
+          this.counts.users.get(key) ?? 0,
+        ),
+      );
+    }
+    writes.push(
+      this.link
+        .send(this.keys.node(this.nodeId), [
+          "HSET",
+          this.keys.node(this.nodeId),
+          "connections",
+          String(this.connectionTotal()),
+        ])
+        .then(() => undefined),
+    );
+    await Promise.all(writes);
+  }
+
+  private connectionTotal(): number {
+    let total = 0;
+    for (const count of this.counts.hubs.values()) total += count;
+    return total;
+  }
+
+  /** Changes a membership: here when the connection is ours, else by asking the node that holds it. */
+  private async changeGroup(
+    add: boolean,
+    hub: string,
+    connectionId: string,
+    group: string,
+  ): Promise<GroupChangeOutcome> {
+    if (this.index.get(hub, connectionId)) return this.applyGroupChange(add, hub, connectionId, group);
+    const owner = await this.ownerOf(hub, connectionId);
+    if (owner === undefined || owner === this.nodeId) return GroupChangeOutcome.UnknownConnection;
+    const requestId = randomUUID();
+    const answer = new Promise<GroupChangeOutcome | undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), this.options.publishTimeoutMs);
+      this.groupRequests.set(requestId, (outcome) => {
+        clearTimeout(timer);
+        resolve(outcome);
+      });
+    });
+    try {
+      const asked = await this.appendTo(owner, [
+        groupChangeItem(requestId, this.nodeId, hub, connectionId, group, add),
+      ]);
+      if (!asked) return GroupChangeOutcome.UnknownConnection;
+      const outcome = await answer;
+      if (outcome !== undefined) return outcome;
+      this.log.groupChangeUnconfirmed(owner, connectionId);
+      throw new BackplaneUnavailableError(
+        `The node holding connection '${connectionId}' did not answer in time.`,
+      );
+    } finally {
+      this.groupRequests.delete(requestId);
+    }
+  }
+
+  /** Another node asks for a group change of one of our connections: made, then answered. */
+  private async onGroupChangeAsked(item: Extract<InboxItem, { type: typeof ItemType.GroupChange }>) {
+    try {
+      const outcome = await this.applyGroupChange(item.add, item.hub, item.connectionId, item.group);
+      await this.appendTo(item.fromNode, [groupChangedItem(item.requestId, outcome)]);
+    } catch (err) {
+      // No answer: the asking node gives up after its timeout and says so.
+      this.totals.errors++;
+      this.log.batchFailed(1, err);
+    }
+  }
+
+  /** A group change of our own connection, in order with its others: the registry, then this node's index. */
+  private applyGroupChange(add: boolean, hub: string, connectionId: string, group: string) {
+    const key = `${hub}\n${connectionId}`;
+    const previous = this.groupQueues.get(key) ?? Promise.resolve();
+    const next = previous.then(async (): Promise<GroupChangeOutcome> => {
+      if (!this.index.get(hub, connectionId)) return GroupChangeOutcome.UnknownConnection;
+      const changed = await this.run(() =>
+        registry.changeGroup(this.link, this.keys, this.nodeId, hub, connectionId, group, add),
+      );
+      this.index.applyGroupChange(hub, connectionId, group, add, ++this.groupSeq);
+      if (changed) await this.countGroupMember(hub, group, add ? 1 : -1);
+      return GroupChangeOutcome.Done;
+    });
+    const settled = next.catch(() => undefined);
+    this.groupQueues.set(key, settled);
+    void settled.then(() => {
+      if (this.groupQueues.get(key) === settled) this.groupQueues.delete(key);
+    });
+    return next;
+  }
+
+  private async countGroupMember(hub: string, group: string, delta: number): Promise<void> {
+    const key = `${hub}\n${group}`;
+    bump(this.counts.groups, key, delta);
+    await registry
+      .setCount(
+        this.link,
+        this.keys.hubGroups(hub),
+        member(this.nodeId, group),
+        this.counts.groups.get(key) ?? 0,
+      )
+      .catch(() => undefined);
+  }
+
+  /** The live node holding a connection, per the registry. */
+  private async ownerOf(hub: string, connectionId: string): Promise<string | undefined> {
+    const key = this.keys.connection(hub, connectionId);
+    const owner = text(await this.run(() => this.link.send(key, ["HGET", key, "node"])));
+    return owner !== undefined && this.isLive(owner) ? owner : undefined;
+  }
+
+  private isLive(nodeId: string): boolean {
+    return !this.dead.has(nodeId);
+  }
+
+  private readonly isLiveFn = (nodeId: string) => this.isLive(nodeId);
+
+  // ---- inside: heartbeat, sweep, re-registration ----
+
+  private async heartbeat(first: boolean): Promise<void> {
+    try {
+      const reply = (await heartbeatScript.run(
+        this.link,
+        [this.keys.nodes],
+        [this.nodeId, String(this.options.nodeTimeoutMs)],
+      )) as Reply[];
+      this.dead = new Set(texts(reply[1]!));
+      const existed = await registry.writeNodeInfo(
+        this.link,
+        this.keys,
+        this.nodeId,
+        {
+          description: this.options.description,
+          startedAt: String(this.startedAt),
+          version: SWITCHBOARD_VERSION,
+          connections: String(this.connectionTotal()),
+          ...Object.fromEntries(Object.entries(this.totals).map(([k, v]) => [k, String(v)])),
+          ...(this.advertisedUrl === undefined ? {} : { url: this.advertisedUrl }),
+        },
+        this.options.nodeTimeoutMs * 3,
+      );
+      if (!existed && !first) await this.reregister();
+      if (this.reader) {
+        const inbox = this.keys.inbox(this.nodeId);
+        await this.link.send(inbox, ["XTRIM", inbox, "MINID", this.reader.cursor]);
+      }
+      await this.retryRemovals();
+      this.problems.heartbeat = undefined;
+      this.problems.link = undefined;
+      for (const nodeId of this.dead) await this.sweep(nodeId);
+    } catch (err) {
+      if (first) throw err;
+      this.totals.errors++;
+      if (this.problems.heartbeat === undefined) this.log.heartbeatFailed(this.nodeId, err);
+      this.problems.heartbeat = (err as Error)?.message ?? String(err);
+    }
+  }
+
+  private async sweep(nodeId: string): Promise<void> {
+    const swept = await registry.sweepNode(this.link, this.keys, nodeId, this.options.nodeTimeoutMs);
+    if (swept !== undefined) this.log.nodeSwept(nodeId, this.nodeId, swept);
+  }
+
+  /**
+   * Our node entry was gone: swept while this process was paused, or Redis lost its data. Everything
+   * this node holds is registered again (its inbox too, by the registry script's marker).
+   */
+  private async reregister(): Promise<void> {
+    const connections = this.index.all().filter((c) => c.state === "ready");
+    this.counts.hubs.clear();
+    this.counts.users.clear();
+    this.counts.groups.clear();
+    await Promise.all(
+      connections.map((c) =>
+        this.registrations.submit({
+          hub: c.hub,
+          connectionId: c.connectionId,
+          userId: c.userId,
+          add: true,
+          info: {
+            hub: c.hub,
+            connectionId: c.connectionId,
+            userId: c.userId,
+            resumable: c.resumable,
+            connectedAt: preciseNow(),
+          },
+        }),
+      ),
+    );
+    for (const c of connections) {
+      for (const group of c.groups) {
+        await registry.changeGroup(this.link, this.keys, this.nodeId, c.hub, c.connectionId, group, true);
+        await this.countGroupMember(c.hub, group, 1);
+      }
+    }
+    this.log.nodeReregistered(this.nodeId, connections.length);
+  }
+
+  private async retryRemovals(): Promise<void> {
+    const removals = this.failedRemovals.splice(0);
+    for (const change of removals) {
+      if (this.index.get(change.hub, change.connectionId)) continue; // it came back meanwhile
+      await this.registrations.submit(change).catch(() => this.failedRemovals.push(change));
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    const wasStarted = this.state === "started";
+    this.state = "closed";
+    for (const timer of this.timers) clearInterval(timer);
+    await this.reader?.stop();
+    if (wasStarted) {
+      try {
+        await this.link.send(this.keys.sweepLock(this.nodeId), ["DEL", this.keys.sweepLock(this.nodeId)]);
+        await registry.sweepNode(this.link, this.keys, this.nodeId, 60_000);
+      } catch (err) {
+        this.log.unregisterFailed(this.nodeId, err);
+      }
+    }
+    this.index.clear();
+    await Promise.all([this.link.close(), this.readerLink.close()]);
+    if (wasStarted) this.log.stopped(this.nodeId);
+  }
+
+  // ---- inside: helpers ----
+
+  private ensureStarted(): void {
+    if (this.state !== "started")
+      throw new BackplaneUnavailableError(`The Redis backplane is ${this.state}.`);
+  }
+
+  /** Runs Redis commands; their failure is a BackplaneUnavailableError. */
+  private async run<T>(commands: () => Promise<T>): Promise<T> {
+    try {
+      return await commands();
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  private read<T>(commands: () => Promise<T>): Promise<T> {
+    if (this.state !== "started") {
+      return Promise.reject(new BackplaneUnavailableError(`The Redis backplane is ${this.state}.`));
+    }
+    return this.run(commands);
+  }
+
+  /** A key lives at least `ttlMs` from now (never shorter than it was). */
+  private async extendExpiry(key: string, ttlMs: number): Promise<void> {
+    await this.link.send(key, ["PEXPIRE", key, String(ttlMs), "NX"]);
+    await this.link.send(key, ["PEXPIRE", key, String(ttlMs), "GT"]);
+  }
+
+  /** Kept notifications listed in a sorted set; ids whose hash expired are dropped from it. */
+  private async pendingList(hub: string, listKey: string, newestFirst: boolean, limit: number) {
+    const ids = texts(
+      await this.run(() =>
+        this.link.send(
+          listKey,
+          newestFirst ? ["ZRANGE", listKey, "0", String(limit - 1), "REV"] : ["ZRANGE", listKey, "0", "-1"],
+        ),
+      ),
+    );
+    const found = await Promise.all(
+      ids.map(async (id) => {
+        const key = this.keys.pending(hub, id);
+        const fields = await this.link.send(key, ["HGETALL", key]);
+        const values = Array.isArray(fields) ? fields : [];
+        const map = new Map<string, Reply>();
+        for (let i = 0; i + 1 < values.length; i += 2) map.set(text(values[i])!, values[i + 1]!);
+        if (map.size === 0) return { id, gone: true as const };
+        const number = (name: string) => (map.has(name) ? Number(text(map.get(name))) : undefined);
+        const envelope = decodeEnvelope(map.get("message") as Buffer);
+        if (envelope.type !== EnvelopeType.Invocation)
+          throw new Error("A kept notification is not an invocation.");
+        return {
+          id,
+          gone: false as const,
+          key: text(map.get("key")) ?? "",
+          message: envelope.message,
+          createdAt: number("createdAt") ?? 0,
+          expiresAt: number("expiresAt") ?? 0,
+          confirmedBy: text(map.get("confirmedBy")),
+          confirmedAt: number("confirmedAt"),
+        };
+      }),
+    );
+    const gone = found.filter((n) => n.gone).map((n) => n.id);
+    if (gone.length > 0) await this.link.send(listKey, ["ZREM", listKey, ...gone]).catch(() => undefined);
+    return found.filter((n): n is Exclude<(typeof found)[number], { gone: true }> => !n.gone);
+  }
+
+  private every(ms: number, tick: () => void): void {
+    const timer = setInterval(tick, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+}
+
+/** Creates a Redis backplane (standalone or Cluster); see {@link RedisBackplaneOptions}. */
+export function redis(options: RedisBackplaneOptions): RedisBackplane {
+  return new RedisBackplane(options);
+}
+
+/** A registration or removal of one connection of this node (or, with an empty id, only a marker). */
+interface RegistryChange {
+  hub: string;
+  connectionId: string;
+  userId: string;
+  add: boolean;
+  info?: registry.RegisteredConnection;
+}
+
+function markerOnly(): RegistryChange {
+  return { hub: "", connectionId: "", userId: "", add: false };
+}
+
+const encoder = new Encoder();
+const decoder = new Decoder();
+
+function storedEntries(reply: Reply): { expiresAt: number; message: BackplaneMessage }[] {
+  if (!Array.isArray(reply)) return [];
+  return reply.map((raw) => {
+    const [expiresAt, envelopeBytes] = decoder.decode(raw as Buffer) as [number, Uint8Array];
+    const envelope = decodeEnvelope(envelopeBytes);
+    if (envelope.type !== EnvelopeType.Invocation) throw new Error("A stored message is not an invocation.");
+    return { expiresAt, message: envelope.message };
+  });
+}
+
+/** Wall-clock milliseconds with a fraction: two calls in one millisecond still order. */
+function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function bump(counts: Map<string, number>, key: string, delta: number): void {
+  const next = (counts.get(key) ?? 0) + delta;
+  if (next > 0) counts.set(key, next);
+  else counts.delete(key);
+}
+
+function splitOnce(value: string): [string, string] {
+  const at = value.indexOf("\n");
+  return [value.slice(0, at), value.slice(at + 1)];
+}
+
+function unavailable(err: unknown): Error {
+  if (err instanceof BackplaneUnavailableError || err instanceof UnknownConnectionError) return err;
+  if (err instanceof TypeError) return err;
+  return new BackplaneUnavailableError(`Redis: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+}
