@@ -2,14 +2,30 @@
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
-/** Each layer folder, with the layers it must not import. */
+/** The layers no backplane may import. */
+const aboveBackplanes = ["transport", "hub", "server", "api", "cli"];
+
+/** Each layer folder, with the layers it must not import (one entry per file: a later match would replace it). */
 const forbiddenImports = {
   "src/protocol/**": ["transport", "hub", "backplane", "server", "api", "cli"],
   "src/transport/**": ["hub", "backplane", "server", "api", "cli"],
-  "src/hub/**": ["server", "api", "cli", "backplane/memory", "backplane/postgres"],
+  "src/hub/**": ["server", "api", "cli", "backplane/memory", "backplane/postgres", "backplane/redis"],
   "src/connections/**": ["hub", "backplane", "notifications", "server", "api", "cli"],
-  "src/backplane/**": ["transport", "hub", "server", "api", "cli"],
-  "src/notifications/**": ["transport", "server", "api", "cli", "backplane/memory", "backplane/postgres"],
+  "src/backplane/*.ts": aboveBackplanes,
+  // Each backplane stands alone on the shared pieces (backplane/shared): a third is one more folder.
+  "src/backplane/postgres/**": [...aboveBackplanes, "redis", "memory"],
+  "src/backplane/redis/**": [...aboveBackplanes, "postgres", "memory"],
+  "src/backplane/memory/**": [...aboveBackplanes, "postgres", "redis"],
+  "src/backplane/shared/**": [...aboveBackplanes, "postgres", "redis", "memory"],
+  "src/notifications/**": [
+    "transport",
+    "server",
+    "api",
+    "cli",
+    "backplane/memory",
+    "backplane/postgres",
+    "backplane/redis",
+  ],
   "src/api/**": ["server", "cli", "transport"],
   "src/server/**": ["cli"],
 };
@@ -32,7 +48,7 @@ export default tseslint.config(
         "error",
         {
           patterns: layers.map((layer) => ({
-            group: [`**/${layer}/**`, `**/${layer}/*`, `../${layer}`],
+            group: [`**/${layer}/**`, `**/${layer}/*`, `../${layer}`, `../${layer}/*`],
             message: `This layer must not import ${layer}/ (see ../shared/design.md: imports flow downward only).`,
           })),
         },

@@ -15,7 +15,8 @@ Commands:
             round-robin load balancer without sticky sessions in front; prints the URL to open.
             This is what \`npm start\` runs.
   start     One node. With --database-url (or $DATABASE_URL) it joins that cluster; without, it starts
-            an embedded PostgreSQL and prints the URL other nodes can join with; --memory runs it alone.
+            an embedded PostgreSQL and prints the URL other nodes can join with; --memory runs it alone;
+            --redis-url or --redis-cluster puts the cluster on Redis instead of PostgreSQL.
             It serves the notification hub, Prometheus metrics at /metrics, and the HTTP API under /api
             when given an API key hash (or --demo-mode).
   migrate   Create or upgrade the backplane's tables in --database-url (or $DATABASE_URL), then exit.
@@ -29,6 +30,10 @@ Options:
   --database-url <u>   PostgreSQL connection string (default: $DATABASE_URL, else an embedded PostgreSQL).
   --data-dir <dir>     Where the embedded PostgreSQL keeps its files (default: .switchboard/pg).
   --schema <name>      The backplane's schema, so several apps can share a database (default: switchboard).
+  --redis-url <url>    start: the Redis backplane on a standalone Redis (redis://[user:pass@]host:port).
+  --redis-cluster <a>  start: the Redis backplane on a Redis Cluster: some of its nodes, as
+                       host:port,host:port,... (the rest are discovered).
+  --redis-prefix <p>   start: the prefix of the Redis backplane's keys (default: switchboard).
   --node-timeout <ms>  start: a node that hangs this long is swept with its connections (default: 10000);
                        a node whose process died is swept within about a second.
   --drain-timeout <ms> start: how long a stop (SIGTERM) waits for its drain (connections unregistered, what
@@ -67,6 +72,9 @@ export async function main(argv: string[]): Promise<number> {
         "database-url": { type: "string" },
         "data-dir": { type: "string" },
         schema: { type: "string" },
+        "redis-url": { type: "string" },
+        "redis-cluster": { type: "string" },
+        "redis-prefix": { type: "string" },
         nodes: { type: "string" },
         "node-timeout": { type: "string" },
         "drain-timeout": { type: "string" },
@@ -124,7 +132,12 @@ export async function main(argv: string[]): Promise<number> {
           values["drain-timeout"] === undefined
             ? undefined
             : positiveInteger("--drain-timeout", values["drain-timeout"]);
-        const database = values.memory ? undefined : await openDatabase(values["database-url"], dataDir);
+        const redisSettings = redisOptions(values);
+        if (redisSettings && (values.memory || values["database-url"])) {
+          throw new UsageError("--redis-url and --redis-cluster go without --memory and --database-url.");
+        }
+        const database =
+          values.memory || redisSettings ? undefined : await openDatabase(values["database-url"], dataDir);
         if (database?.embedded) {
           cliLog.embeddedPostgres(
             log,
@@ -139,6 +152,7 @@ export async function main(argv: string[]): Promise<number> {
             nodeUrl: values["node-url"] ?? process.env.SWITCHBOARD_NODE_URL,
             databaseUrl: database?.url,
             schema: values.schema,
+            redis: redisSettings,
             nodeTimeoutMs,
             drainTimeoutMs,
             migrate: !values["no-migrate"],
@@ -206,6 +220,35 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+}
+
+/** The Redis backplane's settings from --redis-url / --redis-cluster, or undefined for PostgreSQL. */
+function redisOptions(values: {
+  "redis-url"?: string;
+  "redis-cluster"?: string;
+  "redis-prefix"?: string;
+}): { url?: string; nodes?: string[]; prefix?: string } | undefined {
+  const url = values["redis-url"];
+  const cluster = values["redis-cluster"];
+  if (url === undefined && cluster === undefined) {
+    if (values["redis-prefix"] !== undefined)
+      throw new UsageError("--redis-prefix needs --redis-url or --redis-cluster.");
+    return undefined;
+  }
+  if (url !== undefined && cluster !== undefined) {
+    throw new UsageError(
+      "Give one of --redis-url (a standalone Redis) and --redis-cluster (a Redis Cluster).",
+    );
+  }
+  if (url !== undefined && !/^rediss?:\/\/./.test(url)) {
+    throw new UsageError(`--redis-url must be a redis:// or rediss:// URL, not '${url}'.`);
+  }
+  const nodes = cluster?.split(",").map((node) => node.trim());
+  if (nodes && nodes.some((node) => !/^[^\s/:]+:\d{1,5}$/.test(node))) {
+    throw new UsageError(`--redis-cluster takes host:port,host:port,..., not '${cluster}'.`);
+  }
+  const prefix = values["redis-prefix"];
+  return { ...(url ? { url } : { nodes }), ...(prefix === undefined ? {} : { prefix }) };
 }
 
 /** parseArgs's complaint in a line a person can act on. */

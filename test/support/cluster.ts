@@ -25,8 +25,11 @@ export interface Cluster {
 
 export interface ClusterOptions {
   nodes: number;
-  databaseUrl: string;
-  schema: string;
+  /** The PostgreSQL backplane's database and schema... */
+  databaseUrl?: string;
+  schema?: string;
+  /** ...or other backplane arguments instead (`--redis-cluster …`). */
+  backplaneArgs?: string[];
   /** Extra `switchboard start` arguments. */
   args?: string[];
   /**
@@ -41,10 +44,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const nodes: NodeProcess[] = [];
   const logs: string[] = [];
   const args = [
-    "--database-url",
-    options.databaseUrl,
-    "--schema",
-    options.schema,
+    ...(options.backplaneArgs ?? ["--database-url", options.databaseUrl!, "--schema", options.schema!]),
     ...(options.hubs === false ? [] : ["--hubs", options.hubs ?? "test/hubs/cluster-hubs.ts"]),
     "--log-level",
     process.env.TEST_LOG ? "debug" : "info",

@@ -5,6 +5,7 @@ import { pathToFileURL } from "node:url";
 import type { Logger as PinoLogger } from "pino";
 import { cliLog } from "../log.js";
 import { postgres } from "../../backplane/postgres/postgres-backplane.js";
+import { redis } from "../../backplane/redis/redis-backplane.js";
 import type { HubDefinition } from "../../hub/hub.js";
 import { createServer, LISTEN_BACKLOG, type SwitchboardServer } from "../../server/create-server.js";
 import type { ServerOptions } from "../../server/options.js";
@@ -21,6 +22,8 @@ export interface NodeSettings {
   databaseUrl: string | undefined;
   /** The backplane's schema; default "switchboard". */
   schema: string | undefined;
+  /** A Redis backplane instead of PostgreSQL: a standalone Redis (`url`) or a Redis Cluster (`nodes`). */
+  redis?: { url?: string; nodes?: string[]; prefix?: string };
   /** How long a silent node lives before it is swept; the heartbeat runs five times as often. */
   nodeTimeoutMs: number | undefined;
   drainTimeoutMs: number | undefined;
@@ -53,17 +56,20 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
   const { log } = settings;
   const app = settings.hubsModule ? await loadApp(settings.hubsModule) : { hubs: { "/hubs/chat": ChatHub } };
   const timeout = settings.nodeTimeoutMs;
-  const backplane = settings.databaseUrl
-    ? postgres({
-        connectionString: settings.databaseUrl,
-        schema: settings.schema,
-        migrate: settings.migrate,
-        logger: log,
-        ...(timeout
-          ? { nodeTimeoutMs: timeout, heartbeatIntervalMs: Math.max(1, Math.floor(timeout / 5)) }
-          : {}),
-      })
-    : undefined;
+  const heartbeat = timeout
+    ? { nodeTimeoutMs: timeout, heartbeatIntervalMs: Math.max(1, Math.floor(timeout / 5)) }
+    : {};
+  const backplane = settings.redis
+    ? redis({ ...settings.redis, logger: log, ...heartbeat })
+    : settings.databaseUrl
+      ? postgres({
+          connectionString: settings.databaseUrl,
+          schema: settings.schema,
+          migrate: settings.migrate,
+          logger: log,
+          ...heartbeat,
+        })
+      : undefined;
   const server = createServer({
     ...app,
     backplane,
