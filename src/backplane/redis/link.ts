@@ -57,7 +57,8 @@ export function createLink(options: ResolvedRedisOptions, onError: (err: Error) 
     const wrap = (cluster: ReturnType<typeof make>): RedisLink => {
       cluster.on("error", onError);
       return {
-        send: (key, args) => cluster.sendCommand(key, false, args, { typeMapping: buffers }) as Promise<Reply>,
+        send: (key, args) =>
+          cluster.sendCommand(key, false, args, { typeMapping: buffers }) as Promise<Reply>,
         duplicate: () => wrap(make()),
         connect: async () => {
           await cluster.connect();

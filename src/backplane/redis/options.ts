@@ -32,6 +32,12 @@ export interface RedisBackplaneOptions {
    * what it has read itself every heartbeat. @default 100_000
    */
   inboxMaxEntries?: number;
+  /**
+   * A send is confirmed only once this many replicas of the receiving node's master have it (`WAIT`), so
+   * a failover loses no confirmed send (Redis replicates asynchronously otherwise). 0: the master's
+   * acknowledgement is enough. @default 0
+   */
+  waitForReplicas?: number;
   /** Where log events go. @default JSON lines on stdout at $LOG_LEVEL, else info (src/log.ts) */
   logger?: Logger;
   /** Shown in the node list. @default "<host name> pid <pid>" */
@@ -50,6 +56,7 @@ export interface ResolvedRedisOptions {
   maxBatchMessages: number;
   maxQueuedMessages: number;
   inboxMaxEntries: number;
+  waitForReplicas: number;
   logger: Logger;
   description: string;
 }
@@ -112,6 +119,7 @@ export function resolveRedisOptions(options: RedisBackplaneOptions): ResolvedRed
     maxBatchMessages: integer("maxBatchMessages", options.maxBatchMessages, 500, 1, 100_000),
     maxQueuedMessages: integer("maxQueuedMessages", options.maxQueuedMessages, 10_000, 1),
     inboxMaxEntries: integer("inboxMaxEntries", options.inboxMaxEntries, 100_000, 100),
+    waitForReplicas: integer("waitForReplicas", options.waitForReplicas, 0, 0, 16),
     logger,
     description: options.description ?? `${hostname()} pid ${process.pid}`,
   };

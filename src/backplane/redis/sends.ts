@@ -51,6 +51,7 @@ export class SendWriter {
       maxQueuedMessages: number;
       publishTimeoutMs: number;
       inboxMaxEntries: number;
+      waitForReplicas: number;
     },
     private readonly counted: (entries: number) => void,
   ) {
@@ -142,10 +143,25 @@ export class SendWriter {
       items.push(envelopeItem(send.hub, send.envelope, share.all ? undefined : share.ids));
     }
     args[2] = encodeEntry(items);
-    const reply = await sendScript.run(this.link, [this.keys.inbox(nodeId), ...setKeys.keys()], args);
+    const inbox = this.keys.inbox(nodeId);
+    const reply = await sendScript.run(this.link, [inbox, ...setKeys.keys()], args);
     if (!Array.isArray(reply)) return [];
+    if (this.options.waitForReplicas > 0) await this.untilReplicated(inbox);
     this.counted(1);
     return reply.map((count) => Number(count));
+  }
+
+  /** Waits until enough replicas of the inbox's master have everything written to it so far. */
+  private async untilReplicated(inbox: string): Promise<void> {
+    const wanted = this.options.waitForReplicas;
+    const acked = Number(
+      await this.link.send(inbox, ["WAIT", String(wanted), String(this.options.publishTimeoutMs)]),
+    );
+    if (acked < wanted) {
+      throw new BackplaneUnavailableError(
+        `Only ${acked} of ${wanted} replicas acknowledged the send in time (it may still be delivered).`,
+      );
+    }
   }
 
   /** Each node's shares of the batch, in send order; this node and dead ones left out. */
