@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { cpus, loadavg, totalmem } from "node:os";
 import pg from "pg";
 import { createClient } from "redis";
+import { findSystemProgram } from "../../test/support/system-programs.js";
 import { startEmbeddedPostgres, type EmbeddedPostgres } from "../../src/backplane/postgres/embedded.js";
 import { SOCKET_IO_TABLE } from "../peers/socketio-table.js";
 import { clusterPids, parentPid, pidsNamed } from "./procs.js";
@@ -83,6 +84,12 @@ export async function prepare(options: BenchOptions, log: (line: string) => void
     redisMissing = `no Redis answered at ${options.redisUrl} (${err instanceof Error ? err.message : String(err)})`;
     log(`Redis peers are skipped: ${redisMissing}.`);
   }
+  const redisServer = await findSystemProgram({
+    name: "redis-server",
+    path: "/usr/bin/redis-server",
+    aptPackage: "redis-server",
+  });
+  if (redisServer.missing) log(`Our Redis Cluster backplane is skipped: ${redisServer.missing}`);
   // A backend's parent is the postmaster: its children are this server's processes, and only those count.
   const [{ pid }] = (await query<{ pid: number }>(databaseUrl, "SELECT pg_backend_pid() AS pid")) as [
     { pid: number },
@@ -97,6 +104,7 @@ export async function prepare(options: BenchOptions, log: (line: string) => void
       schema,
       redisUrl: options.redisUrl,
       redisMissing,
+      redisServer,
       postgresPids: () => (postmaster ? clusterPids(postmaster) : pidsNamed(["postgres"])),
       ourExecArgv: [],
     },

@@ -43,6 +43,7 @@ export function formatValue(value: number | undefined, unit: Row["unit"]): strin
 const SHORT: Record<ServerKind["id"], string> = {
   ours: "ours/PG",
   "ours-memory": "ours/mem",
+  "ours-redis": "ours/Redis",
   "sio-pg": "sio+PG",
   "sio-redis": "sio+Redis",
   sio: "sio",

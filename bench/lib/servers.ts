@@ -3,6 +3,7 @@
  * shared database or Redis and says which load client speaks to it.
  */
 import type { ClientKind } from "../load/clients.js";
+import { startRedisServers } from "../../test/support/redis-servers.js";
 import { startOurs, startPeer, type ServerHandle } from "./procs.js";
 
 export interface Environment {
@@ -12,6 +13,8 @@ export interface Environment {
   redisUrl: string;
   /** Why Redis peers are skipped, or undefined when Redis answered. */
   redisMissing: string | undefined;
+  /** The redis-server binary our Redis Cluster backplane runs on, or why there is none. */
+  redisServer: { path: string; missing?: undefined } | { path?: undefined; missing: string };
   /** The processes of the PostgreSQL server in use (for its CPU), or all `postgres` processes if unknown. */
   postgresPids(): number[];
   /** Extra node flags for our nodes (e.g. --cpu-prof); only the profiling pass sets them. */
@@ -19,7 +22,7 @@ export interface Environment {
 }
 
 export interface ServerKind {
-  id: "ours" | "ours-memory" | "sio-pg" | "sio-redis" | "sio" | "ws";
+  id: "ours" | "ours-redis" | "ours-memory" | "sio-pg" | "sio-redis" | "sio" | "ws";
   label: string;
   ours: boolean;
   client: ClientKind;
@@ -54,6 +57,15 @@ export const SERVERS: Record<ServerKind["id"], ServerKind> = {
       sequential(nodes, () =>
         startOurs(["--database-url", env.databaseUrl, "--schema", env.schema], env.ourExecArgv),
       ),
+  },
+  "ours-redis": {
+    id: "ours-redis",
+    label: "ours (Redis Cluster backplane)",
+    ours: true,
+    client: "signalr",
+    maxNodes: 16,
+    missing: (env) => env.redisServer.missing,
+    start: (env, nodes) => startOnRedisCluster(env, nodes),
   },
   "ours-memory": {
     id: "ours-memory",
@@ -108,3 +120,37 @@ export const SERVERS: Record<ServerKind["id"], ServerKind> = {
     start: (_env, nodes) => sequential(nodes, () => startPeer("bench/peers/ws.ts", [])),
   },
 };
+
+/**
+ * Our nodes on a Redis Cluster of three masters (no replicas: the bench measures the path, not failover)
+ * with the AOF at `appendfsync everysec`, started for this scenario on ports of its own and stopped with
+ * the last node.
+ */
+async function startOnRedisCluster(env: Environment, count: number): Promise<ServerHandle[]> {
+  const redis = await startRedisServers({
+    binary: env.redisServer.path!,
+    cluster: true,
+    replicas: 0,
+    appendfsync: "everysec",
+  });
+  let nodes: ServerHandle[];
+  try {
+    nodes = await sequential(count, () =>
+      startOurs(
+        ["--redis-cluster", redis.addresses.join(","), "--redis-prefix", env.schema],
+        env.ourExecArgv,
+      ),
+    );
+  } catch (err) {
+    await redis.stop();
+    throw err;
+  }
+  let running = nodes.length;
+  return nodes.map((node) => ({
+    ...node,
+    async stop() {
+      await node.stop();
+      if (--running === 0) await redis.stop();
+    },
+  }));
+}

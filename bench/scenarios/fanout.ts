@@ -17,7 +17,7 @@ export async function runFanout(bench: Bench): Promise<void> {
   const scenario = { scenario: 4, title: "fan-out to a group over 3 nodes" };
   const { options } = bench;
   const size = options.fanoutSize;
-  for (const server of serversFor(bench, ["ours", "sio-pg", "sio-redis"])) {
+  for (const server of serversFor(bench, ["ours", "ours-redis", "sio-pg", "sio-redis"])) {
     bench.log(`4 fan-out: ${server.label}`);
     await withServer(bench, scenario, server, { nodes: NODES, workers: WORKERS }, async (nodes, workers) => {
       const urls = nodes.map((n) => n.url);
@@ -60,7 +60,9 @@ export async function runFanout(bench: Bench): Promise<void> {
       const cpu = new CpuMeter({
         nodes: () => nodes.map((n) => n.pid),
         PG: bench.env.postgresPids,
-        ...(server.id === "sio-redis" ? { Redis: () => pidsNamed(["redis-server"]) } : {}),
+        ...(server.id === "sio-redis" || server.id === "ours-redis"
+          ? { Redis: () => pidsNamed(["redis-server"]) }
+          : {}),
         load: () => workers.map((w) => w.pid),
       });
       const result = await runPhase({

@@ -92,7 +92,9 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
   const window = { from: 0, to: 0 };
   bench.log(`Profiling our cross-node max phase (--cpu-prof into ${directory})`);
   const scenario = { scenario: 1, title: "profile" };
-  await withServer(profiled, scenario, SERVERS.ours, { nodes: 2, workers: 1 }, async (nodes, [worker]) => {
+  // Our PostgreSQL nodes, unless only our Redis ones are benched.
+  const server = options.servers.includes("ours") ? SERVERS.ours : SERVERS["ours-redis"];
+  await withServer(profiled, scenario, server, { nodes: 2, workers: 1 }, async (nodes, [worker]) => {
     pids.push(...nodes.map((n) => n.pid));
     const connected = await worker!.request<ConnectResult>({
       type: "connect",

@@ -36,8 +36,10 @@ export interface RedisServers {
 }
 
 export interface RedisServersOptions {
-  /** A Redis Cluster of three masters and three replicas; else one standalone server. */
+  /** A Redis Cluster of three masters (with a replica each, unless `replicas` is 0); else one standalone server. */
   cluster?: boolean;
+  /** Replicas per master of a cluster: 1 (a master can fail over) or 0. @default 1 */
+  replicas?: 0 | 1;
   /** `appendfsync` (the AOF is on): "always" makes an acknowledged write survive a crash. @default "always" */
   appendfsync?: "always" | "everysec" | "no";
   /** The `redis-server` binary. @default "redis-server" (on $PATH) */
@@ -50,7 +52,8 @@ export async function startRedisServers(options: RedisServersOptions = {}): Prom
   const cli = binary.replace(/redis-server$/, "redis-cli");
   const cluster = options.cluster ?? false;
   const dir = await mkdtemp(join(tmpdir(), "switchboard-test-redis-"));
-  const count = cluster ? 6 : 1;
+  const replicas = options.replicas ?? 1;
+  const count = cluster ? 3 * (1 + replicas) : 1;
   const ports: number[] = [];
   while (ports.length < count) {
     const port = await freePort(cluster);
@@ -100,7 +103,14 @@ export async function startRedisServers(options: RedisServersOptions = {}): Prom
     (await run(cli, ["-p", String(servers[i]!.port), ...args])).stdout;
   const addresses = ports.map((port) => `127.0.0.1:${port}`);
   if (cluster) {
-    await run(cli, ["--cluster", "create", ...addresses, "--cluster-replicas", "1", "--cluster-yes"]);
+    await run(cli, [
+      "--cluster",
+      "create",
+      ...addresses,
+      "--cluster-replicas",
+      String(replicas),
+      "--cluster-yes",
+    ]);
     await untilClusterOk(cliOn, servers.length);
   }
   const kill = async (i: number) => {

@@ -11,3 +11,7 @@
  */
 export { RedisBackplane, redis } from "./redis-backplane.js";
 export type { RedisBackplaneOptions } from "./options.js";
+
+// Publishing from a process that is not a node.
+export { createPublisher } from "./publisher.js";
+export type { RedisPublisher, RedisPublisherOptions } from "./publisher.js";

@@ -67,7 +67,11 @@ export function createLink(options: ResolvedRedisOptions, onError: (err: Error) 
           if (cluster.isOpen) await cluster.close().catch(() => cluster.destroy());
         },
         destroy: () => {
-          if (cluster.isOpen) cluster.destroy();
+          try {
+            cluster.destroy(); // also stops a connect that is still retrying
+          } catch {
+            // closed already
+          }
         },
       };
     };
@@ -87,7 +91,11 @@ export function createLink(options: ResolvedRedisOptions, onError: (err: Error) 
         if (client.isOpen) await client.close().catch(() => client.destroy());
       },
       destroy: () => {
-        if (client.isOpen) client.destroy();
+        try {
+          client.destroy(); // also stops a connect that is still retrying
+        } catch {
+          // closed already
+        }
       },
     };
   };

@@ -1,5 +1,4 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { Decoder, Encoder } from "@msgpack/msgpack";
 import {
   BackplaneUnavailableError,
   UnknownConnectionError,
@@ -36,6 +35,7 @@ import { LocalIndex, type LocalConnection } from "../shared/local-index.js";
 import { TargetKind, targetParts } from "../shared/targets.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
 import { InboxReader } from "./inbox.js";
+import { KeptMessages, preciseNow } from "./kept-messages.js";
 import { member, RedisKeys } from "./keys.js";
 import { createLink, text, texts, type RedisLink, type Reply } from "./link.js";
 import { resolveRedisOptions, type RedisBackplaneOptions, type ResolvedRedisOptions } from "./options.js";
@@ -52,13 +52,11 @@ import {
 } from "./protocol.js";
 import { createRedisLog, type RedisLog } from "./redis.log.js";
 import * as registry from "./registry.js";
-import { confirmScript, heartbeatScript, takeScript } from "./scripts.js";
+import { heartbeatScript } from "./scripts.js";
 import { SendWriter } from "./sends.js";
 
 /** Most connections registered (or removed) together. */
 const REGISTRY_BATCH = 500;
-/** How long a confirmed notification is still reported as confirmed. */
-const CONFIRMED_KEPT_MS = 10 * 60_000;
 
 /**
  * The Redis backplane: the registry and every node's inbox live in Redis, standalone or Cluster.
@@ -136,6 +134,7 @@ export class RedisBackplane
   private readonly totals = { messagesIn: 0, messagesOut: 0, errors: 0 };
   private problems: { link?: string; heartbeat?: string; read?: string } = {};
   private secret: Promise<Uint8Array> | undefined;
+  private readonly kept: KeptMessages;
 
   /** Validates the options (throws an Error naming a bad one); connects nothing until {@link start}. */
   constructor(options: RedisBackplaneOptions) {
@@ -158,6 +157,7 @@ export class RedisBackplane
       this.options,
       (entries) => (this.totals.messagesOut += entries),
     );
+    this.kept = new KeptMessages(this.link, this.keys, (commands) => this.run(commands));
     this.registrations = new Batcher(
       (changes) => this.writeRegistrations(changes),
       (c) => `${c.hub}\n${c.connectionId}`,
@@ -172,7 +172,17 @@ export class RedisBackplane
     this.state = "starting";
     this.handler = handler;
     try {
-      await Promise.all([this.link.connect(), this.readerLink.connect()]);
+      // The client retries a refused connection for ever: a start gives up after publishTimeoutMs.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all([this.link.connect(), this.readerLink.connect()]),
+        new Promise((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`no answer within ${this.options.publishTimeoutMs} ms`)),
+            this.options.publishTimeoutMs,
+          );
+        }),
+      ]).finally(() => clearTimeout(timer));
       this.startedAt = Date.now();
       // An empty registry change: creates the inbox, and the reader starts after its marker.
       const firstId = await registry.changeConnectionSets(
@@ -194,7 +204,8 @@ export class RedisBackplane
       this.reader.start();
     } catch (err) {
       this.state = "closed";
-      await Promise.all([this.link.close(), this.readerLink.close()]);
+      this.link.destroy();
+      this.readerLink.destroy();
       throw new BackplaneUnavailableError(
         `Could not start the Redis backplane on ${this.options.urls.join(", ")}: ${(err as Error)?.message ?? String(err)}`,
         { cause: err },
@@ -348,144 +359,54 @@ export class RedisBackplane
     return this.appendTo(owner, [envelopeItem(hub, encodeDisconnect(connectionId))]);
   }
 
-  // ---- messages kept for later ----
+  // ---- messages kept for later (kept-messages.ts) ----
 
-  async storeMessage(hub: string, key: string, message: BackplaneMessage, ttlMs: number): Promise<void> {
-    this.ensureStarted();
-    const listKey = this.keys.stored(hub, key);
-    const envelope = encodeInvocation({ kind: TargetKind.connections, ids: [], excluded: [] }, message);
-    const entry = Buffer.from(encoder.encode([Date.now() + ttlMs, envelope]));
-    await this.run(async () => {
-      await this.link.send(listKey, ["RPUSH", listKey, entry]);
-      await this.extendExpiry(listKey, ttlMs);
-      await this.link.send(this.keys.storedKeys(hub), ["SADD", this.keys.storedKeys(hub), key]);
-    });
+  storeMessage(hub: string, key: string, message: BackplaneMessage, ttlMs: number): Promise<void> {
+    return this.whenStarted(() => this.kept.store(hub, key, message, ttlMs));
   }
 
-  async takeStoredMessages(hub: string, key: string): Promise<BackplaneMessage[]> {
-    this.ensureStarted();
-    const listKey = this.keys.stored(hub, key);
-    const entries = await this.run(() => takeScript.run(this.link, [listKey], []));
-    await this.link
-      .send(this.keys.storedKeys(hub), ["SREM", this.keys.storedKeys(hub), key])
-      .catch(() => undefined);
-    return storedEntries(entries)
-      .filter((e) => e.expiresAt > Date.now())
-      .map((e) => e.message);
+  takeStoredMessages(hub: string, key: string): Promise<BackplaneMessage[]> {
+    return this.whenStarted(() => this.kept.take(hub, key));
   }
 
-  async addPendingNotification(
+  addPendingNotification(
     hub: string,
     key: string,
     id: string,
     message: BackplaneMessage,
     ttlMs: number,
   ): Promise<void> {
-    this.ensureStarted();
-    const now = preciseNow();
-    const envelope = Buffer.from(
-      encodeInvocation({ kind: TargetKind.connections, ids: [], excluded: [] }, message),
-    );
-    const hashKey = this.keys.pending(hub, id);
-    await this.run(async () => {
-      await this.link.send(hashKey, [
-        "HSET",
-        hashKey,
-        "key",
-        key,
-        "message",
-        envelope,
-        "createdAt",
-        String(now),
-        "expiresAt",
-        String(Date.now() + ttlMs),
-      ]);
-      await this.link.send(hashKey, ["PEXPIRE", hashKey, String(ttlMs)]);
-      for (const listKey of [this.keys.pendingOf(hub, key), this.keys.pendingAll(hub)]) {
-        await this.link.send(listKey, ["ZADD", listKey, String(now), id]);
-        await this.extendExpiry(listKey, ttlMs + CONFIRMED_KEPT_MS);
-      }
-    });
+    return this.whenStarted(() => this.kept.addPending(hub, key, id, message, ttlMs));
   }
 
-  async pendingNotifications(hub: string, key: string): Promise<PendingNotification[]> {
-    this.ensureStarted();
-    const kept = await this.pendingList(hub, this.keys.pendingOf(hub, key), false, -1);
-    return kept
-      .filter((n) => n.confirmedBy === undefined && n.expiresAt > Date.now())
-      .map((n) => ({ id: n.id, message: n.message }));
+  pendingNotifications(hub: string, key: string): Promise<PendingNotification[]> {
+    return this.whenStarted(() => this.kept.pending(hub, key));
   }
 
-  async confirmNotification(hub: string, id: string, connectionId: string): Promise<string | undefined> {
-    this.ensureStarted();
-    const reply = await this.run(() =>
-      confirmScript.run(
-        this.link,
-        [this.keys.pending(hub, id)],
-        [connectionId, String(Date.now()), String(CONFIRMED_KEPT_MS)],
-      ),
-    );
-    return text(reply);
+  confirmNotification(hub: string, id: string, connectionId: string): Promise<string | undefined> {
+    return this.whenStarted(() => this.kept.confirm(hub, id, connectionId));
   }
 
-  async notificationConfirmation(hub: string, id: string): Promise<NotificationConfirmation> {
-    this.ensureStarted();
-    const fields = presence.hash(
-      await this.run(() =>
-        this.link.send(this.keys.pending(hub, id), ["HGETALL", this.keys.pending(hub, id)]),
-      ),
-    );
-    const confirmedBy = fields.get("confirmedBy");
-    if (confirmedBy !== undefined) return { state: "confirmed", connectionId: confirmedBy };
-    return fields.size > 0 && Number(fields.get("expiresAt")) > Date.now()
-      ? { state: "pending" }
-      : { state: "unknown" };
+  notificationConfirmation(hub: string, id: string): Promise<NotificationConfirmation> {
+    return this.whenStarted(() => this.kept.confirmation(hub, id));
   }
 
-  async keptNotifications(hub: string, limit: number): Promise<KeptNotifications> {
-    this.ensureStarted();
-    const identifiers = texts(
-      await this.link.send(this.keys.storedKeys(hub), ["SMEMBERS", this.keys.storedKeys(hub)]),
-    );
-    const stored = (
-      await Promise.all(
-        identifiers.map(async (identifier) => {
-          const listKey = this.keys.stored(hub, identifier);
-          return storedEntries(await this.link.send(listKey, ["LRANGE", listKey, "0", "-1"])).map((e) => ({
-            identifier,
-            method: e.message.target,
-            expiresAt: new Date(e.expiresAt),
-          }));
-        }),
-      )
-    )
-      .flat()
-      .filter((e) => e.expiresAt.getTime() > Date.now())
-      .sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime())
-      .slice(0, limit);
-    const pending = (await this.pendingList(hub, this.keys.pendingAll(hub), true, limit)).map((n) => ({
-      id: n.id,
-      identifier: n.key,
-      createdAt: new Date(Math.floor(n.createdAt)),
-      expiresAt: new Date(n.expiresAt),
-      ...(n.confirmedBy === undefined ? {} : { confirmedBy: n.confirmedBy }),
-      ...(n.confirmedAt === undefined ? {} : { confirmedAt: new Date(n.confirmedAt) }),
-    }));
-    return { stored, pending };
+  keptNotifications(hub: string, limit: number): Promise<KeptNotifications> {
+    return this.whenStarted(() => this.kept.list(hub, limit));
   }
 
   // ---- presence ----
 
   userConnections(hub: string, userId: string): Promise<ConnectionInfo[]> {
-    return this.read(() => presence.userConnections(this.link, this.keys, this.isLiveFn, hub, userId));
+    return this.whenStarted(() => presence.userConnections(this.link, this.keys, this.isLiveFn, hub, userId));
   }
 
   groupMembers(hub: string, group: string): Promise<string[]> {
-    return this.read(() => presence.groupMembers(this.link, this.keys, this.isLiveFn, hub, group));
+    return this.whenStarted(() => presence.groupMembers(this.link, this.keys, this.isLiveFn, hub, group));
   }
 
   async connection(hub: string, connectionId: string) {
-    const found = await this.read(() =>
+    const found = await this.whenStarted(() =>
       presence.connection(this.link, this.keys, this.isLiveFn, hub, connectionId),
     );
     if (found === undefined) return undefined;
@@ -494,15 +415,15 @@ export class RedisBackplane
   }
 
   onlineUsers(hub: string): Promise<string[]> {
-    return this.read(() => presence.onlineUsers(this.link, this.keys, this.isLiveFn, hub));
+    return this.whenStarted(() => presence.onlineUsers(this.link, this.keys, this.isLiveFn, hub));
   }
 
   hubCounts(): Promise<HubCount[]> {
-    return this.read(() => presence.hubCounts(this.link, this.keys, this.isLiveFn));
+    return this.whenStarted(() => presence.hubCounts(this.link, this.keys, this.isLiveFn));
   }
 
   nodes(): Promise<NodeInfo[]> {
-    return this.read(() => presence.liveNodes(this.link, this.keys, this.options.nodeTimeoutMs));
+    return this.whenStarted(() => presence.liveNodes(this.link, this.keys, this.options.nodeTimeoutMs));
   }
 
   async advertiseUrl(url: string): Promise<void> {
@@ -516,7 +437,9 @@ export class RedisBackplane
   async nodeUrl(nodeId: string): Promise<string | undefined> {
     if (!this.isLive(nodeId)) return undefined;
     return text(
-      await this.read(() => this.link.send(this.keys.node(nodeId), ["HGET", this.keys.node(nodeId), "url"])),
+      await this.whenStarted(() =>
+        this.link.send(this.keys.node(nodeId), ["HGET", this.keys.node(nodeId), "url"]),
+      ),
     );
   }
 
@@ -960,56 +883,11 @@ export class RedisBackplane
     }
   }
 
-  private read<T>(commands: () => Promise<T>): Promise<T> {
+  private whenStarted<T>(commands: () => Promise<T>): Promise<T> {
     if (this.state !== "started") {
       return Promise.reject(new BackplaneUnavailableError(`The Redis backplane is ${this.state}.`));
     }
     return this.run(commands);
-  }
-
-  /** A key lives at least `ttlMs` from now (never shorter than it was). */
-  private async extendExpiry(key: string, ttlMs: number): Promise<void> {
-    await this.link.send(key, ["PEXPIRE", key, String(ttlMs), "NX"]);
-    await this.link.send(key, ["PEXPIRE", key, String(ttlMs), "GT"]);
-  }
-
-  /** Kept notifications listed in a sorted set; ids whose hash expired are dropped from it. */
-  private async pendingList(hub: string, listKey: string, newestFirst: boolean, limit: number) {
-    const ids = texts(
-      await this.run(() =>
-        this.link.send(
-          listKey,
-          newestFirst ? ["ZRANGE", listKey, "0", String(limit - 1), "REV"] : ["ZRANGE", listKey, "0", "-1"],
-        ),
-      ),
-    );
-    const found = await Promise.all(
-      ids.map(async (id) => {
-        const key = this.keys.pending(hub, id);
-        const fields = await this.link.send(key, ["HGETALL", key]);
-        const values = Array.isArray(fields) ? fields : [];
-        const map = new Map<string, Reply>();
-        for (let i = 0; i + 1 < values.length; i += 2) map.set(text(values[i])!, values[i + 1]!);
-        if (map.size === 0) return { id, gone: true as const };
-        const number = (name: string) => (map.has(name) ? Number(text(map.get(name))) : undefined);
-        const envelope = decodeEnvelope(map.get("message") as Buffer);
-        if (envelope.type !== EnvelopeType.Invocation)
-          throw new Error("A kept notification is not an invocation.");
-        return {
-          id,
-          gone: false as const,
-          key: text(map.get("key")) ?? "",
-          message: envelope.message,
-          createdAt: number("createdAt") ?? 0,
-          expiresAt: number("expiresAt") ?? 0,
-          confirmedBy: text(map.get("confirmedBy")),
-          confirmedAt: number("confirmedAt"),
-        };
-      }),
-    );
-    const gone = found.filter((n) => n.gone).map((n) => n.id);
-    if (gone.length > 0) await this.link.send(listKey, ["ZREM", listKey, ...gone]).catch(() => undefined);
-    return found.filter((n): n is Exclude<(typeof found)[number], { gone: true }> => !n.gone);
   }
 
   private every(ms: number, tick: () => void): void {
@@ -1035,24 +913,6 @@ interface RegistryChange {
 
 function markerOnly(): RegistryChange {
   return { hub: "", connectionId: "", userId: "", add: false };
-}
-
-const encoder = new Encoder();
-const decoder = new Decoder();
-
-function storedEntries(reply: Reply): { expiresAt: number; message: BackplaneMessage }[] {
-  if (!Array.isArray(reply)) return [];
-  return reply.map((raw) => {
-    const [expiresAt, envelopeBytes] = decoder.decode(raw as Buffer) as [number, Uint8Array];
-    const envelope = decodeEnvelope(envelopeBytes);
-    if (envelope.type !== EnvelopeType.Invocation) throw new Error("A stored message is not an invocation.");
-    return { expiresAt, message: envelope.message };
-  });
-}
-
-/** Wall-clock milliseconds with a fraction: two calls in one millisecond still order. */
-function preciseNow(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 function bump(counts: Map<string, number>, key: string, delta: number): void {

@@ -117,3 +117,10 @@ redis.call('HSET', KEYS[1], 'confirmedBy', ARGV[1], 'confirmedAt', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return ARGV[1]
 `);
+
+/** The nodes silent for the timeout, on Redis's clock. KEYS: the node list. ARGV: the timeout. */
+export const deadNodesScript = new Script(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[1])))
+`);

@@ -74,55 +74,57 @@ export class SendWriter {
       );
     }
     this.queued++;
-    return new Promise<RemoteCount>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        reject(
-          new BackplaneUnavailableError(
-            `Redis did not accept the send within ${this.options.publishTimeoutMs} ms (it may still be delivered).`,
-          ),
-        );
-      }, this.options.publishTimeoutMs);
-      this.batcher.submit(send).then(
-        (count) => {
-          clearTimeout(timer);
-          resolve(count);
-        },
-        (err) => {
-          clearTimeout(timer);
-          reject(
-            err instanceof BackplaneUnavailableError
-              ? err
-              : new BackplaneUnavailableError(
-                  `Redis did not accept the send: ${String((err as Error)?.message ?? err)}`,
-                  {
-                    cause: err,
-                  },
-                ),
-          );
-        },
-      );
-    }).finally(() => this.queued--);
+    return this.batcher.submit(send);
   }
 
+  /**
+   * One batch, with one deadline for all of it (a timer per batch, not per send). A batch past its
+   * deadline is rejected whole; its commands may still run later, so a rejected send may yet arrive.
+   */
   private async write(sends: Send[]): Promise<RemoteCount[]> {
-    try {
-      const shares = await this.resolve(sends);
-      const counts = sends.map(() => ({ connections: 0, nodes: 0 }));
-      await Promise.all(
-        [...shares].map(async ([nodeId, list]) => {
-          const perSend = await this.writeTo(nodeId, list, sends);
-          list.forEach((share, i) => {
-            const count = perSend[i] ?? 0;
-            counts[share.send]!.connections += count;
-            if (count > 0) counts[share.send]!.nodes++;
-          });
-        }),
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new BackplaneUnavailableError(
+              `Redis did not accept the send within ${this.options.publishTimeoutMs} ms (it may still be delivered).`,
+            ),
+          ),
+        this.options.publishTimeoutMs,
       );
-      return counts;
+    });
+    try {
+      return await Promise.race([this.writeNow(sends), deadline]);
     } catch (err) {
       this.log.batchFailed(sends.length, err);
-      throw err;
+      if (err instanceof BackplaneUnavailableError) throw err;
+      throw new BackplaneUnavailableError(
+        `Redis did not accept the send: ${(err as Error)?.message ?? String(err)}`,
+        {
+          cause: err,
+        },
+      );
+    } finally {
+      clearTimeout(timer);
+      this.queued -= sends.length;
     }
+  }
+
+  private async writeNow(sends: Send[]): Promise<RemoteCount[]> {
+    const shares = await this.resolve(sends);
+    const counts = sends.map(() => ({ connections: 0, nodes: 0 }));
+    await Promise.all(
+      [...shares].map(async ([nodeId, list]) => {
+        const perSend = await this.writeTo(nodeId, list, sends);
+        list.forEach((share, i) => {
+          const count = perSend[i] ?? 0;
+          counts[share.send]!.connections += count;
+          if (count > 0) counts[share.send]!.nodes++;
+        });
+      }),
+    );
+    return counts;
   }
 
   /** One entry in `nodeId`'s inbox with its shares; resolves with each share's count (0s when the node is gone). */
@@ -166,72 +168,77 @@ export class SendWriter {
 
   /** Each node's shares of the batch, in send order; this node and dead ones left out. */
   private async resolve(sends: Send[]): Promise<Map<string, Share[]>> {
-    const reads = new Map<string, Promise<Reply>>();
-    const read = (key: string, args: string[]) => {
-      const id = args.join("\0");
-      let reply = reads.get(id);
-      if (!reply) reads.set(id, (reply = this.link.send(key, args)));
-      return reply;
+    // Every lookup of the batch goes out at once (each key once), and is awaited once.
+    const reads = new Map<string, number>();
+    const commands: Promise<Reply>[] = [];
+    const read = (command: string, key: string, ...rest: string[]) => {
+      const id = `${command}\n${key}`;
+      let index = reads.get(id);
+      if (index === undefined) {
+        reads.set(id, (index = commands.length));
+        commands.push(this.link.send(key, [command, key, ...rest]));
+      }
+      return index;
     };
-    const perSend = await Promise.all(sends.map((send) => this.recipients(send, read)));
+    const k = this.keys;
+    const lookups = sends.map(({ hub, target }) => {
+      switch (target.kind) {
+        case TargetKind.all:
+          return [read("HGETALL", k.hubNodes(hub))];
+        case TargetKind.connections:
+          return target.ids.map((id) => read("HGET", k.connection(hub, id), "node"));
+        case TargetKind.users:
+          return target.ids.map((user) => read("ZRANGE", k.user(hub, user), "0", "-1"));
+        case TargetKind.groups:
+          return target.ids.map((group) => read("SMEMBERS", k.group(hub, group)));
+        default:
+          return [];
+      }
+    });
+    const replies = await Promise.all(commands);
     const shares = new Map<string, Share[]>();
-    perSend.forEach((byNode, i) => {
-      for (const [nodeId, ids] of byNode) {
+    sends.forEach((send, i) => {
+      for (const [nodeId, ids] of this.recipients(
+        send,
+        lookups[i]!.map((r) => replies[r]!),
+      )) {
         if (nodeId === this.nodeId || !this.isLive(nodeId)) continue;
         let list = shares.get(nodeId);
         if (!list) shares.set(nodeId, (list = []));
-        list.push({ send: i, all: ids === "all", ids: ids === "all" ? sends[i]!.target.excluded : ids });
+        list.push({ send: i, all: ids === "all", ids: ids === "all" ? send.target.excluded : [...ids] });
       }
     });
     return shares;
   }
 
-  /** The nodes a send may reach, with their recipients' ids ("all" for a send to all). */
-  private async recipients(
-    { hub, target }: Send,
-    read: (key: string, args: string[]) => Promise<Reply>,
-  ): Promise<Map<string, string[] | "all">> {
-    const byNode = new Map<string, string[] | "all">();
+  /** The nodes a send may reach, with their recipients' ids ("all" for a send to all), from its lookups. */
+  private recipients({ target }: Send, replies: Reply[]): Map<string, Set<string> | "all"> {
+    const byNode = new Map<string, Set<string> | "all">();
     const add = (nodeId: string, connectionId: string) => {
       const ids = byNode.get(nodeId);
-      if (ids === undefined) byNode.set(nodeId, [connectionId]);
-      else if (ids !== "all" && !ids.includes(connectionId)) ids.push(connectionId);
+      if (ids === undefined) byNode.set(nodeId, new Set([connectionId]));
+      else if (ids !== "all") ids.add(connectionId);
     };
-    const excluded = target.excluded.length > 0 ? new Set(target.excluded) : undefined;
-    const members = (reply: Reply) => {
-      for (const value of texts(reply)) {
-        const [nodeId, connectionId] = splitMember(value);
-        if (!excluded?.has(connectionId)) add(nodeId, connectionId);
-      }
-    };
-    const k = this.keys;
     switch (target.kind) {
       case TargetKind.all:
-        for (const [nodeId, count] of hash(await read(k.hubNodes(hub), ["HGETALL", k.hubNodes(hub)]))) {
-          if (Number(count) > 0) byNode.set(nodeId, "all");
-        }
+        for (const [nodeId, count] of hash(replies[0]!)) if (Number(count) > 0) byNode.set(nodeId, "all");
         break;
       case TargetKind.connections:
-        await Promise.all(
-          target.ids.map(async (id) => {
-            const key = k.connection(hub, id);
-            const nodeId = text(await read(key, ["HGET", key, "node"]));
-            if (nodeId !== undefined) add(nodeId, id);
-          }),
-        );
+        replies.forEach((reply, i) => {
+          const nodeId = text(reply);
+          if (nodeId !== undefined) add(nodeId, target.ids[i]!);
+        });
         break;
-      case TargetKind.users:
-        (
-          await Promise.all(
-            target.ids.map((u) => read(k.user(hub, u), ["ZRANGE", k.user(hub, u), "0", "-1"])),
-          )
-        ).forEach(members);
-        break;
-      case TargetKind.groups:
-        (
-          await Promise.all(target.ids.map((g) => read(k.group(hub, g), ["SMEMBERS", k.group(hub, g)])))
-        ).forEach(members);
-        break;
+      default: {
+        // Users' and groups' members, as `node\nconnection`.
+        const excluded = target.excluded.length > 0 ? new Set(target.excluded) : undefined;
+        for (const reply of replies) {
+          for (const value of texts(reply)) {
+            const [nodeId, connectionId] = splitMember(value);
+            if (!excluded?.has(connectionId)) add(nodeId, connectionId);
+          }
+        }
+      }
     }
     return byNode;
   }

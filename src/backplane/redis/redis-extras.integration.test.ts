@@ -1,0 +1,162 @@
+// Beyond the shared suite: the out-of-process publisher, health while Redis is down (local delivery goes
+// on), the dead-node sweep, and clear errors for bad options and an unreachable Redis.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { silentLogger } from "../../log.js";
+import { BackplaneUnavailableError, type BackplaneMessage } from "../backplane.js";
+import { findRedisServer } from "../../../test/support/redis-program.js";
+import { startRedisServers, type RedisServers } from "../../../test/support/redis-servers.js";
+import { RedisBackplane } from "./redis-backplane.js";
+import { createPublisher } from "./publisher.js";
+
+const redisServer = await findRedisServer();
+const HUB = "/extras";
+let prefixes = 0;
+
+class Received {
+  readonly values: unknown[] = [];
+  deliver(_hub: string, ids: readonly string[], message: BackplaneMessage): void {
+    for (const _ of ids) this.values.push(message.arguments[0]);
+  }
+}
+
+async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe("Redis backplane options", () => {
+  it("a bad option stops construction with a message that names it", () => {
+    expect(() => new RedisBackplane({})).toThrow("Give exactly one of url");
+    expect(() => new RedisBackplane({ url: "http://localhost:6379" })).toThrow("url must be a redis://");
+    expect(() => new RedisBackplane({ nodes: ["localhost"] })).toThrow("nodes: 'localhost' is neither");
+    expect(() => new RedisBackplane({ url: "redis://x", prefix: "a{b}" })).toThrow("prefix must be");
+    expect(
+      () => new RedisBackplane({ url: "redis://x", nodeTimeoutMs: 100, heartbeatIntervalMs: 80 }),
+    ).toThrow("nodeTimeoutMs must be at least twice heartbeatIntervalMs");
+    expect(() => new RedisBackplane({ url: "redis://x", waitForReplicas: -1 })).toThrow("waitForReplicas");
+  });
+});
+
+describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", () => {
+  let redis: RedisServers;
+  const started: RedisBackplane[] = [];
+  const node = async (handler = new Received()) => {
+    const backplane = new RedisBackplane({
+      url: redis.url,
+      prefix: `x${prefixes}`,
+      logger: silentLogger,
+      heartbeatIntervalMs: 100,
+      nodeTimeoutMs: 1000,
+      publishTimeoutMs: 2000,
+    });
+    await backplane.start(handler);
+    started.push(backplane);
+    return { backplane, received: handler };
+  };
+
+  beforeAll(async () => {
+    redis = await startRedisServers({ binary: redisServer.path! });
+  }, 30_000);
+
+  afterAll(async () => {
+    await Promise.all(started.map((b) => b.close()));
+    await redis?.stop();
+  });
+
+  it("a publisher outside the cluster reaches a user's connections on every node, in order, counted", async () => {
+    prefixes++;
+    const [a, b] = [await node(), await node()];
+    await a.backplane.addConnection({ hub: HUB, connectionId: "a1", userId: "ann" });
+    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "ann" });
+    const publisher = createPublisher({ url: redis.url, prefix: `x${prefixes}`, logger: silentLogger });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          publisher.send({ kind: "users", hub: HUB, userIds: ["ann"] }, { target: "n", arguments: [i] }),
+        ),
+      );
+      expect(results.every((r) => r.connections === 2 && r.nodes === 2)).toBe(true);
+      const expected = Array.from({ length: 200 }, (_, i) => i);
+      await until(() => a.received.values.length >= 200 && b.received.values.length >= 200, "200 each");
+      expect([a.received.values, b.received.values]).toEqual([expected, expected]);
+      expect(await publisher.isUserConnected(HUB, "ann")).toBe(true);
+      expect(
+        await publisher.send(
+          { kind: "users", hub: HUB, userIds: ["nobody"] },
+          { target: "n", arguments: [0] },
+        ),
+      ).toEqual({ connections: 0, nodes: 0 });
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  it("a node whose process stops heartbeating is swept: sends and presence forget its connections", async () => {
+    prefixes++;
+    const [a, b] = [await node(), await node()];
+    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "bob" });
+    expect((await a.backplane.userConnections(HUB, "bob")).length).toBe(1);
+    // As if its process froze: its timers and reader stop, nothing is unregistered.
+    (b.backplane as unknown as { timers: NodeJS.Timeout[] }).timers.forEach((t) => clearInterval(t));
+    await until(async () => (await a.backplane.userConnections(HUB, "bob")).length === 0, "bob to be swept");
+    expect(
+      await a.backplane.publish(
+        { kind: "users", hub: HUB, userIds: ["bob"] },
+        { target: "n", arguments: [1] },
+      ),
+    ).toEqual({ connections: 0, nodes: 0 });
+    expect((await a.backplane.nodes()).map((n) => n.nodeId)).toEqual([a.backplane.nodeId]);
+  });
+
+  it("while Redis is down: health is degraded, local delivery goes on, remote sends fail clearly; then all is well", async () => {
+    prefixes++;
+    const [a, b] = [await node(), await node()];
+    await a.backplane.addConnection({ hub: HUB, connectionId: "a1", userId: "ann" });
+    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "ann" });
+    expect(a.backplane.health()).toEqual({ status: "ok" });
+    await redis.kill(0);
+    await until(() => a.backplane.health().status === "degraded", "health to say degraded");
+    expect(a.backplane.health().reason).toMatch(/Redis is unreachable/);
+    // To a local connection: delivered, and the publish resolves without Redis.
+    expect(
+      await a.backplane.publish(
+        { kind: "connections", hub: HUB, connectionIds: ["a1"] },
+        { target: "n", arguments: ["local"] },
+      ),
+    ).toEqual({ connections: 1, nodes: 1 });
+    // To a user on both nodes: the local one has it at once; the publish rejects for the rest.
+    const both = a.backplane.publish(
+      { kind: "users", hub: HUB, userIds: ["ann"] },
+      { target: "n", arguments: ["both"] },
+    );
+    expect(a.received.values).toEqual(["local", "both"]);
+    await expect(both).rejects.toBeInstanceOf(BackplaneUnavailableError);
+    await redis.restart(0);
+    await until(
+      () => a.backplane.health().status === "ok" && b.backplane.health().status === "ok",
+      "health ok",
+    );
+    expect(
+      await a.backplane.publish(
+        { kind: "users", hub: HUB, userIds: ["ann"] },
+        { target: "n", arguments: ["after"] },
+      ),
+    ).toEqual({ connections: 2, nodes: 2 });
+    await until(() => b.received.values.includes("after"), "the send after the outage");
+    expect(b.received.values.filter((v) => v === "after")).toHaveLength(1);
+  }, 60_000);
+
+  it("starting against a Redis that does not answer rejects with BackplaneUnavailableError naming it", async () => {
+    const backplane = new RedisBackplane({
+      url: "redis://127.0.0.1:1",
+      logger: silentLogger,
+      publishTimeoutMs: 1000,
+    });
+    await expect(backplane.start(new Received())).rejects.toThrow(
+      /Could not start the Redis backplane on redis:\/\/127\.0\.0\.1:1/,
+    );
+  });
+});
