@@ -35,6 +35,7 @@ const ranges: Record<string, [number, number]> = {
   "src/backplane/postgres/postgres.log.ts": [400, 499],
   "src/server/server.log.ts": [500, 599],
   "src/cli/log.ts": [600, 699],
+  "src/backplane/redis/redis.log.ts": [700, 799],
 };
 
 describe("the log event catalogue", () => {

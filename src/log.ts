@@ -15,6 +15,7 @@
  * | 400–499 | PostgreSQL backplane           |
  * | 500–599 | server (createServer)          |
  * | 600–699 | command line                   |
+ * | 700–799 | Redis backplane                |
  *
  * Never log a token, an API key, a password or a message's arguments: connection ids are public, those
  * are not.

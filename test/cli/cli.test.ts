@@ -51,6 +51,16 @@ describe("switchboard", () => {
     ],
     ["an unknown command", ["frobnicate"], "switchboard: Unknown command 'frobnicate'.\n"],
     [
+      "a Redis Cluster address without a port",
+      ["start", "--redis-cluster", "10.0.0.1:7000,localhost"],
+      "switchboard: --redis-cluster takes host:port,host:port,..., not '10.0.0.1:7000,localhost'.\n",
+    ],
+    [
+      "two backplanes at once",
+      ["start", "--redis-url", "redis://127.0.0.1:6379", "--memory"],
+      "switchboard: --redis-url and --redis-cluster go without --memory and --database-url.\n",
+    ],
+    [
       "a port out of range",
       ["start", "--memory", "--port", "70000"],
       "switchboard: --port must be a port number (0-65535), not '70000'.\n",
