@@ -23,7 +23,6 @@ import {
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
-import { Batcher } from "../shared/batcher.js";
 import {
   decodeEnvelope,
   encodeClientResult,
@@ -34,9 +33,11 @@ import {
 import { LocalIndex, type LocalConnection } from "../shared/local-index.js";
 import { TargetKind, targetParts } from "../shared/targets.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
+import { GroupChanges } from "./group-changes.js";
+import { markerOnly, Registrations, type RegistryChange } from "./registrations.js";
 import { InboxReader } from "./inbox.js";
 import { KeptMessages, preciseNow } from "./kept-messages.js";
-import { member, RedisKeys } from "./keys.js";
+import { RedisKeys } from "./keys.js";
 import { createLink, text, texts, type RedisLink, type Reply } from "./link.js";
 import { resolveRedisOptions, type RedisBackplaneOptions, type ResolvedRedisOptions } from "./options.js";
 import * as presence from "./presence.js";
@@ -45,8 +46,6 @@ import {
   encodeEntry,
   envelopeItem,
   GroupChangeOutcome,
-  groupChangedItem,
-  groupChangeItem,
   ItemType,
   type InboxItem,
 } from "./protocol.js";
@@ -54,9 +53,6 @@ import { createRedisLog, type RedisLog } from "./redis.log.js";
 import * as registry from "./registry.js";
 import { heartbeatScript } from "./scripts.js";
 import { SendWriter } from "./sends.js";
-
-/** Most connections registered (or removed) together. */
-const REGISTRY_BATCH = 500;
 
 /**
  * The Redis backplane: the registry and every node's inbox live in Redis, standalone or Cluster.
@@ -111,30 +107,16 @@ export class RedisBackplane
   private advertisedUrl: string | undefined;
   /** Entries read from the inbox so far: the seq of the last one (LocalIndex's row order). */
   private seq = 0;
-  /** Group changes applied here, numbered (LocalIndex keeps the newest per membership). */
-  private groupSeq = 0;
   /** Nodes whose heartbeat is older than the timeout, as of the last heartbeat. */
   private dead = new Set<string>();
-  /** Registrations and removals of this node's connections, batched; each resolves with its marker's seq. */
-  private readonly registrations: Batcher<RegistryChange, number>;
-  /** Markers this node wrote and awaits in its inbox, by token. */
-  private readonly markers = new Map<string, (seq: number) => void>();
-  /** Group changes asked of other nodes, awaiting the answer, by request id. */
-  private readonly groupRequests = new Map<string, (outcome: GroupChangeOutcome) => void>();
-  /** Per connection, the group change in progress: one connection's changes run in order. */
-  private readonly groupQueues = new Map<string, Promise<unknown>>();
-  /** This node's registered connections per hub, users' per `hub\nuser`, group members per `hub\ngroup`. */
-  private readonly counts = {
-    hubs: new Map<string, number>(),
-    users: new Map<string, number>(),
-    groups: new Map<string, number>(),
-  };
-  /** Removals that failed (Redis unreachable), done again at the next heartbeat. */
-  private readonly failedRemovals: RegistryChange[] = [];
+  /** Registrations and removals of this node's connections, batched (registrations.ts). */
+  private readonly registrations: Registrations;
   private readonly totals = { messagesIn: 0, messagesOut: 0, errors: 0 };
   private problems: { link?: string; heartbeat?: string; read?: string } = {};
   private secret: Promise<Uint8Array> | undefined;
   private readonly kept: KeptMessages;
+  /** Group changes of any node's connections (group-changes.ts). */
+  private readonly groups: GroupChanges;
 
   /** Validates the options (throws an Error naming a bad one); connects nothing until {@link start}. */
   constructor(options: RedisBackplaneOptions) {
@@ -157,12 +139,22 @@ export class RedisBackplane
       this.options,
       (entries) => (this.totals.messagesOut += entries),
     );
-    this.kept = new KeptMessages(this.link, this.keys, (commands) => this.run(commands));
-    this.registrations = new Batcher(
-      (changes) => this.writeRegistrations(changes),
-      (c) => `${c.hub}\n${c.connectionId}`,
-      REGISTRY_BATCH,
+    this.groups = new GroupChanges(
+      {
+        nodeId: this.nodeId,
+        ownerOf: (hub, connectionId) => this.ownerOf(hub, connectionId),
+        appendTo: (nodeId, items) => this.appendTo(nodeId, items),
+        run: (commands) => this.run(commands),
+        failed: () => this.totals.errors++,
+      },
+      this.link,
+      this.keys,
+      this.index,
+      this.log,
+      this.options.publishTimeoutMs,
     );
+    this.kept = new KeptMessages(this.link, this.keys, (commands) => this.run(commands));
+    this.registrations = new Registrations(this.nodeId, this.link, this.keys, this.index, this.options);
   }
 
   // ---- lifecycle ----
@@ -282,26 +274,26 @@ export class RedisBackplane
   async removeConnection(hub: string, connectionId: string): Promise<void> {
     const removed = this.index.remove(hub, connectionId);
     if (removed === undefined || this.state !== "started") return;
-    for (const group of removed.groups) this.countGroupMember(hub, group, -1);
+    for (const group of removed.groups) this.groups.countMember(hub, group, -1);
     const change: RegistryChange = { hub, connectionId, add: false, userId: removed.userId };
     try {
       await this.registrations.submit(change);
     } catch {
       // Sends no longer reach it here (it left the index); the registry forgets it at the next heartbeat.
-      this.failedRemovals.push(change);
+      this.registrations.removalFailed(change);
     }
   }
 
   async addToGroup(hub: string, connectionId: string, group: string): Promise<void> {
     this.ensureStarted();
-    if ((await this.changeGroup(true, hub, connectionId, group)) === GroupChangeOutcome.UnknownConnection) {
+    if ((await this.groups.change(true, hub, connectionId, group)) === GroupChangeOutcome.UnknownConnection) {
       throw new UnknownConnectionError(connectionId);
     }
   }
 
   async removeFromGroup(hub: string, connectionId: string, group: string): Promise<void> {
     this.ensureStarted();
-    await this.changeGroup(false, hub, connectionId, group);
+    await this.groups.change(false, hub, connectionId, group);
   }
 
   // ---- sending ----
@@ -481,13 +473,13 @@ export class RedisBackplane
       case ItemType.Envelope:
         return this.onEnvelope(seq, item.hub, item.envelope, item.ids);
       case ItemType.GroupChange:
-        void this.onGroupChangeAsked(item);
+        void this.groups.onAsked(item);
         return;
       case ItemType.GroupChanged:
-        this.groupRequests.get(item.requestId)?.(item.outcome);
+        this.groups.answered(item.requestId, item.outcome);
         return;
       case ItemType.Marker:
-        this.markers.get(item.token)?.(seq);
+        this.registrations.markerSeen(item.token, seq);
         return;
     }
   }
@@ -545,30 +537,8 @@ export class RedisBackplane
     this.problems.read = (err as Error)?.message ?? String(err);
   }
 
-  /** Resolves with the seq of the marker `token` once the reader has read it. */
-  private markerRead(token: string): { seen: Promise<number>; cancel(): void } {
-    let cancel = () => {};
-    const seen = new Promise<number>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.markers.delete(token);
-        reject(new BackplaneUnavailableError("This node did not read its own inbox in time."));
-      }, this.options.publishTimeoutMs);
-      this.markers.set(token, (seq) => {
-        clearTimeout(timer);
-        this.markers.delete(token);
-        resolve(seq);
-      });
-      cancel = () => {
-        clearTimeout(timer);
-        this.markers.delete(token);
-      };
-    });
-    seen.catch(() => undefined);
-    return { seen, cancel };
-  }
-
   /** Appends items to another node's inbox; false when that node is gone (its inbox with it). */
-  private async appendTo(nodeId: string, items: unknown[][]): Promise<boolean> {
+  async appendTo(nodeId: string, items: unknown[][]): Promise<boolean> {
     const inbox = this.keys.inbox(nodeId);
     const reply = await this.run(() =>
       this.link.send(inbox, [
@@ -586,169 +556,8 @@ export class RedisBackplane
     return reply !== null;
   }
 
-  // ---- inside: the registry ----
-
-  /** One batch of registrations and removals: the sets and a marker at once, then the lookups' entries. */
-  private async writeRegistrations(changes: RegistryChange[]): Promise<number[]> {
-    const token = randomUUID();
-    const marker = this.markerRead(token);
-    try {
-      const real = changes.filter((c) => c.connectionId !== "");
-      await registry.changeConnectionSets(
-        this.link,
-        this.keys,
-        this.nodeId,
-        real,
-        token,
-        this.options.inboxMaxEntries,
-      );
-      await Promise.all(
-        real.map((c) =>
-          c.add
-            ? registry.writeConnection(this.link, this.keys, this.nodeId, c.info!)
-            : registry.eraseConnection(this.link, this.keys, this.nodeId, c.hub, c.connectionId, c.userId),
-        ),
-      );
-      await this.writeCounts(real);
-      const seq = await marker.seen;
-      return changes.map(() => seq);
-    } catch (err) {
-      marker.cancel();
-      throw err;
-    }
-  }
-
-  /** The per-node counts of the hubs and users a batch changed, and this node's connection total. */
-  private async writeCounts(changes: RegistryChange[]): Promise<void> {
-    const hubs = new Set<string>();
-    const users = new Set<string>();
-    for (const c of changes) {
-      const delta = c.add ? 1 : -1;
-      hubs.add(c.hub);
-      bump(this.counts.hubs, c.hub, delta);
-      if (c.userId !== "") {
-        users.add(`${c.hub}\n${c.userId}`);
-        bump(this.counts.users, `${c.hub}\n${c.userId}`, delta);
-      }
-    }
-    const writes: Promise<void>[] = [];
-    for (const hub of hubs) {
-      writes.push(
-        registry.setCount(this.link, this.keys.hubNodes(hub), this.nodeId, this.counts.hubs.get(hub) ?? 0),
-      );
-    }
-    for (const key of users) {
-      const [hub, userId] = splitOnce(key);
-      writes.push(
-        registry.setCount(
-          this.link,
-          this.keys.hubUsers(hub),
-          member(this.nodeId, userId),
-          this.counts.users.get(key) ?? 0,
-        ),
-      );
-    }
-    writes.push(
-      this.link
-        .send(this.keys.node(this.nodeId), [
-          "HSET",
-          this.keys.node(this.nodeId),
-          "connections",
-          String(this.connectionTotal()),
-        ])
-        .then(() => undefined),
-    );
-    await Promise.all(writes);
-  }
-
-  private connectionTotal(): number {
-    let total = 0;
-    for (const count of this.counts.hubs.values()) total += count;
-    return total;
-  }
-
-  /** Changes a membership: here when the connection is ours, else by asking the node that holds it. */
-  private async changeGroup(
-    add: boolean,
-    hub: string,
-    connectionId: string,
-    group: string,
-  ): Promise<GroupChangeOutcome> {
-    if (this.index.get(hub, connectionId)) return this.applyGroupChange(add, hub, connectionId, group);
-    const owner = await this.ownerOf(hub, connectionId);
-    if (owner === undefined || owner === this.nodeId) return GroupChangeOutcome.UnknownConnection;
-    const requestId = randomUUID();
-    const answer = new Promise<GroupChangeOutcome | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), this.options.publishTimeoutMs);
-      this.groupRequests.set(requestId, (outcome) => {
-        clearTimeout(timer);
-        resolve(outcome);
-      });
-    });
-    try {
-      const asked = await this.appendTo(owner, [
-        groupChangeItem(requestId, this.nodeId, hub, connectionId, group, add),
-      ]);
-      if (!asked) return GroupChangeOutcome.UnknownConnection;
-      const outcome = await answer;
-      if (outcome !== undefined) return outcome;
-      this.log.groupChangeUnconfirmed(owner, connectionId);
-      throw new BackplaneUnavailableError(
-        `The node holding connection '${connectionId}' did not answer in time.`,
-      );
-    } finally {
-      this.groupRequests.delete(requestId);
-    }
-  }
-
-  /** Another node asks for a group change of one of our connections: made, then answered. */
-  private async onGroupChangeAsked(item: Extract<InboxItem, { type: typeof ItemType.GroupChange }>) {
-    try {
-      const outcome = await this.applyGroupChange(item.add, item.hub, item.connectionId, item.group);
-      await this.appendTo(item.fromNode, [groupChangedItem(item.requestId, outcome)]);
-    } catch (err) {
-      // No answer: the asking node gives up after its timeout and says so.
-      this.totals.errors++;
-      this.log.batchFailed(1, err);
-    }
-  }
-
-  /** A group change of our own connection, in order with its others: the registry, then this node's index. */
-  private applyGroupChange(add: boolean, hub: string, connectionId: string, group: string) {
-    const key = `${hub}\n${connectionId}`;
-    const previous = this.groupQueues.get(key) ?? Promise.resolve();
-    const next = previous.then(async (): Promise<GroupChangeOutcome> => {
-      if (!this.index.get(hub, connectionId)) return GroupChangeOutcome.UnknownConnection;
-      const changed = await this.run(() =>
-        registry.changeGroup(this.link, this.keys, this.nodeId, hub, connectionId, group, add),
-      );
-      this.index.applyGroupChange(hub, connectionId, group, add, ++this.groupSeq);
-      if (changed) await this.countGroupMember(hub, group, add ? 1 : -1);
-      return GroupChangeOutcome.Done;
-    });
-    const settled = next.catch(() => undefined);
-    this.groupQueues.set(key, settled);
-    void settled.then(() => {
-      if (this.groupQueues.get(key) === settled) this.groupQueues.delete(key);
-    });
-    return next;
-  }
-
-  private async countGroupMember(hub: string, group: string, delta: number): Promise<void> {
-    const key = `${hub}\n${group}`;
-    bump(this.counts.groups, key, delta);
-    await registry
-      .setCount(
-        this.link,
-        this.keys.hubGroups(hub),
-        member(this.nodeId, group),
-        this.counts.groups.get(key) ?? 0,
-      )
-      .catch(() => undefined);
-  }
-
   /** The live node holding a connection, per the registry. */
-  private async ownerOf(hub: string, connectionId: string): Promise<string | undefined> {
+  async ownerOf(hub: string, connectionId: string): Promise<string | undefined> {
     const key = this.keys.connection(hub, connectionId);
     const owner = text(await this.run(() => this.link.send(key, ["HGET", key, "node"])));
     return owner !== undefined && this.isLive(owner) ? owner : undefined;
@@ -778,7 +587,7 @@ export class RedisBackplane
           description: this.options.description,
           startedAt: String(this.startedAt),
           version: SWITCHBOARD_VERSION,
-          connections: String(this.connectionTotal()),
+          connections: String(this.registrations.connectionTotal()),
           ...Object.fromEntries(Object.entries(this.totals).map(([k, v]) => [k, String(v)])),
           ...(this.advertisedUrl === undefined ? {} : { url: this.advertisedUrl }),
         },
@@ -789,7 +598,7 @@ export class RedisBackplane
         const inbox = this.keys.inbox(this.nodeId);
         await this.link.send(inbox, ["XTRIM", inbox, "MINID", this.reader.cursor]);
       }
-      await this.retryRemovals();
+      await this.registrations.retryRemovals();
       this.problems.heartbeat = undefined;
       this.problems.link = undefined;
       for (const nodeId of this.dead) await this.sweep(nodeId);
@@ -812,9 +621,8 @@ export class RedisBackplane
    */
   private async reregister(): Promise<void> {
     const connections = this.index.all().filter((c) => c.state === "ready");
-    this.counts.hubs.clear();
-    this.counts.users.clear();
-    this.counts.groups.clear();
+    this.registrations.clearCounts();
+    this.groups.clearCounts();
     await Promise.all(
       connections.map((c) =>
         this.registrations.submit({
@@ -835,18 +643,10 @@ export class RedisBackplane
     for (const c of connections) {
       for (const group of c.groups) {
         await registry.changeGroup(this.link, this.keys, this.nodeId, c.hub, c.connectionId, group, true);
-        await this.countGroupMember(c.hub, group, 1);
+        await this.groups.countMember(c.hub, group, 1);
       }
     }
     this.log.nodeReregistered(this.nodeId, connections.length);
-  }
-
-  private async retryRemovals(): Promise<void> {
-    const removals = this.failedRemovals.splice(0);
-    for (const change of removals) {
-      if (this.index.get(change.hub, change.connectionId)) continue; // it came back meanwhile
-      await this.registrations.submit(change).catch(() => this.failedRemovals.push(change));
-    }
   }
 
   private async shutdown(): Promise<void> {
@@ -875,7 +675,7 @@ export class RedisBackplane
   }
 
   /** Runs Redis commands; their failure is a BackplaneUnavailableError. */
-  private async run<T>(commands: () => Promise<T>): Promise<T> {
+  async run<T>(commands: () => Promise<T>): Promise<T> {
     try {
       return await commands();
     } catch (err) {
@@ -900,30 +700,6 @@ export class RedisBackplane
 /** Creates a Redis backplane (standalone or Cluster); see {@link RedisBackplaneOptions}. */
 export function redis(options: RedisBackplaneOptions): RedisBackplane {
   return new RedisBackplane(options);
-}
-
-/** A registration or removal of one connection of this node (or, with an empty id, only a marker). */
-interface RegistryChange {
-  hub: string;
-  connectionId: string;
-  userId: string;
-  add: boolean;
-  info?: registry.RegisteredConnection;
-}
-
-function markerOnly(): RegistryChange {
-  return { hub: "", connectionId: "", userId: "", add: false };
-}
-
-function bump(counts: Map<string, number>, key: string, delta: number): void {
-  const next = (counts.get(key) ?? 0) + delta;
-  if (next > 0) counts.set(key, next);
-  else counts.delete(key);
-}
-
-function splitOnce(value: string): [string, string] {
-  const at = value.indexOf("\n");
-  return [value.slice(0, at), value.slice(at + 1)];
 }
 
 function unavailable(err: unknown): Error {

@@ -107,6 +107,15 @@ export function createRedisLog(logger: Logger) {
         { owner, connectionId },
         "The node owning a connection did not confirm a group change in time.",
       ),
+    groupChangeFailed: (connectionId: string, err: unknown) =>
+      emit(
+        logger,
+        "warn",
+        714,
+        "RedisGroupChangeFailed",
+        { connectionId, ...errorFields(err) },
+        "A group change another node asked for failed; that node's call fails after its timeout.",
+      ),
     unregisterFailed: (nodeId: string, err: unknown) =>
       emit(
         logger,
