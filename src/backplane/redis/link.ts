@@ -3,6 +3,7 @@
  * holds `key` (node-redis routes it and follows MOVED and ASK while slots move). Replies come back as
  * Buffers; {@link text} reads one as a string.
  */
+import calculateSlot from "cluster-key-slot";
 import { createClient, createCluster, RESP_TYPES } from "redis";
 import type { ResolvedRedisOptions } from "./options.js";
 
@@ -11,6 +12,8 @@ export type Reply = Buffer | string | number | null | Reply[];
 export interface RedisLink {
   /** Runs one command on the master holding `key` (any master when undefined). */
   send(key: string | undefined, args: (string | Buffer)[]): Promise<Reply>;
+  /** Which master holds `key` now, as an opaque name ("" for a standalone Redis): keys with one name can go in one script. */
+  masterOf(key: string): string;
   /** A second link of its own, for a blocking read that must not hold up the others' commands. */
   duplicate(): RedisLink;
   connect(): Promise<void>;
@@ -57,6 +60,7 @@ export function createLink(options: ResolvedRedisOptions, onError: (err: Error) 
     const wrap = (cluster: ReturnType<typeof make>): RedisLink => {
       cluster.on("error", onError);
       return {
+        masterOf: (key) => cluster.slots[calculateSlot(key)]?.master.address ?? "",
         send: (key, args) =>
           cluster.sendCommand(key, false, args, { typeMapping: buffers }) as Promise<Reply>,
         duplicate: () => wrap(make()),
@@ -82,6 +86,7 @@ export function createLink(options: ResolvedRedisOptions, onError: (err: Error) 
   const wrap = (client: ReturnType<typeof make>): RedisLink => {
     client.on("error", onError);
     return {
+      masterOf: () => "",
       send: (_key, args) => client.sendCommand(args, { typeMapping: buffers }) as Promise<Reply>,
       duplicate: () => wrap(make()),
       connect: async () => {

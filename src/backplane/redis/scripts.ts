@@ -12,13 +12,24 @@ export class Script {
   }
 
   /** EVALSHA, and EVAL when this Redis has not seen the script yet (or lost it in a restart). */
-  async run(link: RedisLink, keys: string[], args: (string | Buffer)[]): Promise<Reply> {
-    const rest = [String(keys.length), ...keys, ...args];
+  run(link: RedisLink, keys: string[], args: (string | Buffer)[]): Promise<Reply> {
+    return this.send(link, keys[0], [String(keys.length), ...keys, ...args]);
+  }
+
+  /**
+   * Runs a script that names its keys in ARGV (declared keys must share a slot; these need only share a
+   * master, with `allow-cross-slot-keys`), on the master holding `routingKey`.
+   */
+  runOn(link: RedisLink, routingKey: string, args: string[]): Promise<Reply> {
+    return this.send(link, routingKey, ["0", ...args]);
+  }
+
+  private async send(link: RedisLink, routingKey: string | undefined, rest: (string | Buffer)[]) {
     try {
-      return await link.send(keys[0], ["EVALSHA", this.sha, ...rest]);
+      return await link.send(routingKey, ["EVALSHA", this.sha, ...rest]);
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith("NOSCRIPT")) throw err;
-      return link.send(keys[0], ["EVAL", this.source, ...rest]);
+      return link.send(routingKey, ["EVAL", this.source, ...rest]);
     }
   }
 }

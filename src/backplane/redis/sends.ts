@@ -14,6 +14,7 @@ import { hash, type IsLive } from "./presence.js";
 import { encodeEntry, envelopeItem } from "./protocol.js";
 import type { RedisLog } from "./redis.log.js";
 import { sendScript } from "./scripts.js";
+import { lookUp, LookupKind, type Lookup } from "./lookups.js";
 
 export interface Send {
   hub: string;
@@ -168,15 +169,15 @@ export class SendWriter {
 
   /** Each node's shares of the batch, in send order; this node and dead ones left out. */
   private async resolve(sends: Send[]): Promise<Map<string, Share[]>> {
-    // Every lookup of the batch goes out at once (each key once), and is awaited once.
+    // Every lookup of the batch, each key once, in one script per master (lookups.ts).
     const reads = new Map<string, number>();
-    const commands: Promise<Reply>[] = [];
-    const read = (command: string, key: string, ...rest: string[]) => {
-      const id = `${command}\n${key}`;
+    const lookupList: Lookup[] = [];
+    const read = (kind: LookupKind, key: string) => {
+      const id = `${kind}\n${key}`;
       let index = reads.get(id);
       if (index === undefined) {
-        reads.set(id, (index = commands.length));
-        commands.push(this.link.send(key, [command, key, ...rest]));
+        reads.set(id, (index = lookupList.length));
+        lookupList.push({ kind, key });
       }
       return index;
     };
@@ -184,18 +185,18 @@ export class SendWriter {
     const lookups = sends.map(({ hub, target }) => {
       switch (target.kind) {
         case TargetKind.all:
-          return [read("HGETALL", k.hubNodes(hub))];
+          return [read(LookupKind.hubNodes, k.hubNodes(hub))];
         case TargetKind.connections:
-          return target.ids.map((id) => read("HGET", k.connection(hub, id), "node"));
+          return target.ids.map((id) => read(LookupKind.connectionNode, k.connection(hub, id)));
         case TargetKind.users:
-          return target.ids.map((user) => read("ZRANGE", k.user(hub, user), "0", "-1"));
+          return target.ids.map((user) => read(LookupKind.members, k.user(hub, user)));
         case TargetKind.groups:
-          return target.ids.map((group) => read("SMEMBERS", k.group(hub, group)));
+          return target.ids.map((group) => read(LookupKind.setMembers, k.group(hub, group)));
         default:
           return [];
       }
     });
-    const replies = await Promise.all(commands);
+    const replies = await lookUp(this.link, lookupList);
     const shares = new Map<string, Share[]>();
     sends.forEach((send, i) => {
       for (const [nodeId, ids] of this.recipients(
