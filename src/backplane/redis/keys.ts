@@ -43,6 +43,10 @@ export class RedisKeys {
   connection(hub: string, connectionId: string): string {
     return `${this.prefix}:conn:{${hub}\n${connectionId}}`;
   }
+  /** Flag, expiring: a stateful connection that ended a short while ago (a client coming back is refused). */
+  ended(hub: string, connectionId: string): string {
+    return `${this.prefix}:ended:{${hub}\n${connectionId}}`;
+  }
   /** Set: the groups a connection is in. */
   connectionGroups(hub: string, connectionId: string): string {
     return `${this.prefix}:conn:{${hub}\n${connectionId}}:groups`;

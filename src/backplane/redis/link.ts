@@ -41,7 +41,12 @@ const buffers = { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.SIMPLE_STRING]: 
  * Connects nothing yet. Commands fail at once while the link is down (no offline queue): a publish then
  * fails clearly instead of being written minutes later, after its sender gave up on it.
  */
-export function createLink(options: ResolvedRedisOptions, onError: (err: Error) => void): RedisLink {
+export function createLink(
+  options: ResolvedRedisOptions,
+  onError: (err: Error) => void,
+  /** The connections' CLIENT SETNAME: other nodes see from it whether this node's process is alive. */
+  name?: string,
+): RedisLink {
   const socket = {
     connectTimeout: 5000,
     reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 1000),
@@ -51,6 +56,7 @@ export function createLink(options: ResolvedRedisOptions, onError: (err: Error) 
       createCluster({
         rootNodes: options.urls.map((url) => ({ url })),
         defaults: {
+          name,
           password: options.password,
           username: options.username,
           disableOfflineQueue: true,
@@ -82,7 +88,7 @@ export function createLink(options: ResolvedRedisOptions, onError: (err: Error) 
     return wrap(make());
   }
   const make = () =>
-    createClient({ url: options.urls[0], disableOfflineQueue: true, socket }).withTypeMapping(buffers);
+    createClient({ url: options.urls[0], name, disableOfflineQueue: true, socket }).withTypeMapping(buffers);
   const wrap = (client: ReturnType<typeof make>): RedisLink => {
     client.on("error", onError);
     return {

@@ -1,12 +1,15 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import {
   BackplaneUnavailableError,
+  ConnectionMoveError,
   UnknownConnectionError,
   type Backplane,
   type BackplaneEventHandler,
   type BackplaneMessage,
   type ClientResult,
   type ClientResultRouter,
+  type ConnectionLocation,
+  type ConnectionMover,
   type ConnectionCloser,
   type ConnectionInfo,
   type Drainable,
@@ -33,6 +36,7 @@ import {
 import { LocalIndex, type LocalConnection } from "../shared/local-index.js";
 import { TargetKind, targetParts } from "../shared/targets.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
+import { ConnectionMoves } from "./connection-moves.js";
 import { GroupChanges } from "./group-changes.js";
 import { markerOnly, Registrations, type RegistryChange } from "./registrations.js";
 import { InboxReader } from "./inbox.js";
@@ -82,6 +86,7 @@ export class RedisBackplane
     MessageStore,
     PendingNotificationStore,
     ClientResultRouter,
+    ConnectionMover,
     NodeDirectory,
     Drainable,
     ConnectionCloser,
@@ -117,6 +122,8 @@ export class RedisBackplane
   private readonly kept: KeptMessages;
   /** Group changes of any node's connections (group-changes.ts). */
   private readonly groups: GroupChanges;
+  /** Stateful connections moving between nodes (connection-moves.ts). */
+  private readonly moves: ConnectionMoves;
 
   /** Validates the options (throws an Error naming a bad one); connects nothing until {@link start}. */
   constructor(options: RedisBackplaneOptions) {
@@ -128,7 +135,7 @@ export class RedisBackplane
       if (this.problems.link === undefined) this.log.linkError(err);
       this.problems.link = err.message;
     };
-    this.link = createLink(this.options, onError);
+    this.link = createLink(this.options, onError, sessionName(this.nodeId));
     this.readerLink = this.link.duplicate();
     this.writer = new SendWriter(
       this.link,
@@ -139,6 +146,7 @@ export class RedisBackplane
       this.options,
       (entries) => (this.totals.messagesOut += entries),
     );
+    this.registrations = new Registrations(this.nodeId, this.link, this.keys, this.index, this.options);
     this.groups = new GroupChanges(
       {
         nodeId: this.nodeId,
@@ -153,8 +161,25 @@ export class RedisBackplane
       this.log,
       this.options.publishTimeoutMs,
     );
+    this.moves = new ConnectionMoves(
+      {
+        nodeId: this.nodeId,
+        isLive: (nodeId) => this.isLive(nodeId),
+        appendTo: (nodeId, items) => this.appendTo(nodeId, items),
+        handler: () => this.handler,
+        deliver: (hub, connectionId, message) => this.deliver(hub, [connectionId], message),
+        counted: (connection, here) => this.counted(connection, here),
+      },
+      this.link,
+      this.keys,
+      this.index,
+      this.registrations,
+      this.log,
+      this.options.publishTimeoutMs,
+      this.options.inboxMaxEntries,
+      sessionName,
+    );
     this.kept = new KeptMessages(this.link, this.keys, (commands) => this.run(commands));
-    this.registrations = new Registrations(this.nodeId, this.link, this.keys, this.index, this.options);
   }
 
   // ---- lifecycle ----
@@ -274,6 +299,8 @@ export class RedisBackplane
   async removeConnection(hub: string, connectionId: string): Promise<void> {
     const removed = this.index.remove(hub, connectionId);
     if (removed === undefined || this.state !== "started") return;
+    // A stateful client coming back with this id is refused at once (on any node), not left to time out.
+    if (removed.resumable) void this.moves.ended(hub, connectionId).catch(() => undefined);
     for (const group of removed.groups) this.groups.countMember(hub, group, -1);
     const change: RegistryChange = { hub, connectionId, add: false, userId: removed.userId };
     try {
@@ -307,8 +334,16 @@ export class RedisBackplane
     let parts;
     try {
       parts = targetParts(target);
+      const movingIn: string[] = [];
       // Draining: this node's clients are being closed and counted nowhere.
-      local = this.draining ? [] : this.index.resolveForSend(target.hub, parts, []);
+      local = this.draining ? [] : this.index.resolveForSend(target.hub, parts, movingIn);
+      // Connections moving in or out get it from us directly: no other node may deliver it to them too.
+      const movingOut = this.moves.releasingAny
+        ? local.filter((id) => this.moves.isReleasing(target.hub, id))
+        : [];
+      if (movingIn.length > 0 || movingOut.length > 0) {
+        parts = { ...parts, excluded: [...parts.excluded, ...movingIn, ...movingOut] };
+      }
       const allLocal = parts.kind === TargetKind.connections && local.length === parts.ids.length;
       // Encoded before anyone has it: a message that cannot cross nodes fails whole.
       if (!allLocal) envelope = encodeInvocation(parts, message);
@@ -349,6 +384,19 @@ export class RedisBackplane
     const owner = await this.ownerOf(hub, connectionId);
     if (owner === undefined) return false;
     return this.appendTo(owner, [envelopeItem(hub, encodeDisconnect(connectionId))]);
+  }
+
+  // ---- connections that move (connection-moves.ts) ----
+
+  locateConnection(hub: string, connectionId: string): Promise<ConnectionLocation> {
+    return this.whenStarted(() => this.moves.locate(hub, connectionId));
+  }
+
+  takeOverConnection(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
+    if (this.state !== "started") {
+      return Promise.reject(new ConnectionMoveError(`The Redis backplane is ${this.state}.`));
+    }
+    return this.moves.takeOver(hub, connectionId, from);
   }
 
   // ---- messages kept for later (kept-messages.ts) ----
@@ -505,6 +553,10 @@ export class RedisBackplane
           outcome: envelope.outcome,
         });
         return;
+      case EnvelopeType.MoveRequest:
+      case EnvelopeType.HandedOver:
+      case EnvelopeType.MoveRefused:
+        return this.moves.onEnvelope(hub, envelope);
       case EnvelopeType.Disconnect:
         if (this.index.get(hub, envelope.connectionId))
           this.handler?.disconnect?.(hub, envelope.connectionId);
@@ -563,6 +615,15 @@ export class RedisBackplane
     return owner !== undefined && this.isLive(owner) ? owner : undefined;
   }
 
+  /** A connection moved here (counted here from now on) or away (no longer): the per-node counts. */
+  private async counted(connection: LocalConnection, here: boolean): Promise<void> {
+    const delta = here ? 1 : -1;
+    await (here
+      ? this.registrations.adopt(connection.hub, connection.userId)
+      : this.registrations.forget(connection.hub, connection.userId));
+    for (const group of connection.groups) await this.groups.countMember(connection.hub, group, delta);
+  }
+
   private isLive(nodeId: string): boolean {
     return !this.dead.has(nodeId);
   }
@@ -611,6 +672,7 @@ export class RedisBackplane
   }
 
   private async sweep(nodeId: string): Promise<void> {
+    this.moves.nodeGone(nodeId);
     const swept = await registry.sweepNode(this.link, this.keys, nodeId, this.options.nodeTimeoutMs);
     if (swept !== undefined) this.log.nodeSwept(nodeId, this.nodeId, swept);
   }
@@ -653,6 +715,7 @@ export class RedisBackplane
     const wasStarted = this.state === "started";
     this.state = "closed";
     for (const timer of this.timers) clearInterval(timer);
+    this.moves.stop();
     await this.reader?.stop();
     if (wasStarted) {
       try {
@@ -700,6 +763,11 @@ export class RedisBackplane
 /** Creates a Redis backplane (standalone or Cluster); see {@link RedisBackplaneOptions}. */
 export function redis(options: RedisBackplaneOptions): RedisBackplane {
   return new RedisBackplane(options);
+}
+
+/** The name of a node's connections to Redis (CLIENT SETNAME), by which others see its process alive. */
+export function sessionName(nodeId: string): string {
+  return `switchboard:${nodeId}`;
 }
 
 function unavailable(err: unknown): Error {

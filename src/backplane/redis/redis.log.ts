@@ -116,6 +116,15 @@ export function createRedisLog(logger: Logger) {
         { connectionId, ...errorFields(err) },
         "A group change another node asked for failed; that node's call fails after its timeout.",
       ),
+    moveFailed: (connectionId: string, nodeId: string, err: unknown) =>
+      emit(
+        logger,
+        "warn",
+        715,
+        "RedisMoveFailed",
+        { connectionId, nodeId, ...errorFields(err) },
+        "A step of moving a connection between nodes failed; its client will start a new connection.",
+      ),
     unregisterFailed: (nodeId: string, err: unknown) =>
       emit(
         logger,

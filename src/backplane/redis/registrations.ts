@@ -60,13 +60,16 @@ export class Registrations {
   }
 
   /** Resolves with the seq of the marker `token` once the reader has read it. */
-  private markerRead(token: string): { seen: Promise<number>; cancel(): void } {
+  markerRead(
+    token: string,
+    timeoutMs = this.options.publishTimeoutMs,
+  ): { seen: Promise<number>; cancel(): void } {
     let cancel = () => {};
     const seen = new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.markers.delete(token);
         reject(new BackplaneUnavailableError("This node did not read its own inbox in time."));
-      }, this.options.publishTimeoutMs);
+      }, timeoutMs);
       this.markers.set(token, (seq) => {
         clearTimeout(timer);
         this.markers.delete(token);
@@ -158,6 +161,16 @@ export class Registrations {
     let total = 0;
     for (const count of this.counts.hubs.values()) total += count;
     return total;
+  }
+
+  /** A connection moved here from another node: counted here from now on. */
+  adopt(hub: string, userId: string): Promise<void> {
+    return this.writeCounts([{ hub, connectionId: "", userId, add: true }]);
+  }
+
+  /** A connection moved from here to another node: no longer counted here. */
+  forget(hub: string, userId: string): Promise<void> {
+    return this.writeCounts([{ hub, connectionId: "", userId, add: false }]);
   }
 
   async retryRemovals(): Promise<void> {

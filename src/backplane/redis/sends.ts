@@ -215,7 +215,10 @@ export class SendWriter {
   /** The nodes a send may reach, with their recipients' ids ("all" for a send to all), from its lookups. */
   private recipients({ target }: Send, replies: Reply[]): Map<string, Set<string> | "all"> {
     const byNode = new Map<string, Set<string> | "all">();
+    // Exclusions: the target's own, and connections the sender reaches directly (moving in or out).
+    const excluded = target.excluded.length > 0 ? new Set(target.excluded) : undefined;
     const add = (nodeId: string, connectionId: string) => {
+      if (excluded?.has(connectionId)) return;
       const ids = byNode.get(nodeId);
       if (ids === undefined) byNode.set(nodeId, new Set([connectionId]));
       else if (ids !== "all") ids.add(connectionId);
@@ -230,16 +233,14 @@ export class SendWriter {
           if (nodeId !== undefined) add(nodeId, target.ids[i]!);
         });
         break;
-      default: {
+      default:
         // Users' and groups' members, as `node\nconnection`.
-        const excluded = target.excluded.length > 0 ? new Set(target.excluded) : undefined;
         for (const reply of replies) {
           for (const value of texts(reply)) {
             const [nodeId, connectionId] = splitMember(value);
-            if (!excluded?.has(connectionId)) add(nodeId, connectionId);
+            add(nodeId, connectionId);
           }
         }
-      }
     }
     return byNode;
   }

@@ -1,0 +1,389 @@
+/**
+ * Moving a connection between nodes, when a stateful client resumes on node B while node A holds its
+ * connection. Each node acts in order with what it reads from its own inbox:
+ *
+ *   B  reads the connection's entry, adds it to its index `moving-in` (its own sends reach it there from
+ *      now on, and leave it out of what they send to other nodes) and asks A (a MoveRequest in A's inbox).
+ *   A  reads the request. Once its hub layer has the connection ready (nothing more dispatched), A marks it
+ *      releasing (A's own sends still reach it directly, and leave it out of what goes to other nodes) and
+ *      moves the registry: the connection joins B's set with a marker in B's inbox, every lookup entry (its
+ *      hash, its user's, its groups') points at B, then it leaves A's set with a marker in A's inbox. A send
+ *      counts the connection on exactly one node: at A before A's marker, at B after B's.
+ *   A  reads its marker: every entry before it has been delivered into the connection's buffer. The hub
+ *      layer hands the state over; A forgets the connection and sends the state to B.
+ *   B  reads its marker: entries after it are the connection's (delivered from the parked ones on); then the
+ *      state arrives, with the memberships, and the takeover resolves with it.
+ *
+ * When anything fails before B has the state (A refuses, A dies, nothing comes in time), B forgets the
+ * connection and erases what the registry says is at B; the client then starts a new connection.
+ *
+ * A send that looked the connection up at A just before the registry moved, and reaches A's set after A's
+ * marker, counts it nowhere (the publish reports it, it is not silently lost).
+ */
+import {
+  ConnectionMoveError,
+  type BackplaneEventHandler,
+  type BackplaneMessage,
+  type ConnectionLocation,
+} from "../backplane.js";
+import {
+  encodeHandedOver,
+  encodeMoveRefused,
+  encodeMoveRequest,
+  EnvelopeType,
+  type MoveEnvelope,
+} from "../shared/envelopes.js";
+import type { LocalConnection, LocalIndex } from "../shared/local-index.js";
+import { member, type RedisKeys } from "./keys.js";
+import { text, texts, type RedisLink } from "./link.js";
+import { hash } from "./presence.js";
+import { envelopeItem } from "./protocol.js";
+import type { RedisLog } from "./redis.log.js";
+import type { Registrations } from "./registrations.js";
+import * as registry from "./registry.js";
+
+/** What moves need of the node. */
+export interface MovesNode {
+  readonly nodeId: string;
+  isLive(nodeId: string): boolean;
+  appendTo(nodeId: string, items: unknown[][]): Promise<boolean>;
+  handler(): BackplaneEventHandler | undefined;
+  deliver(hub: string, connectionId: string, message: BackplaneMessage): void;
+  /** The connection is counted here now (moved in), or no longer (moved out): hub, user and group counts. */
+  counted(connection: LocalConnection, here: boolean): Promise<void>;
+}
+
+interface IncomingMove {
+  hub: string;
+  connectionId: string;
+  from: string;
+  local: LocalConnection | undefined;
+  timer: NodeJS.Timeout | undefined;
+  resolve(state: Uint8Array): void;
+  reject(err: Error): void;
+}
+
+/** How long a stateful connection that ended is remembered, so a client coming back is refused at once. */
+const ENDED_KEPT_MS = 10 * 60_000;
+
+export class ConnectionMoves {
+  /** Takeovers this node waits on, by `hub\nconnection`. */
+  private readonly incoming = new Map<string, IncomingMove>();
+  /** Connections this node is handing over: its own sends still reach them directly, and only that way. */
+  private readonly releasing = new Set<string>();
+
+  constructor(
+    private readonly node: MovesNode,
+    private readonly link: RedisLink,
+    private readonly keys: RedisKeys,
+    private readonly index: LocalIndex,
+    private readonly registrations: Registrations,
+    private readonly log: RedisLog,
+    private readonly timeoutMs: number,
+    private readonly inboxMaxEntries: number,
+    private readonly sessionName: (nodeId: string) => string,
+  ) {}
+
+  private get nodeId(): string {
+    return this.node.nodeId;
+  }
+
+  /** Whether any connection is being handed over from here now. */
+  get releasingAny(): boolean {
+    return this.releasing.size > 0;
+  }
+
+  /** Whether this node's send must leave the connection out of what goes to other nodes. */
+  isReleasing(hub: string, connectionId: string): boolean {
+    return this.releasing.has(`${hub}\n${connectionId}`);
+  }
+
+  async locate(hub: string, connectionId: string): Promise<ConnectionLocation> {
+    if (this.index.get(hub, connectionId)) return { kind: "here" };
+    const key = this.keys.connection(hub, connectionId);
+    const fields = hash(await this.link.send(key, ["HGETALL", key]));
+    const nodeId = fields.get("node");
+    if (nodeId !== undefined && nodeId !== this.nodeId) {
+      return {
+        kind: "elsewhere",
+        nodeId,
+        resumable: fields.get("resumable") === "1",
+        nodeAlive: this.node.isLive(nodeId) && (await this.hasSession(nodeId)),
+      };
+    }
+    const ended = this.keys.ended(hub, connectionId);
+    return (await this.link.send(ended, ["EXISTS", ended])) === 1 ? { kind: "ended" } : { kind: "unknown" };
+  }
+
+  /**
+   * Whether the node's process is alive: its reader's connection to the master of its inbox is there (a
+   * process that died closed its connections with it). A client resumes within milliseconds of its node
+   * dying, long before the heartbeat timeout says so.
+   */
+  private async hasSession(nodeId: string): Promise<boolean> {
+    const inbox = this.keys.inbox(nodeId);
+    const clients = text(await this.link.send(inbox, ["CLIENT", "LIST", "TYPE", "normal"])) ?? "";
+    return clients.includes(` name=${this.sessionName(nodeId)} `);
+  }
+
+  /** A stateful connection of this node ended: a client coming back with its id is refused for a while. */
+  async ended(hub: string, connectionId: string): Promise<void> {
+    const key = this.keys.ended(hub, connectionId);
+    await this.link.send(key, ["SET", key, "1", "PX", String(ENDED_KEPT_MS)]);
+  }
+
+  /** New node: takes a connection over from node `from`; resolves with the state its hub layer hands over. */
+  takeOver(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
+    const key = `${hub}\n${connectionId}`;
+    if (this.incoming.has(key)) {
+      return Promise.reject(new ConnectionMoveError("The connection is already moving here."));
+    }
+    const result = new Promise<Uint8Array>((resolve, reject) => {
+      this.incoming.set(key, {
+        hub,
+        connectionId,
+        from,
+        local: undefined,
+        timer: undefined,
+        resolve,
+        reject,
+      });
+    });
+    void this.request(key).catch((err: unknown) => this.fail(key, errorText(err)));
+    return result;
+  }
+
+  private async request(key: string): Promise<void> {
+    const move = this.incoming.get(key)!;
+    const { hub, connectionId, from } = move;
+    const connKey = this.keys.connection(hub, connectionId);
+    const groupsKey = this.keys.connectionGroups(hub, connectionId);
+    const [fields, groups] = await Promise.all([
+      this.link.send(connKey, ["HGETALL", connKey]).then(hash),
+      this.link.send(groupsKey, ["SMEMBERS", groupsKey]).then(texts),
+    ]);
+    if (this.incoming.get(key) !== move) return;
+    if (fields.get("node") !== from) throw new Error("the connection is no longer on that node");
+    if (fields.get("resumable") !== "1")
+      throw new Error("the connection did not agree to stateful reconnect");
+    move.local = this.index.add(hub, connectionId, fields.get("user") ?? "", true, "moving-in");
+    this.index.applyHandedOverGroups(
+      hub,
+      connectionId,
+      groups.map((group) => ({ group, seq: 0, member: true })),
+    );
+    move.timer = setTimeout(
+      () => this.fail(key, `${from} did not answer within ${this.timeoutMs} ms`),
+      this.timeoutMs,
+    );
+    move.timer.unref();
+    // The marker A writes into our inbox when the registry points here: entries after it are the connection's.
+    void this.registrations.markerRead(movedInToken(hub, connectionId), 6 * this.timeoutMs).seen.then(
+      (seq) => this.moveInForce(key, seq),
+      () => undefined, // the takeover's own timer decides
+    );
+    const asked = await this.node.appendTo(from, [
+      envelopeItem(hub, encodeMoveRequest(connectionId, this.nodeId)),
+    ]);
+    if (!asked) throw new Error("that node is gone");
+  }
+
+  /** An envelope of a move, read in inbox order. */
+  onEnvelope(hub: string, envelope: MoveEnvelope): void {
+    const key = `${hub}\n${envelope.connectionId}`;
+    switch (envelope.type) {
+      case EnvelopeType.MoveRequest:
+        void this.release(hub, envelope.connectionId, envelope.toNode);
+        return;
+      case EnvelopeType.HandedOver:
+        return this.arrived(key, envelope.state, envelope.groups);
+      case EnvelopeType.MoveRefused:
+        return this.fail(key, envelope.reason);
+      default:
+        return;
+    }
+  }
+
+  /** Old node: another node asks for a connection; once ready, the registry moves it there. */
+  private async release(hub: string, connectionId: string, toNode: string): Promise<void> {
+    const handler = this.node.handler();
+    const local = this.index.get(hub, connectionId);
+    const key = `${hub}\n${connectionId}`;
+    if (!local || local.state !== "ready" || this.releasing.has(key)) {
+      return this.refuse(hub, connectionId, toNode, "the connection is not (or no longer) on this node");
+    }
+    const ready =
+      (await handler?.prepareHandOver?.(hub, connectionId).catch(() => false)) === true &&
+      this.index.get(hub, connectionId) === local;
+    if (!ready) {
+      handler?.cancelHandOver?.(hub, connectionId);
+      return this.refuse(hub, connectionId, toNode, "the connection could not get ready to move");
+    }
+    this.releasing.add(key);
+    const handedOver = this.registrations.markerRead(movedOutToken(hub, connectionId), 6 * this.timeoutMs);
+    try {
+      await this.moveRegistry(local, toNode);
+    } catch (err) {
+      handedOver.cancel();
+      this.releasing.delete(key);
+      handler?.cancelHandOver?.(hub, connectionId);
+      return this.refuse(hub, connectionId, toNode, `the move could not be written: ${errorText(err)}`);
+    }
+    // Our marker read: everything before it is in the connection's buffer.
+    handedOver.seen.then(
+      () => this.handOver(local, toNode),
+      () => {
+        this.releasing.delete(key);
+        this.log.moveFailed(connectionId, toNode, new Error("this node did not read its own marker"));
+      },
+    );
+  }
+
+  /** The connection joins `toNode`'s set (with its marker), every lookup points there, then it leaves ours. */
+  private async moveRegistry(local: LocalConnection, toNode: string): Promise<void> {
+    const { hub, connectionId, userId } = local;
+    const max = this.inboxMaxEntries;
+    const change = { hub, connectionId, add: true };
+    await registry.changeConnectionSets(
+      this.link,
+      this.keys,
+      toNode,
+      [change],
+      movedInToken(hub, connectionId),
+      max,
+    );
+    const from = member(this.nodeId, connectionId);
+    const to = member(toNode, connectionId);
+    const connKey = this.keys.connection(hub, connectionId);
+    const writes: Promise<unknown>[] = [this.link.send(connKey, ["HSET", connKey, "node", toNode])];
+    if (userId !== "") {
+      const userKey = this.keys.user(hub, userId);
+      const at = String(Date.now());
+      writes.push(
+        this.link
+          .send(userKey, ["ZREM", userKey, from])
+          .then(() => this.link.send(userKey, ["ZADD", userKey, at, to])),
+      );
+    }
+    for (const group of local.groups) {
+      const groupKey = this.keys.group(hub, group);
+      writes.push(
+        this.link
+          .send(groupKey, ["SREM", groupKey, from])
+          .then(() => this.link.send(groupKey, ["SADD", groupKey, to])),
+      );
+    }
+    await Promise.all(writes);
+    await registry.changeConnectionSets(
+      this.link,
+      this.keys,
+      this.nodeId,
+      [{ hub, connectionId, add: false }],
+      movedOutToken(hub, connectionId),
+      max,
+    );
+  }
+
+  /** Old node: every entry before the move is delivered: the state goes to the new node. */
+  private handOver(local: LocalConnection, toNode: string): void {
+    const { hub, connectionId } = local;
+    this.releasing.delete(`${hub}\n${connectionId}`);
+    if (this.index.get(hub, connectionId) !== local) {
+      return this.refuse(hub, connectionId, toNode, "the connection ended before it could be handed over");
+    }
+    const state = this.node.handler()?.handOver?.(hub, connectionId);
+    const groups = this.index.groupsOf(local);
+    this.index.remove(hub, connectionId);
+    void this.node.counted(local, false).catch(() => undefined);
+    if (state === undefined)
+      return this.refuse(hub, connectionId, toNode, "the connection could not be handed over");
+    this.node
+      .appendTo(toNode, [envelopeItem(hub, encodeHandedOver(connectionId, state, groups))])
+      .catch((err: unknown) => this.log.moveFailed(connectionId, toNode, err));
+  }
+
+  /** New node: entries after the marker are the connection's; those read meanwhile follow. */
+  private moveInForce(key: string, seq: number): void {
+    const move = this.incoming.get(key);
+    if (!move?.local) return;
+    clearTimeout(move.timer);
+    move.timer = setTimeout(
+      () => this.fail(key, `${move.from} did not hand the connection over`),
+      6 * this.timeoutMs,
+    );
+    move.timer.unref();
+    for (const row of this.index.markReady(move.local, seq))
+      this.node.deliver(move.hub, move.connectionId, row.message);
+  }
+
+  /** New node: the state arrived. */
+  private arrived(
+    key: string,
+    state: Uint8Array,
+    groups: { group: string; seq: number; member: boolean }[],
+  ): void {
+    const move = this.incoming.get(key);
+    if (!move?.local) return;
+    this.incoming.delete(key);
+    clearTimeout(move.timer);
+    this.index.applyHandedOverGroups(move.hub, move.connectionId, groups);
+    void this.node.counted(move.local, true).catch(() => undefined);
+    move.resolve(state);
+  }
+
+  private refuse(hub: string, connectionId: string, toNode: string, reason: string): void {
+    this.node
+      .appendTo(toNode, [envelopeItem(hub, encodeMoveRefused(connectionId, reason))])
+      .catch((err: unknown) => this.log.moveFailed(connectionId, toNode, err));
+  }
+
+  /** New node: the takeover failed: the connection is forgotten here, and erased if the registry moved it. */
+  private fail(key: string, reason: string): void {
+    const move = this.incoming.get(key);
+    if (!move) return;
+    this.incoming.delete(key);
+    clearTimeout(move.timer);
+    const { hub, connectionId } = move;
+    if (move.local && this.index.get(hub, connectionId) === move.local) this.index.remove(hub, connectionId);
+    void this.eraseIfHere(hub, connectionId, move.local?.userId ?? "").catch((err: unknown) =>
+      this.log.moveFailed(connectionId, this.nodeId, err),
+    );
+    move.reject(new ConnectionMoveError(`The connection could not be taken over: ${reason}.`));
+  }
+
+  private async eraseIfHere(hub: string, connectionId: string, userId: string): Promise<void> {
+    const connKey = this.keys.connection(hub, connectionId);
+    if (text(await this.link.send(connKey, ["HGET", connKey, "node"])) !== this.nodeId) return;
+    await registry.changeConnectionSets(
+      this.link,
+      this.keys,
+      this.nodeId,
+      [{ hub, connectionId, add: false }],
+      "",
+      this.inboxMaxEntries,
+    );
+    await registry.eraseConnection(this.link, this.keys, this.nodeId, hub, connectionId, userId);
+  }
+
+  /** Fails every takeover in progress (the backplane is closing). */
+  stop(): void {
+    for (const key of [...this.incoming.keys()]) this.fail(key, "this node is stopping");
+  }
+
+  /** A node was swept: takeovers from it fail at once. */
+  nodeGone(nodeId: string): void {
+    for (const [key, move] of this.incoming) if (move.from === nodeId) this.fail(key, "that node is gone");
+  }
+}
+
+function movedInToken(hub: string, connectionId: string): string {
+  return `moved-in\n${hub}\n${connectionId}`;
+}
+
+function movedOutToken(hub: string, connectionId: string): string {
+  return `moved-out\n${hub}\n${connectionId}`;
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
