@@ -72,12 +72,12 @@ import { SendWriter } from "./sends.js";
  *   in call order.
  * - Durable: a node reads its inbox from its own cursor; a dropped connection, a failover or a Redis
  *   restart is a re-read. What Redis itself keeps through a crash depends on its persistence (AOF with
- *   `appendfsync always` keeps every acknowledged write; see docs/scaling.md).
+ *   `appendfsync always` keeps every acknowledged write; see docs/backplane-redis.md).
  * - Dead nodes: a node's heartbeat is a score in a sorted set, on Redis's clock. Once it is older than
  *   `nodeTimeoutMs`, sends and presence ignore the node's connections and a live node sweeps its entries.
+ * - Stateful connections move between nodes (connection-moves.ts).
  *
- * Not (yet) supported: moving a stateful connection to another node (a client that resumes elsewhere
- * starts a new connection), and sends from SQL.
+ * Not supported: sends from SQL.
  */
 export class RedisBackplane
   implements
