@@ -1,0 +1,11 @@
+// no-sticky (see no-sticky.case.ts) on a Redis Cluster of three masters started by this file.
+import { describe } from "vitest";
+import { noStickyCases } from "./no-sticky.case.js";
+import { findRedisServer } from "../support/redis-program.js";
+import { redisClusterBackplane } from "../support/test-backplanes.js";
+
+const redisServer = await findRedisServer();
+
+describe.skipIf(!redisServer.path)("on a Redis Cluster", () => {
+  noStickyCases(redisClusterBackplane(redisServer.path!, "sbnosticky"));
+});
