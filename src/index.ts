@@ -42,7 +42,7 @@ export type { Logger } from "./log.js";
 export { silentLogger } from "./log.js";
 
 // Backplanes: the interface, the in-memory default, and the errors every backplane raises.
-// The PostgreSQL backplane is the subpath export "switchboard/postgres".
+// The PostgreSQL and Redis backplanes are the subpath exports "switchboard/postgres" and "switchboard/redis".
 export {
   UnknownConnectionError,
   BackplaneUnavailableError,
@@ -54,6 +54,7 @@ export {
   type ConnectionInfo,
   type HubCount,
   type NodeInfo,
+  type BackplanePublisher,
 } from "./backplane/backplane.js";
 export { MemoryBackplane } from "./backplane/memory/memory-backplane.js";
 

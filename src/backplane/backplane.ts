@@ -353,6 +353,31 @@ export function canStoreMessages(backplane: object): backplane is MessageStore {
   return typeof candidate.storeMessage === "function" && typeof candidate.takeStoredMessages === "function";
 }
 
+/**
+ * Publishing into a cluster from a process that is not a node (a worker, a cron job, a CLI): it holds no
+ * connections and reads nothing. Each backplane makes one (`createPublisher` of `switchboard/postgres` or
+ * `switchboard/redis`).
+ */
+export interface BackplanePublisher extends MessageStore {
+  /**
+   * Sends a message to every live recipient of `target` on every node, at most once each. Messages sent
+   * through one publisher reach each recipient in the order of the calls. Resolves once the cluster's store
+   * has it, with what the registry held then; rejects with BackplaneUnavailableError when it could not be
+   * written.
+   */
+  send(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
+  /** The same as `send`, under the Backplane's name, so a publisher can drive a Notifier. */
+  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
+  /** The connection ids in a group, on any node. */
+  groupMembers(hub: string, group: string): Promise<string[]>;
+  /** Whether the user has at least one live connection in the hub, on any node. */
+  isUserConnected(hub: string, userId: string): Promise<boolean>;
+  /** The user's live connections in the hub, on any node, oldest first. */
+  userConnections(hub: string, userId: string): Promise<ConnectionInfo[]>;
+  /** Sends what is queued, then closes its connections. Idempotent. */
+  close(): Promise<void>;
+}
+
 /** A notification kept until a client confirms it. */
 export interface PendingNotification {
   id: string;

@@ -1,11 +1,4 @@
-import {
-  BackplaneUnavailableError,
-  type BackplaneMessage,
-  type ConnectionInfo,
-  type MessageStore,
-  type PublishResult,
-  type SendTarget,
-} from "../backplane.js";
+import { BackplaneUnavailableError, type BackplanePublisher } from "../backplane.js";
 import { storeMessage, takeStoredMessages } from "./stored-messages.js";
 import { LogWriter } from "./log-writer.js";
 import { SchemaNames } from "./names.js";
@@ -21,26 +14,9 @@ export type PublisherOptions = LogWriterOptions;
  * Publishes into a cluster's log from a process that is not a node (a worker, a cron job, a CLI). It
  * sends no heartbeats, holds no connections and reads nothing.
  */
-export interface Publisher extends MessageStore {
-  /**
-   * Sends a message to every live recipient of `target` on every node, at most once each. Messages sent
-   * through one publisher reach each recipient in the order of the calls. Resolves after the write
-   * commits, with what the registry held then; rejects with BackplaneUnavailableError when it could not
-   * be written (see `publishTimeoutMs`).
-   */
-  send(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
-  /** The same as `send`, under the Backplane's name, so a publisher can drive a Notifier. */
-  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
-  /** The connection ids in a group, on any node. */
-  groupMembers(hub: string, group: string): Promise<string[]>;
-  /** Whether the user has at least one live connection in the hub, on any node. */
-  isUserConnected(hub: string, userId: string): Promise<boolean>;
-  /** The user's live connections in the hub, on any node, oldest first. */
-  userConnections(hub: string, userId: string): Promise<ConnectionInfo[]>;
+export interface Publisher extends BackplanePublisher {
   /** Counters: statements sent, batches and messages written, wake-ups sent. */
   stats(): PostgresBackplaneStats;
-  /** Writes what is queued, then closes the database connections. Idempotent. */
-  close(): Promise<void>;
 }
 
 /**

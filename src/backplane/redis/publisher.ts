@@ -7,9 +7,7 @@ import { randomUUID } from "node:crypto";
 import {
   BackplaneUnavailableError,
   type BackplaneMessage,
-  type ConnectionInfo,
-  type MessageStore,
-  type PublishResult,
+  type BackplanePublisher,
   type SendTarget,
 } from "../backplane.js";
 import { encodeInvocation } from "../shared/envelopes.js";
@@ -27,21 +25,7 @@ import { SendWriter } from "./sends.js";
 export type RedisPublisherOptions = Omit<RedisBackplaneOptions, "description" | "heartbeatIntervalMs">;
 
 /** Sends to a cluster's connections from outside it; see {@link createPublisher}. */
-export interface RedisPublisher extends MessageStore {
-  /**
-   * Sends a message to every live recipient of `target`, at most once each; messages sent through one
-   * publisher reach each recipient in call order. Resolves with what the nodes counted; rejects with
-   * BackplaneUnavailableError when Redis did not accept it.
-   */
-  send(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
-  /** The same as `send`, under the Backplane's name, so a publisher can drive a Notifier. */
-  publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult>;
-  groupMembers(hub: string, group: string): Promise<string[]>;
-  isUserConnected(hub: string, userId: string): Promise<boolean>;
-  userConnections(hub: string, userId: string): Promise<ConnectionInfo[]>;
-  /** Closes the connections to Redis. Idempotent. */
-  close(): Promise<void>;
-}
+export type RedisPublisher = BackplanePublisher;
 
 /** How often the publisher refreshes which nodes are dead (their connections are not sent to). */
 const LIVENESS_REFRESH_MS = 1000;
