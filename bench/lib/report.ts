@@ -127,15 +127,16 @@ ${METHOD}
 
 \`\`\`sh
 npm ci
-npm run bench                 # everything, under 10 minutes; writes this file and benchmarks.svg
-npm run bench -- --quick      # a ~1-minute subset
+npm run bench                 # everything, about 12 minutes; writes this file and benchmarks.svg
+npm run bench -- --quick      # a ~2-minute subset
 npm run bench -- --scenarios 1 --servers ours,sio-redis --duration 20 --profile
 npm run bench -- --help       # every option
 \`\`\`
 
 PostgreSQL: \`--database-url\` (or \`$DATABASE_URL\`), else the machine's own at 127.0.0.1:5432 if it answers, else an
 embedded one. Redis: \`--redis-url\` (default redis://127.0.0.1:6379); without Redis its peer is skipped with a line
-that says so.
+that says so. Our Redis Cluster backplane runs on a cluster of three masters (AOF \`everysec\`) that the bench starts
+from Debian's \`redis-server\` for each scenario, on ports of its own.
 ${notes ? `\n## Notes\n\n${notes}\n` : ""}`;
   await writeFile(mdPath, text);
   return [mdPath, svgPath];
