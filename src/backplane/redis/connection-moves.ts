@@ -34,6 +34,7 @@ import {
   type MoveEnvelope,
 } from "../shared/envelopes.js";
 import type { LocalConnection, LocalIndex } from "../shared/local-index.js";
+import type { HandedOverGroup } from "../shared/targets.js";
 import { member, type RedisKeys } from "./keys.js";
 import { text, texts, type RedisLink } from "./link.js";
 import { hash } from "./presence.js";
@@ -51,6 +52,8 @@ export interface MovesNode {
   deliver(hub: string, connectionId: string, message: BackplaneMessage): void;
   /** The connection is counted here now (moved in), or no longer (moved out): hub, user and group counts. */
   counted(connection: LocalConnection, here: boolean): Promise<void>;
+  /** Resolves once every send this node made so far has been written (or failed). */
+  sendsSettled(): Promise<void>;
 }
 
 interface IncomingMove {
@@ -59,6 +62,10 @@ interface IncomingMove {
   from: string;
   local: LocalConnection | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** Stops waiting for the moved-in marker. */
+  cancelMarker?: () => void;
+  /** The moved-in marker was read: the connection is counted here. */
+  counted?: boolean;
   resolve(state: Uint8Array): void;
   reject(err: Error): void;
 }
@@ -178,10 +185,11 @@ export class ConnectionMoves {
     );
     move.timer.unref();
     // The marker A writes into our inbox when the registry points here: entries after it are the connection's.
-    void this.registrations.markerRead(movedInToken(hub, connectionId), 6 * this.timeoutMs).seen.then(
-      (seq) => this.moveInForce(key, seq),
-      () => undefined, // the takeover's own timer decides
+    // Handled as it is read (synchronously), so no later entry meets the connection still parked.
+    const marker = this.registrations.markerRead(movedInToken(hub, connectionId), 6 * this.timeoutMs, (seq) =>
+      this.moveInForce(key, seq),
     );
+    move.cancelMarker = marker.cancel; // the takeover's own timer decides when to give up
     const asked = await this.node.appendTo(from, [
       envelopeItem(hub, encodeMoveRequest(connectionId, this.nodeId)),
     ]);
@@ -220,35 +228,65 @@ export class ConnectionMoves {
       return this.refuse(hub, connectionId, toNode, "the connection could not get ready to move");
     }
     this.releasing.add(key);
-    const handedOver = this.registrations.markerRead(movedOutToken(hub, connectionId), 6 * this.timeoutMs);
+    // Sends this node made before: their remote parts must not look the connection up after the move.
+    await this.node.sendsSettled();
+    // At our marker (read in order with every entry before it) the state is taken, synchronously: no entry
+    // after the marker may reach the connection here. It goes to the new node once the registry points there.
+    let state: { value: Uint8Array | undefined; groups: HandedOverGroup[] } | undefined;
+    const marker = this.registrations.markerRead(movedOutToken(hub, connectionId), 6 * this.timeoutMs, () => {
+      state = this.takeState(local);
+    });
     try {
       await this.moveRegistry(local, toNode);
+      await marker.seen;
     } catch (err) {
-      handedOver.cancel();
+      marker.cancel();
       this.releasing.delete(key);
-      handler?.cancelHandOver?.(hub, connectionId);
+      if (state === undefined) handler?.cancelHandOver?.(hub, connectionId);
       return this.refuse(hub, connectionId, toNode, `the move could not be written: ${errorText(err)}`);
     }
-    // Our marker read: everything before it is in the connection's buffer.
-    handedOver.seen.then(
-      () => this.handOver(local, toNode),
-      () => {
-        this.releasing.delete(key);
-        this.log.moveFailed(connectionId, toNode, new Error("this node did not read its own marker"));
-      },
-    );
+    const taken = state as { value: Uint8Array | undefined; groups: HandedOverGroup[] } | undefined;
+    if (taken?.value === undefined) {
+      return this.refuse(hub, connectionId, toNode, "the connection could not be handed over");
+    }
+    this.node
+      .appendTo(toNode, [envelopeItem(hub, encodeHandedOver(connectionId, taken.value, taken.groups))])
+      .catch((err: unknown) => this.log.moveFailed(connectionId, toNode, err));
   }
 
-  /** The connection joins `toNode`'s set (with its marker), every lookup points there, then it leaves ours. */
+  /** Old node, at its marker: every earlier entry is delivered; the hub layer hands the state over. */
+  private takeState(local: LocalConnection): { value: Uint8Array | undefined; groups: HandedOverGroup[] } {
+    const { hub, connectionId } = local;
+    this.releasing.delete(`${hub}\n${connectionId}`);
+    if (this.index.get(hub, connectionId) !== local) return { value: undefined, groups: [] };
+    const value = this.node.handler()?.handOver?.(hub, connectionId);
+    const groups = this.index.groupsOf(local);
+    this.index.remove(hub, connectionId);
+    void this.node.counted(local, false).catch(() => undefined);
+    return { value, groups };
+  }
+
+  /**
+   * The connection leaves our set (with our marker), joins `toNode`'s (with its marker), then every lookup
+   * points there. Never in both sets at once: a send to all counts it once at most. A send in between
+   * counts it nowhere (and says so in its count).
+   */
   private async moveRegistry(local: LocalConnection, toNode: string): Promise<void> {
     const { hub, connectionId, userId } = local;
     const max = this.inboxMaxEntries;
-    const change = { hub, connectionId, add: true };
+    await registry.changeConnectionSets(
+      this.link,
+      this.keys,
+      this.nodeId,
+      [{ hub, connectionId, add: false }],
+      movedOutToken(hub, connectionId),
+      max,
+    );
     await registry.changeConnectionSets(
       this.link,
       this.keys,
       toNode,
-      [change],
+      [{ hub, connectionId, add: true }],
       movedInToken(hub, connectionId),
       max,
     );
@@ -274,32 +312,6 @@ export class ConnectionMoves {
       );
     }
     await Promise.all(writes);
-    await registry.changeConnectionSets(
-      this.link,
-      this.keys,
-      this.nodeId,
-      [{ hub, connectionId, add: false }],
-      movedOutToken(hub, connectionId),
-      max,
-    );
-  }
-
-  /** Old node: every entry before the move is delivered: the state goes to the new node. */
-  private handOver(local: LocalConnection, toNode: string): void {
-    const { hub, connectionId } = local;
-    this.releasing.delete(`${hub}\n${connectionId}`);
-    if (this.index.get(hub, connectionId) !== local) {
-      return this.refuse(hub, connectionId, toNode, "the connection ended before it could be handed over");
-    }
-    const state = this.node.handler()?.handOver?.(hub, connectionId);
-    const groups = this.index.groupsOf(local);
-    this.index.remove(hub, connectionId);
-    void this.node.counted(local, false).catch(() => undefined);
-    if (state === undefined)
-      return this.refuse(hub, connectionId, toNode, "the connection could not be handed over");
-    this.node
-      .appendTo(toNode, [envelopeItem(hub, encodeHandedOver(connectionId, state, groups))])
-      .catch((err: unknown) => this.log.moveFailed(connectionId, toNode, err));
   }
 
   /** New node: entries after the marker are the connection's; those read meanwhile follow. */
@@ -312,6 +324,9 @@ export class ConnectionMoves {
       6 * this.timeoutMs,
     );
     move.timer.unref();
+    // Counted here from the marker on (a send to all finds this node in the hub's list).
+    move.counted = true;
+    void this.node.counted(move.local, true).catch(() => undefined);
     for (const row of this.index.markReady(move.local, seq))
       this.node.deliver(move.hub, move.connectionId, row.message);
   }
@@ -323,11 +338,10 @@ export class ConnectionMoves {
     groups: { group: string; seq: number; member: boolean }[],
   ): void {
     const move = this.incoming.get(key);
-    if (!move?.local) return;
+    if (!move?.local) return this.orphaned(key);
     this.incoming.delete(key);
     clearTimeout(move.timer);
     this.index.applyHandedOverGroups(move.hub, move.connectionId, groups);
-    void this.node.counted(move.local, true).catch(() => undefined);
     move.resolve(state);
   }
 
@@ -340,20 +354,37 @@ export class ConnectionMoves {
   /** New node: the takeover failed: the connection is forgotten here, and erased if the registry moved it. */
   private fail(key: string, reason: string): void {
     const move = this.incoming.get(key);
-    if (!move) return;
+    if (!move) return this.orphaned(key);
     this.incoming.delete(key);
     clearTimeout(move.timer);
+    move.cancelMarker?.();
     const { hub, connectionId } = move;
     if (move.local && this.index.get(hub, connectionId) === move.local) this.index.remove(hub, connectionId);
-    void this.eraseIfHere(hub, connectionId, move.local?.userId ?? "").catch((err: unknown) =>
+    if (move.local && move.counted) void this.node.counted(move.local, false).catch(() => undefined);
+    void this.eraseIfHere(hub, connectionId).catch((err: unknown) =>
       this.log.moveFailed(connectionId, this.nodeId, err),
     );
     move.reject(new ConnectionMoveError(`The connection could not be taken over: ${reason}.`));
   }
 
-  private async eraseIfHere(hub: string, connectionId: string, userId: string): Promise<void> {
+  /**
+   * New node: the old node handed over (or refused) a connection this node no longer waits for (it gave up
+   * first). The registry may point here by now: erased, so nothing counts a connection nobody holds.
+   */
+  private orphaned(key: string): void {
+    const at = key.indexOf("\n");
+    const [hub, connectionId] = [key.slice(0, at), key.slice(at + 1)];
+    if (this.index.get(hub, connectionId)) return;
+    void this.eraseIfHere(hub, connectionId).catch((err: unknown) =>
+      this.log.moveFailed(connectionId, this.nodeId, err),
+    );
+  }
+
+  private async eraseIfHere(hub: string, connectionId: string): Promise<void> {
     const connKey = this.keys.connection(hub, connectionId);
-    if (text(await this.link.send(connKey, ["HGET", connKey, "node"])) !== this.nodeId) return;
+    const fields = hash(await this.link.send(connKey, ["HGETALL", connKey]));
+    if (fields.get("node") !== this.nodeId) return;
+    const userId = fields.get("user") ?? "";
     await registry.changeConnectionSets(
       this.link,
       this.keys,

@@ -73,6 +73,7 @@ export class GroupChanges {
     const requestId = randomUUID();
     const answer = new Promise<GroupChangeOutcome | undefined>((resolve) => {
       const timer = setTimeout(() => resolve(undefined), this.publishTimeoutMs);
+      timer.unref();
       this.requests.set(requestId, (outcome) => {
         clearTimeout(timer);
         resolve(outcome);

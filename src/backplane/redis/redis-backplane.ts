@@ -38,7 +38,7 @@ import { TargetKind, targetParts } from "../shared/targets.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
 import { ConnectionMoves } from "./connection-moves.js";
 import { GroupChanges } from "./group-changes.js";
-import { markerOnly, Registrations, type RegistryChange } from "./registrations.js";
+import { markerOnly, Registrations } from "./registrations.js";
 import { InboxReader } from "./inbox.js";
 import { KeptMessages, preciseNow } from "./kept-messages.js";
 import { RedisKeys } from "./keys.js";
@@ -169,6 +169,7 @@ export class RedisBackplane
         handler: () => this.handler,
         deliver: (hub, connectionId, message) => this.deliver(hub, [connectionId], message),
         counted: (connection, here) => this.counted(connection, here),
+        sendsSettled: () => this.writer.settled(),
       },
       this.link,
       this.keys,
@@ -302,13 +303,11 @@ export class RedisBackplane
     // A stateful client coming back with this id is refused at once (on any node), not left to time out.
     if (removed.resumable) void this.moves.ended(hub, connectionId).catch(() => undefined);
     for (const group of removed.groups) this.groups.countMember(hub, group, -1);
-    const change: RegistryChange = { hub, connectionId, add: false, userId: removed.userId };
-    try {
-      await this.registrations.submit(change);
-    } catch {
-      // Sends no longer reach it here (it left the index); the registry forgets it at the next heartbeat.
-      this.registrations.removalFailed(change);
-    }
+    // A removal that fails is done again at the next heartbeat (registrations.ts); sends no longer reach
+    // the connection here meanwhile (it left the index).
+    await this.registrations
+      .submit({ hub, connectionId, add: false, userId: removed.userId })
+      .catch(() => undefined);
   }
 
   async addToGroup(hub: string, connectionId: string, group: string): Promise<void> {

@@ -48,21 +48,20 @@ export class Registrations {
     this.markers.get(token)?.(seq);
   }
 
-  /** A removal that failed, to be done again by {@link retryRemovals}. */
-  removalFailed(change: RegistryChange): void {
-    this.failedRemovals.push(change);
-  }
-
   /** Forgets the counts (the node registers again from scratch). */
   clearCounts(): void {
     this.counts.hubs.clear();
     this.counts.users.clear();
   }
 
-  /** Resolves with the seq of the marker `token` once the reader has read it. */
+  /**
+   * Resolves with the seq of the marker `token` once the reader has read it. `onSeen` runs at that moment,
+   * synchronously, before the reader goes on to the next entry (a promise would let it read on first).
+   */
   markerRead(
     token: string,
     timeoutMs = this.options.publishTimeoutMs,
+    onSeen?: (seq: number) => void,
   ): { seen: Promise<number>; cancel(): void } {
     let cancel = () => {};
     const seen = new Promise<number>((resolve, reject) => {
@@ -70,9 +69,11 @@ export class Registrations {
         this.markers.delete(token);
         reject(new BackplaneUnavailableError("This node did not read its own inbox in time."));
       }, timeoutMs);
+      timer.unref();
       this.markers.set(token, (seq) => {
         clearTimeout(timer);
         this.markers.delete(token);
+        onSeen?.(seq);
         resolve(seq);
       });
       cancel = () => {
@@ -88,8 +89,10 @@ export class Registrations {
   private async writeRegistrations(changes: RegistryChange[]): Promise<number[]> {
     const token = randomUUID();
     const marker = this.markerRead(token);
+    const real = changes.filter((c) => c.connectionId !== "");
+    let setsChanged = false;
+    let counted = false;
     try {
-      const real = changes.filter((c) => c.connectionId !== "");
       await registry.changeConnectionSets(
         this.link,
         this.keys,
@@ -98,6 +101,7 @@ export class Registrations {
         token,
         this.options.inboxMaxEntries,
       );
+      setsChanged = true;
       await Promise.all(
         real.map((c) =>
           c.add
@@ -106,10 +110,18 @@ export class Registrations {
         ),
       );
       await this.writeCounts(real);
+      counted = true;
       const seq = await marker.seen;
       return changes.map(() => seq);
     } catch (err) {
       marker.cancel();
+      // What the batch wrote must not outlive it: its registrations are removed again, its removals done
+      // again, at the next heartbeat, each counted once.
+      for (const c of real) {
+        if (c.add && setsChanged)
+          this.failedRemovals.push({ ...c, add: false, info: undefined, countDone: !counted });
+        else if (!c.add) this.failedRemovals.push({ ...c, countDone: counted });
+      }
       throw err;
     }
   }
@@ -119,6 +131,7 @@ export class Registrations {
     const hubs = new Set<string>();
     const users = new Set<string>();
     for (const c of changes) {
+      if (c.countDone) continue;
       const delta = c.add ? 1 : -1;
       hubs.add(c.hub);
       bump(this.counts.hubs, c.hub, delta);
@@ -189,6 +202,8 @@ export interface RegistryChange {
   userId: string;
   add: boolean;
   info?: registry.RegisteredConnection;
+  /** Its count was written already (a change done again after its batch failed). */
+  countDone?: boolean;
 }
 
 export function markerOnly(): RegistryChange {

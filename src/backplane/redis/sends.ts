@@ -40,6 +40,10 @@ export class SendWriter {
   private readonly batcher: Batcher<Send, RemoteCount>;
   private queued = 0;
   private sequence = 0;
+  /** Sends submitted and not yet settled (see {@link settled}). */
+  private readonly inFlight = new Set<Promise<unknown>>();
+  /** A batch rejected at its deadline whose commands may still run: the next batch waits for it. */
+  private abandoned: Promise<unknown> | undefined;
 
   constructor(
     private readonly link: RedisLink,
@@ -53,6 +57,7 @@ export class SendWriter {
       publishTimeoutMs: number;
       inboxMaxEntries: number;
       waitForReplicas: number;
+      nodeTimeoutMs: number;
     },
     private readonly counted: (entries: number) => void,
   ) {
@@ -75,7 +80,19 @@ export class SendWriter {
       );
     }
     this.queued++;
-    return this.batcher.submit(send);
+    const sent = this.batcher.submit(send);
+    const settled = sent.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.inFlight.add(settled);
+    void settled.then(() => this.inFlight.delete(settled));
+    return sent;
+  }
+
+  /** Resolves once every send submitted so far has been written, or has failed. */
+  async settled(): Promise<void> {
+    await Promise.all([...this.inFlight]);
   }
 
   /**
@@ -84,20 +101,19 @@ export class SendWriter {
    */
   private async write(sends: Send[]): Promise<RemoteCount[]> {
     let timer: NodeJS.Timeout | undefined;
+    const deadlineError = new BackplaneUnavailableError(
+      `Redis did not accept the send within ${this.options.publishTimeoutMs} ms (it may still be delivered).`,
+    );
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new BackplaneUnavailableError(
-              `Redis did not accept the send within ${this.options.publishTimeoutMs} ms (it may still be delivered).`,
-            ),
-          ),
-        this.options.publishTimeoutMs,
-      );
+      timer = setTimeout(() => reject(deadlineError), this.options.publishTimeoutMs);
     });
+    // A batch given up on may still be writing: this one starts after it, so no inbox gets them out of order.
+    await this.abandoned;
+    const writing = this.writeNow(sends);
     try {
-      return await Promise.race([this.writeNow(sends), deadline]);
+      return await Promise.race([writing, deadline]);
     } catch (err) {
+      if (err === deadlineError) this.abandoned = writing.catch(() => undefined);
       this.log.batchFailed(sends.length, err);
       if (err instanceof BackplaneUnavailableError) throw err;
       throw new BackplaneUnavailableError(
@@ -157,9 +173,9 @@ export class SendWriter {
   /** Waits until enough replicas of the inbox's master have everything written to it so far. */
   private async untilReplicated(inbox: string): Promise<void> {
     const wanted = this.options.waitForReplicas;
-    const acked = Number(
-      await this.link.send(inbox, ["WAIT", String(wanted), String(this.options.publishTimeoutMs)]),
-    );
+    // WAIT holds the link to that master (which the heartbeat uses too): well under the node timeout.
+    const waitMs = Math.min(this.options.publishTimeoutMs, Math.floor(this.options.nodeTimeoutMs / 4));
+    const acked = Number(await this.link.send(inbox, ["WAIT", String(wanted), String(waitMs)]));
     if (acked < wanted) {
       throw new BackplaneUnavailableError(
         `Only ${acked} of ${wanted} replicas acknowledged the send in time (it may still be delivered).`,
