@@ -5,20 +5,22 @@
  *   B  reads the connection's entry, adds it to its index `moving-in` (its own sends reach it there from
  *      now on, and leave it out of what they send to other nodes) and asks A (a MoveRequest in A's inbox).
  *   A  reads the request. Once its hub layer has the connection ready (nothing more dispatched), A marks it
- *      releasing (A's own sends still reach it directly, and leave it out of what goes to other nodes) and
- *      moves the registry: the connection joins B's set with a marker in B's inbox, every lookup entry (its
- *      hash, its user's, its groups') points at B, then it leaves A's set with a marker in A's inbox. A send
- *      counts the connection on exactly one node: at A before A's marker, at B after B's.
- *   A  reads its marker: every entry before it has been delivered into the connection's buffer. The hub
- *      layer hands the state over; A forgets the connection and sends the state to B.
+ *      releasing (A's own sends still reach it directly, and leave it out of what goes to other nodes), lets
+ *      its earlier sends finish, and moves the registry: the connection leaves A's set with a marker in A's
+ *      inbox, joins B's set with a marker in B's inbox, then every lookup entry (its hash, its user's, its
+ *      groups') points at B. A send counts the connection on one node at most: at A before A's marker, at B
+ *      after B's; between the two, nowhere (and its count says so).
+ *   A  reads its marker: every entry before it has been delivered into the connection's buffer. There and
+ *      then (before the next entry) the hub layer hands the state over and A forgets the connection; A sends
+ *      the state to B once the registry points there.
  *   B  reads its marker: entries after it are the connection's (delivered from the parked ones on); then the
  *      state arrives, with the memberships, and the takeover resolves with it.
  *
  * When anything fails before B has the state (A refuses, A dies, nothing comes in time), B forgets the
- * connection and erases what the registry says is at B; the client then starts a new connection.
+ * connection and erases what the registry says is at B (also when the state or a refusal arrives after B
+ * gave up); the client then starts a new connection.
  *
- * A send that looked the connection up at A just before the registry moved, and reaches A's set after A's
- * marker, counts it nowhere (the publish reports it, it is not silently lost).
+ * Not covered: a group change of the connection made while it moves may be lost with the move.
  */
 import {
   ConnectionMoveError,
