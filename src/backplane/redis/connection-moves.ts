@@ -20,7 +20,8 @@
  * connection and erases what the registry says is at B (also when the state or a refusal arrives after B
  * gave up); the client then starts a new connection.
  *
- * Not covered: a group change of the connection made while it moves may be lost with the move.
+ * A group change asked of A while its registry moves waits for the move, then goes to wherever the
+ * connection is.
  */
 import {
   ConnectionMoveError,
@@ -80,6 +81,8 @@ export class ConnectionMoves {
   private readonly incoming = new Map<string, IncomingMove>();
   /** Connections this node is handing over: its own sends still reach them directly, and only that way. */
   private readonly releasing = new Set<string>();
+  /** The hand-overs in progress from this node, settled when each is over (moved or not). */
+  private readonly releases = new Map<string, Promise<void>>();
 
   constructor(
     private readonly node: MovesNode,
@@ -214,8 +217,33 @@ export class ConnectionMoves {
     }
   }
 
+  /**
+   * While a connection's registry is being moved from here (after its hub layer got ready: a group change
+   * its own invocation makes before that is applied here, and moves with it): settles once that is over.
+   */
+  releaseOf(hub: string, connectionId: string): Promise<void> | undefined {
+    return this.releases.get(`${hub}\n${connectionId}`);
+  }
+
   /** Old node: another node asks for a connection; once ready, the registry moves it there. */
   private async release(hub: string, connectionId: string, toNode: string): Promise<void> {
+    const key = `${hub}\n${connectionId}`;
+    let over = () => {};
+    const settled = new Promise<void>((resolve) => (over = resolve));
+    try {
+      await this.releaseNow(hub, connectionId, toNode, () => this.releases.set(key, settled));
+    } finally {
+      if (this.releases.get(key) === settled) this.releases.delete(key);
+      over();
+    }
+  }
+
+  private async releaseNow(
+    hub: string,
+    connectionId: string,
+    toNode: string,
+    movingFromHere: () => void,
+  ): Promise<void> {
     const handler = this.node.handler();
     const local = this.index.get(hub, connectionId);
     const key = `${hub}\n${connectionId}`;
@@ -230,6 +258,7 @@ export class ConnectionMoves {
       return this.refuse(hub, connectionId, toNode, "the connection could not get ready to move");
     }
     this.releasing.add(key);
+    movingFromHere();
     // Sends this node made before: their remote parts must not look the connection up after the move.
     await this.node.sendsSettled();
     // At our marker (read in order with every entry before it) the state is taken, synchronously: no entry

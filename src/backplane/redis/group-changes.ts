@@ -30,6 +30,8 @@ export interface GroupChangesNode {
   run<T>(commands: () => Promise<T>): Promise<T>;
   /** Counts an error in the node's totals. */
   failed(): void;
+  /** While the connection is being handed over from this node: resolves once that is over. */
+  moving(hub: string, connectionId: string): Promise<void> | undefined;
 }
 
 export class GroupChanges {
@@ -67,7 +69,13 @@ export class GroupChanges {
 
   /** Changes a membership: here when the connection is ours, else by asking the node that holds it. */
   async change(add: boolean, hub: string, connectionId: string, group: string): Promise<GroupChangeOutcome> {
-    if (this.index.get(hub, connectionId)) return this.apply(add, hub, connectionId, group);
+    if (this.index.get(hub, connectionId)) {
+      const outcome = await this.apply(add, hub, connectionId, group);
+      if (outcome !== "moving") return outcome;
+      // It is moving away: once it has, its new node makes the change.
+      await this.node.moving(hub, connectionId);
+      return this.change(add, hub, connectionId, group);
+    }
     const owner = await this.node.ownerOf(hub, connectionId);
     if (owner === undefined || owner === this.nodeId) return GroupChangeOutcome.UnknownConnection;
     const requestId = randomUUID();
@@ -98,7 +106,8 @@ export class GroupChanges {
   /** Another node asks for a group change of one of our connections: made, then answered. */
   async onAsked(item: Extract<InboxItem, { type: typeof ItemType.GroupChange }>): Promise<void> {
     try {
-      const outcome = await this.apply(item.add, item.hub, item.connectionId, item.group);
+      // Asked of us, made wherever the connection is once any move of it is over.
+      const outcome = await this.change(item.add, item.hub, item.connectionId, item.group);
       await this.node.appendTo(item.fromNode, [groupChangedItem(item.requestId, outcome)]);
     } catch (err) {
       // No answer: the asking node gives up after its timeout and says so.
@@ -111,8 +120,10 @@ export class GroupChanges {
   private apply(add: boolean, hub: string, connectionId: string, group: string) {
     const key = `${hub}\n${connectionId}`;
     const previous = this.queues.get(key) ?? Promise.resolve();
-    const next = previous.then(async (): Promise<GroupChangeOutcome> => {
+    const next = previous.then(async (): Promise<GroupChangeOutcome | "moving"> => {
       if (!this.index.get(hub, connectionId)) return GroupChangeOutcome.UnknownConnection;
+      // Its memberships are being copied to the node it moves to: the change waits for the move.
+      if (this.node.moving(hub, connectionId)) return "moving";
       const changed = await this.node.run(() =>
         registry.changeGroup(this.link, this.keys, this.nodeId, hub, connectionId, group, add),
       );

@@ -154,6 +154,7 @@ export class RedisBackplane
         appendTo: (nodeId, items) => this.appendTo(nodeId, items),
         run: (commands) => this.run(commands),
         failed: () => this.totals.errors++,
+        moving: (hub, connectionId) => this.moves.releaseOf(hub, connectionId),
       },
       this.link,
       this.keys,
