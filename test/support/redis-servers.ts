@@ -96,9 +96,25 @@ export async function startRedisServers(options: RedisServersOptions = {}): Prom
     ];
     const child = spawn(binary, args, { stdio: "ignore" });
     servers[i]!.process = child;
-    await untilAnswers(cli, port);
+    await untilAnswers(cli, port, child);
   };
-  await Promise.all(servers.map((_, i) => launch(i)));
+  // A port found free may be taken by another test file's server before ours binds it: a first start that
+  // fails tries again on another port (a restart keeps its port: its files are named after it).
+  const firstLaunch = async (i: number) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await launch(i);
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        servers[i]!.process?.kill("SIGKILL");
+        let port = await freePort(cluster);
+        while (servers.some((s) => s.port === port)) port = await freePort(cluster);
+        servers[i]!.port = port;
+        ports[i] = port;
+      }
+    }
+  };
+  await Promise.all(servers.map((_, i) => firstLaunch(i)));
   const cliOn = async (i: number, ...args: string[]) =>
     (await run(cli, ["-p", String(servers[i]!.port), ...args])).stdout;
   const addresses = ports.map((port) => `127.0.0.1:${port}`);
@@ -162,9 +178,13 @@ function firstLive(servers: RedisServer[]): number {
   return i;
 }
 
-async function untilAnswers(cli: string, port: number): Promise<void> {
+async function untilAnswers(cli: string, port: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + 15_000;
   for (;;) {
+    // It exited (its port was taken, most likely): no use waiting.
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`redis-server on port ${port} exited (code ${child.exitCode}).`);
+    }
     try {
       const { stdout } = await run(cli, ["-p", String(port), "ping"]);
       if (stdout.trim() === "PONG") return;
