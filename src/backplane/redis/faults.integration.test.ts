@@ -32,7 +32,7 @@ interface Flow {
 /** Two nodes; node 0 sends 1, 2, 3, … to a connection on node 1 while `fault` runs, and a while after. */
 async function sendThrough(
   options: RedisBackplaneOptions,
-  fault: (receiver: RedisBackplane) => Promise<void>,
+  fault: (receiver: RedisBackplane, flow: Flow) => Promise<void>,
 ): Promise<Flow> {
   const common = {
     logger: silentLogger,
@@ -68,7 +68,7 @@ async function sendThrough(
       }
     })();
     await until(() => flow.confirmed.length >= 50, "sends to flow before the fault");
-    await fault(receiver);
+    await fault(receiver, flow);
     const after = flow.confirmed.length;
     await until(() => flow.confirmed.length >= after + 100, "sends to be confirmed again after the fault");
     stop = true;
@@ -78,6 +78,18 @@ async function sendThrough(
     return flow;
   } finally {
     await Promise.all([sender.close(), receiver.close()]);
+  }
+}
+
+async function untilAsync(
+  condition: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -128,7 +140,12 @@ describe.skipIf(!redisServer.path)("Redis backplane faults, counted", () => {
         for (const line of readers)
           await cluster.cli(master, "client", "kill", "id", /id=(\d+)/.exec(line)![1]!);
         killed += readers.length;
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        // The next round once the reader is back: a blocked XREAD of a connection we did not kill.
+        const gone = new Set(readers.map((line) => /id=(\d+)/.exec(line)![1]));
+        await untilAsync(async () => {
+          const now = (await cluster.cli(master, "client", "list")).split("\n");
+          return now.some((line) => /cmd=xread\b/.test(line) && !gone.has(/id=(\d+)/.exec(line)![1]));
+        }, "the reader to read again");
       }
     });
     expect(killed).toBeGreaterThanOrEqual(3);
@@ -139,8 +156,15 @@ describe.skipIf(!redisServer.path)("Redis backplane faults, counted", () => {
     const flow = await sendThrough(onCluster(), async (receiver) => {
       const master = await cluster.masterFor(inboxKey(receiver));
       await cluster.kill(master);
-      // Failover within the cluster's node timeout (1.5 s); the old master comes back as a replica.
-      await new Promise((resolve) => setTimeout(resolve, 4000));
+      // The replica takes over (the cluster's node timeout is 1.5 s); the old master comes back as a replica.
+      await untilAsync(
+        () =>
+          cluster.masterFor(inboxKey(receiver)).then(
+            (now) => now !== master,
+            () => false,
+          ),
+        "a replica to take over the inbox's slot",
+      );
       await cluster.restart(master);
     });
     expectNothingConfirmedLost(flow);
@@ -184,9 +208,10 @@ describe.skipIf(!redisServer.path)("Redis backplane faults, counted", () => {
   }, 180_000);
 
   it("a standalone Redis killed and restarted (AOF, appendfsync always): nothing confirmed is lost", async () => {
-    const flow = await sendThrough({ url: standalone.url }, async () => {
+    const flow = await sendThrough({ url: standalone.url }, async (_, flow) => {
       await standalone.kill(0);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      // Down until the sender has felt it.
+      await until(() => flow.rejected > 0, "a send to be rejected while Redis is down");
       await standalone.restart(0);
     });
     expectNothingConfirmedLost(flow);
