@@ -39,8 +39,7 @@ import {
 import type { LocalConnection, LocalIndex } from "../shared/local-index.js";
 import type { HandedOverGroup } from "../shared/targets.js";
 import { member, type RedisKeys } from "./keys.js";
-import { text, texts, type RedisLink } from "./link.js";
-import { hash } from "./presence.js";
+import { hash, text, texts, type RedisLink } from "./link.js";
 import { envelopeItem } from "./protocol.js";
 import type { RedisLog } from "./redis.log.js";
 import type { Registrations } from "./registrations.js";

@@ -13,8 +13,7 @@ import type {
 import { decodeEnvelope, encodeInvocation, EnvelopeType } from "../shared/envelopes.js";
 import { TargetKind } from "../shared/targets.js";
 import type { RedisKeys } from "./keys.js";
-import { text, texts, type RedisLink, type Reply } from "./link.js";
-import { hash } from "./presence.js";
+import { hash, text, texts, type RedisLink, type Reply } from "./link.js";
 import { confirmScript, takeScript } from "./scripts.js";
 
 /** How long a confirmed notification is still reported as confirmed. */

@@ -35,6 +35,14 @@ export function texts(reply: Reply): string[] {
   return Array.isArray(reply) ? reply.map((r) => text(r) ?? "") : [];
 }
 
+/** A flat HGETALL reply as a Map. */
+export function hash(reply: Reply): Map<string, string> {
+  const values = texts(reply);
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < values.length; i += 2) map.set(values[i]!, values[i + 1]!);
+  return map;
+}
+
 const buffers = { [RESP_TYPES.BLOB_STRING]: Buffer, [RESP_TYPES.SIMPLE_STRING]: Buffer } as const;
 
 /**

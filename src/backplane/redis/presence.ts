@@ -1,18 +1,10 @@
 /** The registry's reads: who is online, in which groups, on which node. Dead nodes' entries are left out. */
 import type { ConnectionInfo, HubCount, NodeInfo } from "../backplane.js";
 import { splitMember, type RedisKeys } from "./keys.js";
-import { text, texts, type RedisLink, type Reply } from "./link.js";
+import { hash, texts, type RedisLink, type Reply } from "./link.js";
 import { liveNodesScript } from "./scripts.js";
 
 export type IsLive = (nodeId: string) => boolean;
-
-/** A flat HGETALL reply as a Map. */
-export function hash(reply: Reply): Map<string, string> {
-  const values = texts(reply);
-  const map = new Map<string, string>();
-  for (let i = 0; i + 1 < values.length; i += 2) map.set(values[i]!, values[i + 1]!);
-  return map;
-}
 
 export async function userConnections(
   link: RedisLink,
@@ -145,5 +137,3 @@ export async function liveNodes(link: RedisLink, keys: RedisKeys, timeoutMs: num
   );
   return nodes.filter((n): n is NodeInfo => n !== undefined).sort((a, b) => (a.nodeId < b.nodeId ? -1 : 1));
 }
-
-export { text };

@@ -26,36 +26,24 @@ import {
   type PublishResult,
   type SendTarget,
 } from "../backplane.js";
-import {
-  decodeEnvelope,
-  encodeClientResult,
-  encodeDisconnect,
-  encodeInvocation,
-  EnvelopeType,
-} from "../shared/envelopes.js";
+import { encodeClientResult, encodeDisconnect, encodeInvocation } from "../shared/envelopes.js";
 import { LocalIndex, type LocalConnection } from "../shared/local-index.js";
 import { TargetKind, targetParts } from "../shared/targets.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
 import { ConnectionMoves } from "./connection-moves.js";
 import { GroupChanges } from "./group-changes.js";
+import { InboxDispatch } from "./inbox-dispatch.js";
+import { Heartbeat } from "./heartbeat.js";
 import { markerOnly, Registrations } from "./registrations.js";
 import { InboxReader } from "./inbox.js";
 import { KeptMessages, preciseNow } from "./kept-messages.js";
 import { RedisKeys } from "./keys.js";
-import { createLink, text, texts, type RedisLink, type Reply } from "./link.js";
+import { createLink, text, type RedisLink } from "./link.js";
 import { resolveRedisOptions, type RedisBackplaneOptions, type ResolvedRedisOptions } from "./options.js";
 import * as presence from "./presence.js";
-import {
-  decodeEntry,
-  encodeEntry,
-  envelopeItem,
-  GroupChangeOutcome,
-  ItemType,
-  type InboxItem,
-} from "./protocol.js";
+import { encodeEntry, envelopeItem, GroupChangeOutcome } from "./protocol.js";
 import { createRedisLog, type RedisLog } from "./redis.log.js";
 import * as registry from "./registry.js";
-import { heartbeatScript } from "./scripts.js";
 import { SendWriter } from "./sends.js";
 
 /**
@@ -110,16 +98,16 @@ export class RedisBackplane
   private startedAt = Date.now();
   private draining = false;
   private advertisedUrl: string | undefined;
-  /** Entries read from the inbox so far: the seq of the last one (LocalIndex's row order). */
-  private seq = 0;
-  /** Nodes whose heartbeat is older than the timeout, as of the last heartbeat. */
-  private dead = new Set<string>();
   /** Registrations and removals of this node's connections, batched (registrations.ts). */
   private readonly registrations: Registrations;
   private readonly totals = { messagesIn: 0, messagesOut: 0, errors: 0 };
-  private problems: { link?: string; heartbeat?: string; read?: string } = {};
+  private problems: { link?: string; read?: string } = {};
   private secret: Promise<Uint8Array> | undefined;
   private readonly kept: KeptMessages;
+  /** What each inbox entry asks of this node (inbox-dispatch.ts). */
+  private readonly dispatch: InboxDispatch;
+  /** Heartbeat, dead nodes and their sweep, registering again after a sweep (heartbeat.ts). */
+  private readonly heartbeat: Heartbeat;
   /** Group changes of any node's connections (group-changes.ts). */
   private readonly groups: GroupChanges;
   /** Stateful connections moving between nodes (connection-moves.ts). */
@@ -182,6 +170,42 @@ export class RedisBackplane
       sessionName,
     );
     this.kept = new KeptMessages(this.link, this.keys, (commands) => this.run(commands));
+    this.dispatch = new InboxDispatch(
+      {
+        handler: () => this.handler,
+        deliver: (hub, ids, message) => this.deliver(hub, ids, message),
+        totals: this.totals,
+      },
+      this.index,
+      this.moves,
+      this.groups,
+      this.registrations,
+      this.log,
+    );
+    this.heartbeat = new Heartbeat(
+      {
+        nodeId: this.nodeId,
+        info: () => ({
+          description: this.options.description,
+          startedAt: String(this.startedAt),
+          version: SWITCHBOARD_VERSION,
+          connections: String(this.registrations.connectionTotal()),
+          ...Object.fromEntries(Object.entries(this.totals).map(([k, v]) => [k, String(v)])),
+          ...(this.advertisedUrl === undefined ? {} : { url: this.advertisedUrl }),
+        }),
+        readerCursor: () => this.reader?.cursor,
+        gone: (nodeId) => this.moves.nodeGone(nodeId),
+        beaten: () => (this.problems.link = undefined),
+        failed: () => this.totals.errors++,
+      },
+      this.link,
+      this.keys,
+      this.index,
+      this.registrations,
+      this.groups,
+      this.log,
+      this.options.nodeTimeoutMs,
+    );
   }
 
   // ---- lifecycle ----
@@ -212,12 +236,12 @@ export class RedisBackplane
         "start",
         this.options.inboxMaxEntries,
       );
-      await this.heartbeat(true);
+      await this.heartbeat.beat(true);
       this.reader = new InboxReader(
         this.readerLink,
         this.keys.inbox(this.nodeId),
         firstId,
-        (id, payload) => this.onEntry(id, payload),
+        (id, payload) => this.dispatch.onEntry(id, payload),
         (err) => this.onReadState(err),
       );
       this.reader.start();
@@ -230,7 +254,7 @@ export class RedisBackplane
         { cause: err },
       );
     }
-    this.every(this.options.heartbeatIntervalMs, () => void this.heartbeat(false));
+    this.every(this.options.heartbeatIntervalMs, () => void this.heartbeat.beat(false));
     this.state = "started";
     this.log.started(this.nodeId, this.options.cluster, this.options.prefix);
   }
@@ -438,16 +462,16 @@ export class RedisBackplane
   // ---- presence ----
 
   userConnections(hub: string, userId: string): Promise<ConnectionInfo[]> {
-    return this.whenStarted(() => presence.userConnections(this.link, this.keys, this.isLiveFn, hub, userId));
+    return this.whenStarted(() => presence.userConnections(this.link, this.keys, this.isLive, hub, userId));
   }
 
   groupMembers(hub: string, group: string): Promise<string[]> {
-    return this.whenStarted(() => presence.groupMembers(this.link, this.keys, this.isLiveFn, hub, group));
+    return this.whenStarted(() => presence.groupMembers(this.link, this.keys, this.isLive, hub, group));
   }
 
   async connection(hub: string, connectionId: string) {
     const found = await this.whenStarted(() =>
-      presence.connection(this.link, this.keys, this.isLiveFn, hub, connectionId),
+      presence.connection(this.link, this.keys, this.isLive, hub, connectionId),
     );
     if (found === undefined) return undefined;
     const { resumable: _resumable, ...info } = found;
@@ -455,11 +479,11 @@ export class RedisBackplane
   }
 
   onlineUsers(hub: string): Promise<string[]> {
-    return this.whenStarted(() => presence.onlineUsers(this.link, this.keys, this.isLiveFn, hub));
+    return this.whenStarted(() => presence.onlineUsers(this.link, this.keys, this.isLive, hub));
   }
 
   hubCounts(): Promise<HubCount[]> {
-    return this.whenStarted(() => presence.hubCounts(this.link, this.keys, this.isLiveFn));
+    return this.whenStarted(() => presence.hubCounts(this.link, this.keys, this.isLive));
   }
 
   nodes(): Promise<NodeInfo[]> {
@@ -484,7 +508,7 @@ export class RedisBackplane
   }
 
   health(): { status: "ok" | "degraded"; reason?: string } {
-    const problem = this.problems.heartbeat ?? this.problems.read;
+    const problem = this.heartbeat.problem ?? this.problems.read;
     if (this.state === "started" && problem !== undefined) {
       return {
         status: "degraded",
@@ -495,76 +519,6 @@ export class RedisBackplane
   }
 
   // ---- inside: the inbox ----
-
-  /** One inbox entry: its items in order. Must not throw (the reader goes on with the next entry). */
-  private onEntry(entryId: string, payload: Buffer): void {
-    const seq = ++this.seq;
-    let items: InboxItem[];
-    try {
-      items = decodeEntry(payload);
-    } catch (err) {
-      this.log.entryUndecodable(entryId, err);
-      return;
-    }
-    for (const item of items) {
-      try {
-        this.onItem(seq, item);
-      } catch (err) {
-        this.totals.errors++;
-        this.log.entryUndecodable(entryId, err);
-      }
-    }
-  }
-
-  private onItem(seq: number, item: InboxItem): void {
-    switch (item.type) {
-      case ItemType.Envelope:
-        return this.onEnvelope(seq, item.hub, item.envelope, item.ids);
-      case ItemType.GroupChange:
-        void this.groups.onAsked(item);
-        return;
-      case ItemType.GroupChanged:
-        this.groups.answered(item.requestId, item.outcome);
-        return;
-      case ItemType.Marker:
-        this.registrations.markerSeen(item.token, seq);
-        return;
-    }
-  }
-
-  private onEnvelope(seq: number, hub: string, bytes: Uint8Array, ids: string[] | undefined): void {
-    const envelope = decodeEnvelope(bytes);
-    this.totals.messagesIn++;
-    switch (envelope.type) {
-      case EnvelopeType.Invocation: {
-        // Resolved by the sender (ids), or a send to all resolved here.
-        const target = ids ? { kind: TargetKind.connections, ids, excluded: [] } : envelope.target;
-        const waiting: LocalConnection[] = [];
-        const recipients = this.index.resolve(seq, hub, target, waiting);
-        for (const connection of waiting) this.index.park(connection, { seq, message: envelope.message });
-        if (recipients.length > 0) this.deliver(hub, recipients, envelope.message);
-        return;
-      }
-      case EnvelopeType.ClientResult:
-        this.handler?.deliverClientResult?.({
-          hub,
-          invocationId: envelope.invocationId,
-          connectionId: envelope.connectionId,
-          outcome: envelope.outcome,
-        });
-        return;
-      case EnvelopeType.MoveRequest:
-      case EnvelopeType.HandedOver:
-      case EnvelopeType.MoveRefused:
-        return this.moves.onEnvelope(hub, envelope);
-      case EnvelopeType.Disconnect:
-        if (this.index.get(hub, envelope.connectionId))
-          this.handler?.disconnect?.(hub, envelope.connectionId);
-        return;
-      default:
-        throw new Error(`Unexpected envelope type ${envelope.type} in an inbox.`);
-    }
-  }
 
   private deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage): void {
     try {
@@ -624,92 +578,8 @@ export class RedisBackplane
     for (const group of connection.groups) await this.groups.countMember(connection.hub, group, delta);
   }
 
-  private isLive(nodeId: string): boolean {
-    return !this.dead.has(nodeId);
-  }
-
-  private readonly isLiveFn = (nodeId: string) => this.isLive(nodeId);
-
-  // ---- inside: heartbeat, sweep, re-registration ----
-
-  private async heartbeat(first: boolean): Promise<void> {
-    try {
-      const reply = (await heartbeatScript.run(
-        this.link,
-        [this.keys.nodes],
-        [this.nodeId, String(this.options.nodeTimeoutMs)],
-      )) as Reply[];
-      this.dead = new Set(texts(reply[1]!));
-      const existed = await registry.writeNodeInfo(
-        this.link,
-        this.keys,
-        this.nodeId,
-        {
-          description: this.options.description,
-          startedAt: String(this.startedAt),
-          version: SWITCHBOARD_VERSION,
-          connections: String(this.registrations.connectionTotal()),
-          ...Object.fromEntries(Object.entries(this.totals).map(([k, v]) => [k, String(v)])),
-          ...(this.advertisedUrl === undefined ? {} : { url: this.advertisedUrl }),
-        },
-        this.options.nodeTimeoutMs * 3,
-      );
-      if (!existed && !first) await this.reregister();
-      if (this.reader) {
-        const inbox = this.keys.inbox(this.nodeId);
-        await this.link.send(inbox, ["XTRIM", inbox, "MINID", this.reader.cursor]);
-      }
-      await this.registrations.retryRemovals();
-      this.problems.heartbeat = undefined;
-      this.problems.link = undefined;
-      for (const nodeId of this.dead) await this.sweep(nodeId);
-    } catch (err) {
-      if (first) throw err;
-      this.totals.errors++;
-      if (this.problems.heartbeat === undefined) this.log.heartbeatFailed(this.nodeId, err);
-      this.problems.heartbeat = (err as Error)?.message ?? String(err);
-    }
-  }
-
-  private async sweep(nodeId: string): Promise<void> {
-    this.moves.nodeGone(nodeId);
-    const swept = await registry.sweepNode(this.link, this.keys, nodeId, this.options.nodeTimeoutMs);
-    if (swept !== undefined) this.log.nodeSwept(nodeId, this.nodeId, swept);
-  }
-
-  /**
-   * Our node entry was gone: swept while this process was paused, or Redis lost its data. Everything
-   * this node holds is registered again (its inbox too, by the registry script's marker).
-   */
-  private async reregister(): Promise<void> {
-    const connections = this.index.all().filter((c) => c.state === "ready");
-    this.registrations.clearCounts();
-    this.groups.clearCounts();
-    await Promise.all(
-      connections.map((c) =>
-        this.registrations.submit({
-          hub: c.hub,
-          connectionId: c.connectionId,
-          userId: c.userId,
-          add: true,
-          info: {
-            hub: c.hub,
-            connectionId: c.connectionId,
-            userId: c.userId,
-            resumable: c.resumable,
-            connectedAt: preciseNow(),
-          },
-        }),
-      ),
-    );
-    for (const c of connections) {
-      for (const group of c.groups) {
-        await registry.changeGroup(this.link, this.keys, this.nodeId, c.hub, c.connectionId, group, true);
-        await this.groups.countMember(c.hub, group, 1);
-      }
-    }
-    this.log.nodeReregistered(this.nodeId, connections.length);
-  }
+  /** Whether a node counts as alive (its heartbeat is within the timeout, as of our last heartbeat). */
+  private readonly isLive = (nodeId: string): boolean => this.heartbeat.isLive(nodeId);
 
   private async shutdown(): Promise<void> {
     const wasStarted = this.state === "started";

@@ -1,0 +1,128 @@
+/**
+ * This node's heartbeat, and what it finds: every interval the node's score in the node list becomes
+ * Redis's clock (so nodes' own clocks never matter) and its entry is refreshed; nodes silent for the node
+ * timeout are dead (sends and presence ignore them) and swept by whichever live node takes the lock first.
+ * A node whose own entry was gone (swept while paused, or Redis lost its data) registers everything again.
+ * The heartbeat also trims the node's inbox to what it has read, and retries failed removals.
+ */
+import type { LocalIndex } from "../shared/local-index.js";
+import type { GroupChanges } from "./group-changes.js";
+import { preciseNow } from "./kept-messages.js";
+import type { RedisKeys } from "./keys.js";
+import { texts, type RedisLink, type Reply } from "./link.js";
+import type { RedisLog } from "./redis.log.js";
+import type { Registrations } from "./registrations.js";
+import * as registry from "./registry.js";
+import { heartbeatScript } from "./scripts.js";
+
+/** What the heartbeat needs of the node. */
+export interface HeartbeatNode {
+  readonly nodeId: string;
+  /** What the node says of itself in its entry. */
+  info(): Record<string, string>;
+  /** The id of the last inbox entry read (undefined before the reader starts). */
+  readerCursor(): string | undefined;
+  /** A dead node is about to be swept. */
+  gone(nodeId: string): void;
+  /** A heartbeat went through: Redis is reachable. */
+  beaten(): void;
+  failed(): void;
+}
+
+export class Heartbeat {
+  /** Nodes whose heartbeat is older than the timeout, as of the last heartbeat. */
+  private dead = new Set<string>();
+  /** Why the last heartbeat failed; undefined once one succeeds. */
+  problem: string | undefined;
+
+  constructor(
+    private readonly node: HeartbeatNode,
+    private readonly link: RedisLink,
+    private readonly keys: RedisKeys,
+    private readonly index: LocalIndex,
+    private readonly registrations: Registrations,
+    private readonly groups: GroupChanges,
+    private readonly log: RedisLog,
+    private readonly nodeTimeoutMs: number,
+  ) {}
+
+  isLive(nodeId: string): boolean {
+    return !this.dead.has(nodeId);
+  }
+
+  /** One heartbeat; the first (at start) throws when it fails, later ones report it. */
+  async beat(first: boolean): Promise<void> {
+    const { nodeId } = this.node;
+    try {
+      const reply = (await heartbeatScript.run(
+        this.link,
+        [this.keys.nodes],
+        [nodeId, String(this.nodeTimeoutMs)],
+      )) as Reply[];
+      this.dead = new Set(texts(reply[1]!));
+      const existed = await registry.writeNodeInfo(
+        this.link,
+        this.keys,
+        nodeId,
+        this.node.info(),
+        this.nodeTimeoutMs * 3,
+      );
+      if (!existed && !first) await this.reregister();
+      const cursor = this.node.readerCursor();
+      if (cursor !== undefined) {
+        const inbox = this.keys.inbox(nodeId);
+        await this.link.send(inbox, ["XTRIM", inbox, "MINID", cursor]);
+      }
+      await this.registrations.retryRemovals();
+      this.problem = undefined;
+      this.node.beaten();
+      for (const dead of this.dead) await this.sweep(dead);
+    } catch (err) {
+      if (first) throw err;
+      this.node.failed();
+      if (this.problem === undefined) this.log.heartbeatFailed(nodeId, err);
+      this.problem = (err as Error)?.message ?? String(err);
+    }
+  }
+
+  private async sweep(nodeId: string): Promise<void> {
+    this.node.gone(nodeId);
+    const swept = await registry.sweepNode(this.link, this.keys, nodeId, this.nodeTimeoutMs);
+    if (swept !== undefined) this.log.nodeSwept(nodeId, this.node.nodeId, swept);
+  }
+
+  /**
+   * Our node entry was gone: swept while this process was paused, or Redis lost its data. Everything
+   * this node holds is registered again (its inbox too, by the registry script's marker).
+   */
+  private async reregister(): Promise<void> {
+    const { nodeId } = this.node;
+    const connections = this.index.all().filter((c) => c.state === "ready");
+    this.registrations.clearCounts();
+    this.groups.clearCounts();
+    await Promise.all(
+      connections.map((c) =>
+        this.registrations.submit({
+          hub: c.hub,
+          connectionId: c.connectionId,
+          userId: c.userId,
+          add: true,
+          info: {
+            hub: c.hub,
+            connectionId: c.connectionId,
+            userId: c.userId,
+            resumable: c.resumable,
+            connectedAt: preciseNow(),
+          },
+        }),
+      ),
+    );
+    for (const c of connections) {
+      for (const group of c.groups) {
+        await registry.changeGroup(this.link, this.keys, nodeId, c.hub, c.connectionId, group, true);
+        await this.groups.countMember(c.hub, group, 1);
+      }
+    }
+    this.log.nodeReregistered(nodeId, connections.length);
+  }
+}
