@@ -40,8 +40,8 @@ export class SendWriter {
   private readonly batcher: Batcher<Send, RemoteCount>;
   private queued = 0;
   private sequence = 0;
-  /** Sends submitted and not yet settled (see {@link settled}). */
-  private readonly inFlight = new Set<Promise<unknown>>();
+  /** The send submitted last: batches run one at a time in submission order, so it settles last. */
+  private last: Promise<unknown> | undefined;
   /** A batch rejected at its deadline whose commands may still run: the next batch waits for it. */
   private abandoned: Promise<unknown> | undefined;
 
@@ -81,18 +81,13 @@ export class SendWriter {
     }
     this.queued++;
     const sent = this.batcher.submit(send);
-    const settled = sent.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.inFlight.add(settled);
-    void settled.then(() => this.inFlight.delete(settled));
+    this.last = sent;
     return sent;
   }
 
   /** Resolves once every send submitted so far has been written, or has failed. */
   async settled(): Promise<void> {
-    await Promise.all([...this.inFlight]);
+    await this.last?.catch(() => undefined);
   }
 
   /**
