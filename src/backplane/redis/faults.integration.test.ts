@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../log.js";
 import type { BackplaneEventHandler, BackplaneMessage } from "../backplane.js";
+import { eventually } from "../../../test/support/hub-client.js";
 import { findRedisServer } from "../../../test/support/redis-program.js";
 import { startRedisServers, type RedisServers } from "../../../test/support/redis-servers.js";
 import { RedisBackplane } from "./redis-backplane.js";
@@ -67,29 +68,21 @@ async function sendThrough(
         await new Promise((resolve) => setTimeout(resolve, 2));
       }
     })();
-    await until(() => flow.confirmed.length >= 50, "sends to flow before the fault");
+    await eventually(() => flow.confirmed.length >= 50, 60_000, "sends to flow before the fault");
     await fault(receiver, flow);
     const after = flow.confirmed.length;
-    await until(() => flow.confirmed.length >= after + 100, "sends to be confirmed again after the fault");
+    await eventually(
+      () => flow.confirmed.length >= after + 100,
+      60_000,
+      "sends to be confirmed again after the fault",
+    );
     stop = true;
     await sending;
     const last = flow.confirmed.at(-1)!;
-    await until(() => inbox.numbers.includes(last), "the last confirmed send to arrive", 30_000);
+    await eventually(() => inbox.numbers.includes(last), 30_000, "the last confirmed send to arrive");
     return flow;
   } finally {
     await Promise.all([sender.close(), receiver.close()]);
-  }
-}
-
-async function untilAsync(
-  condition: () => Promise<boolean>,
-  what: string,
-  timeoutMs = 60_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
@@ -102,14 +95,6 @@ function expectNothingConfirmedLost({ confirmed, received, rejected }: Flow): vo
   expect(confirmed.filter((n) => !got.has(n))).toEqual([]); // lost
   expect(received.length).toBe(got.size); // duplicated
   expect(received).toEqual([...received].sort((a, b) => a - b)); // reordered
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 describe.skipIf(!redisServer.path)("Redis backplane faults, counted", () => {
@@ -142,10 +127,14 @@ describe.skipIf(!redisServer.path)("Redis backplane faults, counted", () => {
         killed += readers.length;
         // The next round once the reader is back: a blocked XREAD of a connection we did not kill.
         const gone = new Set(readers.map((line) => /id=(\d+)/.exec(line)![1]));
-        await untilAsync(async () => {
-          const now = (await cluster.cli(master, "client", "list")).split("\n");
-          return now.some((line) => /cmd=xread\b/.test(line) && !gone.has(/id=(\d+)/.exec(line)![1]));
-        }, "the reader to read again");
+        await eventually(
+          async () => {
+            const now = (await cluster.cli(master, "client", "list")).split("\n");
+            return now.some((line) => /cmd=xread\b/.test(line) && !gone.has(/id=(\d+)/.exec(line)![1]));
+          },
+          60_000,
+          "the reader to read again",
+        );
       }
     });
     expect(killed).toBeGreaterThanOrEqual(3);
@@ -157,12 +146,13 @@ describe.skipIf(!redisServer.path)("Redis backplane faults, counted", () => {
       const master = await cluster.masterFor(inboxKey(receiver));
       await cluster.kill(master);
       // The replica takes over (the cluster's node timeout is 1.5 s); the old master comes back as a replica.
-      await untilAsync(
+      await eventually(
         () =>
           cluster.masterFor(inboxKey(receiver)).then(
             (now) => now !== master,
             () => false,
           ),
+        60_000,
         "a replica to take over the inbox's slot",
       );
       await cluster.restart(master);
@@ -211,7 +201,7 @@ describe.skipIf(!redisServer.path)("Redis backplane faults, counted", () => {
     const flow = await sendThrough({ url: standalone.url }, async (_, flow) => {
       await standalone.kill(0);
       // Down until the sender has felt it.
-      await until(() => flow.rejected > 0, "a send to be rejected while Redis is down");
+      await eventually(() => flow.rejected > 0, 60_000, "a send to be rejected while Redis is down");
       await standalone.restart(0);
     });
     expectNothingConfirmedLost(flow);

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../log.js";
 import { BackplaneUnavailableError, type BackplaneMessage } from "../backplane.js";
+import { eventually } from "../../../test/support/hub-client.js";
 import { findRedisServer } from "../../../test/support/redis-program.js";
 import { startRedisServers, type RedisServers } from "../../../test/support/redis-servers.js";
 import { RedisBackplane } from "./redis-backplane.js";
@@ -16,14 +17,6 @@ class Received {
   readonly values: unknown[] = [];
   deliver(_hub: string, ids: readonly string[], message: BackplaneMessage): void {
     for (const _ of ids) this.values.push(message.arguments[0]);
-  }
-}
-
-async function until(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
@@ -80,7 +73,11 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
       );
       expect(results.every((r) => r.connections === 2 && r.nodes === 2)).toBe(true);
       const expected = Array.from({ length: 200 }, (_, i) => i);
-      await until(() => a.received.values.length >= 200 && b.received.values.length >= 200, "200 each");
+      await eventually(
+        () => a.received.values.length >= 200 && b.received.values.length >= 200,
+        60_000,
+        "200 each",
+      );
       expect([a.received.values, b.received.values]).toEqual([expected, expected]);
       expect(await publisher.isUserConnected(HUB, "ann")).toBe(true);
       expect(
@@ -101,7 +98,11 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
     expect((await a.backplane.userConnections(HUB, "bob")).length).toBe(1);
     // As if its process froze: its timers and reader stop, nothing is unregistered.
     (b.backplane as unknown as { timers: NodeJS.Timeout[] }).timers.forEach((t) => clearInterval(t));
-    await until(async () => (await a.backplane.userConnections(HUB, "bob")).length === 0, "bob to be swept");
+    await eventually(
+      async () => (await a.backplane.userConnections(HUB, "bob")).length === 0,
+      60_000,
+      "bob to be swept",
+    );
     expect(
       await a.backplane.publish(
         { kind: "users", hub: HUB, userIds: ["bob"] },
@@ -118,7 +119,7 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
     await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "ann" });
     expect(a.backplane.health()).toEqual({ status: "ok" });
     await redis.kill(0);
-    await until(() => a.backplane.health().status === "degraded", "health to say degraded");
+    await eventually(() => a.backplane.health().status === "degraded", 60_000, "health to say degraded");
     expect(a.backplane.health().reason).toMatch(/Redis is unreachable/);
     // To a local connection: delivered, and the publish resolves without Redis.
     expect(
@@ -135,8 +136,9 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
     expect(a.received.values).toEqual(["local", "both"]);
     await expect(both).rejects.toBeInstanceOf(BackplaneUnavailableError);
     await redis.restart(0);
-    await until(
+    await eventually(
       () => a.backplane.health().status === "ok" && b.backplane.health().status === "ok",
+      60_000,
       "health ok",
     );
     expect(
@@ -145,7 +147,7 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
         { target: "n", arguments: ["after"] },
       ),
     ).toEqual({ connections: 2, nodes: 2 });
-    await until(() => b.received.values.includes("after"), "the send after the outage");
+    await eventually(() => b.received.values.includes("after"), 60_000, "the send after the outage");
     expect(b.received.values.filter((v) => v === "after")).toHaveLength(1);
   }, 60_000);
 
