@@ -27,6 +27,10 @@ export interface BenchOptions {
   window: number;
   /** Run our cross-node max phase once more with --cpu-prof and report the hottest functions. */
   profile: boolean;
+  /** The send rate of the profiled phase, 0 for the closed loop. */
+  profileRate: number;
+  /** Profile one node that both sends and delivers (scenario 2's shape) instead of two. */
+  profileSingle: boolean;
   databaseUrl: string | undefined;
   redisUrl: string;
   /** Where docs/benchmarks.md and the chart go; "" writes nothing. */

@@ -15,12 +15,14 @@ export const usage = `Usage: npm run bench -- [options]
                         long polling (direct and forwarded), 9 sends from SQL vs createPublisher (ours only),
                         10 presence queries with 10,000 connections registered (ours only).
   --servers <list>      Which servers (default: all; quick: all but ours-redis): ${Object.keys(SERVERS).join(", ")}.
-  --duration <s>        Seconds per measured phase of scenarios 1, 2 and 5 (default 10; quick 2).
+  --duration <s>        Seconds per measured phase of scenarios 1, 2, 5, 7, 9 and 10 (default 6; quick 2).
   --rates <list>        Send rates of scenarios 1 and 2, "max" for the closed loop (default 1000,5000,max).
   --clients <n>         Receivers in scenarios 1 and 2 (default 1000).
   --idle <list>         Connection counts of scenario 3 (default 10000,19000; quick 2000).
   --fanout <n>          Group size of scenario 4 (default 10000; quick 2000).
   --profile             Also run our cross-node max phase with --cpu-prof and list the hottest functions.
+  --profile-rate <n>    Profile a fixed send rate instead of the closed loop, e.g. 1000 (default: max).
+  --profile-single      Profile one node (receivers and sender on it, scenario 2) instead of two.
   --database-url <url>  PostgreSQL for our backplane and the Socket.IO adapter (default: $DATABASE_URL, else
                         postgres://postgres@127.0.0.1:5432/test if it answers, else an embedded PostgreSQL).
   --redis-url <url>     Redis for the Socket.IO Redis adapter (default: redis://127.0.0.1:6379).
@@ -41,6 +43,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       idle: { type: "string" },
       fanout: { type: "string" },
       profile: { type: "boolean", default: false },
+      "profile-rate": { type: "string" },
+      "profile-single": { type: "boolean", default: false },
       "database-url": { type: "string" },
       "redis-url": { type: "string" },
       "no-docs": { type: "boolean", default: false },
@@ -62,7 +66,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const everyServer = Object.keys(SERVERS).filter((id) => !quick || id !== "ours-redis");
   const servers = list(values.servers, everyServer.join(","));
   for (const id of servers) if (!(id in SERVERS)) throw new Error(`--servers: unknown server '${id}'.`);
-  const duration = int("duration", values.duration ?? (quick ? "2" : "10"), 1, 60);
+  const duration = int("duration", values.duration ?? (quick ? "2" : "6"), 1, 60);
   return {
     quick,
     scenarios: list(values.scenarios, quick ? "1,2,3,6,7" : "1,2,3,4,5,6,7,8,9,10").map((s) =>
@@ -83,7 +87,9 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     echoClients: 100,
     padBytes: 64,
     window: 5000,
-    profile: values.profile,
+    profile: values.profile || values["profile-rate"] !== undefined || values["profile-single"],
+    profileSingle: values["profile-single"],
+    profileRate: values["profile-rate"] ? int("profile-rate", values["profile-rate"], 1, 1_000_000) : 0,
     databaseUrl: values["database-url"] ?? process.env.DATABASE_URL,
     redisUrl: values["redis-url"] ?? "redis://127.0.0.1:6379",
     docsDir: values["no-docs"] ? "" : "docs",

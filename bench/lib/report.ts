@@ -118,7 +118,7 @@ ${markdownTable(rows)}
 
 "ours ÷ peer" divides our value by the peer's measured at the same scenario and load: below 1 is better for a
 latency or memory, above 1 for a throughput.
-${profile ? `\n## Profile of our cross-node max phase\n\nProfiles: \`${profile.directory}\` (open in Chrome DevTools or speedscope).\n\n${profile.text}\n` : ""}
+${profile ? `\n## Profile of our cross-node phase\n\nProfiles: \`${profile.directory}\` (open in Chrome DevTools or speedscope).\n\n${profile.text}\n` : ""}
 ## How it was measured
 
 ${METHOD}
@@ -127,7 +127,7 @@ ${METHOD}
 
 \`\`\`sh
 npm ci
-npm run bench                 # everything, about 12 minutes; writes this file and benchmarks.svg
+npm run bench                 # everything, under 10 minutes; writes this file and benchmarks.svg
 npm run bench -- --quick      # a ~2-minute subset
 npm run bench -- --scenarios 1 --servers ours,sio-redis --duration 20 --profile
 npm run bench -- --help       # every option

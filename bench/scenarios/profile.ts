@@ -1,5 +1,5 @@
 /**
- * `--profile`: our cross-node max phase once more, both nodes under `--cpu-prof`, then the profiles read
+ * `--profile`: our cross-node max phase (or `--profile-rate`) once more, both nodes under `--cpu-prof`, then the profiles read
  * back: where each node's CPU time goes, by area (driver, protocol, backplane…) and by function (self
  * time). Profiling slows the nodes, so this phase's numbers are not in the table; its profiles stay in
  * bench/results/profiles/ for Chrome DevTools or speedscope.
@@ -90,11 +90,14 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
   const lines: string[] = [];
   const pids: number[] = [];
   const window = { from: 0, to: 0 };
-  bench.log(`Profiling our cross-node max phase (--cpu-prof into ${directory})`);
-  const scenario = { scenario: 1, title: "profile" };
-  // Our PostgreSQL nodes, unless only our Redis ones are benched.
-  const server = options.servers.includes("ours") ? SERVERS.ours : SERVERS["ours-redis"];
-  await withServer(profiled, scenario, server, { nodes: 2, workers: 1 }, async (nodes, [worker]) => {
+  bench.log(`Profiling our cross-node phase (--cpu-prof into ${directory})`);
+  const scenario = { scenario: options.profileSingle ? 2 : 1, title: "profile" };
+  const nodeCount = options.profileSingle ? 1 : 2;
+  // Our PostgreSQL nodes, else the first of ours that is benched (Redis Cluster, or memory with --profile-single).
+  const ours = options.servers.includes("ours") ? "ours" : options.servers.find((id) => id.startsWith("ours"));
+  const server = SERVERS[ours ?? "ours"];
+  await withServer(profiled, scenario, server, { nodes: nodeCount, workers: 1 }, async (nodes, [worker]) => {
+    const sender = nodes[nodeCount - 1]!;
     pids.push(...nodes.map((n) => n.pid));
     const connected = await worker!.request<ConnectResult>({
       type: "connect",
@@ -108,10 +111,10 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
     });
     if (connected.connected !== options.clients)
       throw new Error(`clients failed to connect: ${connected.error}`);
-    await worker!.request({ type: "control", kind: "signalr", baseUrl: nodes[1]!.url, timeoutMs: 30_000 });
+    await worker!.request({ type: "control", kind: "signalr", baseUrl: sender.url, timeoutMs: 30_000 });
     const cpu = new CpuMeter({
       A: () => [nodes[0]!.pid],
-      B: () => [nodes[1]!.pid],
+      ...(nodeCount > 1 ? { B: () => [sender.pid] } : {}),
       PG: bench.env.postgresPids,
       load: () => [worker!.pid],
     });
@@ -127,11 +130,12 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
       });
     await run(2000, options.warmupMs);
     window.from = nowMicros();
-    const result = await run(0, options.durationMs);
+    const result = await run(options.profileRate, options.durationMs);
     window.to = nowMicros();
     const throughput = result.deliverySeconds > 0 ? result.delivered / result.deliverySeconds : 0;
+    const rate = options.profileRate ? `${options.profileRate.toLocaleString("en-US")}/s` : "max";
     lines.push(
-      `Profiled phase (max, nodes under --cpu-prof): ${Math.round(throughput).toLocaleString("en-US")} msg/s, ` +
+      `Profiled phase (${rate}, nodes under --cpu-prof): ${Math.round(throughput).toLocaleString("en-US")} msg/s, ` +
         `delivered ${result.delivered.toLocaleString("en-US")} of ${result.report.sent.toLocaleString("en-US")}; ` +
         `CPU ${cpuText(result.cpu)}; ${backplaneText(result.backplane, result.delivered)}.`,
     );
@@ -146,17 +150,19 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
   for (const file of files) {
     const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(file)?.[1]);
     const role =
-      pid === pids[0]
-        ? "node A (receivers, reads the log)"
-        : pid === pids[1]
-          ? "node B (sender, writes the log)"
-          : `pid ${pid}`;
+      pids.length === 1
+        ? "the node (receivers and sender)"
+        : pid === pids[0]
+          ? "node A (receivers, reads the log)"
+          : pid === pids[1]
+            ? "node B (sender, writes the log)"
+            : `pid ${pid}`;
     const profile = JSON.parse(readFileSync(join(directory, file), "utf8")) as CpuProfile;
     const { total, areas, functions } = analyse(profile, window.from, window.to);
     const pct = (ms: number) => `${((100 * ms) / total).toFixed(1)}%`;
     lines.push(
       "",
-      `**${role}**: ${(total / 1000).toFixed(1)} s of CPU sampled during the max phase (idle excluded).`,
+      `**${role}**: ${(total / 1000).toFixed(1)} s of CPU sampled during the profiled phase (idle excluded).`,
       "",
       `Areas: ${areas.map(([name, ms]) => `${name} ${pct(ms)}`).join(", ")}.`,
       "",
