@@ -94,7 +94,9 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
   const scenario = { scenario: options.profileSingle ? 2 : 1, title: "profile" };
   const nodeCount = options.profileSingle ? 1 : 2;
   // Our PostgreSQL nodes, else the first of ours that is benched (Redis Cluster, or memory with --profile-single).
-  const ours = options.servers.includes("ours") ? "ours" : options.servers.find((id) => id.startsWith("ours"));
+  const ours = options.servers.includes("ours")
+    ? "ours"
+    : options.servers.find((id) => id.startsWith("ours"));
   const server = SERVERS[ours ?? "ours"];
   await withServer(profiled, scenario, server, { nodes: nodeCount, workers: 1 }, async (nodes, [worker]) => {
     const sender = nodes[nodeCount - 1]!;

@@ -7,6 +7,7 @@ import type { ResolvedOptions } from "./options.js";
 import type { Log } from "./postgres.log.js";
 import * as registry from "./registry.js";
 import * as liveness from "./node-liveness.js";
+import type { NodeArrivals } from "./node-arrivals.js";
 import { MAX_LISTEN_RETRY_MS } from "./wakeup.js";
 import type { Sql } from "./sql.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
@@ -57,6 +58,10 @@ export class Maintenance {
     private readonly onSwept: (nodeIds: string[]) => void,
     /** The URL this node advertised, written again when it re-registers (other nodes forward to it). */
     private readonly advertisedUrl: () => string | undefined,
+    /** Whether this node is alone: each heartbeat counts the other nodes (node-arrivals.ts). */
+    private readonly arrivals: NodeArrivals,
+    /** Announces this node to the others, as at its start (after it was swept and registered again). */
+    private readonly announceArrival: () => Promise<void>,
   ) {}
 
   /** Remembers a connection whose row may outlive it; the next heartbeat deletes it. */
@@ -88,6 +93,7 @@ export class Maintenance {
           return;
         } catch (err) {
           if (attempt >= 2 || this.stopped) {
+            this.arrivals.notAlone(); // cut off from the database, it cannot hear of a node that arrives
             this.log.heartbeatFailed(this.nodeId, err);
             return;
           }
@@ -103,7 +109,8 @@ export class Maintenance {
     const { nodeId, names, options } = this;
     // A gap of more than two intervals between this node's own heartbeats starts its stretch anew.
     const gapMs = 2 * options.heartbeatIntervalMs;
-    const { alive, swept } = await liveness.heartbeatAndSweep(
+    const mark = this.arrivals.mark();
+    const { alive, swept, others } = await liveness.heartbeatAndSweep(
       query,
       names,
       nodeId,
@@ -134,6 +141,11 @@ export class Maintenance {
         registry.reregister(q, names, nodeId, options.description, this.advertisedUrl(), connections),
       );
       this.log.nodeReregistered(nodeId, connections.length);
+      // The others may have become alone when they swept this node: they must hear it is back.
+      this.arrivals.notAlone();
+      await this.announceArrival();
+    } else if (this.arrivals.counted(others, mark)) {
+      this.log.aloneChanged(nodeId, this.arrivals.isAlone);
     }
   }
 

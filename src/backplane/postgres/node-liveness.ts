@@ -3,7 +3,7 @@
  * beating), its liveness lock (the sweep of nodes whose process died), and unregistering. Times come from
  * the database's clock (`now()`), so clock skew between nodes cannot make a live node look dead.
  */
-import type { Query } from "./log.js";
+import { logRowsCtes, type Query } from "./log.js";
 import {
   heartbeatApplicationName,
   listenApplicationName,
@@ -55,7 +55,8 @@ export interface NodeReport {
  * node, every node first gets the timeout to heartbeat again, so healthy nodes never sweep each other for
  * heartbeats they could not write. Times are the database's. Nodes another sweeper has locked are
  * skipped, so concurrent sweepers never wait on (or deadlock with) each other.
- * @returns whether this node's row still existed, and the ids of the nodes swept.
+ * @returns whether this node's row still existed, the ids of the nodes swept, and how many other nodes
+ *   remain registered (node-arrivals.ts).
  */
 export async function heartbeatAndSweep(
   query: Query,
@@ -64,9 +65,9 @@ export async function heartbeatAndSweep(
   timeoutMs: number,
   gapMs: number,
   report: NodeReport,
-): Promise<{ alive: boolean; swept: string[] }> {
+): Promise<{ alive: boolean; swept: string[]; others: number }> {
   const timeout = `make_interval(secs => $2::double precision / 1000)`;
-  const result = await query<{ alive: boolean; swept: string[] }>(
+  const result = await query<{ alive: boolean; swept: string[]; others: number }>(
     `WITH beat AS (
        UPDATE ${n.nodes} SET heartbeat_at = now(),
          alive_since = CASE WHEN heartbeat_at >= now() - make_interval(secs => $3::double precision / 1000)
@@ -81,7 +82,9 @@ export async function heartbeatAndSweep(
          AND pg_postmaster_start_time() <= now() - ${timeout}
        ORDER BY id FOR UPDATE SKIP LOCKED
      ), ${sweepCtes(n, "dead")}
-     SELECT EXISTS (SELECT 1 FROM beat) AS alive, ARRAY(SELECT id::text FROM swept) AS swept`,
+     SELECT EXISTS (SELECT 1 FROM beat) AS alive, ARRAY(SELECT id::text FROM swept) AS swept,
+            -- The statement's snapshot still holds the rows it swept: they are not counted.
+            ((SELECT count(*) FROM ${n.nodes} WHERE id <> $1) - (SELECT count(*) FROM swept))::int AS others`,
     [
       nodeId,
       timeoutMs,
@@ -95,7 +98,57 @@ export async function heartbeatAndSweep(
     `${n.statementPrefix}heartbeat`,
   );
   const row = result.rows[0]!;
-  return { alive: row.alive, swept: row.swept };
+  return { alive: row.alive, swept: row.swept, others: row.others };
+}
+
+/**
+ * Announces this node to every other registered node (node-arrivals.ts): one control row addressed to
+ * all of them, written like any other log row, so each applies it in order with the rest of its log.
+ * @returns the row's seq and the nodes it went to; no seq when no other node is registered.
+ */
+export async function announceArrival(
+  query: Query,
+  n: SchemaNames,
+  nodeId: string,
+  announcement: Uint8Array,
+): Promise<{ seq: number | undefined; nodes: string[] }> {
+  const result = await query<{ seq: string | null; nodes: string[] }>(
+    `WITH others AS (
+       SELECT array_agg(id ORDER BY id) AS ids FROM ${n.nodes} WHERE id <> $1::uuid
+     ), arrival AS (
+       SELECT 1::bigint AS rn, ''::text AS hub, o.ids AS node_ids, $2::bytea AS payload
+       FROM others o WHERE o.ids IS NOT NULL
+     ), ${logRowsCtes(n, "arrival", "$3")}
+     SELECT (SELECT min(seq) FROM written) AS seq, (SELECT count(*) FROM wake) AS woken,
+            ARRAY(SELECT unnest(ids)::text FROM others) AS nodes`,
+    [nodeId, announcement, n.channel],
+    `${n.statementPrefix}announce_arrival`,
+  );
+  const row = result.rows[0]!;
+  return { seq: row.seq === null ? undefined : Number(row.seq), nodes: row.nodes };
+}
+
+/**
+ * Of the given nodes, those that still live (their liveness lock is held, or they are not judged by one,
+ * and they heartbeated within `timeoutMs`) and have not yet applied the log row `seq`. Swept nodes are
+ * gone, with their connections; a node silent past the timeout is about to be.
+ */
+export async function notYetApplied(
+  query: Query,
+  n: SchemaNames,
+  nodeIds: readonly string[],
+  seq: number,
+  timeoutMs: number,
+): Promise<string[]> {
+  const result = await query<{ id: string }>(
+    `SELECT nd.id::text AS id FROM ${n.nodes} nd
+     WHERE nd.id = ANY ($1::uuid[]) AND nd.applied_seq < $2
+       AND nd.heartbeat_at >= now() - make_interval(secs => $3::double precision / 1000)
+       AND (NOT nd.liveness_lock OR ${n.livenessLockHeld("nd.id::text")})`,
+    [nodeIds, seq, timeoutMs],
+    `${n.statementPrefix}not_yet_applied`,
+  );
+  return result.rows.map((row) => row.id);
 }
 
 /**

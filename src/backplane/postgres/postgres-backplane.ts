@@ -35,6 +35,7 @@ import { LocalIndex, type LocalConnection, type ParkedRow } from "../shared/loca
 import {
   encodeClientResult,
   encodeDisconnect,
+  encodeArrived,
   encodeDrained,
   encodeInvocation,
   EnvelopeType,
@@ -52,6 +53,7 @@ import { readHead, type Query } from "./log.js";
 import { LogReader } from "./log-reader.js";
 import { LogWriter } from "./log-writer.js";
 import { Maintenance } from "./maintenance.js";
+import { NodeArrivals } from "./node-arrivals.js";
 import { migrateWith } from "./migrations.js";
 import { heartbeatApplicationName, poolApplicationName, SchemaNames } from "./names.js";
 import { resolveOptions, type PostgresBackplaneOptions, type ResolvedOptions } from "./options.js";
@@ -142,6 +144,8 @@ export class PostgresBackplane
   /** Since when (this node's clock) the LISTEN session has held this node's liveness lock; undefined: not now. */
   private lockHeldSince: number | undefined;
   private lockRetry: NodeJS.Timeout | undefined;
+  /** Whether another node may hold a connection; alone, sends skip the database (node-arrivals.ts). */
+  private readonly arrivals = new NodeArrivals();
   /** Moves sends from SQL left in the outbox to the log (sql-publishing.ts). */
   private readonly outbox: OutboxRelay;
   /** Connections registered, and removed, together while a statement is in flight: one commit per burst. */
@@ -181,6 +185,8 @@ export class PostgresBackplane
       () => this.lockHeldSince,
       (swept) => swept.forEach((id) => this.moves.nodeGone(id)),
       () => this.advertisedUrl,
+      this.arrivals,
+      () => this.announceArrival(),
     );
     this.writer = new LogWriter(this.sql, this.names, this.options, this.log, this.nodeId);
     this.moves = new ConnectionMoves(
@@ -255,6 +261,7 @@ export class PostgresBackplane
         },
         (seq, hub, envelope) => {
           if (envelope.type === EnvelopeType.Drained) return this.reachedDrainMarker(envelope.nodeId, seq);
+          if (envelope.type === EnvelopeType.Arrived) return this.nodeArrived(envelope.nodeId, seq);
           if (envelope.type === EnvelopeType.Disconnect)
             return handler.disconnect?.(hub, envelope.connectionId);
           if (envelope.type !== EnvelopeType.ClientResult) return this.moves.onControl(seq, hub, envelope);
@@ -279,6 +286,7 @@ export class PostgresBackplane
         onSession: (session) => this.takeLivenessLock(session),
         onSessionLost: () => {
           this.lockHeldSince = undefined;
+          this.arrivals.notAlone(); // an arrival may come while the session is down
           clearTimeout(this.lockRetry);
         },
       });
@@ -289,6 +297,8 @@ export class PostgresBackplane
       this.every(this.options.retention.intervalMs, () => void this.maintenance.trim());
       // A safety net for staged sends whose wake-up was missed (the LISTEN session was down).
       this.every(this.options.heartbeatIntervalMs, () => this.relayOutbox());
+      // Last, with the timers running: the wait may outlast a dead node, which they sweep meanwhile.
+      await this.announceArrival();
       this.state = "started";
       this.log.started(this.nodeId, this.options.schema, head);
     } catch (err) {
@@ -468,9 +478,11 @@ export class PostgresBackplane
       local = this.draining ? [] : this.index.resolveForSend(target.hub, parts, movingIn);
       // Connections moving here get it from us: the log must not bring it to them from their old node too.
       if (movingIn.length > 0) parts = { ...parts, excluded: [...parts.excluded, ...movingIn] };
-      // Encoded before anyone has it: a message the log cannot carry fails whole, not after local delivery.
-      const allLocal = target.kind === "connections" && local.length === parts.ids.length;
-      if (!allLocal) payload = encodeInvocation(parts, message);
+      // Alone, every recipient is here: the database could add no one (node-arrivals.ts). Otherwise encoded
+      // before anyone has it: a message the log cannot carry fails whole, not after local delivery.
+      if (this.alone) this.counters.sendsWhileAlone++;
+      else if (target.kind !== "connections" || local.length < parts.ids.length)
+        payload = encodeInvocation(parts, message);
     } catch (err) {
       return Promise.reject(err);
     }
@@ -482,11 +494,61 @@ export class PostgresBackplane
         this.log.handlerThrew(0, err);
       }
     }
-    // parts.ids holds each named connection once: every one was here.
+    // Alone, or every named connection was here (parts.ids holds each once).
     if (payload === undefined) {
       return Promise.resolve({ connections: local.length, nodes: local.length > 0 ? 1 : 0 });
     }
     return this.writer.publish(target, message, parts, local.length, payload);
+  }
+
+  /**
+   * Alone in the cluster (node-arrivals.ts), with the LISTEN session that would bring an arrival steady:
+   * every recipient of a send is one of this node's connections.
+   */
+  private get alone(): boolean {
+    return this.arrivals.isAlone && this.lockHeldSince !== undefined;
+  }
+
+  /**
+   * Tells every other registered node that this one is here, and waits until each that lives has applied
+   * it, so that none still sends as if alone once this node serves a connection (node-arrivals.ts). Nodes
+   * silent past `nodeTimeoutMs` are not waited for (they are about to be swept); a node that has not
+   * applied it within `nodeTimeoutMs` is passed over with a warning.
+   */
+  private async announceArrival(): Promise<void> {
+    const mark = this.arrivals.mark();
+    const { seq, nodes } = await liveness.announceArrival(
+      this.sql.query,
+      this.names,
+      this.nodeId,
+      encodeArrived(this.nodeId),
+    );
+    if (this.arrivals.counted(nodes.length, mark)) this.log.aloneChanged(this.nodeId, this.arrivals.isAlone);
+    if (seq === undefined) return;
+    const deadline = Date.now() + this.options.nodeTimeoutMs;
+    let waiting = nodes;
+    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+      waiting = await liveness.notYetApplied(
+        this.sql.query,
+        this.names,
+        waiting,
+        seq,
+        this.options.nodeTimeoutMs,
+      );
+      if (waiting.length === 0) return;
+      if (Date.now() > deadline) return this.log.arrivalUnconfirmed(this.nodeId, waiting);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+
+  /** Another node announced itself: from now on sends ask the database; the announcer waits for this. */
+  private nodeArrived(nodeId: string, seq: number): void {
+    const wasAlone = this.arrivals.isAlone;
+    this.arrivals.notAlone();
+    if (wasAlone) this.log.aloneChanged(this.nodeId, false, nodeId);
+    registry
+      .recordAppliedGroupChange(this.sql.query, this.names, this.nodeId, seq)
+      .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
   }
 
   /** Where the registry says a connection lives (for a client resuming on this node). */
@@ -715,6 +777,8 @@ export class PostgresBackplane
   private async takeLivenessLock(session: pg.ClientBase): Promise<void> {
     const query: Query = (text, values) => session.query(text, values);
     if (await liveness.takeLivenessLock(query, this.names, this.nodeId)) {
+      // Alone again only from the next heartbeat: an arrival may be in the log, not yet read.
+      this.arrivals.notAlone();
       this.lockHeldSince = Date.now();
       this.log.livenessLockTaken(this.nodeId);
       return;

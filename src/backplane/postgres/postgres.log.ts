@@ -41,6 +41,8 @@ export function createLog(logger: Logger) {
   const livenessLock = at("debug", 25, "LivenessLockTaken");
   const livenessLockBusy = at("info", 26, "LivenessLockBusy");
   const relayFailed = at("warn", 27, "OutboxRelayFailed");
+  const alone = at("info", 28, "AloneChanged");
+  const arrivalUnconfirmed = at("warn", 29, "ArrivalUnconfirmed");
 
   return {
     started: (nodeId: string, schema: string, head: number) =>
@@ -136,6 +138,18 @@ export function createLog(logger: Logger) {
       sessionsNotEnded(
         "Could not end the database sessions of swept nodes; a frozen node's LISTEN session keeps filling the notification queue until it ends.",
         { nodeIds, ...errorFields(err) },
+      ),
+    aloneChanged: (nodeId: string, isAlone: boolean, arrived?: string) =>
+      alone(
+        isAlone
+          ? "No other node is registered: sends are delivered here without the database."
+          : "Another node is registered: sends go through the database again.",
+        { nodeId, alone: isAlone, ...(arrived ? { arrived } : {}) },
+      ),
+    arrivalUnconfirmed: (nodeId: string, nodes: string[]) =>
+      arrivalUnconfirmed(
+        "Nodes did not confirm this node's arrival in time; until they read it, their sends may miss its connections.",
+        { nodeId, nodes },
       ),
     publishTimedOut: (messages: number, inFlight: boolean) =>
       publishTimedOut("Publishes were not confirmed in time; rejected them.", { messages, inFlight }),

@@ -2,6 +2,7 @@ import { encode } from "@msgpack/msgpack";
 import { describe, expect, it } from "vitest";
 import {
   decodeEnvelope,
+  encodeArrived,
   encodeClientResult,
   encodeGroupChange,
   encodeInvocation,
@@ -23,6 +24,10 @@ describe("the Postgres backplane protocol", () => {
       target: { kind: 2, ids: ["a", "b"], excluded: ["x"] },
       message: { target: "say", arguments: [1, "two", new Uint8Array([3])] },
     });
+  });
+
+  it("round-trips a node's arrival", () => {
+    expect(decodeEnvelope(encodeArrived("n1"))).toEqual({ type: EnvelopeType.Arrived, nodeId: "n1" });
   });
 
   it("reads an invocation sent from SQL (arguments as JSON text) as an invocation", () => {

@@ -40,6 +40,8 @@
  *     answer (`connectionEnded`: the error is the server's, the connection ended before answering).
  *   Another control row, to the node holding a connection that an administrator disconnects:
  *   - `[11, connectionId]`: close it (its client may reconnect).
+ *   Another control row, to every other node, from a node that starts (node-arrivals.ts):
+ *   - `[12, nodeId]`: a node has arrived; the addressees stop sending as if alone before it serves anyone.
  *   An invocation sent from SQL (sql-publishing.ts), whose arguments are JSON text:
  *   - `[10, targetKind, ids, excludedIds, method, argumentsJson]`.
  *   Readers ignore unknown trailing fields, so a newer writer may append items, and skip (and log) rows

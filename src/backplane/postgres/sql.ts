@@ -14,6 +14,8 @@ export interface PostgresBackplaneStats {
   messagesRead: number;
   /** Calls to the handler's deliver. */
   deliveries: number;
+  /** Sends that needed no database because no other node was registered (node-arrivals.ts). */
+  sendsWhileAlone: number;
   /** Rows addressed to this node that it took from wake-ups, without reading the log. */
   messagesFromNotices: number;
   /** Log read statements. */
@@ -46,6 +48,7 @@ export function emptyStats(): PostgresBackplaneStats {
     messagesWritten: 0,
     messagesRead: 0,
     deliveries: 0,
+    sendsWhileAlone: 0,
     messagesFromNotices: 0,
     reads: 0,
     notifications: 0,

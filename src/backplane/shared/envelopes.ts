@@ -27,6 +27,8 @@ export const EnvelopeType = {
   SqlInvocation: 10,
   /** Close a connection of the addressed node (the admin page's "disconnect"). */
   Disconnect: 11,
+  /** A node has started: its addressees may no longer send as if they were alone (node-arrivals.ts). */
+  Arrived: 12,
 } as const;
 
 export type Envelope =
@@ -56,13 +58,18 @@ export type ControlEnvelope =
       outcome: ClientResultOutcome;
     }
   | { type: typeof EnvelopeType.Drained; nodeId: string }
+  | { type: typeof EnvelopeType.Arrived; nodeId: string }
   | { type: typeof EnvelopeType.Disconnect; connectionId: string };
 
 /** The control rows of a connection's move. */
 export type MoveEnvelope = Exclude<
   ControlEnvelope,
   {
-    type: typeof EnvelopeType.ClientResult | typeof EnvelopeType.Drained | typeof EnvelopeType.Disconnect;
+    type:
+      | typeof EnvelopeType.ClientResult
+      | typeof EnvelopeType.Drained
+      | typeof EnvelopeType.Arrived
+      | typeof EnvelopeType.Disconnect;
   }
 >;
 
@@ -102,6 +109,11 @@ export function encodeInvocation(target: DecodedTarget, message: BackplaneMessag
 /** The marker of a drain: `[9, nodeId]` (the second field, a connection id in other control rows). */
 export function encodeDrained(nodeId: string): Uint8Array {
   return encoder.encode([EnvelopeType.Drained, nodeId]);
+}
+
+/** The announcement of a node that started: `[12, nodeId]`. */
+export function encodeArrived(nodeId: string): Uint8Array {
+  return encoder.encode([EnvelopeType.Arrived, nodeId]);
 }
 
 export function encodeDisconnect(connectionId: string): Uint8Array {
@@ -215,6 +227,7 @@ function decodeControl(value: unknown[]): Envelope {
       if (typeof a === "string") return { type, connectionId, reason: a };
       break;
     case EnvelopeType.Drained:
+    case EnvelopeType.Arrived:
       return { type, nodeId: connectionId };
     case EnvelopeType.Disconnect:
       return { type, connectionId };
