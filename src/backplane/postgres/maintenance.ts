@@ -141,9 +141,10 @@ export class Maintenance {
         registry.reregister(q, names, nodeId, options.description, this.advertisedUrl(), connections),
       );
       this.log.nodeReregistered(nodeId, connections.length);
-      // The others may have become alone when they swept this node: they must hear it is back.
+      // The others may have become alone when they swept this node: they must hear it is back. Not awaited:
+      // its wait for their confirmation must not hold up this node's next heartbeats.
       this.arrivals.notAlone();
-      await this.announceArrival();
+      this.announceArrival().catch((err: unknown) => this.log.heartbeatFailed(nodeId, err));
     } else if (this.arrivals.counted(others, mark)) {
       this.log.aloneChanged(nodeId, this.arrivals.isAlone);
     }
