@@ -110,6 +110,8 @@ class TransportLink implements ConnectionCallbacks {
  * dispatching messages is the host's job.
  */
 export class HubConnection implements QueueOwner {
+  // Fields marked `declare` are rare (a move, the end, a hub that asks for them): not set in the
+  // constructor, a connection gets a slot for one only once it is set, so an idle one has none.
   private phase: Phase;
   private link: TransportLink | undefined;
   /** The request of the transport in use (or last in use), for the caller context. */
@@ -120,19 +122,19 @@ export class HubConnection implements QueueOwner {
   private inbox: DispatchQueue | undefined;
   private dispatching = false;
   /** Being handed over to another node: nothing more is dispatched here. */
-  private handingOver = false;
+  declare private handingOver?: boolean;
   private protocolInUse: HubProtocol | undefined;
   private protocolVersion = 1;
-  private closeError: Error | undefined;
+  declare private closeError?: Error;
   /** Kept for replay when stateful reconnect was agreed (handshake version 2 over a stateful transport). */
   private buffer: MessageBuffer | undefined;
   /** Writes made before the handshake was answered (while registering), sent right after it. */
-  private early: { message: HubMessage; bytes: Buffer | undefined }[] | undefined;
+  declare private early?: { message: HubMessage; bytes: Buffer | undefined }[];
   /** Messages for an adopted connection whose state has not arrived yet (its protocol is not known). */
-  private adoptQueue: HubMessage[] | undefined;
+  declare private adoptQueue?: HubMessage[];
   /** The lifecycle step waiting on this connection: its handshake, or its resume (or final end). */
   private waiter: ((outcome: boolean | TransportEnd | undefined) => void) | undefined;
-  private end: TransportEnd | undefined;
+  declare private end?: TransportEnd;
   /** When the connection opened, on {@link clockNow}, the clock of the fields below as well. */
   readonly openedAt = clockNow();
   lastSentAt = this.openedAt;
@@ -144,9 +146,9 @@ export class HubConnection implements QueueOwner {
   // Made on first use: most connections never stream, and idle connections should stay small.
   private invocationMap: Map<string, InvocationCancellation> | undefined;
   private uploadMap: Map<string, UploadStream> | undefined;
-  private itemMap: Map<string, unknown> | undefined;
+  declare private itemMap?: Map<string, unknown>;
   private callerContext: HubCallerContext | undefined;
-  private logFieldValues: Record<string, unknown> | undefined;
+  declare private logFieldValues?: Record<string, unknown>;
   private slotWaiters: (() => void)[] | undefined;
   /** Server invocations the client has been sent and not answered yet (client results), by id. */
   private awaited: Set<string> | undefined;
@@ -269,7 +271,7 @@ export class HubConnection implements QueueOwner {
     }
     return this.endSignal.signal;
   }
-  private endSignal: AbortController | undefined;
+  declare private endSignal?: AbortController;
 
   /** The fields that identify this connection in log events. */
   get ids(): { hub: string; connectionId: string } & Record<string, unknown> {
@@ -290,8 +292,9 @@ export class HubConnection implements QueueOwner {
     this.phase = "starting";
     this.sendRaw(writeHandshakeResponse(), this.protocol.transferFormat);
     const early = this.early;
+    if (early === undefined) return; // nothing to clear (an assignment would give it a slot, see above)
     this.early = undefined;
-    for (const { message, bytes } of early ?? []) this.writeFrame(message, bytes);
+    for (const { message, bytes } of early) this.writeFrame(message, bytes);
   }
 
   /**

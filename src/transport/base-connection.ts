@@ -37,6 +37,18 @@ export interface ConnectionOwner {
 }
 
 /**
+ * Made on first use: an AbortSignal that was ever listened to costs nearly 1 KB, more than the rest of
+ * an idle connection, and most connections never need one, nor `finished`.
+ */
+interface ConnectionExtras {
+  abortController?: AbortController;
+  finished?: Promise<void>;
+  resolveFinished?: () => void;
+  /** Why the connection ended, when it ended abnormally. */
+  endError?: Error;
+}
+
+/**
  * - `open`: data goes in and out.
  * - `ending`: closing (from either side); nothing goes in or out any more.
  * - `ended`: the signal is aborted and `onClose` is scheduled.
@@ -65,12 +77,11 @@ export abstract class BaseConnection implements TransportConnection {
   private readonly shared: SharedConnectionSettings;
   private callbacks: ConnectionCallbacks | undefined;
   private phase: Phase = "open";
-  private endError: Error | undefined;
-  // Made on first use: an AbortSignal that was ever listened to costs nearly 1 KB, more than the rest
-  // of an idle connection, and most connections never need one.
-  private abortController: AbortController | undefined;
-  private finishedPromise: Promise<void> | undefined;
-  private resolveFinished: (() => void) | undefined;
+  /**
+   * The signal, `finished` and the end's error: what an idle connection never needs. Declared, not set
+   * in the constructor, so a connection has no slot for it until it is made.
+   */
+  declare private extras?: ConnectionExtras;
 
   protected constructor(init: ConnectionInit) {
     this.connectionId = init.connectionId;
@@ -81,20 +92,22 @@ export abstract class BaseConnection implements TransportConnection {
 
   /** Aborted when the connection ends, from either side (with the error when it ended abnormally). */
   get signal(): AbortSignal {
-    if (this.abortController === undefined) {
-      this.abortController = new AbortController();
-      if (this.hasEnded) this.abortController.abort(this.endError);
+    const extras = (this.extras ??= {});
+    if (extras.abortController === undefined) {
+      extras.abortController = new AbortController();
+      if (this.hasEnded) extras.abortController.abort(extras.endError);
     }
-    return this.abortController.signal;
+    return extras.abortController.signal;
   }
 
   /** Settles after `onClose` ran (or would have, when the handler never took the connection). */
   get finished(): Promise<void> {
-    this.finishedPromise ??=
+    const extras = (this.extras ??= {});
+    extras.finished ??=
       this.phase === "settled"
         ? Promise.resolve()
-        : new Promise((resolve) => (this.resolveFinished = resolve));
-    return this.finishedPromise;
+        : new Promise((resolve) => (extras.resolveFinished = resolve));
+    return extras.finished;
   }
 
   /** False once the connection is closing or closed: no data goes in or out any more. */
@@ -175,10 +188,10 @@ export abstract class BaseConnection implements TransportConnection {
   private finish(error: Error | undefined): void {
     if (this.hasEnded) return;
     this.phase = "ended";
-    this.endError = error;
+    if (error !== undefined) (this.extras ??= {}).endError = error;
     transportLog.connectionClosed(this.logger, this.connectionId, this.transport, error);
     this.shared.owner.connectionEnded(this);
-    this.abortController?.abort(error);
+    this.extras?.abortController?.abort(error);
     // Never call back synchronously: close() may run inside the handler's own callback.
     process.nextTick(() => {
       try {
@@ -188,7 +201,7 @@ export abstract class BaseConnection implements TransportConnection {
       }
       this.phase = "settled";
       this.shared.owner.connectionFinished(this);
-      this.resolveFinished?.();
+      this.extras?.resolveFinished?.();
     });
   }
 }

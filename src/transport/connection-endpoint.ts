@@ -1,9 +1,15 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
-import { WebSocket, WebSocketServer } from "ws";
+import { WebSocketServer, type Server as WebSocketServerOf } from "ws";
 import type { BaseConnection, ConnectionInit, SharedConnectionSettings } from "./base-connection.js";
 import { ConnectionRegistry, type ConnectionEntry } from "./connection-registry.js";
-import { isTokenFresh, newConnectionId, tokenHomeNode, verifyConnectionToken } from "./connection-token.js";
+import {
+  isTokenFresh,
+  newConnectionId,
+  tokenHomeNode,
+  tokenIssuedAtMs,
+  verifyConnectionToken,
+} from "./connection-token.js";
 import {
   resolveEndpointOptions,
   type AuthenticatedUser,
@@ -36,21 +42,11 @@ import {
 import { ServerSentEventsConnection } from "./server-sent-events-transport.js";
 import { transportLog } from "./transport.log.js";
 import type { ConnectionCallbacks, ResumeDecision, TransportName } from "./transport-connection.js";
-import { WebSocketConnection } from "./websocket-transport.js";
+import { ServerWebSocket, WebSocketConnection } from "./websocket-transport.js";
 import { contextOfRequest, inSpan, SpanKind } from "../tracing.js";
 
 type Route = { kind: "negotiate" | "connection"; pathname: string; query: URLSearchParams };
 type Answer = (status: number, body?: string) => void;
-
-/**
- * The server's WebSockets. A client that closes without a status code is answered with 1000 (ws would
- * echo 1005, which clients read as abnormal), as ASP.NET Core answers.
- */
-class ServerWebSocket extends WebSocket {
-  override close(code?: number, data?: string | Buffer): void {
-    super.close(code ?? 1000, data);
-  }
-}
 
 /** Empty and missing user ids both mean anonymous. */
 const sameUser = (a: string | undefined, b: string | undefined): boolean => (a ?? "") === (b ?? "");
@@ -84,7 +80,7 @@ export class ConnectionEndpoint {
   /** Connections whose `onClose` has not run yet, with their registry entry (none without negotiation). */
   private readonly live = new Map<BaseConnection, ConnectionEntry | undefined>();
   private readonly sending = new Set<BaseConnection>();
-  private readonly webSockets: WebSocketServer;
+  private readonly webSockets: WebSocketServerOf<typeof ServerWebSocket>;
   private readonly shared: SharedConnectionSettings;
   private readonly forwarder: RequestForwarder | undefined;
   private closing = false;
@@ -101,6 +97,7 @@ export class ConnectionEndpoint {
       perMessageDeflate: false,
       maxPayload: this.options.maxWebSocketMessageBytes,
       WebSocket: ServerWebSocket,
+      autoPong: false, // ServerWebSocket answers pings itself
     });
     const forwarding = this.options.forwarding;
     this.forwarder = forwarding && new RequestForwarder(forwarding.nodeId);
@@ -153,6 +150,7 @@ export class ConnectionEndpoint {
     const route = this.route(req.url);
     if (route?.kind !== "connection") return false;
     // Node leaves upgrade sockets without an error listener; an unhandled 'error' would crash the process.
+    // (Until the upgrade completes: ws has its own listener then.)
     socket.on("error", this.onUpgradeSocketError);
     this.upgrade(req, socket, head, route).catch((error: unknown) => {
       transportLog.requestFailed(this.log, "GET", error);
@@ -180,7 +178,7 @@ export class ConnectionEndpoint {
     await Promise.all(finished);
   }
 
-  /** Shared by every upgrade socket, not a closure per socket: it stays there for the connection's life. */
+  /** Shared by every upgrade socket, not a closure per socket. */
   private readonly onUpgradeSocketError = (error: Error): void =>
     transportLog.webSocketError(this.log, "", error);
 
@@ -239,17 +237,14 @@ export class ConnectionEndpoint {
     const stateful =
       this.options.allowStatefulReconnects &&
       wantsStatefulReconnect(queryValue(route.query, "useStatefulReconnect"));
-    const { response, key, tokenValidUntilMs, resumable } = await negotiateConnection(
-      version.version,
-      user.userId,
-      stateful,
-      { ...this.options, homeNode: this.options.forwarding?.nodeId },
-    );
+    const { response, key, resumable } = await negotiateConnection(version.version, user.userId, stateful, {
+      ...this.options,
+      homeNode: this.options.forwarding?.nodeId,
+    });
     const pending = {
       key,
       connectionId: response.connectionId,
       userId: user.userId,
-      tokenValidUntilMs,
       resumable,
     };
     this.registry.add({ ...pending, state: "pending" }, this.options.disconnectTimeoutMs);
@@ -348,7 +343,7 @@ export class ConnectionEndpoint {
 
     this.registry.claim(entry, "active", transport);
     // The official clients resume WebSockets only: these transports never come back for their connection.
-    const init = this.connectionInit(entry.connectionId, transport, req, route, user, false);
+    const init = this.connectionInit(entry.connectionId, transport, req, route, user, entry, false);
     const connection =
       transport === "LongPolling"
         ? new LongPollingConnection(init, {
@@ -484,7 +479,6 @@ export class ConnectionEndpoint {
           key: id,
           connectionId: verified.connectionId,
           userId: user.userId,
-          tokenValidUntilMs: verified.issuedAtMs + this.options.tokenLifetimeMs,
           resumable,
           state: "starting",
         },
@@ -515,10 +509,13 @@ export class ConnectionEndpoint {
       return;
     }
     const upgrade = this.retireUnlessUpgraded(socket, entry);
-    this.webSockets.handleUpgrade(req, socket, head, (webSocket: WebSocket) => {
+    this.webSockets.handleUpgrade(req, socket, head, (webSocket) => {
       upgrade.done();
+      // ws listens for the socket's errors from here on (the close that follows reports the loss): two
+      // listeners would cost an array for the life of the connection.
+      socket.removeListener("error", this.onUpgradeSocketError);
       const stateful = entry?.resumable ?? false;
-      const init = this.connectionInit(connectionId, "WebSockets", req, route, user, stateful);
+      const init = this.connectionInit(connectionId, "WebSockets", req, route, user, entry, stateful);
       const connection = new WebSocketConnection(init, webSocket);
       if (entry) this.registry.claim(entry, "active", "WebSockets");
       this.adopt(entry, connection);
@@ -549,10 +546,13 @@ export class ConnectionEndpoint {
     req: IncomingMessage,
     route: Route,
     user: AuthenticatedUser,
+    entry: ConnectionEntry | undefined,
     statefulReconnect: boolean,
   ): ConnectionInit {
     // The endpoint's own path string when it is the same: one copy instead of one per connection.
     const path = route.pathname === this.path ? this.path : route.pathname;
+    // Likewise the user id string of the entry, which lives as long as the connection.
+    if (entry?.userId !== undefined && entry.userId === user.userId) user = { ...user, userId: entry.userId };
     // A WebSocket's socket is the connection's own; other transports' requests end before their connection.
     const socketIsConnection = transport === "WebSockets";
     const request = connectionRequest(req, path, route.query, user, socketIsConnection);
@@ -569,6 +569,10 @@ export class ConnectionEndpoint {
   private retire(entry: ConnectionEntry): void {
     if (entry.state === "closed") return;
     const drain = entry.transport === "LongPolling" ? this.options.disconnectTimeoutMs : 0;
-    this.registry.retire(entry, Math.max(drain, entry.tokenValidUntilMs - Date.now()));
+    // Read from the token (checked or issued here) rather than kept in every entry. A key that is not a
+    // token (negotiate version 0) cannot be replayed elsewhere.
+    const issuedAtMs = tokenIssuedAtMs(entry.key);
+    const validUntilMs = issuedAtMs === undefined ? 0 : issuedAtMs + this.options.tokenLifetimeMs;
+    this.registry.retire(entry, Math.max(drain, validUntilMs - Date.now()));
   }
 }

@@ -17,8 +17,6 @@ export interface ConnectionEntry {
   readonly connectionId: string;
   /** The user the connection belongs to (chosen at negotiate, or at connect for on-the-fly starts). */
   readonly userId: string | undefined;
-  /** Until when the key could start a connection on any node (epoch ms); 0 when it is not a token. */
-  readonly tokenValidUntilMs: number;
   /** Negotiate agreed to stateful reconnect: the token may come back for its connection after it drops. */
   readonly resumable: boolean;
   state: EntryState;
@@ -40,10 +38,7 @@ export class ConnectionRegistry {
    * @throws Error when the key is taken (the caller checks first).
    */
   add(
-    init: Pick<
-      ConnectionEntry,
-      "key" | "connectionId" | "userId" | "tokenValidUntilMs" | "resumable" | "state"
-    >,
+    init: Pick<ConnectionEntry, "key" | "connectionId" | "userId" | "resumable" | "state">,
     pendingTtlMs: number,
   ): ConnectionEntry {
     if (this.entries.has(init.key)) throw new Error("Connection key already registered.");
@@ -53,7 +48,6 @@ export class ConnectionRegistry {
       key: init.key,
       connectionId: init.connectionId,
       userId: init.userId,
-      tokenValidUntilMs: init.tokenValidUntilMs,
       resumable: init.resumable,
       state: init.state,
       transport: undefined,

@@ -91,6 +91,15 @@ export function tokenHomeNode(token: string): string | undefined {
   return uuidFromBytes(bytes.subarray(HOME_AT, HOME_AT + HOME_BYTES));
 }
 
+/**
+ * When a token was issued (ms since the epoch), read WITHOUT checking its MAC: for a token this node has
+ * checked or issued already. Undefined for anything but a token.
+ */
+export function tokenIssuedAtMs(token: string): number | undefined {
+  const bytes = tokenBytes(token);
+  return bytes === undefined ? undefined : bytes.readUInt32BE(ID_BYTES) * 1000;
+}
+
 /** A new public connection id: base64url of 16 random bytes (22 characters). */
 export function newConnectionId(): string {
   return randomBytes(ID_BYTES).toString("base64url");

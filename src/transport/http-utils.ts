@@ -33,8 +33,11 @@ const hiddenParameters = new Set(["id", "access_token"]);
 
 export function publicQuery(query: URLSearchParams): URLSearchParams {
   const last = new Map<string, string>();
-  // The connection token and a browser's access token are credentials: hub code never sees them.
-  for (const [key, value] of query) if (!hiddenParameters.has(key.toLowerCase())) last.set(key, value);
+  // The connection token and a browser's access token are credentials: hub code never sees them. The
+  // names are the same for every client: kept once (see sharedString), not once per connection.
+  for (const [key, value] of query) {
+    if (!hiddenParameters.has(key.toLowerCase())) last.set(sharedString(key), value);
+  }
   // Copied once more: a copy keeps its pairs in an array of the exact size, ~130 bytes less for each
   // connection, which keeps its query for its whole life.
   return new URLSearchParams(new URLSearchParams([...last]));
@@ -66,18 +69,21 @@ const MAX_SHARED_VALUE_LENGTH = 512;
 const MAX_SHARED_VALUES = 1_000;
 const sharedValues = new Map<string, string>();
 
+/** An equal string already held, if any (the given one is held from now on otherwise). */
+function sharedString(value: string): string {
+  if (value.length > MAX_SHARED_VALUE_LENGTH) return value;
+  const shared = sharedValues.get(value);
+  if (shared !== undefined) return shared;
+  if (sharedValues.size >= MAX_SHARED_VALUES) sharedValues.clear();
+  sharedValues.set(value, value);
+  return value;
+}
+
 /** Replaces the values of {@link REPEATING_HEADERS} by equal strings already held. */
 function shareRepeatingValues(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   for (const name of REPEATING_HEADERS) {
     const value = headers[name];
-    if (typeof value !== "string" || value.length > MAX_SHARED_VALUE_LENGTH) continue;
-    const shared = sharedValues.get(value);
-    if (shared !== undefined) {
-      headers[name] = shared;
-    } else {
-      if (sharedValues.size >= MAX_SHARED_VALUES) sharedValues.clear();
-      sharedValues.set(value, value);
-    }
+    if (typeof value === "string") headers[name] = sharedString(value);
   }
   return headers;
 }
@@ -110,17 +116,23 @@ class StartingRequest implements ConnectionRequest {
   // address object that the socket keeps, and most connections never need it. (Read first after the
   // socket closed, it is undefined; nothing in the hub layer reads it.)
   readonly #address: Socket | string | undefined;
+  // Own properties only when the authentication hook gave them, so a request without has no slot for
+  // them; it reads them from the prototype (undefined, as declared after the class).
+  declare readonly auth?: Readonly<Record<string, unknown>>;
+  declare readonly authExpiresAtMs?: number;
 
   constructor(
     readonly headers: IncomingHttpHeaders,
     readonly query: URLSearchParams,
     readonly path: string,
     readonly userId: string | undefined,
-    readonly auth: Readonly<Record<string, unknown>> | undefined,
-    readonly authExpiresAtMs: number | undefined,
+    auth: Readonly<Record<string, unknown>> | undefined,
+    authExpiresAtMs: number | undefined,
     address: Socket | string | undefined,
   ) {
     this.#address = address;
+    if (auth !== undefined) this.auth = auth;
+    if (authExpiresAtMs !== undefined) this.authExpiresAtMs = authExpiresAtMs;
   }
 
   get remoteAddress(): string | undefined {
@@ -128,6 +140,7 @@ class StartingRequest implements ConnectionRequest {
     return typeof address === "object" ? address.remoteAddress : address;
   }
 }
+Object.assign(StartingRequest.prototype, { auth: undefined, authExpiresAtMs: undefined });
 
 /** Answers with a plain-text body (possibly empty). Does nothing if an answer already started. */
 export function writeText(

@@ -65,8 +65,6 @@ export interface Negotiation {
   response: NegotiateResponse;
   /** What the client will send as `id`: the token (version 1) or the connection id (version 0). */
   key: string;
-  /** Until when the token may start a connection on any node (epoch ms); 0 for version 0. */
-  tokenValidUntilMs: number;
   /** Whether stateful reconnect was agreed (the client asked, the endpoint allows it, version 1). */
   resumable: boolean;
 }
@@ -101,7 +99,7 @@ export async function negotiateConnection(
     // Version 0 has no token: the id is the credential, and only the issuing node knows it.
     const connectionId = newConnectionId();
     const response = { negotiateVersion: 0, connectionId, availableTransports: transports };
-    return { response, key: connectionId, tokenValidUntilMs: 0, resumable: false };
+    return { response, key: connectionId, resumable: false };
   }
   const issued = issueConnectionToken(
     await options.tokenSecret(),
@@ -118,10 +116,5 @@ export async function negotiateConnection(
     availableTransports: transports,
   };
   if (statefulReconnect) response.useStatefulReconnect = true;
-  return {
-    response,
-    key: connectionToken,
-    tokenValidUntilMs: issued.issuedAtMs + options.tokenLifetimeMs,
-    resumable: statefulReconnect,
-  };
+  return { response, key: connectionToken, resumable: statefulReconnect };
 }

@@ -109,6 +109,21 @@ describe("WebSocket transport", () => {
     socket.close();
   });
 
+  it("answers each ping with a pong carrying its data, and the connection goes on", async () => {
+    const handler = new RecordingHandler("Text");
+    const a = await start({ handler });
+    const socket = await mustOpen(a.url);
+    const recorded = await handler.connections.next();
+    for (const data of ["one", "two"]) {
+      const pong = once(socket, "pong");
+      socket.ping(data);
+      expect(((await pong)[0] as Buffer).toString()).toBe(data);
+    }
+    socket.send("still here\x1e");
+    expect(await recorded.receivedBytes(11)).toEqual(Buffer.from("still here\x1e"));
+    socket.close();
+  });
+
   it("authentication: 401 when refused; the user reaches the request; a token is bound to its user", async () => {
     const users: Record<string, string> = { "Bearer a": "alice", "Bearer b": "bob" };
     const handler = new RecordingHandler();
