@@ -7,6 +7,7 @@ import type { BenchOptions } from "./bench.js";
 import { chartSvg } from "./chart.js";
 import type { Machine } from "./environment.js";
 import { formatValue, ratios, type Row } from "./results.js";
+import { costTable, headlineTable } from "./summary.js";
 
 const HEADER = ["#", "scenario", "load", "server", "measure", "value", "ours ÷ peer (same run)", "target"];
 
@@ -103,6 +104,17 @@ _Written by \`npm run bench${args ? ` -- ${args}` : ""}\` on ${machine.date} in 
 Every scenario runs our server and the peers one after the other in the same run, on the same machine, with the
 same load clients and payloads. On a shared machine the ratios to the peers measured in the same run matter more
 than the absolute numbers.
+
+## Ratios first
+
+Our headline measures divided by the peer's in the same run, against the targets of the open performance work
+(below 1× is better for a latency or memory, above 1× for a throughput):
+
+${headlineTable(rows) || "_This run measured none of them._"}
+
+What each feature costs, as a ratio to its plain path, both measured in this run:
+
+${costTable(rows) || "_This run measured none of them._"}
 
 ## Machine
 
