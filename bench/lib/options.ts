@@ -15,7 +15,7 @@ export const usage = `Usage: npm run bench -- [options]
                         long polling (direct and forwarded), 9 sends from SQL vs createPublisher (ours only),
                         10 presence queries with 10,000 connections registered (ours only).
   --servers <list>      Which servers (default: all; quick: all but ours-redis): ${Object.keys(SERVERS).join(", ")}.
-  --duration <s>        Seconds per measured phase of scenarios 1, 2, 5, 7, 9 and 10 (default 6; quick 2).
+  --duration <s>        Seconds per measured phase of scenarios 1, 2, 5, 7, 9 and 10 (default 5; quick 2).
   --rates <list>        Send rates of scenarios 1 and 2, "max" for the closed loop (default 1000,5000,max).
   --clients <n>         Receivers in scenarios 1 and 2 (default 1000).
   --idle <list>         Connection counts of scenario 3 (default 10000,19000; quick 2000).
@@ -66,7 +66,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const everyServer = Object.keys(SERVERS).filter((id) => !quick || id !== "ours-redis");
   const servers = list(values.servers, everyServer.join(","));
   for (const id of servers) if (!(id in SERVERS)) throw new Error(`--servers: unknown server '${id}'.`);
-  const duration = int("duration", values.duration ?? (quick ? "2" : "6"), 1, 60);
+  const duration = int("duration", values.duration ?? (quick ? "2" : "5"), 1, 60);
   return {
     quick,
     scenarios: list(values.scenarios, quick ? "1,2,3,6,7" : "1,2,3,4,5,6,7,8,9,10").map((s) =>
@@ -74,7 +74,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     ),
     servers: servers as ServerKind["id"][],
     durationMs: duration * 1000,
-    warmupMs: quick ? 500 : 2000,
+    warmupMs: quick ? 500 : 1000,
     rates: list(values.rates, quick ? "1000,max" : "1000,5000,max").map((r) =>
       r === "max" ? 0 : int("rates", r, 1, 1_000_000),
     ),
