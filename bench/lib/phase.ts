@@ -15,6 +15,8 @@ export interface PhaseResult {
   delivered: number;
   reordered: number;
   closed: number;
+  /** Stateful clients whose resume was refused or failed (they started anew). */
+  resumesRefused: number;
   latency: Histogram;
   /** Seconds from the first delivery to the last (the slowest load process). */
   deliverySeconds: number;
@@ -129,6 +131,7 @@ export async function runPhase(options: {
     delivered: collected.reduce((sum, c) => sum + c.delivered, 0),
     reordered: collected.reduce((sum, c) => sum + c.reordered, 0),
     closed: collected.reduce((sum, c) => sum + c.closed, 0),
+    resumesRefused: collected.reduce((sum, c) => sum + c.resumesRefused, 0),
     latency: Histogram.from(collected.map((c) => c.latency)),
     deliverySeconds: Math.max(...collected.map((c) => (c.lastAt - c.firstAt) / 1000)),
     perSeq,

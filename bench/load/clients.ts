@@ -19,6 +19,8 @@ export interface ClientHandlers {
   closed(): void;
   /** A reconnecting client is connected again (and when it first connected). */
   connected?(): void;
+  /** A stateful client's resume was refused or failed: it starts anew, and what the server kept is lost. */
+  resumeRefused?(): void;
 }
 
 export interface LoadClient {
@@ -458,6 +460,7 @@ async function reconnecting(
         return await connect(true);
       } catch {
         // refused: start anew, as the official client does
+        options.handlers.resumeRefused?.();
         nextId = 1;
         latestId = ackedId = 0;
         awaitingSequence = false;

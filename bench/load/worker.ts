@@ -49,6 +49,8 @@ export interface Collected {
   reordered: number;
   /** Connections that ended on the server's side since they opened. */
   closed: number;
+  /** Stateful clients whose resume was refused or failed, so they started anew. */
+  resumesRefused: number;
   latency: HistogramData;
   /** Fan-out: [seq, deliveries, slowest latency µs] per message. */
   perSeq: [number, number, number][];
@@ -83,6 +85,7 @@ let phase = -1;
 let delivered = 0;
 let reordered = 0;
 let closed = 0;
+let resumesRefused = 0;
 let latency = new Histogram();
 let firstAt = 0;
 let lastAt = 0;
@@ -136,6 +139,9 @@ function handlersFor(user = -1): ClientHandlers {
       closed++;
       online--;
       if (gaps) gaps.push((gap = [user, nowMicros(), 0]));
+    },
+    resumeRefused: () => {
+      resumesRefused++;
     },
     connected: () => {
       online++;
@@ -254,7 +260,7 @@ async function handle(request: WorkerRequest): Promise<object> {
       return {};
     case "phase":
       phase = request.phase;
-      delivered = reordered = firstAt = lastAt = duplicates = 0;
+      delivered = reordered = firstAt = lastAt = duplicates = resumesRefused = 0;
       latency = new Histogram();
       perSeq = request.perSeq ? new Map() : undefined;
       received = request.seqs ? new Set() : undefined;
@@ -284,6 +290,7 @@ async function handle(request: WorkerRequest): Promise<object> {
         delivered,
         reordered,
         closed,
+        resumesRefused,
         latency: latencyData,
         perSeq: seqs,
         firstAt,
