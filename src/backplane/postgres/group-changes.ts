@@ -1,5 +1,6 @@
 import type { LocalIndex } from "../shared/local-index.js";
 import { Batcher } from "../shared/batcher.js";
+import { pollUntil } from "../shared/poll.js";
 import { movedUnder } from "./log-writer.js";
 import type { SchemaNames } from "./names.js";
 import type { Log } from "./postgres.log.js";
@@ -80,15 +81,10 @@ export class GroupChanges {
    * Gives up, with a warning, after `publishTimeoutMs` or when the owner is gone: its connections then are too.
    */
   private async untilApplied(owner: string, seq: number): Promise<void> {
-    const deadline = Date.now() + this.publishTimeoutMs;
-    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      const applied = await registry.appliedGroupChange(this.sql.query, this.names, owner);
-      if (applied === undefined || applied >= seq) return;
-      if (Date.now() > deadline) {
-        this.log.groupChangeUnconfirmed(owner, seq);
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
+    const applied = await pollUntil(async () => {
+      const appliedSeq = await registry.appliedGroupChange(this.sql.query, this.names, owner);
+      return appliedSeq === undefined || appliedSeq >= seq;
+    }, this.publishTimeoutMs);
+    if (!applied) this.log.groupChangeUnconfirmed(owner, seq);
   }
 }

@@ -1,3 +1,11 @@
+import { pollUntil } from "../shared/poll.js";
+import type { Query } from "./log.js";
+import type { SchemaNames } from "./names.js";
+import * as liveness from "./node-liveness.js";
+import type { Log } from "./postgres.log.js";
+import { encodeArrived } from "./protocol.js";
+import * as registry from "./registry.js";
+
 /**
  * Whether this node is alone in its cluster, so that a send can skip the database.
  *
@@ -44,5 +52,39 @@ export class NodeArrivals {
   notAlone(): void {
     this.changes++;
     this.alone = false;
+  }
+
+  /**
+   * Tells every other registered node that this one is here, and waits until each that lives has applied
+   * it, so that none still sends as if alone once this node serves a connection. Nodes silent past
+   * `nodeTimeoutMs` are not waited for (they are about to be swept); one that has not applied it within
+   * `nodeTimeoutMs` is passed over with a warning.
+   */
+  async announce(
+    query: Query,
+    names: SchemaNames,
+    nodeId: string,
+    nodeTimeoutMs: number,
+    log: Log,
+  ): Promise<void> {
+    const mark = this.mark();
+    const { seq, nodes } = await liveness.announceArrival(query, names, nodeId, encodeArrived(nodeId));
+    if (this.counted(nodes.length, mark)) log.aloneChanged(nodeId, this.alone);
+    if (seq === undefined) return;
+    let waiting = nodes;
+    const confirmed = await pollUntil(async () => {
+      waiting = await liveness.notYetApplied(query, names, waiting, seq, nodeTimeoutMs);
+      return waiting.length === 0;
+    }, nodeTimeoutMs);
+    if (!confirmed) log.arrivalUnconfirmed(nodeId, waiting);
+  }
+
+  /** Another node announced itself (row `seq`): sends ask the database again; the announcer waits for this. */
+  arrived(query: Query, names: SchemaNames, nodeId: string, arrived: string, seq: number, log: Log): void {
+    if (this.alone) log.aloneChanged(nodeId, false, arrived);
+    this.notAlone();
+    registry
+      .recordAppliedGroupChange(query, names, nodeId, seq)
+      .catch((err: unknown) => log.readFailed(nodeId, seq, err));
   }
 }

@@ -35,7 +35,6 @@ import { LocalIndex, type LocalConnection, type ParkedRow } from "../shared/loca
 import {
   encodeClientResult,
   encodeDisconnect,
-  encodeArrived,
   encodeDrained,
   encodeInvocation,
   EnvelopeType,
@@ -261,7 +260,15 @@ export class PostgresBackplane
         },
         (seq, hub, envelope) => {
           if (envelope.type === EnvelopeType.Drained) return this.reachedDrainMarker(envelope.nodeId, seq);
-          if (envelope.type === EnvelopeType.Arrived) return this.nodeArrived(envelope.nodeId, seq);
+          if (envelope.type === EnvelopeType.Arrived)
+            return this.arrivals.arrived(
+              this.sql.query,
+              this.names,
+              this.nodeId,
+              envelope.nodeId,
+              seq,
+              this.log,
+            );
           if (envelope.type === EnvelopeType.Disconnect)
             return handler.disconnect?.(hub, envelope.connectionId);
           if (envelope.type !== EnvelopeType.ClientResult) return this.moves.onControl(seq, hub, envelope);
@@ -509,46 +516,14 @@ export class PostgresBackplane
     return this.arrivals.isAlone && this.lockHeldSince !== undefined;
   }
 
-  /**
-   * Tells every other registered node that this one is here, and waits until each that lives has applied
-   * it, so that none still sends as if alone once this node serves a connection (node-arrivals.ts). Nodes
-   * silent past `nodeTimeoutMs` are not waited for (they are about to be swept); a node that has not
-   * applied it within `nodeTimeoutMs` is passed over with a warning.
-   */
-  private async announceArrival(): Promise<void> {
-    const mark = this.arrivals.mark();
-    const { seq, nodes } = await liveness.announceArrival(
+  private announceArrival(): Promise<void> {
+    return this.arrivals.announce(
       this.sql.query,
       this.names,
       this.nodeId,
-      encodeArrived(this.nodeId),
+      this.options.nodeTimeoutMs,
+      this.log,
     );
-    if (this.arrivals.counted(nodes.length, mark)) this.log.aloneChanged(this.nodeId, this.arrivals.isAlone);
-    if (seq === undefined) return;
-    const deadline = Date.now() + this.options.nodeTimeoutMs;
-    let waiting = nodes;
-    for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-      waiting = await liveness.notYetApplied(
-        this.sql.query,
-        this.names,
-        waiting,
-        seq,
-        this.options.nodeTimeoutMs,
-      );
-      if (waiting.length === 0) return;
-      if (Date.now() > deadline) return this.log.arrivalUnconfirmed(this.nodeId, waiting);
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
-
-  /** Another node announced itself: from now on sends ask the database; the announcer waits for this. */
-  private nodeArrived(nodeId: string, seq: number): void {
-    const wasAlone = this.arrivals.isAlone;
-    this.arrivals.notAlone();
-    if (wasAlone) this.log.aloneChanged(this.nodeId, false, nodeId);
-    registry
-      .recordAppliedGroupChange(this.sql.query, this.names, this.nodeId, seq)
-      .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
   }
 
   /** Where the registry says a connection lives (for a client resuming on this node). */
