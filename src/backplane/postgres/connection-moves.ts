@@ -70,6 +70,8 @@ export class ConnectionMoves {
     private readonly timeoutMs: number,
     /** How often the old node's liveness is checked while waiting, and how long it may look dead. */
     private readonly liveness: { intervalMs: number; graceMs: number },
+    /** Resolves once the group change statement in flight is applied here (GroupChanges.settled). */
+    private readonly groupChangesSettled: () => Promise<void>,
   ) {}
 
   /**
@@ -203,6 +205,9 @@ export class ConnectionMoves {
       return this.refuse(hub, connectionId, toNode, "the connection could not get ready to move");
     }
     local.state = "leaving";
+    // A change to it made without a log row must be in the memberships handed over: the statement in
+    // flight may have made one; later ones see it leaving and write a row, read before the marker.
+    await this.groupChangesSettled();
     const stay = (reason: string): void => {
       if (local.state === "leaving") local.state = "ready";
       handler?.cancelHandOver?.(hub, connectionId);

@@ -12,9 +12,12 @@ const BATCH = 500;
 
 /**
  * Group changes of any node's connections. Changes made together while a statement is in flight go as
- * the next one: each statement takes the log's counter row until its commit, cluster-wide, so one
- * statement each capped joins at about one per commit (~600/s here). A change resolves once it is in force
- * everywhere: at once for this node's own connection, else when the owning node has applied it.
+ * the next one. A change to another node's connection is a log row for it, and the statement takes the
+ * log's counter row until its commit, cluster-wide. A change to a connection this node holds, ready, (a
+ * join in onConnected, the common case) writes only the membership and holds the counter row shared, so
+ * such joins neither queue behind each other across nodes nor wake anyone (registry.ts changeGroups). A
+ * change resolves once it is in force everywhere: at once for this node's own connection, else when the
+ * owning node has applied it.
  */
 export class GroupChanges {
   private readonly batch: Batcher<registry.GroupChange, registry.GroupChangeOutcome>;
@@ -31,39 +34,60 @@ export class GroupChanges {
       (changes) => this.write(changes),
       (c) => `${c.hub}\n${c.group}\n${c.connectionId}`,
       BATCH,
+      "turn",
     );
   }
 
   /** Adds or removes the membership; resolves with the owning node, or undefined when no such connection. */
   async change(add: boolean, hub: string, connectionId: string, group: string): Promise<string | undefined> {
-    const change = await this.batch.submit({ add, hub, connectionId, group });
+    const change = await this.batch.submit({ add, hub, connectionId, group, readyHere: false });
     if (change === undefined) return undefined;
-    // Our own connection: in force here at once (its log row, read later, is then too old to apply).
-    if (change.owner === this.nodeId) {
-      this.index.applyGroupChange(hub, connectionId, group, add, change.seq);
-    } else {
-      // The statement woke the owner at commit. The change is in force everywhere only once the owner
-      // has applied it: the owner serves its own connections from memory, so a send it makes must not
-      // miss a change another node already reported done.
-      await this.untilApplied(change.owner, change.seq);
-    }
+    // The statement woke the owner at commit. The change is in force everywhere only once the owner
+    // has applied it: the owner serves its own connections from memory, so a send it makes must not
+    // miss a change another node already reported done. (This node's own changes are applied by write().)
+    if (change.owner !== this.nodeId) await this.untilApplied(change.owner, change.seq);
     return change.owner;
   }
 
-  /** One statement for the batch. */
+  /**
+   * Resolves once the statement in flight, if any, is written and applied here. A connection about to
+   * move waits for it: a change that statement made without a log row is then in the memberships it
+   * hands over (later ones have rows, read before the move's marker).
+   */
+  settled(): Promise<void> {
+    return this.batch.settled();
+  }
+
+  /** One statement for the batch; this node's own changes are in force here when it returns. */
   private async write(changes: registry.GroupChange[]): Promise<registry.GroupChangeOutcome[]> {
+    // Decided as the statement goes out, not when the change was asked for: the connection may have
+    // started to leave meanwhile.
+    for (const c of changes) c.readyHere = this.index.get(c.hub, c.connectionId)?.state === "ready";
+    const outcomes = await this.writeOnce(changes);
+    changes.forEach((c, i) => {
+      const outcome = outcomes[i];
+      if (outcome?.owner !== this.nodeId) return;
+      // A row for this node was numbered in the same statement: read back later, it is then not newer.
+      if (outcome.logged) this.index.applyGroupChange(c.hub, c.connectionId, c.group, c.add, outcome.seq);
+      else this.index.applyOwnGroupChange(c.hub, c.connectionId, c.group, c.add, outcome.seq);
+    });
+    return outcomes;
+  }
+
+  private async writeOnce(changes: registry.GroupChange[]): Promise<registry.GroupChangeOutcome[]> {
     try {
       let outcomes: registry.GroupChangeOutcome[] | undefined;
       for (let attempt = 1; outcomes === undefined; attempt++) {
         try {
-          outcomes = await registry.changeGroups(this.sql.query, this.names, changes);
+          outcomes = await registry.changeGroups(this.sql.query, this.names, this.nodeId, changes);
         } catch (err) {
           // A connection moved while the statement resolved owners: again, with a fresh snapshot.
           if (!movedUnder(err) || attempt >= 5) throw err;
           this.sql.stats.moveRetries++;
         }
       }
-      if (outcomes.some(Boolean)) this.sql.stats.notifications++; // sent by the statement, at commit
+      // Sent by the statement, at commit, when it wrote a log row.
+      if (outcomes.some((o) => o?.logged)) this.sql.stats.notifications++;
       return outcomes;
     } catch (err) {
       // A connection was deleted while the statement ran (the foreign key says so): that change is void,
@@ -71,7 +95,7 @@ export class GroupChanges {
       if ((err as { code?: string }).code !== "23503") throw err;
       if (changes.length === 1) return [undefined];
       const outcomes: registry.GroupChangeOutcome[] = [];
-      for (const change of changes) outcomes.push(...(await this.write([change])));
+      for (const change of changes) outcomes.push(...(await this.writeOnce([change])));
       return outcomes;
     }
   }

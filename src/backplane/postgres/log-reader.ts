@@ -184,8 +184,8 @@ export class LogReader {
   }
 
   /**
-   * Applies one row; returns true for a group change that another node may be waiting on (not one this
-   * node made and applied itself, so its own joins cost no extra write).
+   * Applies one row; returns true for a group change: whoever made it may be waiting until this node
+   * says it has applied it.
    */
   private apply(row: LogRow): boolean {
     let envelope;
@@ -197,7 +197,8 @@ export class LogReader {
     }
     if (envelope.type === EnvelopeType.GroupAdd || envelope.type === EnvelopeType.GroupRemove) {
       const add = envelope.type === EnvelopeType.GroupAdd;
-      return this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add, row.seq);
+      this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add, row.seq);
+      return true;
     }
     if (envelope.type !== EnvelopeType.Invocation) {
       try {

@@ -198,6 +198,7 @@ export class PostgresBackplane
       this.log,
       this.options.moveTimeoutMs,
       { intervalMs: this.options.livenessProbeIntervalMs, graceMs: this.options.deadSessionGraceMs },
+      () => this.groupChanges.settled(),
     );
     const query = this.sql.query;
     const connectionKey = (c: { hub: string; connectionId: string }) => `${c.hub}\n${c.connectionId}`;
@@ -205,6 +206,7 @@ export class PostgresBackplane
       (connections) => registry.insertConnections(query, this.names, this.nodeId, connections),
       connectionKey,
       REGISTRY_BATCH,
+      "turn",
     );
     this.removals = new Batcher<{ hub: string; connectionId: string }, void>(
       async (connections) => {
@@ -213,6 +215,7 @@ export class PostgresBackplane
       },
       connectionKey,
       REGISTRY_BATCH,
+      "turn",
     );
     this.outbox = new OutboxRelay(this.sql.query, this.names, (err) => this.log.relayFailed(err));
     this.groupChanges = new GroupChanges(

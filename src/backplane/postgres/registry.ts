@@ -89,8 +89,11 @@ export async function deleteConnections(
   );
 }
 
-/** What a group change did: the node holding the connection, and the change's seq in the log. */
-export type GroupChangeOutcome = { owner: string; seq: number } | undefined;
+/**
+ * What a group change did: the node holding the connection, and the change's seq in the log (`logged`),
+ * or else the head the statement held.
+ */
+export type GroupChangeOutcome = { owner: string; seq: number; logged: boolean } | undefined;
 
 /** One membership change: add a connection (of any node) to a group, or remove it. */
 export interface GroupChange {
@@ -98,30 +101,43 @@ export interface GroupChange {
   hub: string;
   connectionId: string;
   group: string;
+  /**
+   * The caller holds the connection, ready (not registering, moving in or leaving): a change needs no log
+   * row if the registry agrees. A connection about to move gets one, so it is read before the move's marker.
+   */
+  readyHere: boolean;
 }
 
 /**
- * Adds and removes group memberships and, in the same statement (one transaction), appends each change
- * to the log addressed to the node owning the connection, numbered in the order given, and wakes the
- * owners at commit. Each membership at most once per call.
+ * Adds and removes group memberships in one statement (one transaction). A change is also a log row
+ * addressed to the node holding the connection, numbered in the order given, which wakes it at commit; it
+ * applies the change in log order. A change to a connection `readyHere` that the registry says is held by
+ * `nodeId` (the caller) needs no log row, no wake-up and no read: the caller applies it in memory at once
+ * (the common case: a join in onConnected). That change holds the log's
+ * counter row shared instead, so a move or drain of the connection (which takes the counter row exclusively
+ * first) either waits for this commit and moves the membership with it, or committed after this statement's
+ * snapshot, which then aborts (SQLSTATE 40001, like `checkMoves`) to be retried. Each membership at most
+ * once per call.
  * @returns per change, the owning node and the change's seq, or undefined when no such connection (add)
- *   or membership (remove) exists.
+ *   or membership (remove) exists. A change without a log row gets the head its statement held instead:
+ *   every log row up to it is older than the change, every later one newer.
  * @throws with code 23503 (foreign key) when a connection was deleted while the statement ran.
  */
 export async function changeGroups(
   query: Query,
   n: SchemaNames,
+  nodeId: string,
   changes: readonly GroupChange[],
 ): Promise<GroupChangeOutcome[]> {
   const { packed, starts, sizes } = packPayloads(
     changes.map((c) => encodeGroupChange(c.add, c.connectionId, c.group)),
   );
-  const result = await query<{ ord: number; node_id: string; seq: string }>(
+  const result = await query<{ ord: number; node_id: string; seq: string; logged: boolean }>(
     `WITH change AS (
-       SELECT c.ord::int AS ord, c.add, c.hub, c.connection_id, c.group_name,
+       SELECT c.ord::int AS ord, c.add, c.hub, c.connection_id, c.group_name, c.ready_here,
               substring($5::bytea FROM c.start FOR c.size) AS payload
-       FROM unnest($1::bool[], $2::text[], $3::text[], $4::text[], $6::int[], $7::int[])
-            WITH ORDINALITY AS c(add, hub, connection_id, group_name, start, size, ord)
+       FROM unnest($1::bool[], $2::text[], $3::text[], $4::text[], $6::int[], $7::int[], $10::bool[])
+            WITH ORDINALITY AS c(add, hub, connection_id, group_name, start, size, ready_here, ord)
      ), owner AS (
        -- One index lookup per change (LATERAL): a plain join let the planner, whose statistics lag a
        -- table that grows by a connect burst, hash the whole connections table for every batch, which
@@ -139,16 +155,37 @@ export async function changeGroups(
        DELETE FROM ${n.groupMembers} g USING change ch
        WHERE NOT ch.add AND g.hub = ch.hub AND g.group_name = ch.group_name AND g.connection_id = ch.connection_id
        RETURNING ch.ord, g.node_id
+     ), changed AS (
+       SELECT c.ord, c.node_id, c.node_id = $9::uuid AND ch.ready_here AS own
+       FROM (SELECT ord, node_id FROM owner UNION ALL SELECT ord, node_id FROM removed) c
+       JOIN change ch ON ch.ord = c.ord
      ), applied AS (
-       -- Each change is a log row for the node holding the connection, numbered in call order.
+       -- The other changes are log rows for the node holding the connection, numbered in call order.
        SELECT a.ord, a.node_id, ch.hub, ARRAY[a.node_id] AS node_ids, ch.payload,
               row_number() OVER (ORDER BY a.ord) AS rn
-       FROM (SELECT ord, node_id FROM owner UNION ALL SELECT ord, node_id FROM removed) a
-       JOIN change ch ON ch.ord = a.ord
+       FROM changed a JOIN change ch ON ch.ord = a.ord
+       WHERE NOT a.own
+     ), own AS (
+       SELECT ord, node_id FROM changed WHERE own
+     ), held AS (
+       -- Only without log rows: a statement that also writes some updates the counter row (a stronger
+       -- lock, with the same check), and two holders of the shared lock that both upgraded would deadlock.
+       SELECT last_seq, last_move_seq FROM ${n.logHead}
+       WHERE id = 1 AND EXISTS (SELECT 1 FROM own) AND NOT EXISTS (SELECT 1 FROM applied)
+       FOR SHARE
      ), ${logRowsCtes(n, "applied", "$8", { checkMoves: true })}
-     SELECT a.ord, a.node_id::text AS node_id, h.last_seq - (SELECT count(*) FROM applied) + a.rn AS seq,
-            (SELECT count(*) FROM wake) AS woken
-     FROM applied a CROSS JOIN head h`,
+     SELECT r.ord, r.node_id, r.seq, r.logged, (SELECT count(*) FROM wake) AS woken FROM (
+       SELECT a.ord, a.node_id::text AS node_id, h.last_seq - (SELECT count(*) FROM applied) + a.rn AS seq,
+              true AS logged
+       FROM applied a CROSS JOIN head h
+       UNION ALL
+       SELECT o.ord, o.node_id::text, coalesce(
+         (SELECT last_seq FROM head),
+         (SELECT last_seq + CASE WHEN last_move_seq > (SELECT last_seq FROM ${n.logHead} WHERE id = 1)
+                                 THEN ${n.movedAfterSnapshot}() ELSE 0 END
+          FROM held)), false
+       FROM own o
+     ) r`,
     [
       changes.map((c) => c.add),
       changes.map((c) => c.hub),
@@ -158,11 +195,15 @@ export async function changeGroups(
       starts,
       sizes,
       n.channel,
+      nodeId,
+      changes.map((c) => c.readyHere),
     ],
     `${n.statementPrefix}group_changes`,
   );
   const outcomes: GroupChangeOutcome[] = changes.map(() => undefined);
-  for (const row of result.rows) outcomes[row.ord - 1] = { owner: row.node_id, seq: Number(row.seq) };
+  for (const row of result.rows) {
+    outcomes[row.ord - 1] = { owner: row.node_id, seq: Number(row.seq), logged: row.logged };
+  }
   return outcomes;
 }
 

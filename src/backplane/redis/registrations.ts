@@ -35,6 +35,7 @@ export class Registrations {
       (changes) => this.writeRegistrations(changes),
       (c) => `${c.hub}\n${c.connectionId}`,
       REGISTRY_BATCH,
+      "turn",
     );
   }
 

@@ -68,4 +68,39 @@ describe("Batcher", () => {
     expect(await Promise.allSettled(failed)).toMatchObject([{ status: "rejected" }, { status: "rejected" }]);
     expect(await later).toBe("c");
   });
+
+  it("settled() waits for the statement in flight only, not for calls made after it", async () => {
+    const { batches, batcher } = recording();
+    await batcher.settled(); // nothing in flight
+    const done: string[] = [];
+    void batcher.submit("a").then(() => done.push("a"));
+    await Promise.resolve(); // "a" is in flight
+    void batcher.submit("b").then(() => done.push("b"));
+    await batcher.settled();
+    expect(done).toEqual(["a"]);
+    expect(batches).toEqual([["a"], ["b"]]);
+  });
+
+  it("gathers per turn of the event loop when asked: calls from separate callbacks share the first statement", async () => {
+    const batchesWith = async (gather: "microtask" | "turn") => {
+      const batches: string[][] = [];
+      const batcher = new Batcher<string, string>(
+        async (items) => {
+          batches.push(items);
+          return items;
+        },
+        (item) => item,
+        10,
+        gather,
+      );
+      // Two timers due together run in one turn, one callback after the other (two handshakes read at once).
+      await new Promise((resolve) => {
+        setTimeout(() => void batcher.submit("a"), 0);
+        setTimeout(() => void batcher.submit("b").then(resolve), 0);
+      });
+      return batches;
+    };
+    expect(await batchesWith("microtask")).toEqual([["a"], ["b"]]);
+    expect(await batchesWith("turn")).toEqual([["a", "b"]]);
+  });
 });

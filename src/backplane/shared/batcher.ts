@@ -9,12 +9,20 @@ export class Batcher<T, R> {
   private queue: Pending<T, R>[] = [];
   private running = false;
   private scheduled = false;
+  /** The statement in flight: settles once its calls have their results. */
+  private inFlight: Promise<void> | undefined;
 
   constructor(
     /** Runs one batch; returns, in order, each call's result or the error that call alone gets. */
     private readonly run: (items: T[]) => Promise<(R | Error)[]>,
     private readonly key: (item: T) => string,
     private readonly maxBatch: number,
+    /**
+     * When the first statement after a quiet spell goes out. "microtask": once the current callback is
+     * done (sends: no added latency). "turn": once this turn of the event loop has run its I/O callbacks
+     * (registry writes: a burst of handshakes read together shares the first statement too).
+     */
+    private readonly gather: "microtask" | "turn" = "microtask",
   ) {}
 
   submit(item: T): Promise<R> {
@@ -24,32 +32,43 @@ export class Batcher<T, R> {
     });
   }
 
+  /** Resolves once the statement in flight now, if any, has run and its calls have their results. */
+  async settled(): Promise<void> {
+    await this.inFlight;
+  }
+
   private schedule(): void {
     if (this.scheduled || this.running) return;
     this.scheduled = true;
-    // A microtask, so the calls made in the same turn of the event loop share the first statement too.
-    queueMicrotask(() => {
+    const flush = () => {
       this.scheduled = false;
       void this.flush();
-    });
+    };
+    if (this.gather === "turn") setImmediate(flush);
+    else queueMicrotask(flush);
   }
 
   private async flush(): Promise<void> {
     this.running = true;
     while (this.queue.length > 0) {
-      const batch = this.take();
-      try {
-        const results = await this.run(batch.map((pending) => pending.item));
-        batch.forEach((pending, i) => {
-          const result = results[i];
-          if (result instanceof Error) pending.reject(result);
-          else pending.resolve(result as R);
-        });
-      } catch (err) {
-        for (const pending of batch) pending.reject(err);
-      }
+      this.inFlight = this.runBatch(this.take());
+      await this.inFlight;
     }
+    this.inFlight = undefined;
     this.running = false;
+  }
+
+  private async runBatch(batch: Pending<T, R>[]): Promise<void> {
+    try {
+      const results = await this.run(batch.map((pending) => pending.item));
+      batch.forEach((pending, i) => {
+        const result = results[i];
+        if (result instanceof Error) pending.reject(result);
+        else pending.resolve(result as R);
+      });
+    } catch (err) {
+      for (const pending of batch) pending.reject(err);
+    }
   }
 
   private take(): Pending<T, R>[] {

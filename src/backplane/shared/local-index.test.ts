@@ -60,12 +60,18 @@ describe("LocalIndex", () => {
     expect(index.get(HUB, "a")!.groupSeqs.get("room")).toBe(7);
   });
 
-  it("tells a change it made itself, read back from the log, from one another node may be waiting on", () => {
+  it("orders its own changes against the log by the head they held: rows up to it are older", () => {
     const index = new LocalIndex();
     addRegistered(index, "a", "");
-    expect(index.applyGroupChange(HUB, "a", "room", true, 5)).toBe(true); // made here, applied at once
-    expect(index.applyGroupChange(HUB, "a", "room", true, 5)).toBe(false); // its own row, read back
-    expect(index.applyGroupChange(HUB, "a", "room", false, 4)).toBe(true); // older, another node's: stale
-    expect(index.applyGroupChange(HUB, "gone", "room", true, 9)).toBe(true); // not here: nothing to apply
+    index.applyOwnGroupChange(HUB, "a", "room", true, 5); // joined here while the head was 5
+    index.applyGroupChange(HUB, "a", "room", false, 5); // another node's leave, numbered before the join
+    expect(index.resolve(6, HUB, groups("room"))).toEqual(["a"]);
+    index.applyOwnGroupChange(HUB, "a", "room", false, 5); // left here, head unchanged: still applies
+    expect(index.resolve(6, HUB, groups("room"))).toEqual([]);
+    index.applyOwnGroupChange(HUB, "a", "room", true, 5);
+    index.applyGroupChange(HUB, "a", "room", false, 6); // another node's leave after the join
+    expect(index.resolve(7, HUB, groups("room"))).toEqual([]);
+    index.applyOwnGroupChange(HUB, "a", "room", true, 4); // older than the leave it raced with: ignored
+    expect(index.resolve(7, HUB, groups("room"))).toEqual([]);
   });
 });

@@ -133,14 +133,33 @@ export class LocalIndex {
 
   /**
    * Applies a group change with its log seq; changes for connections not (or no longer) here, and changes
-   * older than one already applied to that membership, are ignored.
-   * @returns false when this very change (this seq) was in force already: this node made it itself.
+   * as old as or older than the one in force for that membership, are ignored.
    */
-  applyGroupChange(hub: string, connectionId: string, group: string, add: boolean, seq: number): boolean {
+  applyGroupChange(hub: string, connectionId: string, group: string, add: boolean, seq: number): void {
+    this.applyChange(hub, connectionId, group, add, seq, false);
+  }
+
+  /**
+   * Applies a change this node made to its own connection while the log's head was `head` (PostgreSQL:
+   * registry.ts changeGroups): log rows up to the head are older and no longer apply, later ones still
+   * do, and so does a later change of its own made at the same head.
+   */
+  applyOwnGroupChange(hub: string, connectionId: string, group: string, add: boolean, head: number): void {
+    this.applyChange(hub, connectionId, group, add, head, true);
+  }
+
+  private applyChange(
+    hub: string,
+    connectionId: string,
+    group: string,
+    add: boolean,
+    seq: number,
+    sameSeqApplies: boolean,
+  ): void {
     const connection = this.byHub.get(hub)?.get(connectionId);
-    if (!connection) return true;
+    if (!connection) return;
     const applied = connection.groupSeqs.get(group) ?? 0;
-    if (seq <= applied) return seq !== applied;
+    if (seq < applied || (seq === applied && !sameSeqApplies)) return;
     if (connection.groups === noGroups) {
       connection.groups = new Set();
       connection.groupSeqs = new Map();
@@ -153,7 +172,6 @@ export class LocalIndex {
       connection.groups.delete(group);
       indexRemove(this.groups, hub, group, connectionId);
     }
-    return true;
   }
 
   /**
