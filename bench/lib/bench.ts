@@ -31,6 +31,8 @@ export interface BenchOptions {
   profileRate: number;
   /** Profile one node that both sends and delivers (scenario 2's shape) instead of two. */
   profileSingle: boolean;
+  /** Profile the connect + join burst of scenario 4 on one node instead of a send phase. */
+  profileConnect: boolean;
   databaseUrl: string | undefined;
   redisUrl: string;
   /** Where docs/benchmarks.md and the chart go; "" writes nothing. */

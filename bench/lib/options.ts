@@ -23,6 +23,7 @@ export const usage = `Usage: npm run bench -- [options]
   --profile             Also run our cross-node max phase with --cpu-prof and list the hottest functions.
   --profile-rate <n>    Profile a fixed send rate instead of the closed loop, e.g. 1000 (default: max).
   --profile-single      Profile one node (receivers and sender on it, scenario 2) instead of two.
+  --profile-connect     Profile one node while --clients connect and join a group (scenario 4's set-up).
   --database-url <url>  PostgreSQL for our backplane and the Socket.IO adapter (default: $DATABASE_URL, else
                         postgres://postgres@127.0.0.1:5432/test if it answers, else an embedded PostgreSQL).
   --redis-url <url>     Redis for the Socket.IO Redis adapter (default: redis://127.0.0.1:6379).
@@ -45,6 +46,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       profile: { type: "boolean", default: false },
       "profile-rate": { type: "string" },
       "profile-single": { type: "boolean", default: false },
+      "profile-connect": { type: "boolean", default: false },
       "database-url": { type: "string" },
       "redis-url": { type: "string" },
       "no-docs": { type: "boolean", default: false },
@@ -89,6 +91,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     window: 5000,
     profile: values.profile || values["profile-rate"] !== undefined || values["profile-single"],
     profileSingle: values["profile-single"],
+    profileConnect: values["profile-connect"],
     profileRate: values["profile-rate"] ? int("profile-rate", values["profile-rate"], 1, 1_000_000) : 0,
     databaseUrl: values["database-url"] ?? process.env.DATABASE_URL,
     redisUrl: values["redis-url"] ?? "redis://127.0.0.1:6379",

@@ -58,7 +58,7 @@ const HEADLINES: Headline[] = [
     better: "higher",
   },
   {
-    what: "connect + join a group (fan-out set-up, 3 nodes)",
+    what: "connect + join a group (fan-out set-up, 3 nodes, WebSocket straight away)",
     ours: { scenario: 4, load: "10,000 members", server: "ours", detail: CONNECT_JOIN },
     peer: { scenario: 4, load: "10,000 members", server: "sio-redis", detail: CONNECT_JOIN },
     target: 1,

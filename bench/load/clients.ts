@@ -56,6 +56,12 @@ export interface ConnectOptions {
    * given (another node, which forwards each of them home: the extra hop).
    */
   http?: { transport: "sse" | "longpolling"; requestUrl?: string };
+  /**
+   * SignalR only: open the WebSocket without negotiating first (the official clients' `skipNegotiation`
+   * with the WebSockets transport), as the Socket.IO client here opens its WebSocket without its
+   * long-polling handshake (`transport=websocket`).
+   */
+  skipNegotiation?: boolean;
 }
 
 const RS = "\u001e";
@@ -80,6 +86,13 @@ export async function connectClient(options: ConnectOptions): Promise<LoadClient
   switch (options.kind) {
     case "signalr": {
       if (options.reconnect) return reconnecting(options, options.reconnect);
+      if (options.skipNegotiation) {
+        return open(
+          `${wsBase}/hub?${query}`,
+          options,
+          signalr(options.handlers, options.group !== undefined),
+        );
+      }
       const negotiateUrl = `${options.baseUrl}/hub/negotiate?negotiateVersion=1&${query}`;
       const { connectionToken } = await negotiate(negotiateUrl, options);
       query.set("id", connectionToken);

@@ -25,6 +25,8 @@ export type WorkerRequest =
       reconnect?: { stateful: boolean; reconnectUrl?: string };
       /** SignalR receivers over Server-Sent Events or long polling (see clients.ts `overHttp`). */
       http?: { transport: "sse" | "longpolling"; requestUrl?: string };
+      /** SignalR: open the WebSocket without negotiating (clients.ts ConnectOptions.skipNegotiation). */
+      skipNegotiation?: boolean;
     }
   | { type: "control"; kind: ClientKind; baseUrl: string; timeoutMs: number }
   | { type: "phase"; phase: number; perSeq: boolean; seqs?: boolean }
@@ -181,6 +183,7 @@ async function connect(request: Extract<WorkerRequest, { type: "connect" }>): Pr
             timeoutMs: request.timeoutMs,
             reconnect: request.reconnect,
             http: request.http,
+            skipNegotiation: request.skipNegotiation,
           });
           clients.push(client);
           connected++;

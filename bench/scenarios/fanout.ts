@@ -5,7 +5,7 @@
  */
 import { serversFor, sleep, sourceAddresses, withServer, type Bench } from "../lib/bench.js";
 import { summarize } from "../lib/histogram.js";
-import { backplaneText, newPhase, runPhase } from "../lib/phase.js";
+import { backplaneText, backplaneTotals, difference, newPhase, runPhase } from "../lib/phase.js";
 import { CpuMeter, pidsNamed } from "../lib/procs.js";
 import { cpuText, ms } from "../lib/results.js";
 import type { ConnectResult } from "../load/worker.js";
@@ -21,6 +21,17 @@ export async function runFanout(bench: Bench): Promise<void> {
     bench.log(`4 fan-out: ${server.label}`);
     await withServer(bench, scenario, server, { nodes: NODES, workers: WORKERS }, async (nodes, workers) => {
       const urls = nodes.map((n) => n.url);
+      const cpu = new CpuMeter({
+        nodes: () => nodes.map((n) => n.pid),
+        PG: bench.env.postgresPids,
+        ...(server.id === "sio-redis" || server.id === "ours-redis"
+          ? { Redis: () => pidsNamed(["redis-server"]) }
+          : {}),
+        load: () => workers.map((w) => w.pid),
+      });
+      const ourNodes = server.id === "ours" ? nodes : [];
+      const statsBefore = await backplaneTotals(ourNodes);
+      cpu.begin();
       const started = performance.now();
       const results = await Promise.all(
         workers.map((worker, w) => {
@@ -33,6 +44,9 @@ export async function runFanout(bench: Bench): Promise<void> {
             firstUser: w * size,
             count,
             group: "fanout",
+            // Straight to the WebSocket, as the Socket.IO members go (transport=websocket, no polling
+            // handshake): connects that negotiate first are scenario 3's connect rate.
+            skipNegotiation: true,
             localAddresses: sourceAddresses(w),
             concurrency: 32,
             timeoutMs: 30_000,
@@ -46,6 +60,12 @@ export async function runFanout(bench: Bench): Promise<void> {
         );
       }
       const joinSeconds = (performance.now() - started) / 1000;
+      const joinCpu = cpu.end();
+      const statsAfter = await backplaneTotals(ourNodes);
+      const joinStatements =
+        statsBefore && statsAfter
+          ? `, ${(difference(statsAfter, statsBefore).statements / size).toFixed(2)} SQL statements each`
+          : "";
       const retries = results.reduce((sum, r) => sum + (r.retries ?? 0), 0);
       bench.log(
         `  ${size.toLocaleString("en-US")} members connected and joined in ${joinSeconds.toFixed(1)} s`,
@@ -57,14 +77,6 @@ export async function runFanout(bench: Bench): Promise<void> {
         timeoutMs: 30_000,
       });
       await sleep(1000); // let the connect burst's work (registry writes, garbage) settle before timing
-      const cpu = new CpuMeter({
-        nodes: () => nodes.map((n) => n.pid),
-        PG: bench.env.postgresPids,
-        ...(server.id === "sio-redis" || server.id === "ours-redis"
-          ? { Redis: () => pidsNamed(["redis-server"]) }
-          : {}),
-        load: () => workers.map((w) => w.pid),
-      });
       const result = await runPhase({
         plan: {
           phase: newPhase(),
@@ -79,7 +91,7 @@ export async function runFanout(bench: Bench): Promise<void> {
         control: workers[0]!,
         recipients: size,
         cpu,
-        ourNodes: server.id === "ours" ? nodes : [],
+        ourNodes,
       });
       const lastArrivals = [...result.perSeq.values()].map((s) => s.maxMicros / 1000).sort((a, b) => a - b);
       const median = lastArrivals[Math.floor(lastArrivals.length / 2)] ?? 0;
@@ -90,6 +102,7 @@ export async function runFanout(bench: Bench): Promise<void> {
         `last member after ${lastArrivals.map(ms).join(", ")} ms`,
         `per delivery p50 ${ms(latency.p50)} p99 ${ms(latency.p99)} ms`,
         `connect + join ${Math.round(size / joinSeconds).toLocaleString("en-US")}/s` +
+          ` (CPU ${cpuText(joinCpu)}${joinStatements})` +
           (retries > 0 ? ` (${retries} connects tried again after a failure)` : ""),
         `CPU ${cpuText(result.cpu)}`,
         backplaneText(result.backplane, result.delivered),

@@ -92,7 +92,7 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
   const window = { from: 0, to: 0 };
   bench.log(`Profiling our cross-node phase (--cpu-prof into ${directory})`);
   const scenario = { scenario: options.profileSingle ? 2 : 1, title: "profile" };
-  const nodeCount = options.profileSingle ? 1 : 2;
+  const nodeCount = options.profileSingle || options.profileConnect ? 1 : 2;
   // Our PostgreSQL nodes, else the first of ours that is benched (Redis Cluster, or memory with --profile-single).
   const ours = options.servers.includes("ours")
     ? "ours"
@@ -101,18 +101,27 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
   await withServer(profiled, scenario, server, { nodes: nodeCount, workers: 1 }, async (nodes, [worker]) => {
     const sender = nodes[nodeCount - 1]!;
     pids.push(...nodes.map((n) => n.pid));
+    if (options.profileConnect) window.from = nowMicros();
+    const started = performance.now();
     const connected = await worker!.request<ConnectResult>({
       type: "connect",
       kind: "signalr",
       baseUrls: [nodes[0]!.url],
       firstUser: 0,
       count: options.clients,
+      ...(options.profileConnect ? { group: "fanout" } : {}),
       localAddresses: sourceAddresses(0),
       concurrency: 50,
       timeoutMs: 30_000,
     });
     if (connected.connected !== options.clients)
       throw new Error(`clients failed to connect: ${connected.error}`);
+    if (options.profileConnect) {
+      window.to = nowMicros();
+      const rate = options.clients / ((performance.now() - started) / 1000);
+      lines.push(`Profiled connect + join (node under --cpu-prof): ${Math.round(rate)}/s.`);
+      return;
+    }
     await worker!.request({ type: "control", kind: "signalr", baseUrl: sender.url, timeoutMs: 30_000 });
     const cpu = new CpuMeter({
       A: () => [nodes[0]!.pid],
