@@ -144,6 +144,8 @@ export async function main(argv: string[]): Promise<number> {
             `Embedded PostgreSQL is up. Other nodes join with --database-url ${database.url}`,
           );
         }
+        // Listening before the node says it listens: a signal sent the moment it does must stop it cleanly.
+        const stopRequested = untilSignal();
         let node;
         try {
           node = await startNode({
@@ -172,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
           await database?.embedded?.stop();
           throw err;
         }
-        await untilSignal();
+        await stopRequested;
         cliLog.shuttingDown(log, "Stopping: clients are told to reconnect.");
         await node.close();
         await database?.embedded?.stop();
@@ -199,11 +201,12 @@ export async function main(argv: string[]): Promise<number> {
           log,
           logFormat: format,
         });
+        const stopRequested = untilSignal(); // before the banner that tells a user (or a test) to press Ctrl-C
         process.stdout.write(
           `\nSwitchboard demo: open ${demo.url}/ (${nodes} nodes behind a round-robin load balancer); ` +
             `the admin page is at ${demo.url}/admin.\nCtrl-C stops everything.\n\n`,
         );
-        await untilSignal();
+        await stopRequested;
         cliLog.shuttingDown(log, "Stopping the demo.");
         await demo.stop();
         return 0;
@@ -293,6 +296,11 @@ function positiveInteger(option: string, text: string): number {
   return value;
 }
 
+/**
+ * Resolves on the first SIGINT or SIGTERM, listening from the call on: until a listener exists, Node leaves
+ * the default action, which ends the process without its clean stop. A second signal gets the default
+ * action again (a stop that hangs can be cut short with a second Ctrl-C).
+ */
 function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
     process.once("SIGINT", () => resolve());
