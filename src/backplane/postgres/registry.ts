@@ -113,11 +113,10 @@ export interface GroupChange {
  * addressed to the node holding the connection, numbered in the order given, which wakes it at commit; it
  * applies the change in log order. A change to a connection `readyHere` that the registry says is held by
  * `nodeId` (the caller) needs no log row, no wake-up and no read: the caller applies it in memory at once
- * (the common case: a join in onConnected). That change holds the log's
- * counter row shared instead, so a move or drain of the connection (which takes the counter row exclusively
- * first) either waits for this commit and moves the membership with it, or committed after this statement's
- * snapshot, which then aborts (SQLSTATE 40001, like `checkMoves`) to be retried. Each membership at most
- * once per call.
+ * (the common case: a join in onConnected). Such a change holds the log's counter row shared instead, so a
+ * move or drain of the connection (which takes the counter row exclusively first) either waits for this
+ * commit and moves the membership with it, or committed after this statement's snapshot, which then aborts
+ * (SQLSTATE 40001, like `checkMoves`) to be retried. Each membership at most once per call.
  * @returns per change, the owning node and the change's seq, or undefined when no such connection (add)
  *   or membership (remove) exists. A change without a log row gets the head its statement held instead:
  *   every log row up to it is older than the change, every later one newer.
