@@ -5,7 +5,7 @@
 import { backplaneNodes } from "../../../test/support/backplane-nodes.js";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import pg from "pg";
-import { createTestSchema, waitFor, type TestSchema } from "../../../test/support/database.js";
+import { createTestSchema, waitFor, withClient, type TestSchema } from "../../../test/support/database.js";
 import { poolApplicationName, SchemaNames } from "./names.js";
 import type { PostgresBackplane } from "./postgres-backplane.js";
 
@@ -79,9 +79,12 @@ it("group changes made together share statements, and one for a connection delet
       a.addToGroup("/groups", "kept", "late"),
     ]);
     await waitFor(async () => {
-      const result = await deleter.query(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1",
-        [poolApplicationName(a.nodeId)],
+      // Asked outside the deleter's transaction: within one, PostgreSQL shows the same activity snapshot.
+      const result = await withClient(db.url, (observer) =>
+        observer.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND application_name = $1",
+          [poolApplicationName(a.nodeId)],
+        ),
       );
       return result.rows[0].n > 0;
     }, "the group change to wait on the deleted row");
@@ -97,8 +100,8 @@ it("a join made on a connection's own node while the connection moves goes with 
   const [a, b] = nodes as [PostgresBackplane, PostgresBackplane];
   await a.addConnection({ connectionId: "mover", hub: "/moves", userId: "", resumable: true });
   const names = new SchemaNames(db.schema);
-  const mover = new pg.Client(db.url);
-  await mover.connect();
+  const [mover, observer] = [new pg.Client(db.url), new pg.Client(db.url)];
+  await Promise.all([mover.connect(), observer.connect()]);
   try {
     // What registry.moveConnection does, in steps the test can hold open: the counter row taken first,
     // then the connection and its memberships pointed at the new node and the move numbered.
@@ -123,7 +126,8 @@ it("a join made on a connection's own node while the connection moves goes with 
     const join = a.addToGroup("/moves", "mover", "room").finally(() => (joined = true));
     await waitFor(async () => {
       if (joined) return true;
-      const waiting = await mover.query(
+      // Asked outside the move's transaction: within one, PostgreSQL shows the same activity snapshot.
+      const waiting = await observer.query(
         `SELECT count(*)::int AS n FROM pg_stat_activity
          WHERE wait_event_type = 'Lock' AND application_name = $1 AND query LIKE 'WITH change AS%'`,
         [poolApplicationName(a.nodeId)],
@@ -139,6 +143,6 @@ it("a join made on a connection's own node while the connection moves goes with 
     );
     expect(members.rows).toEqual([{ node_id: b.nodeId }]);
   } finally {
-    await mover.end();
+    await Promise.all([mover.end(), observer.end()]);
   }
 });
