@@ -5,7 +5,7 @@ import { SERVERS, type ServerKind } from "./servers.js";
 
 export const usage = `Usage: npm run bench -- [options]
 
-  --quick               A ~2-minute subset: scenarios 1, 2, 3, 6 and 7; 1,000/s and max, 2-s phases;
+  --quick               A subset under 2 minutes: scenarios 1, 2, 3, 6 and 7; 1,000/s and max, 1-s phases;
                         2,000 idle connections; 200 jitter and 1,000 avalanche clients; without our Redis
                         Cluster backplane unless --servers names it.
   --scenarios <list>    Which scenarios, e.g. 1,3 (default: 1,2,3,4,5,6,7,8,9,10).
@@ -15,7 +15,7 @@ export const usage = `Usage: npm run bench -- [options]
                         long polling (direct and forwarded), 9 sends from SQL vs createPublisher (ours only),
                         10 presence queries with 10,000 connections registered (ours only).
   --servers <list>      Which servers (default: all; quick: all but ours-redis): ${Object.keys(SERVERS).join(", ")}.
-  --duration <s>        Seconds per measured phase of scenarios 1, 2, 5, 7, 9 and 10 (default 5; quick 2).
+  --duration <s>        Seconds per measured phase of scenarios 1, 2, 5, 7, 9 and 10 (default 5; quick 1).
   --rates <list>        Send rates of scenarios 1 and 2, "max" for the closed loop (default 1000,5000,max).
   --clients <n>         Receivers in scenarios 1 and 2 (default 1000).
   --idle <list>         Connection counts of scenario 3 (default 10000,19000; quick 2000).
@@ -68,7 +68,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const everyServer = Object.keys(SERVERS).filter((id) => !quick || id !== "ours-redis");
   const servers = list(values.servers, everyServer.join(","));
   for (const id of servers) if (!(id in SERVERS)) throw new Error(`--servers: unknown server '${id}'.`);
-  const duration = int("duration", values.duration ?? (quick ? "2" : "5"), 1, 60);
+  const duration = int("duration", values.duration ?? (quick ? "1" : "5"), 1, 60);
   return {
     quick,
     scenarios: list(values.scenarios, quick ? "1,2,3,6,7" : "1,2,3,4,5,6,7,8,9,10").map((s) =>

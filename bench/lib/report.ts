@@ -140,7 +140,7 @@ ${METHOD}
 \`\`\`sh
 npm ci
 npm run bench                 # everything, under 10 minutes; writes this file and benchmarks.svg
-npm run bench -- --quick      # a ~2-minute subset
+npm run bench -- --quick      # a subset under 2 minutes
 npm run bench -- --scenarios 1 --servers ours,sio-redis --duration 20 --profile
 npm run bench -- --help       # every option
 \`\`\`
