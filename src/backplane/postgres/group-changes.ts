@@ -40,7 +40,7 @@ export class GroupChanges {
 
   /** Adds or removes the membership; resolves with the owning node, or undefined when no such connection. */
   async change(add: boolean, hub: string, connectionId: string, group: string): Promise<string | undefined> {
-    const change = await this.batch.submit({ add, hub, connectionId, group, readyHere: false });
+    const change = await this.batch.submit({ add, hub, connectionId, group });
     if (change === undefined) return undefined;
     // The statement woke the owner at commit. The change is in force everywhere only once the owner
     // has applied it: the owner serves its own connections from memory, so a send it makes must not
@@ -62,8 +62,8 @@ export class GroupChanges {
   private async write(changes: registry.GroupChange[]): Promise<registry.GroupChangeOutcome[]> {
     // Decided as the statement goes out, not when the change was asked for: the connection may have
     // started to leave meanwhile.
-    for (const c of changes) c.readyHere = this.index.get(c.hub, c.connectionId)?.state === "ready";
-    const outcomes = await this.writeOnce(changes);
+    const readyHere = changes.map((c) => this.index.get(c.hub, c.connectionId)?.state === "ready");
+    const outcomes = await this.writeOnce(changes, readyHere);
     changes.forEach((c, i) => {
       const outcome = outcomes[i];
       if (outcome?.owner !== this.nodeId) return;
@@ -74,12 +74,15 @@ export class GroupChanges {
     return outcomes;
   }
 
-  private async writeOnce(changes: registry.GroupChange[]): Promise<registry.GroupChangeOutcome[]> {
+  private async writeOnce(
+    changes: registry.GroupChange[],
+    readyHere: boolean[],
+  ): Promise<registry.GroupChangeOutcome[]> {
     try {
       let outcomes: registry.GroupChangeOutcome[] | undefined;
       for (let attempt = 1; outcomes === undefined; attempt++) {
         try {
-          outcomes = await registry.changeGroups(this.sql.query, this.names, this.nodeId, changes);
+          outcomes = await registry.changeGroups(this.sql.query, this.names, this.nodeId, changes, readyHere);
         } catch (err) {
           // A connection moved while the statement resolved owners: again, with a fresh snapshot.
           if (!movedUnder(err) || attempt >= 5) throw err;
@@ -95,7 +98,8 @@ export class GroupChanges {
       if ((err as { code?: string }).code !== "23503") throw err;
       if (changes.length === 1) return [undefined];
       const outcomes: registry.GroupChangeOutcome[] = [];
-      for (const change of changes) outcomes.push(...(await this.writeOnce([change])));
+      for (const [i, change] of changes.entries())
+        outcomes.push(...(await this.writeOnce([change], [readyHere[i]!])));
       return outcomes;
     }
   }

@@ -101,19 +101,15 @@ export interface GroupChange {
   hub: string;
   connectionId: string;
   group: string;
-  /**
-   * The caller holds the connection, ready (not registering, moving in or leaving): a change needs no log
-   * row if the registry agrees. A connection about to move gets one, so it is read before the move's marker.
-   */
-  readyHere: boolean;
 }
 
 /**
  * Adds and removes group memberships in one statement (one transaction). A change is also a log row
  * addressed to the node holding the connection, numbered in the order given, which wakes it at commit; it
- * applies the change in log order. A change to a connection `readyHere` that the registry says is held by
- * `nodeId` (the caller) needs no log row, no wake-up and no read: the caller applies it in memory at once
- * (the common case: a join in onConnected). Such a change holds the log's counter row shared instead, so a
+ * applies the change in log order. A change marked `readyHere` (the caller holds the connection, ready: not
+ * registering, moving in or leaving, whose changes get a row read before the move's marker) that the
+ * registry says is held by `nodeId` (the caller) needs no log row, no wake-up and no read: the caller applies
+ * it in memory at once (the common case: a join in onConnected). Such a change holds the log's counter row shared instead, so a
  * move or drain of the connection (which takes the counter row exclusively first) either waits for this
  * commit and moves the membership with it, or committed after this statement's snapshot, which then aborts
  * (SQLSTATE 40001, like `checkMoves`) to be retried. Each membership at most once per call.
@@ -127,6 +123,7 @@ export async function changeGroups(
   n: SchemaNames,
   nodeId: string,
   changes: readonly GroupChange[],
+  readyHere: readonly boolean[],
 ): Promise<GroupChangeOutcome[]> {
   const { packed, starts, sizes } = packPayloads(
     changes.map((c) => encodeGroupChange(c.add, c.connectionId, c.group)),
@@ -195,7 +192,7 @@ export async function changeGroups(
       sizes,
       n.channel,
       nodeId,
-      changes.map((c) => c.readyHere),
+      readyHere,
     ],
     `${n.statementPrefix}group_changes`,
   );
