@@ -84,8 +84,11 @@ export async function runPhase(options: {
   /** Deliveries each message should make (1 per user; the group's size for a fan-out). */
   recipients: number;
   cpu: CpuMeter;
-  /** Our nodes, to read backplane counters; [] for peers. */
-  ourNodes: readonly ServerHandle[];
+  /**
+   * The server's nodes. Each reports its stats before and after the phase, after the same full GCs for
+   * every server (ours and the peers alike), and ours their backplane counters.
+   */
+  nodes: readonly ServerHandle[];
   /** Record every seq received (to match against the sender's confirmed sends). */
   seqs?: boolean;
 }): Promise<PhaseResult> {
@@ -95,7 +98,7 @@ export async function runPhase(options: {
       w.request({ type: "phase", phase: plan.phase, perSeq: plan.group !== undefined, seqs: options.seqs }),
     ),
   );
-  const before = await backplaneTotals(options.ourNodes);
+  const before = await backplaneTotals(options.nodes);
   const done = new Promise<SendReport>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("the sender sent no report")), plan.durationMs + 40_000);
     control.onDone((event: DoneEvent) => {
@@ -116,7 +119,7 @@ export async function runPhase(options: {
   await waitForCount(count, expected, 3000, 30_000);
   const cpu = options.cpu.end();
   const collected = await Promise.all(workers.map((w) => w.request<Collected>({ type: "collect" })));
-  const after = await backplaneTotals(options.ourNodes);
+  const after = await backplaneTotals(options.nodes);
   const perSeq = new Map<number, { count: number; maxMicros: number }>();
   for (const part of collected) {
     for (const [seq, n, max] of part.perSeq) {

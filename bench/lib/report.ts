@@ -72,6 +72,8 @@ const METHOD = `- Every server runs as real processes on this machine: ours is \
   phase first. CPU is % of one core over the phase (from /proc), per process; PG is all PostgreSQL backends.
 - Memory: RSS and V8 heap after four full GCs 20 ms apart (\`--expose-gc\`, read inside the server on SIGUSR2), minus the same
   figures before any client connected, divided by the connections held. Kernel socket memory is not in RSS.
+  The same stats request (with its GCs) goes to every server's nodes, ours and the peers', before and after
+  each send phase, so no server starts a phase with a cleaner heap than another.
 - Our rows also give the backplane's own counters (\`stats()\`): SQL statements per delivered message, messages
   per append and rows per read.
 - Scenario 8 uses light Server-Sent Events and long-polling clients (\`bench/load/clients.ts\`, \`overHttp\`: an

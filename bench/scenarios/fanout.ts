@@ -29,8 +29,8 @@ export async function runFanout(bench: Bench): Promise<void> {
           : {}),
         load: () => workers.map((w) => w.pid),
       });
-      const ourNodes = server.id === "ours" ? nodes : [];
-      const statsBefore = await backplaneTotals(ourNodes);
+      // Every server's nodes alike: stats() runs full GCs first (peers/stats-signal.ts).
+      const statsBefore = await backplaneTotals(nodes);
       cpu.begin();
       const started = performance.now();
       const results = await Promise.all(
@@ -61,7 +61,7 @@ export async function runFanout(bench: Bench): Promise<void> {
       }
       const joinSeconds = (performance.now() - started) / 1000;
       const joinCpu = cpu.end();
-      const statsAfter = await backplaneTotals(ourNodes);
+      const statsAfter = await backplaneTotals(nodes);
       const joinStatements =
         statsBefore && statsAfter
           ? `, ${(difference(statsAfter, statsBefore).statements / size).toFixed(2)} SQL statements each`
@@ -91,7 +91,7 @@ export async function runFanout(bench: Bench): Promise<void> {
         control: workers[0]!,
         recipients: size,
         cpu,
-        ourNodes,
+        nodes,
       });
       const lastArrivals = [...result.perSeq.values()].map((s) => s.maxMicros / 1000).sort((a, b) => a - b);
       const median = lastArrivals[Math.floor(lastArrivals.length / 2)] ?? 0;

@@ -77,7 +77,7 @@ async function compare(
         control: worker,
         recipients: 1,
         cpu,
-        ourNodes: nodes,
+        nodes,
       });
     const pooled = await alternatingPhases(["direct", "forwarded"], options, phase);
     const direct = pooled.direct;

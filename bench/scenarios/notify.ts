@@ -80,7 +80,7 @@ export async function runNotify(bench: Bench, single: boolean): Promise<void> {
             control: worker!,
             recipients: 1,
             cpu,
-            ourNodes: server.ours && server.id === "ours" ? nodes : [],
+            nodes,
           });
         // Warm-up, not recorded: every server's hot paths are compiled before the first measured phase.
         if (options.warmupMs > 0) await phase(plan(2000, options.warmupMs));

@@ -137,7 +137,7 @@ export async function runProfile(bench: Bench): Promise<ProfileSummary | undefin
         control: worker!,
         recipients: 1,
         cpu,
-        ourNodes: nodes,
+        nodes,
       });
     await run(2000, options.warmupMs);
     window.from = nowMicros();

@@ -68,7 +68,7 @@ export async function runSqlSends(bench: Bench): Promise<void> {
             control: worker!,
             recipients: 1,
             cpu,
-            ourNodes: nodes,
+            nodes,
           });
         if (options.warmupMs > 0) await phase(RATE, options.warmupMs);
         for (const rate of [RATE, 0]) {

@@ -105,7 +105,7 @@ async function statefulCost(bench: Bench, nodes: ServerHandle[], worker: WorkerH
         control: worker,
         recipients: 1,
         cpu,
-        ourNodes: nodes,
+        nodes,
       });
     const pooled = await alternatingPhases(["plain", "stateful"], options, phase);
     const plain = pooled.plain;
@@ -195,7 +195,7 @@ async function jitter(bench: Bench, nodes: ServerHandle[], worker: WorkerHandle)
           control: worker,
           recipients: 1,
           cpu,
-          ourNodes: nodes,
+          nodes,
           seqs: true,
         });
       } finally {
@@ -280,7 +280,7 @@ async function avalanche(bench: Bench, nodes: ServerHandle[], worker: WorkerHand
         PG: bench.env.postgresPids,
         load: () => [worker.pid],
       }),
-      ourNodes: [],
+      nodes: [], // one of them is killed during the phase: it could not answer a stats() request
       seqs: true,
     });
     await watch;
