@@ -22,8 +22,9 @@
  * connection and deletes whatever registration it has here (with a tombstone); the client then starts a new
  * connection. A connection whose node died loses its onDisconnected, as every connection of a dead node does.
  */
-import { ConnectionMoveError, type BackplaneEventHandler } from "../backplane.js";
-import type { LocalConnection, LocalIndex } from "../shared/local-index.js";
+import type { BackplaneEventHandler } from "../backplane.js";
+import { IncomingMoves, moveKey, type IncomingMove } from "../shared/incoming-moves.js";
+import type { LocalIndex } from "../shared/local-index.js";
 import type { LogWriter } from "./log-writer.js";
 
 import type { SchemaNames } from "./names.js";
@@ -40,24 +41,14 @@ import * as liveness from "./node-liveness.js";
 import * as registry from "./registry.js";
 import type { Sql } from "./sql.js";
 
-interface IncomingMove {
-  hub: string;
-  connectionId: string;
-  from: string;
-  /** In the index from the moment the registry row has been read (undefined before). */
-  local: LocalConnection | undefined;
-  /** The seq of the Moved marker, once read: the registry says the connection is here. */
-  markerSeq: number | undefined;
-  timer: NodeJS.Timeout | undefined;
+interface PostgresIncomingMove extends IncomingMove {
   /** Checks that the old node still lives while this node waits for it. */
   watch: NodeJS.Timeout | undefined;
-  resolve(state: Uint8Array): void;
-  reject(err: Error): void;
 }
 
 export class ConnectionMoves {
-  /** Takeovers this node is waiting on, by hub and connection id. */
-  private readonly incoming = new Map<string, IncomingMove>();
+  /** Takeovers this node is waiting on. */
+  private readonly incoming = new IncomingMoves<PostgresIncomingMove>((move) => this.forget(move));
 
   constructor(
     private readonly nodeId: string,
@@ -79,25 +70,11 @@ export class ConnectionMoves {
    * One takeover per connection at a time: its key is taken before anything is awaited.
    */
   takeOver(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
-    const key = `${hub}\n${connectionId}`;
-    if (this.incoming.has(key)) {
-      return Promise.reject(new ConnectionMoveError("The connection is already moving here."));
-    }
-    const result = new Promise<Uint8Array>((resolve, reject) => {
-      this.incoming.set(key, {
-        hub,
-        connectionId,
-        from,
-        local: undefined,
-        markerSeq: undefined,
-        timer: undefined,
-        watch: undefined,
-        resolve,
-        reject,
-      });
+    const key = moveKey(hub, connectionId);
+    const move = { hub, connectionId, from, local: undefined, watch: undefined };
+    return this.incoming.start(key, move, () => {
+      void this.request(key).catch((err: unknown) => this.incoming.fail(key, errorText(err)));
     });
-    void this.request(key).catch((err: unknown) => this.fail(key, errorText(err)));
-    return result;
   }
 
   /**
@@ -117,15 +94,9 @@ export class ConnectionMoves {
       connectionId,
       row.groups.map((group) => ({ group, seq: 0, member: true })),
     );
-    move.timer = this.failAfter(key, this.timeoutMs, `${from} did not answer within ${this.timeoutMs} ms`);
+    this.incoming.failAfter(key, this.timeoutMs, `${from} did not answer within ${this.timeoutMs} ms`);
     move.watch = this.watchOldNode(key, from);
     await this.writer.appendControl(hub, [from], encodeMoveRequest(connectionId, this.nodeId));
-  }
-
-  private failAfter(key: string, ms: number, reason: string): NodeJS.Timeout {
-    const timer = setTimeout(() => this.fail(key, reason), ms);
-    timer.unref();
-    return timer;
   }
 
   /**
@@ -145,7 +116,7 @@ export class ConnectionMoves {
           if (lives) deadSince = undefined;
           else if (deadSince === undefined) deadSince = Date.now();
           if (deadSince !== undefined && Date.now() - deadSince >= this.liveness.graceMs) {
-            this.fail(key, "that node is gone");
+            this.incoming.fail(key, "that node is gone");
           }
         })
         .catch(() => undefined) // the timeout still bounds the wait
@@ -157,17 +128,17 @@ export class ConnectionMoves {
 
   /** A node was swept: takeovers from it fail at once. */
   nodeGone(nodeId: string): void {
-    for (const [key, move] of this.incoming) if (move.from === nodeId) this.fail(key, "that node is gone");
+    this.incoming.nodeGone(nodeId);
   }
 
   /** Fails every takeover in progress (the backplane is closing). */
   stop(): void {
-    for (const key of [...this.incoming.keys()]) this.fail(key, "this node is stopping");
+    this.incoming.stop();
   }
 
   /** A control row, read in log order. */
   onControl(seq: number, hub: string, envelope: MoveEnvelope): void {
-    const key = `${hub}\n${envelope.connectionId}`;
+    const key = moveKey(hub, envelope.connectionId);
     switch (envelope.type) {
       case EnvelopeType.MoveRequest:
         void this.release(hub, envelope.connectionId, envelope.toNode);
@@ -180,7 +151,8 @@ export class ConnectionMoves {
       case EnvelopeType.HandedOver:
         return this.arrived(key, envelope.state, envelope.groups);
       case EnvelopeType.MoveRefused:
-        return this.fail(key, envelope.reason);
+        this.incoming.fail(key, envelope.reason);
+        return;
     }
   }
 
@@ -247,11 +219,9 @@ export class ConnectionMoves {
   private moveInForce(key: string, seq: number): void {
     const move = this.incoming.get(key);
     if (!move?.local) return;
-    move.markerSeq = seq;
     // The move is in force: the state follows as soon as the old node has read the marker. Only its
     // death (the watch) or a much longer silence gives up now.
-    clearTimeout(move.timer);
-    move.timer = this.failAfter(key, 6 * this.timeoutMs, `${move.from} did not hand the connection over`);
+    this.incoming.failAfter(key, 6 * this.timeoutMs, `${move.from} did not hand the connection over`);
     const parked = this.index.markReady(move.local, seq);
     const handler = this.handler();
     for (const row of parked) handler?.deliver(move.hub, [move.connectionId], row.message);
@@ -265,12 +235,10 @@ export class ConnectionMoves {
   ): void {
     const move = this.incoming.get(key);
     if (!move?.local) return;
-    this.incoming.delete(key);
-    clearTimeout(move.timer);
     clearInterval(move.watch);
     this.index.applyHandedOverGroups(move.hub, move.connectionId, groups);
     this.sql.stats.movesIn++;
-    move.resolve(state);
+    this.incoming.settle(key, state);
   }
 
   private refuse(hub: string, connectionId: string, toNode: string, reason: string): void {
@@ -280,11 +248,7 @@ export class ConnectionMoves {
   }
 
   /** New node: the takeover failed. The connection is forgotten here, and unregistered if it had moved. */
-  private fail(key: string, reason: string): void {
-    const move = this.incoming.get(key);
-    if (!move) return;
-    this.incoming.delete(key);
-    clearTimeout(move.timer);
+  private forget(move: PostgresIncomingMove): void {
     clearInterval(move.watch);
     if (move.local && this.index.get(move.hub, move.connectionId) === move.local) {
       this.index.remove(move.hub, move.connectionId);
@@ -295,7 +259,6 @@ export class ConnectionMoves {
     registry
       .deleteConnections(this.sql.query, this.names, this.nodeId, gone)
       .catch((err: unknown) => this.log.moveFailed(move.connectionId, this.nodeId, err));
-    move.reject(new ConnectionMoveError(`The connection could not be taken over: ${reason}.`));
   }
 }
 

@@ -23,12 +23,7 @@
  * A group change asked of A while its registry moves waits for the move, then goes to wherever the
  * connection is.
  */
-import {
-  ConnectionMoveError,
-  type BackplaneEventHandler,
-  type BackplaneMessage,
-  type ConnectionLocation,
-} from "../backplane.js";
+import type { BackplaneEventHandler, BackplaneMessage, ConnectionLocation } from "../backplane.js";
 import {
   encodeHandedOver,
   encodeMoveRefused,
@@ -36,6 +31,7 @@ import {
   EnvelopeType,
   type MoveEnvelope,
 } from "../shared/envelopes.js";
+import { IncomingMoves, moveKey, type IncomingMove } from "../shared/incoming-moves.js";
 import type { LocalConnection, LocalIndex } from "../shared/local-index.js";
 import type { HandedOverGroup } from "../shared/targets.js";
 import { member, type RedisKeys } from "./keys.js";
@@ -58,26 +54,19 @@ export interface MovesNode {
   sendsSettled(): Promise<void>;
 }
 
-interface IncomingMove {
-  hub: string;
-  connectionId: string;
-  from: string;
-  local: LocalConnection | undefined;
-  timer: NodeJS.Timeout | undefined;
+interface RedisIncomingMove extends IncomingMove {
   /** Stops waiting for the moved-in marker. */
   cancelMarker?: () => void;
   /** The moved-in marker was read: the connection is counted here. */
   counted?: boolean;
-  resolve(state: Uint8Array): void;
-  reject(err: Error): void;
 }
 
 /** How long a stateful connection that ended is remembered, so a client coming back is refused at once. */
 const ENDED_KEPT_MS = 10 * 60_000;
 
 export class ConnectionMoves {
-  /** Takeovers this node waits on, by `hub\nconnection`. */
-  private readonly incoming = new Map<string, IncomingMove>();
+  /** Takeovers this node waits on. */
+  private readonly incoming = new IncomingMoves<RedisIncomingMove>((move) => this.forget(move));
   /** Connections this node is handing over: its own sends still reach them directly, and only that way. */
   private readonly releasing = new Set<string>();
   /** The hand-overs in progress from this node, settled when each is over (moved or not). */
@@ -145,23 +134,10 @@ export class ConnectionMoves {
 
   /** New node: takes a connection over from node `from`; resolves with the state its hub layer hands over. */
   takeOver(hub: string, connectionId: string, from: string): Promise<Uint8Array> {
-    const key = `${hub}\n${connectionId}`;
-    if (this.incoming.has(key)) {
-      return Promise.reject(new ConnectionMoveError("The connection is already moving here."));
-    }
-    const result = new Promise<Uint8Array>((resolve, reject) => {
-      this.incoming.set(key, {
-        hub,
-        connectionId,
-        from,
-        local: undefined,
-        timer: undefined,
-        resolve,
-        reject,
-      });
+    const key = moveKey(hub, connectionId);
+    return this.incoming.start(key, { hub, connectionId, from, local: undefined }, () => {
+      void this.request(key).catch((err: unknown) => this.fail(key, errorText(err)));
     });
-    void this.request(key).catch((err: unknown) => this.fail(key, errorText(err)));
-    return result;
   }
 
   private async request(key: string): Promise<void> {
@@ -183,11 +159,7 @@ export class ConnectionMoves {
       connectionId,
       groups.map((group) => ({ group, seq: 0, member: true })),
     );
-    move.timer = setTimeout(
-      () => this.fail(key, `${from} did not answer within ${this.timeoutMs} ms`),
-      this.timeoutMs,
-    );
-    move.timer.unref();
+    this.incoming.failAfter(key, this.timeoutMs, `${from} did not answer within ${this.timeoutMs} ms`);
     // The marker A writes into our inbox when the registry points here: entries after it are the connection's.
     // Handled as it is read (synchronously), so no later entry meets the connection still parked.
     const marker = this.registrations.markerRead(movedInToken(hub, connectionId), 6 * this.timeoutMs, (seq) =>
@@ -202,7 +174,7 @@ export class ConnectionMoves {
 
   /** An envelope of a move, read in inbox order. */
   onEnvelope(hub: string, envelope: MoveEnvelope): void {
-    const key = `${hub}\n${envelope.connectionId}`;
+    const key = moveKey(hub, envelope.connectionId);
     switch (envelope.type) {
       case EnvelopeType.MoveRequest:
         void this.release(hub, envelope.connectionId, envelope.toNode);
@@ -348,12 +320,7 @@ export class ConnectionMoves {
   private moveInForce(key: string, seq: number): void {
     const move = this.incoming.get(key);
     if (!move?.local) return;
-    clearTimeout(move.timer);
-    move.timer = setTimeout(
-      () => this.fail(key, `${move.from} did not hand the connection over`),
-      6 * this.timeoutMs,
-    );
-    move.timer.unref();
+    this.incoming.failAfter(key, 6 * this.timeoutMs, `${move.from} did not hand the connection over`);
     // Counted here from the marker on (a send to all finds this node in the hub's list).
     move.counted = true;
     void this.node.counted(move.local, true).catch(() => undefined);
@@ -369,10 +336,8 @@ export class ConnectionMoves {
   ): void {
     const move = this.incoming.get(key);
     if (!move?.local) return this.orphaned(key);
-    this.incoming.delete(key);
-    clearTimeout(move.timer);
     this.index.applyHandedOverGroups(move.hub, move.connectionId, groups);
-    move.resolve(state);
+    this.incoming.settle(key, state);
   }
 
   private refuse(hub: string, connectionId: string, toNode: string, reason: string): void {
@@ -381,12 +346,13 @@ export class ConnectionMoves {
       .catch((err: unknown) => this.log.moveFailed(connectionId, toNode, err));
   }
 
-  /** New node: the takeover failed: the connection is forgotten here, and erased if the registry moved it. */
+  /** New node: the takeover failed (or was given up already: see orphaned). */
   private fail(key: string, reason: string): void {
-    const move = this.incoming.get(key);
-    if (!move) return this.orphaned(key);
-    this.incoming.delete(key);
-    clearTimeout(move.timer);
+    if (!this.incoming.fail(key, reason)) this.orphaned(key);
+  }
+
+  /** New node: the takeover failed: the connection is forgotten here, and erased if the registry moved it. */
+  private forget(move: RedisIncomingMove): void {
     move.cancelMarker?.();
     const { hub, connectionId } = move;
     if (move.local && this.index.get(hub, connectionId) === move.local) this.index.remove(hub, connectionId);
@@ -394,7 +360,6 @@ export class ConnectionMoves {
     void this.eraseIfHere(hub, connectionId).catch((err: unknown) =>
       this.log.moveFailed(connectionId, this.nodeId, err),
     );
-    move.reject(new ConnectionMoveError(`The connection could not be taken over: ${reason}.`));
   }
 
   /**
@@ -428,12 +393,12 @@ export class ConnectionMoves {
 
   /** Fails every takeover in progress (the backplane is closing). */
   stop(): void {
-    for (const key of [...this.incoming.keys()]) this.fail(key, "this node is stopping");
+    this.incoming.stop();
   }
 
   /** A node was swept: takeovers from it fail at once. */
   nodeGone(nodeId: string): void {
-    for (const [key, move] of this.incoming) if (move.from === nodeId) this.fail(key, "that node is gone");
+    this.incoming.nodeGone(nodeId);
   }
 }
 
