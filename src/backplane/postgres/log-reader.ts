@@ -18,9 +18,11 @@ const MAX_PENDING_NOTICES = 1_000;
  * it was; the next request retries from it.
  *
  * Wake-ups that carry their rows ({@link Notice}) spare the read: a notice whose range starts right after
- * the cursor is delivered (or, when it is not for this node, stepped over) at once. One that arrives
- * while a read runs waits until it is done, so rows never overtake each other; one after a gap, or one
- * for this node without its rows, makes the reader read the log.
+ * the cursor is delivered (or, when it is not for this node, stepped over) at once. So is one after a gap
+ * once the reader has read the log in the current LISTEN session: every row for this node committed since
+ * then came with a notice (wakeup.ts), so the gap holds none. One that arrives while a read runs waits
+ * until it is done, so rows never overtake each other; one after a gap before that read, or one for this
+ * node without its rows, makes the reader read the log.
  */
 export class LogReader {
   private cursor = 0;
@@ -33,6 +35,11 @@ export class LogReader {
   private again = false;
   private stopped = false;
   private pending: Notice[] = [];
+  /**
+   * The LISTEN session in which a read last reached the head of the log: while it lives, the gaps
+   * between notices hold no row for this node.
+   */
+  private readInSession: number | undefined;
   /** Connections a row was read for before they knew from which seq on rows are theirs (reused). */
   private readonly notReady: LocalConnection[] = [];
   /** Why the last read failed, until a read succeeds again (the backplane then reports itself degraded). */
@@ -50,6 +57,8 @@ export class LogReader {
     private readonly onGroupChangesApplied: (seq: number) => void = () => {},
     /** A control row of a connection's move, in log order with the deliveries. */
     private readonly onControl: (seq: number, hub: string, envelope: ControlEnvelope) => void = () => {},
+    /** The LISTEN session that lives now (WakeupListener.session), undefined while there is none. */
+    private readonly listenSession: () => number | undefined = () => undefined,
   ) {}
 
   /** Starts after `head`: rows up to it (traffic from before this node existed) are never delivered. */
@@ -66,6 +75,11 @@ export class LogReader {
       return;
     }
     this.running = this.loop().finally(() => (this.running = undefined));
+  }
+
+  /** Resolves once no read runs (the one in progress, and those asked for meanwhile, are done). */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
   }
 
   /** Takes a committed range from a wake-up: applied now when it continues the cursor, else read. */
@@ -105,6 +119,8 @@ export class LogReader {
   private async readPage(): Promise<boolean> {
     const stats = this.sql.stats;
     stats.reads++;
+    // Taken before the read is sent: a session established later might have missed rows it saw.
+    const session = this.listenSession();
     const { head, rows } = await readSince(
       this.sql.query,
       this.names,
@@ -124,17 +140,20 @@ export class LogReader {
     const full = rows.length >= this.batchSize;
     // Every row up to head is visible in this snapshot (see protocol.ts), so the rest were for others.
     if (!full && head > this.cursor) this.cursor = head;
+    // Rows committed after this snapshot were committed while the session listened: each comes with a notice.
+    if (!full && session !== undefined) this.readInSession = session;
     stats.cursor = this.cursor;
     return full;
   }
 
   /**
-   * Applies a notice if it continues the cursor; returns false when the log must be read instead: the
-   * notice starts after a gap, or it is for this node and came without its rows.
+   * Applies a notice if it continues the cursor, or follows a gap known to hold nothing for this node;
+   * returns false when the log must be read instead: the gap may hold rows for this node, or the notice is
+   * for this node and came without its rows.
    */
   private applyNotice(notice: Notice): boolean {
     if (notice.last <= this.cursor) return true; // read already
-    if (notice.first > this.cursor + 1) return false;
+    if (notice.first > this.cursor + 1 && !this.gapsHoldNothing()) return false;
     if (notice.rows !== undefined) {
       const mine = notice.rows
         .filter((row) => row.seq > this.cursor && row.nodeIds.includes(this.nodeId))
@@ -147,6 +166,11 @@ export class LogReader {
     this.cursor = notice.last;
     this.sql.stats.cursor = this.cursor;
     return true;
+  }
+
+  /** Whether every row for this node after the cursor will come with a notice (see readInSession). */
+  private gapsHoldNothing(): boolean {
+    return this.readInSession !== undefined && this.readInSession === this.listenSession();
   }
 
   /** Applies the notices that came during a read, in order, until one needs the log read. */

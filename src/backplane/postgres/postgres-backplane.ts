@@ -39,6 +39,7 @@ import {
   encodeInvocation,
   EnvelopeType,
   targetParts,
+  type ControlEnvelope,
   type DecodedTarget,
 } from "./protocol.js";
 import { NodeUrls } from "./node-urls.js";
@@ -261,23 +262,8 @@ export class PostgresBackplane
             .recordAppliedGroupChange(this.sql.query, this.names, this.nodeId, seq)
             .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
         },
-        (seq, hub, envelope) => {
-          if (envelope.type === EnvelopeType.Drained) return this.reachedDrainMarker(envelope.nodeId, seq);
-          if (envelope.type === EnvelopeType.Arrived)
-            return this.arrivals.arrived(
-              this.sql.query,
-              this.names,
-              this.nodeId,
-              envelope.nodeId,
-              seq,
-              this.log,
-            );
-          if (envelope.type === EnvelopeType.Disconnect)
-            return handler.disconnect?.(hub, envelope.connectionId);
-          if (envelope.type !== EnvelopeType.ClientResult) return this.moves.onControl(seq, hub, envelope);
-          const { connectionId, invocationId, outcome } = envelope;
-          handler.deliverClientResult?.({ hub, connectionId, invocationId, outcome });
-        },
+        (seq, hub, envelope) => this.onControlRow(seq, hub, envelope),
+        () => this.listener?.session,
       );
       this.reader.start(head);
       this.listener = new WakeupListener({
@@ -301,6 +287,9 @@ export class PostgresBackplane
         },
       });
       await this.listener.start();
+      // One read in the LISTEN session: from then on the gaps between this node's notices hold nothing for it.
+      this.reader.request();
+      await this.reader.idle();
       this.every(this.options.pollIntervalMs, () => this.reader?.request());
       this.every(this.options.heartbeatIntervalMs, () => void this.maintenance.heartbeat());
       this.every(this.options.livenessProbeIntervalMs, () => void this.maintenance.probe());
@@ -357,6 +346,24 @@ export class PostgresBackplane
         resolve();
       });
     });
+  }
+
+  /** A row of the log that is neither a message nor a group change, read in log order with them. */
+  private onControlRow(seq: number, hub: string, envelope: ControlEnvelope): void {
+    switch (envelope.type) {
+      case EnvelopeType.Drained:
+        return this.reachedDrainMarker(envelope.nodeId, seq);
+      case EnvelopeType.Arrived:
+        return this.arrivals.arrived(this.sql.query, this.names, this.nodeId, envelope.nodeId, seq, this.log);
+      case EnvelopeType.Disconnect:
+        return this.handler?.disconnect?.(hub, envelope.connectionId);
+      case EnvelopeType.ClientResult: {
+        const { connectionId, invocationId, outcome } = envelope;
+        return this.handler?.deliverClientResult?.({ hub, connectionId, invocationId, outcome });
+      }
+      default:
+        return this.moves.onControl(seq, hub, envelope);
+    }
   }
 
   /** The reader delivered this node's drain marker: everything before it is delivered too. */

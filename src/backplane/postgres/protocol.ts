@@ -3,7 +3,9 @@
  *
  * - The log is the table `messages (seq bigint, created_at, hub text, node_ids uuid[], payload bytea)`.
  *   The log is the source of truth: a wake-up (NOTIFY) may carry copies of a small batch's rows, so a
- *   reader up to date can skip the read (wakeup.ts), but a reader that missed one reads the table.
+ *   reader up to date can skip the read (wakeup.ts), but a reader that may have missed one reads the table.
+ *   Every statement that writes the log wakes the nodes it wrote rows for (log.ts, logRowsCtes): a reader
+ *   steps over the ranges between its notices, so a row written without one could be skipped.
  * - `seq` is gap-free and commit-ordered. It is not a bigserial: concurrent transactions commit bigserial
  *   ids out of order, and a reader trusting `id > last` skips the row that commits late. Instead every
  *   writing statement takes the next numbers from the single counter row `log_head` with

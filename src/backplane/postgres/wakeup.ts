@@ -1,15 +1,20 @@
 /**
- * Wake-ups over LISTEN/NOTIFY. Every statement that adds rows to the log sends one, at its commit, from
+ * Wake-ups over LISTEN/NOTIFY. Every statement that adds rows to the log sends them, at its commit, from
  * inside the statement (see {@link wakeupCtes}): writers already take turns on the counter row until they
  * commit, so the notify lock costs nothing more, and there is no second statement or round trip.
  *
  * A wake-up is a {@link Notice}: the seq range the statement wrote, the nodes it concerns and, when the
- * rows are small enough for NOTIFY's 8,000-byte limit, the rows themselves. PostgreSQL delivers
- * notifications in commit order, which here is seq order, so a reader whose cursor sits just before a
- * notice's range can deliver its rows (or step over a range that is not for it) without reading the log.
- * Notices are still only hints: a reader that sees a gap, or a notice for it without rows, reads the log
- * from its cursor, and every reader also polls on a timer, so a lost, late or duplicated notification
- * costs latency, never data.
+ * rows are small enough for NOTIFY's 8,000-byte limit, the rows themselves. It goes to the channel of each
+ * node it concerns ({@link nodeChannel}), so a send to one user wakes one node, not every node of the
+ * cluster; a statement for more than {@link MAX_NODE_WAKEUPS} nodes sends one notice on the schema's shared
+ * channel instead, which every node also listens on.
+ *
+ * PostgreSQL delivers a session's notifications in commit order, which here is seq order, and loses none
+ * while the session lives. So once a node has read the log in its current LISTEN session, every row for it
+ * committed after that read comes with a notice, and the ranges between its notices hold nothing for it:
+ * the reader delivers a notice's rows (or steps over one not for it) without reading the log. Before that
+ * read, or after the session is lost, a gap makes it read. Every reader also polls on a timer, so a late or
+ * duplicated notification costs latency, never data.
  */
 import pg from "pg";
 import type { SchemaNames } from "./names.js";
@@ -28,6 +33,18 @@ export const OUTBOX_WAKEUP = "outbox";
 
 /** Above this many nodes a notice names nobody (every node is concerned). */
 export const MAX_NAMED_NODES = 100;
+/**
+ * A statement whose rows concern at most this many nodes wakes each on its own channel; one for more goes
+ * to the shared channel, which wakes every node (fewer copies of the notice in PostgreSQL's queue).
+ */
+export const MAX_NODE_WAKEUPS = 8;
+/** What a node's own channel is called, before its id (a random UUID: no two schemas share one). */
+const NODE_CHANNEL_PREFIX = "switchboard:";
+
+/** The channel a node's wake-ups come on, besides the schema's shared channel. */
+export function nodeChannel(nodeId: string): string {
+  return `${NODE_CHANNEL_PREFIX}${nodeId}`;
+}
 /** NOTIFY refuses payloads of 8,000 bytes or more; rows ride along only while the notice stays under this. */
 const MAX_NOTICE_BYTES = 7_900;
 /** Rows are base64 in the notice (a third larger, plus line breaks): only batches this small are tried. */
@@ -52,11 +69,12 @@ export interface Notice {
 }
 
 /**
- * The CTEs that send the wake-up of a log-writing statement. `written` names a CTE with the rows the
- * statement inserted (`seq, hub, node_ids, payload`); `channel` is the parameter holding the channel
- * name. The statement must select `(SELECT count(*) FROM wake)`: PostgreSQL skips a CTE nobody reads.
- * The rows go into the notice only when they fit; the size is checked on the finished text, because
- * NOTIFY's limit failing would roll back the whole write.
+ * The CTEs that send the wake-ups of a log-writing statement. `written` names a CTE with the rows the
+ * statement inserted (`seq, hub, node_ids, payload`); `channel` is the parameter holding the shared
+ * channel's name. The statement must select `(SELECT count(*) FROM wake)` (the notifications sent):
+ * PostgreSQL skips a CTE nobody reads. The rows go into the notice only when they fit; the size is checked
+ * on the finished text, because NOTIFY's limit failing would roll back the whole write. Each node woken gets
+ * the same notice (it names the nodes of every row).
  */
 export function wakeupCtes(written: string, channel: string): string {
   return `wake_range AS (
@@ -73,9 +91,14 @@ export function wakeupCtes(written: string, channel: string): string {
   FROM wake_range r, wake_nodes w
   WHERE r.first IS NOT NULL
 ), wake AS (
-  SELECT pg_notify(${channel}::text,
-           CASE WHEN octet_length(with_rows) < ${MAX_NOTICE_BYTES} THEN with_rows ELSE plain END)
-  FROM wake_notice
+  SELECT pg_notify(c.channel,
+           CASE WHEN octet_length(n.with_rows) < ${MAX_NOTICE_BYTES} THEN n.with_rows ELSE n.plain END)
+  FROM wake_notice n CROSS JOIN wake_nodes w CROSS JOIN LATERAL (
+    SELECT ${pg.escapeLiteral(NODE_CHANNEL_PREFIX)} || id::text AS channel
+    FROM unnest(w.ids) AS id WHERE w.n <= ${MAX_NODE_WAKEUPS}
+    UNION ALL
+    SELECT ${channel}::text WHERE w.n > ${MAX_NODE_WAKEUPS}
+  ) c
 )`;
 }
 
@@ -113,12 +136,16 @@ function isStrings(value: unknown): value is string[] {
 }
 
 /**
- * LISTENs on a dedicated connection (a pooled one would be handed to other queries). When it fails or
- * ends, it reconnects with exponential back-off and jitter, LISTENs again and calls `onReconnected` so
- * the reader catches up from its cursor; whatever was written meanwhile is read then.
+ * LISTENs on a dedicated connection (a pooled one would be handed to other queries), on the shared channel
+ * and the node's own. When it fails or ends, it reconnects with exponential back-off and jitter, LISTENs
+ * again and calls `onReconnected` so the reader catches up from its cursor; whatever was written meanwhile
+ * is read then.
  */
 export class WakeupListener {
   private client: pg.Client | undefined;
+  /** How many sessions were established; the number of the one that lives now, if one does. */
+  private sessions = 0;
+  private liveSession: number | undefined;
   private closed = false;
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -142,6 +169,14 @@ export class WakeupListener {
     },
   ) {}
 
+  /**
+   * The number of the LISTEN session that lives now, undefined while there is none. Every notification
+   * committed after a session was established comes on it, in commit order, until it is lost.
+   */
+  get session(): number | undefined {
+    return this.liveSession;
+  }
+
   /** Connects and LISTENs; rejects when the first attempt fails. */
   async start(): Promise<void> {
     await this.connect();
@@ -152,6 +187,7 @@ export class WakeupListener {
     clearTimeout(this.retryTimer);
     const client = this.client;
     this.client = undefined;
+    this.liveSession = undefined;
     await client?.end().catch(() => {});
   }
 
@@ -166,8 +202,9 @@ export class WakeupListener {
     let live = false;
     client.on("error", (err) => (live ? this.lost(client, err) : undefined));
     client.on("end", () => (live ? this.lost(client, new Error("The LISTEN connection ended.")) : undefined));
+    const ownChannel = nodeChannel(nodeId);
     client.on("notification", (message) => {
-      if (message.channel !== names.channel) return;
+      if (message.channel !== names.channel && message.channel !== ownChannel) return;
       const payload = message.payload ?? "";
       if (payload === OUTBOX_WAKEUP) return this.options.onOutbox?.();
       const notice = parseNotice(payload);
@@ -183,6 +220,7 @@ export class WakeupListener {
     try {
       await client.connect();
       await client.query(`LISTEN ${names.channelIdentifier}`);
+      await client.query(`LISTEN ${pg.escapeIdentifier(ownChannel)}`);
       await this.options.onSession?.(client);
     } catch (err) {
       client.end().catch(() => {});
@@ -194,6 +232,7 @@ export class WakeupListener {
     }
     live = true;
     this.client = client;
+    this.liveSession = ++this.sessions;
     this.attempt = 0;
     log.listenConnected(nodeId);
   }
@@ -201,6 +240,7 @@ export class WakeupListener {
   private lost(client: pg.Client, err: unknown): void {
     if (client !== this.client || this.closed) return;
     this.client = undefined;
+    this.liveSession = undefined;
     this.options.onSessionLost?.();
     client.end().catch(() => {});
     this.retry(err);
