@@ -72,7 +72,7 @@ const HEADLINES: Headline[] = [
     better: "lower",
   },
   {
-    what: "RSS per idle connection at 10,000",
+    what: "RSS per idle connection at 10,000 (V8's young generation aside)",
     ours: { scenario: 3, load: "10,000 idle", server: "ours" },
     peer: { scenario: 3, load: "10,000 idle", server: "ws" },
     target: 1.1,

@@ -5,6 +5,8 @@
  * are taken the same way. SIGUSR2 is free in Node (SIGUSR1 is the inspector's).
  */
 
+import { getHeapSpaceStatistics } from "node:v8";
+
 /** What the line carries; `extra` is server-specific (our backplane's statement counters). */
 export interface BenchStats {
   event: "BenchStats";
@@ -12,6 +14,12 @@ export interface BenchStats {
   heapUsed: number;
   heapTotal: number;
   external: number;
+  /**
+   * V8's young generation as committed now (new space and its large objects). A connect burst grows it to
+   * tens of MB for every server alike, and V8 shrinks it back only after seconds of quiet: part of RSS that
+   * tells when it was read, not what the connections hold.
+   */
+  young: number;
   arrayBuffers: number;
   extra?: unknown;
 }
@@ -41,6 +49,9 @@ async function report(extra: () => unknown): Promise<void> {
     heapTotal: memory.heapTotal,
     external: memory.external,
     arrayBuffers: memory.arrayBuffers,
+    young: getHeapSpaceStatistics()
+      .filter((space) => space.space_name === "new_space" || space.space_name === "new_large_object_space")
+      .reduce((sum, space) => sum + space.space_size, 0),
     extra: extra(),
   };
   process.stdout.write(`${JSON.stringify(line)}\n`);

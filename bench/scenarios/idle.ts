@@ -29,13 +29,17 @@ export async function runIdle(bench: Bench): Promise<void> {
           held += step.connected;
           await sleep(1000); // let handshake garbage and registry writes finish before measuring
           const stats = await node!.stats();
-          const rssKB = (stats.rss - baseline.rss) / 1024 / held;
+          // V8's young generation aside: its size after the burst says when RSS was read (stats-signal.ts).
+          const rssKB = (stats.rss - stats.young - (baseline.rss - baseline.young)) / 1024 / held;
+          const rawRssKB = (stats.rss - baseline.rss) / 1024 / held;
           const heapKB = (stats.heapUsed - baseline.heapUsed) / 1024 / held;
           const rate = step.connected / (step.elapsedMs / 1000);
           const details =
             `${held.toLocaleString("en-US")} of ${count.toLocaleString("en-US")} connected` +
             (step.failed > 0 ? ` (${step.failed} failed: ${step.error})` : "") +
-            `; RSS ${(stats.rss / 2 ** 20).toFixed(0)} MB (${rssKB.toFixed(1)} KB/conn), heap ${(stats.heapUsed / 2 ** 20).toFixed(0)} MB (${heapKB.toFixed(1)} KB/conn)` +
+            `; RSS ${(stats.rss / 2 ** 20).toFixed(0)} MB (${rawRssKB.toFixed(1)} KB/conn), young generation ${(stats.young / 2 ** 20).toFixed(0)} MB (${(baseline.young / 2 ** 20).toFixed(0)} MB before), RSS without it ${rssKB.toFixed(1)} KB/conn` +
+            `, heap ${(stats.heapUsed / 2 ** 20).toFixed(0)} MB (${heapKB.toFixed(1)} KB/conn; committed ${((stats.heapTotal - stats.young - (baseline.heapTotal - baseline.young)) / 1024 / held).toFixed(1)} KB/conn beside the young generation)` +
+            `, external ${((stats.external - baseline.external) / 1024 / held).toFixed(1)} KB/conn` +
             `; connect rate ${Math.round(rate).toLocaleString("en-US")}/s`;
           bench.log(`  ${details}`);
           const row = {
