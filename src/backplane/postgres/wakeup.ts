@@ -5,9 +5,10 @@
  *
  * A wake-up is a {@link Notice}: the seq range the statement wrote, the nodes it concerns and, when the
  * rows are small enough for NOTIFY's 8,000-byte limit, the rows themselves. It goes to the channel of each
- * node it concerns ({@link nodeChannel}), so a send to one user wakes one node, not every node of the
- * cluster; a statement for more than {@link MAX_NODE_WAKEUPS} nodes sends one notice on the schema's shared
- * channel instead, which every node also listens on.
+ * node it concerns ({@link nodeChannel}), so a send to one user reaches one node, not every node of the
+ * cluster (PostgreSQL before 19 still signals every backend that listens; each passes on only what its
+ * session listens for). A statement for more than {@link MAX_NODE_WAKEUPS} nodes sends one notice on the
+ * schema's shared channel instead, which every node also listens on.
  *
  * PostgreSQL delivers a session's notifications in commit order, which here is seq order, and loses none
  * while the session lives. So once a node has read the log in its current LISTEN session, every row for it
