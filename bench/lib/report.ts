@@ -72,10 +72,10 @@ const METHOD = `- Every server runs as real processes on this machine: ours is \
   phase first. CPU is % of one core over the phase (from /proc), per process; PG is all PostgreSQL backends.
 - Memory: RSS and V8 heap after four full GCs 20 ms apart (\`--expose-gc\`, read inside the server on SIGUSR2), minus the same
   figures before any client connected, divided by the connections held. Kernel socket memory is not in RSS.
-  RSS per connection leaves out V8's young generation at both readings: a connect burst grows it to ~32 MB in
-  every server, and V8 gives it back only after seconds of quiet, so it says when RSS was read, not what the
-  connections hold (a server whose start-up had grown it already looked ~2.5 KB per connection lighter at
-  10,000). The raw RSS is in the details.
+  RSS per connection leaves out V8's young generation (its resident size) at both readings: a connect burst
+  grows it to ~25–32 MB in every server, and V8 gives it back only after seconds of quiet, so it says when RSS
+  was read, not what the connections hold (a server whose start-up had grown it already looked ~1–2 KB per
+  connection lighter at 10,000). The raw RSS is in the details.
   The same stats request (with its GCs) goes to every server's nodes, ours and the peers', before and after
   each send phase, so no server starts a phase with a cleaner heap than another.
 - Our rows also give the backplane's own counters (\`stats()\`): SQL statements per delivered message, messages

@@ -15,9 +15,9 @@ export interface BenchStats {
   heapTotal: number;
   external: number;
   /**
-   * V8's young generation as committed now (new space and its large objects). A connect burst grows it to
-   * tens of MB for every server alike, and V8 shrinks it back only after seconds of quiet: part of RSS that
-   * tells when it was read, not what the connections hold.
+   * V8's young generation as resident now (new space and its large objects, physical size). A connect
+   * burst grows it to tens of MB in every server, and V8 shrinks it back only after seconds of quiet: part
+   * of RSS that tells when it was read, not what the connections hold.
    */
   young: number;
   arrayBuffers: number;
@@ -51,7 +51,7 @@ async function report(extra: () => unknown): Promise<void> {
     arrayBuffers: memory.arrayBuffers,
     young: getHeapSpaceStatistics()
       .filter((space) => space.space_name === "new_space" || space.space_name === "new_large_object_space")
-      .reduce((sum, space) => sum + space.space_size, 0),
+      .reduce((sum, space) => sum + space.physical_space_size, 0),
     extra: extra(),
   };
   process.stdout.write(`${JSON.stringify(line)}\n`);

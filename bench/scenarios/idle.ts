@@ -38,7 +38,7 @@ export async function runIdle(bench: Bench): Promise<void> {
             `${held.toLocaleString("en-US")} of ${count.toLocaleString("en-US")} connected` +
             (step.failed > 0 ? ` (${step.failed} failed: ${step.error})` : "") +
             `; RSS ${(stats.rss / 2 ** 20).toFixed(0)} MB (${rawRssKB.toFixed(1)} KB/conn), young generation ${(stats.young / 2 ** 20).toFixed(0)} MB (${(baseline.young / 2 ** 20).toFixed(0)} MB before), RSS without it ${rssKB.toFixed(1)} KB/conn` +
-            `, heap ${(stats.heapUsed / 2 ** 20).toFixed(0)} MB (${heapKB.toFixed(1)} KB/conn; committed ${((stats.heapTotal - stats.young - (baseline.heapTotal - baseline.young)) / 1024 / held).toFixed(1)} KB/conn beside the young generation)` +
+            `, heap ${(stats.heapUsed / 2 ** 20).toFixed(0)} MB (${heapKB.toFixed(1)} KB/conn)` +
             `, external ${((stats.external - baseline.external) / 1024 / held).toFixed(1)} KB/conn` +
             `; connect rate ${Math.round(rate).toLocaleString("en-US")}/s`;
           bench.log(`  ${details}`);
