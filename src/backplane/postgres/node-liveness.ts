@@ -1,8 +1,10 @@
 /**
  * The SQL of node liveness: registering a node, its heartbeat (with the sweep of nodes that stopped
  * beating), its liveness lock (the sweep of nodes whose process died), and unregistering. Times come from
- * the database's clock (`now()`), so clock skew between nodes cannot make a live node look dead.
+ * the database's clock (`now()`), so clock skew between nodes cannot make a live node look dead. Also
+ * {@link LivenessLock}, this node's hold on its own lock.
  */
+import type pg from "pg";
 import { logRowsCtes, type Query } from "./log.js";
 import {
   heartbeatApplicationName,
@@ -10,6 +12,7 @@ import {
   poolApplicationName,
   type SchemaNames,
 } from "./names.js";
+import type { Log } from "./postgres.log.js";
 
 export async function registerNode(
   query: Query,
@@ -168,6 +171,59 @@ export async function takeLivenessLock(query: Query, n: SchemaNames, nodeId: str
     [nodeId, nodeId],
   );
   return result.rows[0]?.locked === true;
+}
+
+/**
+ * This node's hold on its liveness lock, taken on each LISTEN session it opens (see takeLivenessLock). An
+ * older session of this node that has not ended yet may still hold it (other nodes see it held all the
+ * same); the new session then retries every second until it has it.
+ */
+export class LivenessLock {
+  private since: number | undefined;
+  private retry: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly names: SchemaNames,
+    private readonly nodeId: string,
+    private readonly log: Log,
+    /** Called each time a session takes the lock, before it counts as held. */
+    private readonly onTaken: () => void,
+  ) {}
+
+  /** Since when (this node's clock) the current session has held the lock; undefined while none does. */
+  get heldSince(): number | undefined {
+    return this.since;
+  }
+
+  /** Takes the lock on `session` (the LISTEN connection, which has just been established). */
+  async take(session: pg.ClientBase): Promise<void> {
+    const query: Query = (text, values) => session.query(text, values);
+    if (await takeLivenessLock(query, this.names, this.nodeId)) {
+      this.onTaken();
+      this.since = Date.now();
+      this.log.livenessLockTaken(this.nodeId);
+      return;
+    }
+    this.log.livenessLockBusy(this.nodeId);
+    clearTimeout(this.retry);
+    this.retry = setTimeout(() => {
+      if (this.stopped) return;
+      this.take(session).catch(() => undefined); // a lost session retries on reconnect
+    }, 1000);
+    this.retry.unref();
+  }
+
+  /** The LISTEN session ended, and the lock with it. */
+  sessionLost(): void {
+    this.since = undefined;
+    clearTimeout(this.retry);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retry);
+  }
 }
 
 /**

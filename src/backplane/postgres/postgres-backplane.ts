@@ -49,7 +49,7 @@ import { activeTraceparent, inSpan, SpanKind, TraceAttributes } from "../../trac
 import * as presence from "./presence.js";
 import * as pending from "./pending-notifications.js";
 import * as stored from "./stored-messages.js";
-import { readHead, type Query } from "./log.js";
+import { readHead } from "./log.js";
 import { LogReader } from "./log-reader.js";
 import { LogWriter } from "./log-writer.js";
 import { Maintenance } from "./maintenance.js";
@@ -141,9 +141,8 @@ export class PostgresBackplane
   private readonly nodeUrls = new NodeUrls(() =>
     this.registryQuery((q) => directory.nodeUrls(q, this.names, this.options.nodeTimeoutMs)),
   );
-  /** Since when (this node's clock) the LISTEN session has held this node's liveness lock; undefined: not now. */
-  private lockHeldSince: number | undefined;
-  private lockRetry: NodeJS.Timeout | undefined;
+  /** This node's liveness lock, held by its LISTEN session. */
+  private readonly livenessLock: liveness.LivenessLock;
   /** Whether another node may hold a connection; alone, sends skip the database (node-arrivals.ts). */
   private readonly arrivals = new NodeArrivals();
   /** Moves sends from SQL left in the outbox to the log (sql-publishing.ts). */
@@ -159,6 +158,11 @@ export class PostgresBackplane
     this.options = resolveOptions(options);
     this.names = new SchemaNames(this.options.schema);
     this.log = createLog(this.options.logger);
+    // Alone again only from the next heartbeat after a session takes the lock: an arrival may be in the
+    // log, not yet read.
+    this.livenessLock = new liveness.LivenessLock(this.names, this.nodeId, this.log, () =>
+      this.arrivals.notAlone(),
+    );
     this.pool = createPool({
       connectionString: this.options.connectionString,
       poolSize: this.options.poolSize,
@@ -182,7 +186,7 @@ export class PostgresBackplane
       this.options,
       this.index,
       this.log,
-      () => this.lockHeldSince,
+      () => this.livenessLock.heldSince,
       (swept) => swept.forEach((id) => this.moves.nodeGone(id)),
       () => this.advertisedUrl,
       this.arrivals,
@@ -279,11 +283,10 @@ export class PostgresBackplane
           // The session (and the lock) was lost: if this node was swept meanwhile, register again now.
           void this.maintenance.heartbeat();
         },
-        onSession: (session) => this.takeLivenessLock(session),
+        onSession: (session) => this.livenessLock.take(session),
         onSessionLost: () => {
-          this.lockHeldSince = undefined;
+          this.livenessLock.sessionLost();
           this.arrivals.notAlone(); // an arrival may come while the session is down
-          clearTimeout(this.lockRetry);
         },
       });
       await this.listener.start();
@@ -523,7 +526,7 @@ export class PostgresBackplane
    * every recipient of a send is one of this node's connections.
    */
   private get alone(): boolean {
-    return this.arrivals.isAlone && this.lockHeldSince !== undefined;
+    return this.arrivals.isAlone && this.livenessLock.heldSince !== undefined;
   }
 
   private announceArrival(): Promise<void> {
@@ -721,7 +724,7 @@ export class PostgresBackplane
     this.state = "closed";
     this.maintenance.stop();
     this.moves.stop();
-    clearTimeout(this.lockRetry);
+    this.livenessLock.stop();
     for (const timer of this.timers.splice(0)) clearInterval(timer);
     await this.writer.close("The PostgreSQL backplane is closed.", graceful && wasStarted);
     await this.outbox.idle();
@@ -753,28 +756,6 @@ export class PostgresBackplane
   /** Relays sends from SQL that committed in the outbox (transactions with a frozen snapshot). */
   private relayOutbox(): void {
     if (this.state === "started") this.outbox.request();
-  }
-
-  /**
-   * Takes this node's liveness lock on its LISTEN session. When an older session of this node still holds
-   * it (not yet ended), other nodes see the lock held all the same; this session retries until it has it.
-   */
-  private async takeLivenessLock(session: pg.ClientBase): Promise<void> {
-    const query: Query = (text, values) => session.query(text, values);
-    if (await liveness.takeLivenessLock(query, this.names, this.nodeId)) {
-      // Alone again only from the next heartbeat: an arrival may be in the log, not yet read.
-      this.arrivals.notAlone();
-      this.lockHeldSince = Date.now();
-      this.log.livenessLockTaken(this.nodeId);
-      return;
-    }
-    this.log.livenessLockBusy(this.nodeId);
-    clearTimeout(this.lockRetry);
-    this.lockRetry = setTimeout(() => {
-      if (this.state === "closed") return;
-      this.takeLivenessLock(session).catch(() => undefined); // a lost session retries on reconnect
-    }, 1000);
-    this.lockRetry.unref();
   }
 
   private every(ms: number, tick: () => void): void {
