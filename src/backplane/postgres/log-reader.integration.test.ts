@@ -97,9 +97,7 @@ describe("wake-ups on each node's channel", () => {
       index,
       handler,
       createLog(silentLogger),
-      undefined,
-      undefined,
-      () => session,
+      { listenSession: () => session },
     );
     reader.start(head);
     const notices = await listen([nodeChannel(receiver.backplane.nodeId)], (_channel, payload) => {
@@ -107,7 +105,8 @@ describe("wake-ups on each node's channel", () => {
       if (session !== undefined && notice) reader.offer(notice);
     });
     try {
-      // Session 1: the first notice follows a gap the reader knows nothing of, so it reads the log.
+      // Session 1: 0 comes from its notice (it continues the cursor). 1's notice follows a gap (x1's row)
+      // before any read in this session, so the reader reads the log.
       await send(0);
       await send(1);
       await waitFor(() => delivered.length === 2, "the first two");

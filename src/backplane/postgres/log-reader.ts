@@ -8,6 +8,16 @@ import type { Sql } from "./sql.js";
 import type { Notice } from "./wakeup.js";
 import { contextOf, inSpanSync, SpanKind, TraceAttributes } from "../../tracing.js";
 
+/** What the reader tells its node, and asks of it. */
+export interface LogReaderHooks {
+  /** Called after a page that held group changes, with the seq of the last one applied. */
+  onGroupChangesApplied?(seq: number): void;
+  /** A row that is neither a message nor a group change, in log order with the deliveries. */
+  onControl?(seq: number, hub: string, envelope: ControlEnvelope): void;
+  /** The LISTEN session that lives now (WakeupListener.session), undefined while there is none. */
+  listenSession?(): number | undefined;
+}
+
 /** Notices kept while a read runs; past this many the reader drops them and reads instead. */
 const MAX_PENDING_NOTICES = 1_000;
 
@@ -53,12 +63,7 @@ export class LogReader {
     private readonly index: LocalIndex,
     private readonly handler: BackplaneEventHandler,
     private readonly log: Log,
-    /** Called after a page that held group changes, with the seq of the last one applied. */
-    private readonly onGroupChangesApplied: (seq: number) => void = () => {},
-    /** A control row of a connection's move, in log order with the deliveries. */
-    private readonly onControl: (seq: number, hub: string, envelope: ControlEnvelope) => void = () => {},
-    /** The LISTEN session that lives now (WakeupListener.session), undefined while there is none. */
-    private readonly listenSession: () => number | undefined = () => undefined,
+    private readonly hooks: LogReaderHooks = {},
   ) {}
 
   /** Starts after `head`: rows up to it (traffic from before this node existed) are never delivered. */
@@ -120,7 +125,7 @@ export class LogReader {
     const stats = this.sql.stats;
     stats.reads++;
     // Taken before the read is sent: a session established later might have missed rows it saw.
-    const session = this.listenSession();
+    const session = this.hooks.listenSession?.();
     const { head, rows } = await readSince(
       this.sql.query,
       this.names,
@@ -170,7 +175,7 @@ export class LogReader {
 
   /** Whether every row for this node after the cursor will come with a notice (see readInSession). */
   private gapsHoldNothing(): boolean {
-    return this.readInSession !== undefined && this.readInSession === this.listenSession();
+    return this.readInSession !== undefined && this.readInSession === this.hooks.listenSession?.();
   }
 
   /** Applies the notices that came during a read, in order, until one needs the log read. */
@@ -188,7 +193,7 @@ export class LogReader {
       if (this.apply(row)) groupChanged = row.seq;
       this.cursor = row.seq;
     }
-    if (groupChanged > 0) this.onGroupChangesApplied(groupChanged);
+    if (groupChanged > 0) this.hooks.onGroupChangesApplied?.(groupChanged);
   }
 
   /** A delivery in the send's trace: the span covers the writes to the connections (queued, not flushed). */
@@ -226,7 +231,7 @@ export class LogReader {
     }
     if (envelope.type !== EnvelopeType.Invocation) {
       try {
-        this.onControl(row.seq, row.hub, envelope as ControlEnvelope);
+        this.hooks.onControl?.(row.seq, row.hub, envelope as ControlEnvelope);
       } catch (err) {
         this.log.handlerThrew(row.seq, err);
       }

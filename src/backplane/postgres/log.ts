@@ -129,7 +129,9 @@ export function namedRecipients(n: SchemaNames, msg: string, value: string): str
  * The CTEs that give the rows of `rows` (columns `rn`, numbering them from 1, `hub`, `node_ids`, `payload`)
  * their seq numbers from the counter row (`head`), insert them into the log (`written`) and send their
  * wake-up at commit (wakeup.ts; `channel` is the parameter holding the channel name). Every statement that
- * writes the log goes through here, so the counter row is taken the same way by all of them.
+ * writes the log goes through here, so the counter row is taken the same way by all of them. It must stay
+ * the only way rows enter the log: readers step over the ranges between the notices they hear
+ * (log-reader.ts), so a row written without waking its nodes could be skipped for good.
  *
  * Moves: a statement that addressed rows from the registry (`checkMoves`) aborts, with SQLSTATE 40001
  * (serialization_failure), when a connection moved to another node after its snapshot was taken: it may

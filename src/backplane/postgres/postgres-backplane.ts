@@ -261,13 +261,15 @@ export class PostgresBackplane
         this.index,
         handler,
         this.log,
-        (seq) => {
-          registry
-            .recordAppliedGroupChange(this.sql.query, this.names, this.nodeId, seq)
-            .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
+        {
+          onGroupChangesApplied: (seq) => {
+            registry
+              .recordAppliedGroupChange(this.sql.query, this.names, this.nodeId, seq)
+              .catch((err: unknown) => this.log.readFailed(this.nodeId, seq, err));
+          },
+          onControl: (seq, hub, envelope) => this.onControlRow(seq, hub, envelope),
+          listenSession: () => this.listener?.session,
         },
-        (seq, hub, envelope) => this.onControlRow(seq, hub, envelope),
-        () => this.listener?.session,
       );
       this.reader.start(head);
       this.listener = new WakeupListener({

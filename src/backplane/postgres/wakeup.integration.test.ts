@@ -69,7 +69,7 @@ describe("wake-ups that carry their rows", () => {
     expect(stats.messagesRead).toBeGreaterThan(0);
   });
 
-  it("a row committed while the node's LISTEN session was down is read before what follows", async () => {
+  it("a row committed while the node's LISTEN session was down is read when it listens again, before what follows", async () => {
     const { sender, receiver, target } = await pair();
     await sender.backplane.publish(target, { target: "m", arguments: ["first"] });
     await waitFor(() => receiver.recorder.values("r1").length === 1, "the first message");

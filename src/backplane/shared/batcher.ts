@@ -7,9 +7,8 @@
  */
 export class Batcher<T, R> {
   private queue: Pending<T, R>[] = [];
-  private running = false;
   private scheduled = false;
-  /** The statement in flight: settles once its calls have their results. */
+  /** The statement in flight (set while batches run): settles once its calls have their results. */
   private inFlight: Promise<void> | undefined;
 
   constructor(
@@ -38,7 +37,7 @@ export class Batcher<T, R> {
   }
 
   private schedule(): void {
-    if (this.scheduled || this.running) return;
+    if (this.scheduled || this.inFlight) return;
     this.scheduled = true;
     const flush = () => {
       this.scheduled = false;
@@ -49,13 +48,11 @@ export class Batcher<T, R> {
   }
 
   private async flush(): Promise<void> {
-    this.running = true;
     while (this.queue.length > 0) {
       this.inFlight = this.runBatch(this.take());
       await this.inFlight;
     }
     this.inFlight = undefined;
-    this.running = false;
   }
 
   private async runBatch(batch: Pending<T, R>[]): Promise<void> {
