@@ -96,11 +96,15 @@ export class SendWriter {
    */
   private async write(sends: Send[]): Promise<RemoteCount[]> {
     let timer: NodeJS.Timeout | undefined;
-    const deadlineError = new BackplaneUnavailableError(
-      `Redis did not accept the send within ${this.options.publishTimeoutMs} ms (it may still be delivered).`,
-    );
+    // Made only when the deadline passes: an error's stack trace costs more than the rest of a small batch.
+    let deadlineError: BackplaneUnavailableError | undefined;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(deadlineError), this.options.publishTimeoutMs);
+      timer = setTimeout(() => {
+        deadlineError = new BackplaneUnavailableError(
+          `Redis did not accept the send within ${this.options.publishTimeoutMs} ms (it may still be delivered).`,
+        );
+        reject(deadlineError);
+      }, this.options.publishTimeoutMs);
     });
     // A batch given up on may still be writing: this one starts after it, so no inbox gets them out of order.
     await this.abandoned;
@@ -108,7 +112,7 @@ export class SendWriter {
     try {
       return await Promise.race([writing, deadline]);
     } catch (err) {
-      if (err === deadlineError) this.abandoned = writing.catch(() => undefined);
+      if (deadlineError !== undefined && err === deadlineError) this.abandoned = writing.catch(() => undefined);
       this.log.batchFailed(sends.length, err);
       if (err instanceof BackplaneUnavailableError) throw err;
       throw new BackplaneUnavailableError(
