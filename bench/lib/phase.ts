@@ -15,8 +15,10 @@ export interface PhaseResult {
   delivered: number;
   reordered: number;
   closed: number;
-  /** Stateful clients whose resume was refused or failed (they started anew). */
+  /** Stateful clients whose resume the server refused (they started anew). */
   resumesRefused: number;
+  /** Stateful clients whose resume attempt was itself cut (they started anew). */
+  resumesCut: number;
   latency: Histogram;
   /** Seconds from the first delivery to the last (the slowest load process). */
   deliverySeconds: number;
@@ -135,6 +137,7 @@ export async function runPhase(options: {
     reordered: collected.reduce((sum, c) => sum + c.reordered, 0),
     closed: collected.reduce((sum, c) => sum + c.closed, 0),
     resumesRefused: collected.reduce((sum, c) => sum + c.resumesRefused, 0),
+    resumesCut: collected.reduce((sum, c) => sum + c.resumesCut, 0),
     latency: Histogram.from(collected.map((c) => c.latency)),
     deliverySeconds: Math.max(...collected.map((c) => (c.lastAt - c.firstAt) / 1000)),
     perSeq,

@@ -19,8 +19,12 @@ export interface ClientHandlers {
   closed(): void;
   /** A reconnecting client is connected again (and when it first connected). */
   connected?(): void;
-  /** A stateful client's resume was refused or failed: it starts anew, and what the server kept is lost. */
-  resumeRefused?(): void;
+  /**
+   * A stateful client's one resume attempt failed, so it starts anew and what the server kept is lost:
+   * `refused` when the server answered it with an error status, false when the attempt's own socket broke
+   * (the jitter cut it too).
+   */
+  resumeFailed?(refused: boolean): void;
 }
 
 export interface LoadClient {
@@ -471,9 +475,10 @@ async function reconnecting(
     if (mode.stateful) {
       try {
         return await connect(true);
-      } catch {
-        // refused: start anew, as the official client does
-        options.handlers.resumeRefused?.();
+      } catch (err) {
+        // One attempt, then start anew, as the official client does. ws names a refusal's status.
+        const refused = err instanceof Error && err.message.startsWith("Unexpected server response");
+        options.handlers.resumeFailed?.(refused);
         nextId = 1;
         latestId = ackedId = 0;
         awaitingSequence = false;

@@ -51,8 +51,10 @@ export interface Collected {
   reordered: number;
   /** Connections that ended on the server's side since they opened. */
   closed: number;
-  /** Stateful clients whose resume was refused or failed, so they started anew. */
+  /** Stateful clients whose resume the server refused, so they started anew. */
   resumesRefused: number;
+  /** Stateful clients whose resume attempt was itself cut off, so they started anew. */
+  resumesCut: number;
   latency: HistogramData;
   /** Fan-out: [seq, deliveries, slowest latency µs] per message. */
   perSeq: [number, number, number][];
@@ -88,6 +90,7 @@ let delivered = 0;
 let reordered = 0;
 let closed = 0;
 let resumesRefused = 0;
+let resumesCut = 0;
 let latency = new Histogram();
 let firstAt = 0;
 let lastAt = 0;
@@ -142,8 +145,9 @@ function handlersFor(user = -1): ClientHandlers {
       online--;
       if (gaps) gaps.push((gap = [user, nowMicros(), 0]));
     },
-    resumeRefused: () => {
-      resumesRefused++;
+    resumeFailed: (refused) => {
+      if (refused) resumesRefused++;
+      else resumesCut++;
     },
     connected: () => {
       online++;
@@ -263,7 +267,7 @@ async function handle(request: WorkerRequest): Promise<object> {
       return {};
     case "phase":
       phase = request.phase;
-      delivered = reordered = firstAt = lastAt = duplicates = resumesRefused = 0;
+      delivered = reordered = firstAt = lastAt = duplicates = resumesRefused = resumesCut = 0;
       latency = new Histogram();
       perSeq = request.perSeq ? new Map() : undefined;
       received = request.seqs ? new Set() : undefined;
@@ -294,6 +298,7 @@ async function handle(request: WorkerRequest): Promise<object> {
         reordered,
         closed,
         resumesRefused,
+        resumesCut,
         latency: latencyData,
         perSeq: seqs,
         firstAt,

@@ -206,7 +206,7 @@ async function jitter(bench: Bench, nodes: ServerHandle[], worker: WorkerHandle)
       const delivered = counts.confirmed > 0 ? (counts.confirmed - counts.lost.length) / counts.confirmed : 1;
       const unexplained = counts.lost.length - counts.lostWhileDisconnected - counts.lostInFlight;
       const details = [
-        `${mode} receivers (${clients}), ${cuts} cuts${mode === "stateful" ? ` (${result.resumesRefused} resumes refused or failed: those clients started anew)` : ""}: sent ${counts.sent}, confirmed ${counts.confirmed}, "no connection" ${counts.zero}, failed ${counts.failed}`,
+        `${mode} receivers (${clients}), ${cuts} cuts${mode === "stateful" ? ` (resumes refused by the server ${result.resumesRefused}, resume attempts cut themselves ${result.resumesCut}: those clients started anew)` : ""}: sent ${counts.sent}, confirmed ${counts.confirmed}, "no connection" ${counts.zero}, failed ${counts.failed}`,
         `delivered ${counts.delivered} (${(delivered * 100).toFixed(2)}% of confirmed), confirmed but lost ${counts.lost.length} (${counts.lostWhileDisconnected} sent while the receiver knew it was cut off, ${counts.lostInFlight} on the wire at the cut, ${unexplained} otherwise), duplicated ${counts.duplicates}`,
         `p99 ${ms(summarize(result.latency).p99)} ms`,
         result.backplane ? `${result.backplane.movesIn} connections moved between nodes` : "",
