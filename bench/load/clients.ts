@@ -426,6 +426,9 @@ async function reconnecting(
       const negotiateUrl = `${base.url}/hub/negotiate?negotiateVersion=1&${query}${stateful}`;
       token = (await negotiate(negotiateUrl, own)).connectionToken;
     }
+    // Closed while it was negotiating: a socket opened now would outlive close() and go on receiving
+    // (and resuming) under this user while the next phase's client does too.
+    if (closedByUs) throw new Error("closed");
     const url = `${base.url.replace(/^http/, "ws")}/hub?${query}&id=${encodeURIComponent(token)}`;
     await new Promise<void>((resolve, reject) => {
       const ws = new WebSocket(url, { perMessageDeflate: false, localAddress: options.localAddress });

@@ -125,6 +125,31 @@ describe("the commit-ordered cursor", () => {
     expect(reader.recorder.values("r1")).toEqual(["held-0", "held-1", ...sends.map((_, i) => `w-${i}`)]);
   });
 
+  it("a connection registered while a send waits for the counter row gets only what was resolved with it", async () => {
+    const reader = await node();
+    const writer = await node();
+    await reader.backplane.addConnection({ connectionId: "old", hub: HUB, userId: "ann" });
+    const held = await rawClient();
+    await held.query("BEGIN");
+    await held.query(`SELECT 1 FROM ${cluster.names.logHead} WHERE id = 1 FOR UPDATE`);
+    const users = { kind: "users" as const, hub: HUB, userIds: ["ann"] };
+    // The send's statement takes its snapshot, finds ann's one connection, then waits for the counter row.
+    const before = writer.backplane.publish(users, { target: "m", arguments: ["before"] });
+    await waitUntilBlocked(writer.backplane);
+    // Ann connects again on the reader's node meanwhile (a second tab, a reconnecting client): the row
+    // will be numbered after this registration, yet it was resolved without it.
+    await reader.backplane.addConnection({ connectionId: "new", hub: HUB, userId: "ann" });
+    await held.query("COMMIT");
+    expect((await before).connections).toBe(1);
+    const after = await writer.backplane.publish(users, { target: "m", arguments: ["after"] });
+    expect(after.connections).toBe(2);
+    await waitFor(() => reader.recorder.values("new").length >= 1, "the send after the registration");
+    await waitFor(() => reader.recorder.values("old").length >= 2, "both sends on the old connection");
+    // Exactly the sends that counted it: the one resolved without it must not reach it.
+    expect(reader.recorder.values("new")).toEqual(["after"]);
+    expect(reader.recorder.values("old")).toEqual(["before", "after"]);
+  });
+
   it("concurrent writers on three nodes: a sequence-checked reader sees every row once, in commit order", async () => {
     const nodes = [await node(), await node(), await node()];
     for (const [i, n] of nodes.entries()) {

@@ -6,6 +6,7 @@ import type { Log } from "./postgres.log.js";
 import { decodeEnvelope, EnvelopeType, type ControlEnvelope } from "./protocol.js";
 import type { Sql } from "./sql.js";
 import type { Notice } from "./wakeup.js";
+import { WriterSnapshot } from "./writer-snapshot.js";
 import { contextOf, inSpanSync, SpanKind, TraceAttributes } from "../../tracing.js";
 
 /** What the reader tells its node, and asks of it. */
@@ -162,7 +163,12 @@ export class LogReader {
     if (notice.rows !== undefined) {
       const mine = notice.rows
         .filter((row) => row.seq > this.cursor && row.nodeIds.includes(this.nodeId))
-        .map(({ seq, hub, payloadBase64 }) => ({ seq, hub, payload: Buffer.from(payloadBase64, "base64") }));
+        .map(({ seq, hub, payloadBase64, snapshot }) => ({
+          seq,
+          hub,
+          payload: Buffer.from(payloadBase64, "base64"),
+          snapshot,
+        }));
       this.applyRows(mine);
       this.sql.stats.messagesFromNotices += mine.length;
     } else if (notice.nodes === null || notice.nodes.includes(this.nodeId)) {
@@ -238,11 +244,18 @@ export class LogReader {
       return false;
     }
     const notReady = this.notReady;
-    const ids = this.index.resolve(row.seq, row.hub, envelope.target, notReady);
+    let writer;
+    try {
+      writer = WriterSnapshot.parse(row.snapshot);
+    } catch (err) {
+      this.log.rowUndecodable(row.seq, err);
+      return false;
+    }
+    const ids = this.index.resolve(row.seq, row.hub, envelope.target, notReady, writer);
     if (notReady.length > 0) {
       // Registering or moving in: the row is kept on them until they know whether it is theirs.
       for (const connection of notReady)
-        this.index.park(connection, { seq: row.seq, message: envelope.message });
+        this.index.park(connection, { seq: row.seq, message: envelope.message, writer });
       notReady.length = 0;
     }
     if (ids.length === 0) return false;

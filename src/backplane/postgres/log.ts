@@ -153,15 +153,16 @@ export function logRowsCtes(
     ? ` + CASE WHEN head.last_move_seq > (SELECT last_seq FROM ${n.logHead} WHERE id = 1)
                THEN ${n.movedAfterSnapshot}() ELSE 0 END`
     : "";
+  // The statement's snapshot goes on its rows (writer-snapshot.ts): taken once, with the counter row.
   return `head AS (
   UPDATE ${n.logHead} SET last_seq = last_seq + ${count}${setMove}
   WHERE id = 1 AND EXISTS (SELECT 1 FROM ${rows})
-  RETURNING last_seq, last_move_seq
+  RETURNING last_seq, last_move_seq, pg_current_snapshot()::text AS snapshot
 ), written AS (
-  INSERT INTO ${n.messages} (seq, hub, node_ids, payload)
-  SELECT head.last_seq - ${count} + r.rn${moveCheck}, r.hub, r.node_ids, r.payload
+  INSERT INTO ${n.messages} (seq, hub, node_ids, payload, snapshot)
+  SELECT head.last_seq - ${count} + r.rn${moveCheck}, r.hub, r.node_ids, r.payload, head.snapshot
   FROM ${rows} r CROSS JOIN head
-  RETURNING seq, hub, node_ids, payload
+  RETURNING seq, hub, node_ids, payload, snapshot
 ), ${wakeupCtes("written", channel)}`;
 }
 
@@ -247,6 +248,8 @@ export interface LogRow {
   seq: number;
   hub: string;
   payload: Buffer;
+  /** Its writer's snapshot (writer-snapshot.ts); null on rows written before migration 12. */
+  snapshot: string | null;
 }
 
 /**
@@ -260,11 +263,17 @@ export async function readSince(
   cursor: number,
   limit: number,
 ): Promise<{ head: number; rows: LogRow[] }> {
-  const result = await query<{ head: string; seq: string | null; hub: string; payload: Buffer }>(
-    `SELECT h.last_seq AS head, m.seq, m.hub, m.payload
+  const result = await query<{
+    head: string;
+    seq: string | null;
+    hub: string;
+    payload: Buffer;
+    snapshot: string | null;
+  }>(
+    `SELECT h.last_seq AS head, m.seq, m.hub, m.payload, m.snapshot
      FROM ${names.logHead} h
      LEFT JOIN LATERAL (
-       SELECT seq, hub, payload FROM ${names.messages}
+       SELECT seq, hub, payload, snapshot FROM ${names.messages}
        WHERE seq > $1 AND seq <= h.last_seq AND $2::uuid = ANY (node_ids)
        ORDER BY seq LIMIT $3
      ) m ON true
@@ -277,7 +286,9 @@ export async function readSince(
   if (!first) throw new Error(`The log head row is missing from ${names.logHead}.`);
   const rows: LogRow[] = [];
   for (const row of result.rows) {
-    if (row.seq !== null) rows.push({ seq: Number(row.seq), hub: row.hub, payload: row.payload });
+    if (row.seq !== null) {
+      rows.push({ seq: Number(row.seq), hub: row.hub, payload: row.payload, snapshot: row.snapshot });
+    }
   }
   return { head: Number(first.head), rows };
 }

@@ -1,7 +1,11 @@
 import pg from "pg";
 import { SchemaNames } from "./names.js";
 import { presenceViewStatements } from "./presence.js";
-import { sqlPublishingRelayStatements, sqlPublishingStatements } from "./sql-publishing.js";
+import {
+  flushStagedFunction,
+  sqlPublishingRelayStatements,
+  sqlPublishingStatements,
+} from "./sql-publishing.js";
 
 /** One step of the schema's history. Steps are append-only: never edit a released one, add the next. */
 export interface Migration {
@@ -184,6 +188,17 @@ export const migrations: readonly Migration[] = [
     statements: (n) => [
       // How far behind the log's head the node was when it last heartbeated (the head of then, not of now).
       `ALTER TABLE ${n.nodes} ADD COLUMN log_lag bigint`,
+    ],
+  },
+  {
+    version: 12,
+    name: "writer snapshots on log rows",
+    statements: (n) => [
+      // Each row keeps the snapshot its writer resolved its recipients with (writer-snapshot.ts), so a
+      // connection registered while the row waited for the counter row is not sent what it was not counted for.
+      `ALTER TABLE ${n.messages} ADD COLUMN snapshot text`,
+      // The sends from SQL write it too (their function text comes from log.ts).
+      flushStagedFunction(n, "replace"),
     ],
   },
 ];

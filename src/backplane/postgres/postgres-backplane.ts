@@ -132,7 +132,7 @@ export class PostgresBackplane
    */
   private draining = false;
   /** Registrations in flight (drain() waits for them). */
-  private readonly registering = new Set<Promise<number>>();
+  private readonly registering = new Set<Promise<unknown>>();
   /** drain() calls waiting for their marker, by its seq. */
   private readonly drainWaiters = new Map<number, () => void>();
   /** The URL this node advertised (see advertiseUrl). */
@@ -148,7 +148,7 @@ export class PostgresBackplane
   /** Moves sends from SQL left in the outbox to the log (sql-publishing.ts). */
   private readonly outbox: OutboxRelay;
   /** Connections registered, and removed, together while a statement is in flight: one commit per burst. */
-  private readonly registrations: Batcher<registry.NewConnection, number>;
+  private readonly registrations: Batcher<registry.NewConnection, registry.Registered>;
   private readonly removals: Batcher<{ hub: string; connectionId: string }, void>;
   /** Group changes of any node's connections, batched, in force when they resolve (group-changes.ts). */
   private readonly groupChanges: GroupChanges;
@@ -207,7 +207,7 @@ export class PostgresBackplane
     );
     const query = this.sql.query;
     const connectionKey = (c: { hub: string; connectionId: string }) => `${c.hub}\n${c.connectionId}`;
-    this.registrations = new Batcher<registry.NewConnection, number>(
+    this.registrations = new Batcher<registry.NewConnection, registry.Registered>(
       (connections) => registry.insertConnections(query, this.names, this.nodeId, connections),
       connectionKey,
       REGISTRY_BATCH,
@@ -417,8 +417,8 @@ export class PostgresBackplane
     try {
       const registering = this.registrations.submit({ hub, connectionId, userId, resumable });
       this.registering.add(registering);
-      const head = await registering.finally(() => this.registering.delete(registering));
-      this.deliverParked(local, this.index.markReady(local, head));
+      const { head, transaction } = await registering.finally(() => this.registering.delete(registering));
+      this.deliverParked(local, this.index.markReady(local, head, transaction));
     } catch (err) {
       if (this.index.get(hub, connectionId) === local) this.index.remove(hub, connectionId);
       // The insert may have committed before the connection failed: make sure no row outlives it.

@@ -17,18 +17,29 @@ export interface NewConnection {
   resumable: boolean;
 }
 
+/** Where a registration stands in the log: see {@link insertConnections}. */
+export interface Registered {
+  /** Rows up to this seq were committed before the connection existed and must not reach it. */
+  head: number;
+  /**
+   * The registering transaction (xid8): a later row reaches the connection only if its writer's snapshot
+   * saw it commit (writer-snapshot.ts).
+   */
+  transaction: number;
+}
+
 /**
  * Records connections of this node (one statement, one transaction) and returns, for each, the log head
- * as of the same snapshot (rows up to it were committed before the connection existed and must not reach
- * it), or ConnectionTakenError when its id is live on another node. Each (hub, id) at most once per call.
+ * as of the same snapshot and the transaction that registered it, or ConnectionTakenError when its id is
+ * live on another node. Each (hub, id) at most once per call.
  */
 export async function insertConnections(
   query: Query,
   n: SchemaNames,
   nodeId: string,
   connections: readonly NewConnection[],
-): Promise<(number | ConnectionTakenError)[]> {
-  const result = await query<{ hub: string; connection_id: string; head: string }>(
+): Promise<(Registered | ConnectionTakenError)[]> {
+  const result = await query<{ hub: string; connection_id: string; head: string; xid: string }>(
     `WITH added AS (
        INSERT INTO ${n.connections} (hub, connection_id, user_id, node_id, resumable)
        SELECT c.hub, c.id, c.user_id, $4, c.resumable
@@ -40,7 +51,8 @@ export async function insertConnections(
          WHERE ${n.connections}.node_id = EXCLUDED.node_id
        RETURNING hub, connection_id
      )
-     SELECT a.hub, a.connection_id, h.last_seq AS head FROM ${n.logHead} h, added a WHERE h.id = 1`,
+     SELECT a.hub, a.connection_id, h.last_seq AS head, pg_current_xact_id()::text AS xid
+     FROM ${n.logHead} h, added a WHERE h.id = 1`,
     [
       connections.map((c) => c.hub),
       connections.map((c) => c.connectionId),
@@ -50,9 +62,14 @@ export async function insertConnections(
     ],
     `${n.statementPrefix}add_connections`,
   );
-  const heads = new Map(result.rows.map((row) => [`${row.hub}\n${row.connection_id}`, Number(row.head)]));
+  const registered = new Map(
+    result.rows.map((row) => [
+      `${row.hub}\n${row.connection_id}`,
+      { head: Number(row.head), transaction: Number(row.xid) },
+    ]),
+  );
   return connections.map(
-    (c) => heads.get(`${c.hub}\n${c.connectionId}`) ?? new ConnectionTakenError(c.connectionId),
+    (c) => registered.get(`${c.hub}\n${c.connectionId}`) ?? new ConnectionTakenError(c.connectionId),
   );
 }
 

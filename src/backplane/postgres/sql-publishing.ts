@@ -329,13 +329,12 @@ function sendFunctions(n: SchemaNames, mode: FrozenSnapshots): string[] {
 }
 
 /**
- * Migration 10: sends from REPEATABLE READ and SERIALIZABLE transactions too. Their snapshot is frozen, so
- * they cannot take the counter row at COMMIT; their staged rows commit in the outbox instead, with a
- * wake-up, and a node relays them to the log ({@link relayOutbox}), in the order they were staged.
+ * The commit-time flush as a function of its own (migration 10), made again when the log's rows change
+ * (migration 12: the writer's snapshot), as its statement comes from log.ts.
  */
-export function sqlPublishingRelayStatements(n: SchemaNames): string[] {
-  return [
-    `CREATE FUNCTION ${n.fn("flush_staged")}() RETURNS bigint LANGUAGE plpgsql ${SAFE} AS $$
+export function flushStagedFunction(n: SchemaNames, how: "create" | "replace"): string {
+  return `${how === "create" ? "CREATE" : "CREATE OR REPLACE"} FUNCTION ${n.fn("flush_staged")}()
+     RETURNS bigint LANGUAGE plpgsql ${SAFE} AS $$
      DECLARE
        touched bigint;
      BEGIN
@@ -343,7 +342,17 @@ export function sqlPublishingRelayStatements(n: SchemaNames): string[] {
        PERFORM 1 FROM ${n.logHead} WHERE id = 1 FOR UPDATE;
        ${flushSql(n)};
        RETURN touched;
-     END $$`,
+     END $$`;
+}
+
+/**
+ * Migration 10: sends from REPEATABLE READ and SERIALIZABLE transactions too. Their snapshot is frozen, so
+ * they cannot take the counter row at COMMIT; their staged rows commit in the outbox instead, with a
+ * wake-up, and a node relays them to the log ({@link relayOutbox}), in the order they were staged.
+ */
+export function sqlPublishingRelayStatements(n: SchemaNames): string[] {
+  return [
+    flushStagedFunction(n, "create"),
     `CREATE OR REPLACE FUNCTION ${n.fn("flush_outbox")}() RETURNS trigger LANGUAGE plpgsql ${SAFE} AS $$
      BEGIN
        -- Every staged row queues a firing: the first flushes the transaction's rows, the rest find them gone.

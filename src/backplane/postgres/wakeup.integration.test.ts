@@ -157,8 +157,12 @@ describe("wake-ups that carry their rows", () => {
 });
 
 describe("parseNotice", () => {
-  it("reads a notice with and without rows", () => {
-    const rows = [[7, "/chat", ["n1"], Buffer.from([1, 2]).toString("base64")]];
+  it("reads a notice with and without rows, with or without the writer's snapshot", () => {
+    const payloadBase64 = Buffer.from([1, 2]).toString("base64");
+    const rows = [
+      [7, "/chat", ["n1"], payloadBase64, "740:745:741,743"],
+      [8, "/chat", ["n1"], payloadBase64], // from a writer before migration 12
+    ];
     expect(parseNotice(JSON.stringify({ first: 7, last: 7, nodes: ["n1"] }))).toEqual({
       first: 7,
       last: 7,
@@ -169,7 +173,8 @@ describe("parseNotice", () => {
       last: 7,
       nodes: null,
       rows: [
-        { seq: 7, hub: "/chat", nodeIds: ["n1"], payloadBase64: Buffer.from([1, 2]).toString("base64") },
+        { seq: 7, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot: "740:745:741,743" },
+        { seq: 8, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot: null },
       ],
     });
   });
@@ -183,6 +188,7 @@ describe("parseNotice", () => {
       JSON.stringify({ first: "7", last: 7, nodes: [] }),
       JSON.stringify({ first: 7, last: 7, nodes: "n1" }),
       JSON.stringify({ first: 7, last: 7, nodes: [], rows: [[7, "/chat", ["n1"], 5]] }),
+      JSON.stringify({ first: 7, last: 7, nodes: [], rows: [[7, "/chat", ["n1"], "AQI=", 740]] }),
       JSON.stringify({ first: 7, last: 7, nodes: [], rows: {} }),
     ]) {
       expect(parseNotice(payload), payload).toBeUndefined();

@@ -112,7 +112,8 @@ export class SendWriter {
     try {
       return await Promise.race([writing, deadline]);
     } catch (err) {
-      if (deadlineError !== undefined && err === deadlineError) this.abandoned = writing.catch(() => undefined);
+      if (deadlineError !== undefined && err === deadlineError)
+        this.abandoned = writing.catch(() => undefined);
       this.log.batchFailed(sends.length, err);
       if (err instanceof BackplaneUnavailableError) throw err;
       throw new BackplaneUnavailableError(

@@ -27,6 +27,22 @@ describe("LocalIndex", () => {
     expect(index.size).toBe(0);
   });
 
+  it("gives a row only to the connections whose registration its writer had seen, parked ones too", () => {
+    const index = new LocalIndex();
+    const sawUpTo = (registration: number) => ({ saw: (r: number) => r <= registration });
+    index.markReady(index.add(HUB, "old", "ann"), 0, 10);
+    index.markReady(index.add(HUB, "new", "ann"), 5, 20);
+    // Numbered after both registrations (seq 6), but resolved before the second committed.
+    expect(index.resolve(6, HUB, users("ann"), undefined, sawUpTo(15))).toEqual(["old"]);
+    expect(index.resolve(6, HUB, users("ann"), undefined, sawUpTo(20)).sort()).toEqual(["new", "old"]);
+    expect(index.resolve(6, HUB, users("ann")).sort()).toEqual(["new", "old"]); // a writer that does not tell
+    const pending = index.add(HUB, "late", "ann");
+    const message = { target: "m", arguments: [] };
+    index.park(pending, { seq: 7, message, writer: sawUpTo(25) });
+    index.park(pending, { seq: 8, message, writer: sawUpTo(40) });
+    expect(index.markReady(pending, 6, 30).map((row) => row.seq)).toEqual([8]);
+  });
+
   it("adding a connection again under the same user keeps one entry for it", () => {
     const index = new LocalIndex();
     addRegistered(index, "a", "ann");

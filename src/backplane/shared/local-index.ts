@@ -16,6 +16,15 @@ import { indexAdd, indexRemove, type NameIndex } from "./name-index.js";
  */
 export type LocalState = "registering" | "ready" | "moving-in" | "leaving";
 
+/**
+ * Which registrations the writer of a log row had seen when it chose the row's recipients (PostgreSQL: the
+ * snapshot of its statement). A row numbered after a connection's registration may still have been
+ * resolved before it committed: delivered to that connection, it would reach one the sender never counted.
+ */
+export interface WriterView {
+  saw(registration: number): boolean;
+}
+
 /** A connection of this node, as the reader needs it. */
 export interface LocalConnection {
   readonly connectionId: string;
@@ -29,6 +38,11 @@ export interface LocalConnection {
    * it. Infinity while it is registering or moving in: rows read meanwhile are parked on it.
    */
   sinceSeq: number;
+  /**
+   * What identifies its registration to a {@link WriterView} (PostgreSQL: the registering transaction),
+   * when the backplane tells: rows whose writer had not seen it are not delivered to it.
+   */
+  registration: number | undefined;
   readonly groups: ReadonlySet<string>;
   /**
    * Per group, the seq of the newest change applied. A change is applied twice (at once by the node that
@@ -42,6 +56,8 @@ export interface LocalConnection {
 export interface ParkedRow {
   seq: number;
   message: BackplaneMessage;
+  /** What the row's writer had seen, when the backplane tells. */
+  writer?: WriterView;
 }
 
 /** The index's own view of a connection: its groups are written here only. */
@@ -108,6 +124,7 @@ export class LocalIndex {
       resumable,
       state,
       sinceSeq: Infinity,
+      registration: undefined,
       groups,
       groupSeqs,
       parked: undefined,
@@ -176,15 +193,17 @@ export class LocalIndex {
 
   /**
    * The connection's registration (or move) is in force from `sinceSeq` on: it is `ready`, and the rows
-   * parked on it that are its own (after `sinceSeq`) are returned, oldest first, for delivery now.
+   * parked on it that are its own (after `sinceSeq`, by writers that saw `registration`) are returned,
+   * oldest first, for delivery now.
    */
-  markReady(connection: LocalConnection, sinceSeq: number): ParkedRow[] {
+  markReady(connection: LocalConnection, sinceSeq: number, registration?: number): ParkedRow[] {
     const indexed = connection as IndexedConnection;
     indexed.state = "ready";
     indexed.sinceSeq = sinceSeq;
+    indexed.registration = registration;
     const parked = indexed.parked ?? [];
     indexed.parked = undefined;
-    return parked.filter((row) => row.seq > sinceSeq);
+    return parked.filter((row) => row.seq > sinceSeq && sawRegistration(row.writer, registration));
   }
 
   /** Keeps a row read for a connection that does not know yet from which seq on rows are its own. */
@@ -207,12 +226,19 @@ export class LocalIndex {
   }
 
   /**
-   * The local connections a row with this seq and target is for, each once. Connections that do not know
-   * yet from which seq on rows are theirs (registering, moving in) are put in `pending` instead, when
-   * given, for the caller to park the row on them.
+   * The local connections a row with this seq and target is for, each once: those registered before the
+   * row's seq whose registration its writer had seen (`writer`, when the backplane tells). Connections that
+   * do not know yet from which seq on rows are theirs (registering, moving in) are put in `pending`
+   * instead, when given, for the caller to park the row on them.
    */
-  resolve(seq: number, hub: string, target: DecodedTarget, pending?: LocalConnection[]): string[] {
-    return this.collect(hub, target, seq, pending);
+  resolve(
+    seq: number,
+    hub: string,
+    target: DecodedTarget,
+    pending?: LocalConnection[],
+    writer?: WriterView,
+  ): string[] {
+    return this.collect(hub, target, seq, pending, writer);
   }
 
   /**
@@ -223,7 +249,13 @@ export class LocalIndex {
     return this.collect(hub, target, SEND, movingIn);
   }
 
-  private collect(hub: string, target: DecodedTarget, seq: number, aside?: (LocalConnection | string)[]) {
+  private collect(
+    hub: string,
+    target: DecodedTarget,
+    seq: number,
+    aside?: (LocalConnection | string)[],
+    writer?: WriterView,
+  ) {
     const connections = this.byHub.get(hub);
     if (!connections) return [];
     // No closure per call: this runs for every message a node sends or reads.
@@ -233,6 +265,7 @@ export class LocalIndex {
       excluded: target.excluded.length > 0 ? new Set(target.excluded) : undefined,
       ids: new Set<string>(),
       aside,
+      writer,
     };
     switch (target.kind) {
       case TargetKind.all:
@@ -291,6 +324,8 @@ interface Found {
   ids: Set<string>;
   /** Reading: connections to park the row on. Sending: ids of connections moving in. */
   aside: (LocalConnection | string)[] | undefined;
+  /** Reading: what the row's writer had seen, when the backplane tells. */
+  writer: WriterView | undefined;
 }
 
 /** Adds `id` when it is here, the row or send is its own, and it is not excluded. */
@@ -305,10 +340,15 @@ function consider(found: Found, id: string): void {
     }
     return;
   }
-  if (connection.sinceSeq < found.seq) found.ids.add(id);
-  else if (connection.sinceSeq === Infinity && found.aside && !found.aside.includes(connection)) {
+  if (connection.sinceSeq < found.seq) {
+    if (sawRegistration(found.writer, connection.registration)) found.ids.add(id);
+  } else if (connection.sinceSeq === Infinity && found.aside && !found.aside.includes(connection)) {
     found.aside.push(connection);
   }
+}
+
+function sawRegistration(writer: WriterView | undefined, registration: number | undefined): boolean {
+  return writer === undefined || registration === undefined || writer.saw(registration);
 }
 
 function addUserConnection(index: UserIndex, hub: string, userId: string, connectionId: string): void {
