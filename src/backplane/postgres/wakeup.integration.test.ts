@@ -160,23 +160,28 @@ describe("parseNotice", () => {
   it("reads a notice with and without rows, with or without the writer's snapshot", () => {
     const payloadBase64 = Buffer.from([1, 2]).toString("base64");
     const rows = [
-      [7, "/chat", ["n1"], payloadBase64, "740:745:741,743"],
-      [8, "/chat", ["n1"], payloadBase64], // from a writer before migration 12
+      [7, "/chat", ["n1"], payloadBase64],
+      [8, "/chat", ["n1"], payloadBase64],
     ];
     expect(parseNotice(JSON.stringify({ first: 7, last: 7, nodes: ["n1"] }))).toEqual({
       first: 7,
       last: 7,
       nodes: ["n1"],
     });
-    expect(parseNotice(JSON.stringify({ first: 7, last: 7, nodes: null, rows }))).toEqual({
+    const snapshot = "740:745:741,743";
+    expect(parseNotice(JSON.stringify({ first: 7, last: 8, nodes: null, rows, snapshot }))).toEqual({
       first: 7,
-      last: 7,
+      last: 8,
       nodes: null,
       rows: [
-        { seq: 7, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot: "740:745:741,743" },
-        { seq: 8, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot: null },
+        { seq: 7, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot },
+        { seq: 8, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot },
       ],
     });
+    // From a writer before migration 12.
+    expect(parseNotice(JSON.stringify({ first: 7, last: 8, nodes: null, rows }))?.rows?.[0]?.snapshot).toBe(
+      null,
+    );
   });
 
   it("returns undefined for anything else, so the reader falls back to reading the log", () => {
@@ -188,7 +193,7 @@ describe("parseNotice", () => {
       JSON.stringify({ first: "7", last: 7, nodes: [] }),
       JSON.stringify({ first: 7, last: 7, nodes: "n1" }),
       JSON.stringify({ first: 7, last: 7, nodes: [], rows: [[7, "/chat", ["n1"], 5]] }),
-      JSON.stringify({ first: 7, last: 7, nodes: [], rows: [[7, "/chat", ["n1"], "AQI=", 740]] }),
+      JSON.stringify({ first: 7, last: 7, nodes: [], rows: [[7, "/chat", ["n1"], "AQI="]], snapshot: 740 }),
       JSON.stringify({ first: 7, last: 7, nodes: [], rows: {} }),
     ]) {
       expect(parseNotice(payload), payload).toBeUndefined();

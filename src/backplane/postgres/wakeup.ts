@@ -57,7 +57,7 @@ export interface NoticeRow {
   hub: string;
   nodeIds: string[];
   payloadBase64: string;
-  /** Its writer's snapshot (writer-snapshot.ts); null when the writer predates migration 12. */
+  /** Its writer's snapshot (writer-snapshot.ts), the notice's; null when the writer predates migration 12. */
   snapshot: string | null;
 }
 
@@ -73,7 +73,7 @@ export interface Notice {
 
 /**
  * The CTEs that send the wake-ups of a log-writing statement. `written` names a CTE with the rows the
- * statement inserted (`seq, hub, node_ids, payload, snapshot`); `channel` is the parameter holding the shared
+ * statement inserted (`seq, hub, node_ids, payload`, and the `snapshot` they share); `channel` is the parameter holding the shared
  * channel's name. The statement must select `(SELECT count(*) FROM wake)` (the notifications sent):
  * PostgreSQL skips a CTE nobody reads. The rows go into the notice only when they fit; the size is checked
  * on the finished text, because NOTIFY's limit failing would roll back the whole write. Each node woken gets
@@ -89,8 +89,9 @@ export function wakeupCtes(written: string, channel: string): string {
            'nodes', CASE WHEN w.n > ${MAX_NAMED_NODES} THEN NULL ELSE w.ids END)::text AS plain,
          CASE WHEN r.bytes <= ${MAX_CARRIED_PAYLOAD_BYTES} THEN json_build_object('first', r.first, 'last', r.last,
            'nodes', CASE WHEN w.n > ${MAX_NAMED_NODES} THEN NULL ELSE w.ids END,
-           'rows', (SELECT json_agg(json_build_array(seq, hub, node_ids, encode(payload, 'base64'), snapshot) ORDER BY seq)
-                    FROM ${written}))::text END AS with_rows
+           'rows', (SELECT json_agg(json_build_array(seq, hub, node_ids, encode(payload, 'base64')) ORDER BY seq)
+                    FROM ${written}),
+           'snapshot', (SELECT snapshot FROM ${written} LIMIT 1))::text END AS with_rows
   FROM wake_range r, wake_nodes w
   WHERE r.first IS NOT NULL
 ), wake AS (
@@ -117,19 +118,20 @@ export function parseNotice(payload: string): Notice | undefined {
   } catch {
     return undefined;
   }
-  const { first, last, nodes, rows } = value as Record<string, unknown>;
+  const { first, last, nodes, rows, snapshot } = value as Record<string, unknown>;
   if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) return undefined;
   if (nodes !== null && !isStrings(nodes)) return undefined;
   const notice: Notice = { first: first as number, last: last as number, nodes };
   if (rows === undefined || rows === null) return notice;
   if (!Array.isArray(rows)) return undefined;
+  // The statement's snapshot, shared by its rows; absent from a writer before migration 12.
+  if (snapshot !== undefined && snapshot !== null && typeof snapshot !== "string") return undefined;
   notice.rows = [];
   for (const row of rows as unknown[]) {
     if (!Array.isArray(row)) return undefined;
-    const [seq, hub, nodeIds, payload, snapshot] = row as unknown[];
+    const [seq, hub, nodeIds, payload] = row as unknown[];
     if (!Number.isSafeInteger(seq) || typeof hub !== "string" || !isStrings(nodeIds)) return undefined;
     if (typeof payload !== "string") return undefined;
-    if (snapshot !== undefined && snapshot !== null && typeof snapshot !== "string") return undefined;
     notice.rows.push({
       seq: seq as number,
       hub,
