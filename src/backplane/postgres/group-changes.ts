@@ -68,8 +68,10 @@ export class GroupChanges {
       const outcome = outcomes[i];
       if (outcome?.owner !== this.nodeId) return;
       // A row for this node was numbered in the same statement: read back later, it is then not newer.
-      if (outcome.logged) this.index.applyGroupChange(c.hub, c.connectionId, c.group, c.add, outcome.seq);
-      else this.index.applyOwnGroupChange(c.hub, c.connectionId, c.group, c.add, outcome.seq);
+      const { seq, transaction } = outcome;
+      if (outcome.logged)
+        this.index.applyGroupChange(c.hub, c.connectionId, c.group, c.add, seq, transaction);
+      else this.index.applyOwnGroupChange(c.hub, c.connectionId, c.group, c.add, seq, transaction);
     });
     return outcomes;
   }

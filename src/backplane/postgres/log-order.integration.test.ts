@@ -150,6 +150,58 @@ describe("the commit-ordered cursor", () => {
     expect(reader.recorder.values("old")).toEqual(["before", "after"]);
   });
 
+  it("a member who joined while a send waited for the counter row gets only what was resolved with it", async () => {
+    const reader = await node();
+    const writer = await node();
+    await reader.backplane.addConnection({ connectionId: "member", hub: HUB, userId: "" });
+    await reader.backplane.addConnection({ connectionId: "joiner", hub: HUB, userId: "" });
+    await reader.backplane.addToGroup(HUB, "member", "room");
+    const held = await rawClient();
+    await held.query("BEGIN");
+    // Shared: the joiner's own-node join holds the counter row shared too, and goes through.
+    await held.query(`SELECT 1 FROM ${cluster.names.logHead} WHERE id = 1 FOR SHARE`);
+    const room = { kind: "groups" as const, hub: HUB, groups: ["room"] };
+    const before = writer.backplane.publish(room, { target: "m", arguments: ["before"] });
+    await waitUntilBlocked(writer.backplane);
+    await reader.backplane.addToGroup(HUB, "joiner", "room");
+    await held.query("COMMIT");
+    expect((await before).connections).toBe(1);
+    const after = await writer.backplane.publish(room, { target: "m", arguments: ["after"] });
+    expect(after.connections).toBe(2);
+    await waitFor(() => reader.recorder.values("joiner").length >= 1, "the send after the join");
+    await waitFor(() => reader.recorder.values("member").length >= 2, "both sends to the member");
+    expect(reader.recorder.values("joiner")).toEqual(["after"]);
+    expect(reader.recorder.values("member")).toEqual(["before", "after"]);
+  });
+
+  it("a member added by another node while a send waited gets only what was resolved with it", async () => {
+    const reader = await node();
+    const writer = await node();
+    const adder = await node();
+    await reader.backplane.addConnection({ connectionId: "member", hub: HUB, userId: "" });
+    await reader.backplane.addConnection({ connectionId: "joiner", hub: HUB, userId: "" });
+    await reader.backplane.addToGroup(HUB, "member", "room");
+    const held = await rawClient();
+    await held.query("BEGIN");
+    await held.query(`SELECT 1 FROM ${cluster.names.logHead} WHERE id = 1 FOR UPDATE`);
+    // The join's statement queues for the counter row first, the send's second: the send resolves with a
+    // snapshot from before the join committed, and is numbered after it.
+    const joined = adder.backplane.addToGroup(HUB, "joiner", "room");
+    await waitUntilBlocked(adder.backplane);
+    const room = { kind: "groups" as const, hub: HUB, groups: ["room"] };
+    const before = writer.backplane.publish(room, { target: "m", arguments: ["before"] });
+    await waitUntilBlocked(writer.backplane);
+    await held.query("COMMIT");
+    await joined;
+    expect((await before).connections).toBe(1);
+    const after = await writer.backplane.publish(room, { target: "m", arguments: ["after"] });
+    expect(after.connections).toBe(2);
+    await waitFor(() => reader.recorder.values("joiner").length >= 1, "the send after the join");
+    await waitFor(() => reader.recorder.values("member").length >= 2, "both sends to the member");
+    expect(reader.recorder.values("joiner")).toEqual(["after"]);
+    expect(reader.recorder.values("member")).toEqual(["before", "after"]);
+  });
+
   it("concurrent writers on three nodes: a sequence-checked reader sees every row once, in commit order", async () => {
     const nodes = [await node(), await node(), await node()];
     for (const [i, n] of nodes.entries()) {

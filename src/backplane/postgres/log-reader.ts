@@ -163,11 +163,12 @@ export class LogReader {
     if (notice.rows !== undefined) {
       const mine = notice.rows
         .filter((row) => row.seq > this.cursor && row.nodeIds.includes(this.nodeId))
-        .map(({ seq, hub, payloadBase64, snapshot }) => ({
+        .map(({ seq, hub, payloadBase64, snapshot, writerXid }) => ({
           seq,
           hub,
           payload: Buffer.from(payloadBase64, "base64"),
           snapshot,
+          writerXid,
         }));
       this.applyRows(mine);
       this.sql.stats.messagesFromNotices += mine.length;
@@ -232,7 +233,8 @@ export class LogReader {
     }
     if (envelope.type === EnvelopeType.GroupAdd || envelope.type === EnvelopeType.GroupRemove) {
       const add = envelope.type === EnvelopeType.GroupAdd;
-      this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add, row.seq);
+      const made = row.writerXid ?? undefined;
+      this.index.applyGroupChange(row.hub, envelope.connectionId, envelope.group, add, row.seq, made);
       return true;
     }
     if (envelope.type !== EnvelopeType.Invocation) {

@@ -153,16 +153,19 @@ export function logRowsCtes(
     ? ` + CASE WHEN head.last_move_seq > (SELECT last_seq FROM ${n.logHead} WHERE id = 1)
                THEN ${n.movedAfterSnapshot}() ELSE 0 END`
     : "";
-  // The statement's snapshot goes on its rows (writer-snapshot.ts): taken once, with the counter row.
+  // The statement's snapshot and transaction go on its rows (writer-snapshot.ts): taken once, with the
+  // counter row.
   return `head AS (
   UPDATE ${n.logHead} SET last_seq = last_seq + ${count}${setMove}
   WHERE id = 1 AND EXISTS (SELECT 1 FROM ${rows})
-  RETURNING last_seq, last_move_seq, pg_current_snapshot()::text AS snapshot
+  RETURNING last_seq, last_move_seq, pg_current_snapshot()::text AS snapshot,
+            pg_current_xact_id()::text::bigint AS writer_xid
 ), written AS (
-  INSERT INTO ${n.messages} (seq, hub, node_ids, payload, snapshot)
-  SELECT head.last_seq - ${count} + r.rn${moveCheck}, r.hub, r.node_ids, r.payload, head.snapshot
+  INSERT INTO ${n.messages} (seq, hub, node_ids, payload, snapshot, writer_xid)
+  SELECT head.last_seq - ${count} + r.rn${moveCheck}, r.hub, r.node_ids, r.payload, head.snapshot,
+         head.writer_xid
   FROM ${rows} r CROSS JOIN head
-  RETURNING seq, hub, node_ids, payload, snapshot
+  RETURNING seq, hub, node_ids, payload, snapshot, writer_xid
 ), ${wakeupCtes("written", channel)}`;
 }
 
@@ -250,6 +253,8 @@ export interface LogRow {
   payload: Buffer;
   /** Its writer's snapshot (writer-snapshot.ts); null on rows written before migration 12. */
   snapshot: string | null;
+  /** Its writer's transaction (the one that made a group change it tells of); null before migration 12. */
+  writerXid: number | null;
 }
 
 /**
@@ -269,11 +274,12 @@ export async function readSince(
     hub: string;
     payload: Buffer;
     snapshot: string | null;
+    writer_xid: string | null;
   }>(
-    `SELECT h.last_seq AS head, m.seq, m.hub, m.payload, m.snapshot
+    `SELECT h.last_seq AS head, m.seq, m.hub, m.payload, m.snapshot, m.writer_xid
      FROM ${names.logHead} h
      LEFT JOIN LATERAL (
-       SELECT seq, hub, payload, snapshot FROM ${names.messages}
+       SELECT seq, hub, payload, snapshot, writer_xid FROM ${names.messages}
        WHERE seq > $1 AND seq <= h.last_seq AND $2::uuid = ANY (node_ids)
        ORDER BY seq LIMIT $3
      ) m ON true
@@ -287,7 +293,13 @@ export async function readSince(
   const rows: LogRow[] = [];
   for (const row of result.rows) {
     if (row.seq !== null) {
-      rows.push({ seq: Number(row.seq), hub: row.hub, payload: row.payload, snapshot: row.snapshot });
+      rows.push({
+        seq: Number(row.seq),
+        hub: row.hub,
+        payload: row.payload,
+        snapshot: row.snapshot,
+        writerXid: row.writer_xid === null ? null : Number(row.writer_xid),
+      });
     }
   }
   return { head: Number(first.head), rows };

@@ -195,8 +195,9 @@ export const migrations: readonly Migration[] = [
     name: "writer snapshots on log rows",
     statements: (n) => [
       // Each row keeps the snapshot its writer resolved its recipients with (writer-snapshot.ts), so a
-      // connection registered while the row waited for the counter row is not sent what it was not counted for.
-      `ALTER TABLE ${n.messages} ADD COLUMN snapshot text`,
+      // connection registered while the row waited for the counter row is not sent what it was not counted for;
+      // and its writer's transaction, which made the memberships its group-change rows tell of.
+      `ALTER TABLE ${n.messages} ADD COLUMN snapshot text, ADD COLUMN writer_xid bigint`,
       // The sends from SQL write it too (their function text comes from log.ts).
       flushStagedFunction(n, "replace"),
     ],

@@ -2,8 +2,9 @@
  * The Postgres backplane protocol:
  *
  * - The log is the table `messages (seq bigint, created_at, hub text, node_ids uuid[], payload bytea,
- *   snapshot text)`; `snapshot` is the writer's, so a reader delivers a row only to connections whose
- *   registration its writer saw (writer-snapshot.ts).
+ *   snapshot text, writer_xid bigint)`: the writer's snapshot and transaction, so a reader delivers a row
+ *   only to connections whose registration (and, for a group, whose joining) its writer saw
+ *   (writer-snapshot.ts).
  *   The log is the source of truth: a wake-up (NOTIFY) may carry copies of a small batch's rows, so a
  *   reader up to date can skip the read (wakeup.ts), but a reader that may have missed one reads the table.
  *   Every statement that writes the log wakes the nodes it wrote rows for (log.ts, logRowsCtes): a reader

@@ -107,10 +107,12 @@ export async function deleteConnections(
 }
 
 /**
- * What a group change did: the node holding the connection, and the change's seq in the log (`logged`),
- * or else the head the statement held.
+ * What a group change did: the node holding the connection, the change's seq in the log (`logged`) or else
+ * the head the statement held, and the transaction that made it (a later row reaches a new member as such
+ * only if its writer's snapshot saw it commit: writer-snapshot.ts).
  */
-export type GroupChangeOutcome = { owner: string; seq: number; logged: boolean } | undefined;
+export type GroupChangeOutcome =
+  { owner: string; seq: number; logged: boolean; transaction: number } | undefined;
 
 /** One membership change: add a connection (of any node) to a group, or remove it. */
 export interface GroupChange {
@@ -145,7 +147,7 @@ export async function changeGroups(
   const { packed, starts, sizes } = packPayloads(
     changes.map((c) => encodeGroupChange(c.add, c.connectionId, c.group)),
   );
-  const result = await query<{ ord: number; node_id: string; seq: string; logged: boolean }>(
+  const result = await query<{ ord: number; node_id: string; seq: string; logged: boolean; xid: string }>(
     `WITH change AS (
        SELECT c.ord::int AS ord, c.add, c.hub, c.connection_id, c.group_name, c.ready_here,
               substring($5::bytea FROM c.start FOR c.size) AS payload
@@ -187,7 +189,8 @@ export async function changeGroups(
        WHERE id = 1 AND EXISTS (SELECT 1 FROM own) AND NOT EXISTS (SELECT 1 FROM applied)
        FOR SHARE
      ), ${logRowsCtes(n, "applied", "$8", { checkMoves: true })}
-     SELECT r.ord, r.node_id, r.seq, r.logged, (SELECT count(*) FROM wake) AS woken FROM (
+     SELECT r.ord, r.node_id, r.seq, r.logged, pg_current_xact_id()::text AS xid,
+            (SELECT count(*) FROM wake) AS woken FROM (
        SELECT a.ord, a.node_id::text AS node_id, h.last_seq - (SELECT count(*) FROM applied) + a.rn AS seq,
               true AS logged
        FROM applied a CROSS JOIN head h
@@ -215,7 +218,12 @@ export async function changeGroups(
   );
   const outcomes: GroupChangeOutcome[] = changes.map(() => undefined);
   for (const row of result.rows) {
-    outcomes[row.ord - 1] = { owner: row.node_id, seq: Number(row.seq), logged: row.logged };
+    outcomes[row.ord - 1] = {
+      owner: row.node_id,
+      seq: Number(row.seq),
+      logged: row.logged,
+      transaction: Number(row.xid),
+    };
   }
   return outcomes;
 }

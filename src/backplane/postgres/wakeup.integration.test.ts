@@ -169,19 +169,21 @@ describe("parseNotice", () => {
       nodes: ["n1"],
     });
     const snapshot = "740:745:741,743";
-    expect(parseNotice(JSON.stringify({ first: 7, last: 8, nodes: null, rows, snapshot }))).toEqual({
+    const writer = 742;
+    expect(parseNotice(JSON.stringify({ first: 7, last: 8, nodes: null, rows, snapshot, writer }))).toEqual({
       first: 7,
       last: 8,
       nodes: null,
       rows: [
-        { seq: 7, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot },
-        { seq: 8, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot },
+        { seq: 7, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot, writerXid: writer },
+        { seq: 8, hub: "/chat", nodeIds: ["n1"], payloadBase64, snapshot, writerXid: writer },
       ],
     });
     // From a writer before migration 12.
-    expect(parseNotice(JSON.stringify({ first: 7, last: 8, nodes: null, rows }))?.rows?.[0]?.snapshot).toBe(
-      null,
-    );
+    expect(parseNotice(JSON.stringify({ first: 7, last: 8, nodes: null, rows }))?.rows?.[0]).toMatchObject({
+      snapshot: null,
+      writerXid: null,
+    });
   });
 
   it("returns undefined for anything else, so the reader falls back to reading the log", () => {
@@ -194,6 +196,7 @@ describe("parseNotice", () => {
       JSON.stringify({ first: 7, last: 7, nodes: "n1" }),
       JSON.stringify({ first: 7, last: 7, nodes: [], rows: [[7, "/chat", ["n1"], 5]] }),
       JSON.stringify({ first: 7, last: 7, nodes: [], rows: [[7, "/chat", ["n1"], "AQI="]], snapshot: 740 }),
+      JSON.stringify({ first: 7, last: 7, nodes: [], rows: [[7, "/chat", ["n1"], "AQI="]], writer: "742" }),
       JSON.stringify({ first: 7, last: 7, nodes: [], rows: {} }),
     ]) {
       expect(parseNotice(payload), payload).toBeUndefined();

@@ -59,6 +59,8 @@ export interface NoticeRow {
   payloadBase64: string;
   /** Its writer's snapshot (writer-snapshot.ts), the notice's; null when the writer predates migration 12. */
   snapshot: string | null;
+  /** Its writer's transaction, the notice's; null when the writer predates migration 12. */
+  writerXid: number | null;
 }
 
 /** What one log-writing statement committed, as its wake-up tells it. */
@@ -73,7 +75,7 @@ export interface Notice {
 
 /**
  * The CTEs that send the wake-ups of a log-writing statement. `written` names a CTE with the rows the
- * statement inserted (`seq, hub, node_ids, payload`, and the `snapshot` they share); `channel` is the parameter holding the shared
+ * statement inserted (`seq, hub, node_ids, payload`, and the `snapshot` and `writer_xid` they share); `channel` is the parameter holding the shared
  * channel's name. The statement must select `(SELECT count(*) FROM wake)` (the notifications sent):
  * PostgreSQL skips a CTE nobody reads. The rows go into the notice only when they fit; the size is checked
  * on the finished text, because NOTIFY's limit failing would roll back the whole write. Each node woken gets
@@ -91,7 +93,8 @@ export function wakeupCtes(written: string, channel: string): string {
            'nodes', CASE WHEN w.n > ${MAX_NAMED_NODES} THEN NULL ELSE w.ids END,
            'rows', (SELECT json_agg(json_build_array(seq, hub, node_ids, encode(payload, 'base64')) ORDER BY seq)
                     FROM ${written}),
-           'snapshot', (SELECT snapshot FROM ${written} LIMIT 1))::text END AS with_rows
+           'snapshot', (SELECT snapshot FROM ${written} LIMIT 1),
+           'writer', (SELECT writer_xid FROM ${written} LIMIT 1))::text END AS with_rows
   FROM wake_range r, wake_nodes w
   WHERE r.first IS NOT NULL
 ), wake AS (
@@ -118,7 +121,7 @@ export function parseNotice(payload: string): Notice | undefined {
   } catch {
     return undefined;
   }
-  const { first, last, nodes, rows, snapshot } = value as Record<string, unknown>;
+  const { first, last, nodes, rows, snapshot, writer } = value as Record<string, unknown>;
   if (!Number.isSafeInteger(first) || !Number.isSafeInteger(last)) return undefined;
   if (nodes !== null && !isStrings(nodes)) return undefined;
   const notice: Notice = { first: first as number, last: last as number, nodes };
@@ -126,6 +129,7 @@ export function parseNotice(payload: string): Notice | undefined {
   if (!Array.isArray(rows)) return undefined;
   // The statement's snapshot, shared by its rows; absent from a writer before migration 12.
   if (snapshot !== undefined && snapshot !== null && typeof snapshot !== "string") return undefined;
+  if (writer !== undefined && writer !== null && !Number.isSafeInteger(writer)) return undefined;
   notice.rows = [];
   for (const row of rows as unknown[]) {
     if (!Array.isArray(row)) return undefined;
@@ -138,6 +142,7 @@ export function parseNotice(payload: string): Notice | undefined {
       nodeIds,
       payloadBase64: payload,
       snapshot: snapshot ?? null,
+      writerXid: (writer as number | undefined) ?? null,
     });
   }
   return notice;

@@ -3,7 +3,8 @@
  * `xmin:xmax:xip,…`), kept on the row. An append takes its snapshot when it starts, resolves the recipients
  * with it, then waits for the counter row; a connection whose registration commits meanwhile gets a head
  * below the row's seq, yet the row was resolved without it. The registering transaction's id (xid8) tells:
- * the registration was seen exactly when that id is visible in the row's snapshot.
+ * the registration was seen exactly when that id is visible in the row's snapshot. Likewise for a group's
+ * member and the transaction of its join.
  */
 import type { WriterView } from "../shared/local-index.js";
 

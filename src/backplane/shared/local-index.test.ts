@@ -43,6 +43,21 @@ describe("LocalIndex", () => {
     expect(index.markReady(pending, 6, 30).map((row) => row.seq)).toEqual([8]);
   });
 
+  it("gives a group's row to a member only if its writer saw the join, by whichever group it is a member", () => {
+    const index = new LocalIndex();
+    const sawUpTo = (transaction: number) => ({ saw: (t: number) => t <= transaction });
+    index.markReady(index.add(HUB, "a", ""), 0, 1);
+    index.applyOwnGroupChange(HUB, "a", "room", true, 3, 10);
+    index.applyGroupChange(HUB, "a", "hall", true, 4, 20);
+    expect(index.resolve(5, HUB, groups("room"), undefined, sawUpTo(15))).toEqual(["a"]);
+    expect(index.resolve(5, HUB, groups("hall"), undefined, sawUpTo(15))).toEqual([]);
+    expect(index.resolve(5, HUB, groups("hall", "room"), undefined, sawUpTo(15))).toEqual(["a"]);
+    // Left and joined again by a change nobody tells of: no check for it any more.
+    index.applyGroupChange(HUB, "a", "hall", false, 6);
+    index.applyGroupChange(HUB, "a", "hall", true, 7);
+    expect(index.resolve(8, HUB, groups("hall"), undefined, sawUpTo(15))).toEqual(["a"]);
+  });
+
   it("adding a connection again under the same user keeps one entry for it", () => {
     const index = new LocalIndex();
     addRegistered(index, "a", "ann");

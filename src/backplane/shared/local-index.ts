@@ -50,6 +50,12 @@ export interface LocalConnection {
    * change of ours): only a newer seq may change the membership, so it always ends as the log orders it.
    */
   readonly groupSeqs: ReadonlyMap<string, number>;
+  /**
+   * Per group joined, what identifies the change that made the membership to a {@link WriterView}, when
+   * the backplane tells (undefined until one does): a row whose writer had not seen it does not reach
+   * the connection as a member of that group.
+   */
+  readonly joinedBy: ReadonlyMap<string, number> | undefined;
 }
 
 /** A row read for a connection before it knew from which seq on rows are its own. */
@@ -64,6 +70,7 @@ export interface ParkedRow {
 interface IndexedConnection extends LocalConnection {
   groups: Set<string>;
   groupSeqs: Map<string, number>;
+  joinedBy: Map<string, number> | undefined;
   parked: ParkedRow[] | undefined;
 }
 
@@ -117,6 +124,7 @@ export class LocalIndex {
     this.remove(hub, connectionId);
     const groups = previous?.groups ?? noGroups;
     const groupSeqs = previous?.groupSeqs ?? noGroupSeqs;
+    const joinedBy = previous?.joinedBy;
     const connection: IndexedConnection = {
       connectionId,
       hub,
@@ -127,6 +135,7 @@ export class LocalIndex {
       registration: undefined,
       groups,
       groupSeqs,
+      joinedBy,
       parked: undefined,
     };
     let connections = this.byHub.get(hub);
@@ -149,11 +158,19 @@ export class LocalIndex {
   }
 
   /**
-   * Applies a group change with its log seq; changes for connections not (or no longer) here, and changes
-   * as old as or older than the one in force for that membership, are ignored.
+   * Applies a group change with its log seq (and what identifies the change to a {@link WriterView}, when
+   * the backplane tells); changes for connections not (or no longer) here, and changes as old as or older
+   * than the one in force for that membership, are ignored.
    */
-  applyGroupChange(hub: string, connectionId: string, group: string, add: boolean, seq: number): void {
-    this.applyChange(hub, connectionId, group, add, seq, false);
+  applyGroupChange(
+    hub: string,
+    connectionId: string,
+    group: string,
+    add: boolean,
+    seq: number,
+    madeBy?: number,
+  ): void {
+    this.applyChange(hub, connectionId, group, add, seq, false, madeBy);
   }
 
   /**
@@ -161,8 +178,15 @@ export class LocalIndex {
    * registry.ts changeGroups): log rows up to the head are older and no longer apply, later ones still
    * do, and so does a later change of its own made at the same head.
    */
-  applyOwnGroupChange(hub: string, connectionId: string, group: string, add: boolean, head: number): void {
-    this.applyChange(hub, connectionId, group, add, head, true);
+  applyOwnGroupChange(
+    hub: string,
+    connectionId: string,
+    group: string,
+    add: boolean,
+    head: number,
+    madeBy?: number,
+  ): void {
+    this.applyChange(hub, connectionId, group, add, head, true, madeBy);
   }
 
   private applyChange(
@@ -172,6 +196,7 @@ export class LocalIndex {
     add: boolean,
     seq: number,
     sameSeqApplies: boolean,
+    madeBy: number | undefined,
   ): void {
     const connection = this.byHub.get(hub)?.get(connectionId);
     if (!connection) return;
@@ -185,9 +210,12 @@ export class LocalIndex {
     if (add) {
       connection.groups.add(group);
       indexAdd(this.groups, hub, group, connectionId);
+      if (madeBy !== undefined) (connection.joinedBy ??= new Map()).set(group, madeBy);
+      else connection.joinedBy?.delete(group);
     } else {
       connection.groups.delete(group);
       indexRemove(this.groups, hub, group, connectionId);
+      connection.joinedBy?.delete(group);
     }
   }
 
@@ -203,7 +231,7 @@ export class LocalIndex {
     indexed.registration = registration;
     const parked = indexed.parked ?? [];
     indexed.parked = undefined;
-    return parked.filter((row) => row.seq > sinceSeq && sawRegistration(row.writer, registration));
+    return parked.filter((row) => row.seq > sinceSeq && writerSaw(row.writer, registration));
   }
 
   /** Keeps a row read for a connection that does not know yet from which seq on rows are its own. */
@@ -276,7 +304,7 @@ export class LocalIndex {
         break;
       case TargetKind.groups:
         for (const group of target.ids) {
-          for (const id of this.groups.get(hub)?.get(group) ?? []) consider(found, id);
+          for (const id of this.groups.get(hub)?.get(group) ?? []) consider(found, id, group);
         }
         break;
       case TargetKind.users:
@@ -328,8 +356,11 @@ interface Found {
   writer: WriterView | undefined;
 }
 
-/** Adds `id` when it is here, the row or send is its own, and it is not excluded. */
-function consider(found: Found, id: string): void {
+/**
+ * Adds `id` when it is here, the row or send is its own (for a row: after its registration, and, when the
+ * row is for `group`, after its joining, by a writer that saw both), and it is not excluded.
+ */
+function consider(found: Found, id: string, group?: string): void {
   const connection = found.connections.get(id);
   if (!connection || found.excluded?.has(id)) return;
   if (found.seq === SEND) {
@@ -341,14 +372,18 @@ function consider(found: Found, id: string): void {
     return;
   }
   if (connection.sinceSeq < found.seq) {
-    if (sawRegistration(found.writer, connection.registration)) found.ids.add(id);
+    const joinedBy = group === undefined ? undefined : connection.joinedBy?.get(group);
+    if (writerSaw(found.writer, connection.registration) && writerSaw(found.writer, joinedBy)) {
+      found.ids.add(id);
+    }
   } else if (connection.sinceSeq === Infinity && found.aside && !found.aside.includes(connection)) {
     found.aside.push(connection);
   }
 }
 
-function sawRegistration(writer: WriterView | undefined, registration: number | undefined): boolean {
-  return writer === undefined || registration === undefined || writer.saw(registration);
+/** Whether the row's writer saw the registration or join; true when either side does not tell. */
+function writerSaw(writer: WriterView | undefined, change: number | undefined): boolean {
+  return writer === undefined || change === undefined || writer.saw(change);
 }
 
 function addUserConnection(index: UserIndex, hub: string, userId: string, connectionId: string): void {
