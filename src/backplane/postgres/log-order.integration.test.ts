@@ -3,10 +3,11 @@
  * must never make a reader skip or repeat a row (Solid Cable #78, #57). The out-of-order interleavings
  * are forced with transactions held open on raw connections.
  */
-import { backplaneTestSchema } from "../../../test/support/backplane-nodes.js";
+import { backplaneTestSchema, type TestNode } from "../../../test/support/backplane-nodes.js";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { waitFor } from "../../../test/support/database.js";
+import type { PublishResult, SendTarget } from "../backplane.js";
 import { append, type AppendEntry } from "./log.js";
 import type { PostgresBackplane } from "./postgres-backplane.js";
 import { encodeInvocation, targetParts } from "./protocol.js";
@@ -80,6 +81,44 @@ async function waitUntilBlocked(backplane: PostgresBackplane): Promise<void> {
   }, "the writer's statement to wait on the counter row");
 }
 
+/** A raw transaction holding the counter row (`FOR UPDATE` or `FOR SHARE`) until the caller commits it. */
+async function holdCounterRow(lock: "FOR UPDATE" | "FOR SHARE"): Promise<pg.Client> {
+  const held = await rawClient();
+  await held.query("BEGIN");
+  await held.query(`SELECT 1 FROM ${cluster.names.logHead} WHERE id = 1 ${lock}`);
+  return held;
+}
+
+const room = { kind: "groups" as const, hub: HUB, groups: ["room"] };
+
+/** The reader's node holds "member", in the room, and "joiner", not yet. */
+async function addMemberAndJoiner(reader: TestNode): Promise<void> {
+  await reader.backplane.addConnection({ connectionId: "member", hub: HUB, userId: "" });
+  await reader.backplane.addConnection({ connectionId: "joiner", hub: HUB, userId: "" });
+  await reader.backplane.addToGroup(HUB, "member", "room");
+}
+
+/**
+ * `before` was resolved with `old` alone, and numbered after `newcomer` arrived; a send after it counts both.
+ * Each must get exactly the sends that counted it.
+ */
+async function expectOnlyWhatCounted(o: {
+  reader: TestNode;
+  writer: TestNode;
+  target: SendTarget;
+  before: Promise<PublishResult>;
+  old: string;
+  newcomer: string;
+}): Promise<void> {
+  expect((await o.before).connections).toBe(1);
+  const after = await o.writer.backplane.publish(o.target, { target: "m", arguments: ["after"] });
+  expect(after.connections).toBe(2);
+  await waitFor(() => o.reader.recorder.values(o.newcomer).length >= 1, "the send after the arrival");
+  await waitFor(() => o.reader.recorder.values(o.old).length >= 2, "both sends to the one there before");
+  expect(o.reader.recorder.values(o.newcomer)).toEqual(["after"]);
+  expect(o.reader.recorder.values(o.old)).toEqual(["before", "after"]);
+}
+
 describe("the commit-ordered cursor", () => {
   it("a transaction that began first and commits last is read after the writer that overtook it", async () => {
     const reader = await node();
@@ -126,80 +165,45 @@ describe("the commit-ordered cursor", () => {
   });
 
   it("a connection registered while a send waits for the counter row gets only what was resolved with it", async () => {
-    const reader = await node();
-    const writer = await node();
+    const [reader, writer] = [await node(), await node()];
     await reader.backplane.addConnection({ connectionId: "old", hub: HUB, userId: "ann" });
-    const held = await rawClient();
-    await held.query("BEGIN");
-    await held.query(`SELECT 1 FROM ${cluster.names.logHead} WHERE id = 1 FOR UPDATE`);
-    const users = { kind: "users" as const, hub: HUB, userIds: ["ann"] };
+    const held = await holdCounterRow("FOR UPDATE");
     // The send's statement takes its snapshot, finds ann's one connection, then waits for the counter row.
+    const users = { kind: "users" as const, hub: HUB, userIds: ["ann"] };
     const before = writer.backplane.publish(users, { target: "m", arguments: ["before"] });
     await waitUntilBlocked(writer.backplane);
     // Ann connects again on the reader's node meanwhile (a second tab, a reconnecting client): the row
     // will be numbered after this registration, yet it was resolved without it.
     await reader.backplane.addConnection({ connectionId: "new", hub: HUB, userId: "ann" });
     await held.query("COMMIT");
-    expect((await before).connections).toBe(1);
-    const after = await writer.backplane.publish(users, { target: "m", arguments: ["after"] });
-    expect(after.connections).toBe(2);
-    await waitFor(() => reader.recorder.values("new").length >= 1, "the send after the registration");
-    await waitFor(() => reader.recorder.values("old").length >= 2, "both sends on the old connection");
-    // Exactly the sends that counted it: the one resolved without it must not reach it.
-    expect(reader.recorder.values("new")).toEqual(["after"]);
-    expect(reader.recorder.values("old")).toEqual(["before", "after"]);
+    await expectOnlyWhatCounted({ reader, writer, target: users, before, old: "old", newcomer: "new" });
   });
 
   it("a member who joined while a send waited for the counter row gets only what was resolved with it", async () => {
-    const reader = await node();
-    const writer = await node();
-    await reader.backplane.addConnection({ connectionId: "member", hub: HUB, userId: "" });
-    await reader.backplane.addConnection({ connectionId: "joiner", hub: HUB, userId: "" });
-    await reader.backplane.addToGroup(HUB, "member", "room");
-    const held = await rawClient();
-    await held.query("BEGIN");
+    const [reader, writer] = [await node(), await node()];
+    await addMemberAndJoiner(reader);
     // Shared: the joiner's own-node join holds the counter row shared too, and goes through.
-    await held.query(`SELECT 1 FROM ${cluster.names.logHead} WHERE id = 1 FOR SHARE`);
-    const room = { kind: "groups" as const, hub: HUB, groups: ["room"] };
+    const held = await holdCounterRow("FOR SHARE");
     const before = writer.backplane.publish(room, { target: "m", arguments: ["before"] });
     await waitUntilBlocked(writer.backplane);
     await reader.backplane.addToGroup(HUB, "joiner", "room");
     await held.query("COMMIT");
-    expect((await before).connections).toBe(1);
-    const after = await writer.backplane.publish(room, { target: "m", arguments: ["after"] });
-    expect(after.connections).toBe(2);
-    await waitFor(() => reader.recorder.values("joiner").length >= 1, "the send after the join");
-    await waitFor(() => reader.recorder.values("member").length >= 2, "both sends to the member");
-    expect(reader.recorder.values("joiner")).toEqual(["after"]);
-    expect(reader.recorder.values("member")).toEqual(["before", "after"]);
+    await expectOnlyWhatCounted({ reader, writer, target: room, before, old: "member", newcomer: "joiner" });
   });
 
   it("a member added by another node while a send waited gets only what was resolved with it", async () => {
-    const reader = await node();
-    const writer = await node();
-    const adder = await node();
-    await reader.backplane.addConnection({ connectionId: "member", hub: HUB, userId: "" });
-    await reader.backplane.addConnection({ connectionId: "joiner", hub: HUB, userId: "" });
-    await reader.backplane.addToGroup(HUB, "member", "room");
-    const held = await rawClient();
-    await held.query("BEGIN");
-    await held.query(`SELECT 1 FROM ${cluster.names.logHead} WHERE id = 1 FOR UPDATE`);
+    const [reader, writer, adder] = [await node(), await node(), await node()];
+    await addMemberAndJoiner(reader);
+    const held = await holdCounterRow("FOR UPDATE");
     // The join's statement queues for the counter row first, the send's second: the send resolves with a
     // snapshot from before the join committed, and is numbered after it.
     const joined = adder.backplane.addToGroup(HUB, "joiner", "room");
     await waitUntilBlocked(adder.backplane);
-    const room = { kind: "groups" as const, hub: HUB, groups: ["room"] };
     const before = writer.backplane.publish(room, { target: "m", arguments: ["before"] });
     await waitUntilBlocked(writer.backplane);
     await held.query("COMMIT");
     await joined;
-    expect((await before).connections).toBe(1);
-    const after = await writer.backplane.publish(room, { target: "m", arguments: ["after"] });
-    expect(after.connections).toBe(2);
-    await waitFor(() => reader.recorder.values("joiner").length >= 1, "the send after the join");
-    await waitFor(() => reader.recorder.values("member").length >= 2, "both sends to the member");
-    expect(reader.recorder.values("joiner")).toEqual(["after"]);
-    expect(reader.recorder.values("member")).toEqual(["before", "after"]);
+    await expectOnlyWhatCounted({ reader, writer, target: room, before, old: "member", newcomer: "joiner" });
   });
 
   it("concurrent writers on three nodes: a sequence-checked reader sees every row once, in commit order", async () => {
