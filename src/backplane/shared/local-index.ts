@@ -17,12 +17,13 @@ import { indexAdd, indexRemove, type NameIndex } from "./name-index.js";
 export type LocalState = "registering" | "ready" | "moving-in" | "leaving";
 
 /**
- * Which registrations the writer of a log row had seen when it chose the row's recipients (PostgreSQL: the
- * snapshot of its statement). A row numbered after a connection's registration may still have been
- * resolved before it committed: delivered to that connection, it would reach one the sender never counted.
+ * Which registrations and group joins the writer of a log row had seen when it chose the row's recipients
+ * (PostgreSQL: the snapshot of its statement, against the transactions that made them). A row numbered
+ * after a connection's registration, or a member's join, may still have been resolved before it committed:
+ * delivered to that connection, it would reach one the sender never counted.
  */
 export interface WriterView {
-  saw(registration: number): boolean;
+  saw(change: number): boolean;
 }
 
 /** A connection of this node, as the reader needs it. */
