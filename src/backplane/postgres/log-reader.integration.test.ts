@@ -45,9 +45,11 @@ describe("wake-ups on each node's channel", () => {
       const toA: SendTarget = { kind: "connections", hub: HUB, connectionIds: ["a1"] };
       for (let i = 0; i < 5; i++) await sender.backplane.publish(toA, { target: "m", arguments: [i] });
       await sender.backplane.publish({ kind: "all", hub: HUB }, { target: "m", arguments: ["all"] });
-      await waitFor(() => b.recorder.values("b1").length === 1, "the send to all");
+      // Each node, and the test's own LISTEN session, hears the last notice on its own time.
+      await waitFor(() => b.recorder.values("b1").length === 1, "the send to all on b");
+      await waitFor(() => a.recorder.values("a1").length === 6, "every send on a");
       await waitFor(() => heard.get(nodeChannel(b.backplane.nodeId)) === 1, "b's notification");
-      expect(heard.get(nodeChannel(a.backplane.nodeId))).toBe(6);
+      await waitFor(() => heard.get(nodeChannel(a.backplane.nodeId)) === 6, "a's notifications");
       expect(heard.get(cluster.names.channel)).toBeUndefined();
       expect(a.recorder.values("a1")).toEqual([0, 1, 2, 3, 4, "all"]);
     } finally {
