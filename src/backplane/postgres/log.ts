@@ -224,7 +224,7 @@ export async function append(
   });
   const { packed, starts, sizes } = packPayloads(payloads);
   const result = await query<{ ord: number; connections: number; nodes: number; written: boolean }>(
-    appendSql(names),
+    names.text(appendSql),
     [
       kinds,
       hubs,

@@ -48,6 +48,8 @@ export class SchemaNames {
   /** Prefix of prepared-statement names, so two schemas on one connection never share a name. */
   readonly statementPrefix: string;
 
+  private readonly texts = new Map<(names: SchemaNames) => string, string>();
+
   constructor(readonly schemaName: string) {
     const q = pg.escapeIdentifier;
     this.schema = q(schemaName);
@@ -70,6 +72,19 @@ export class SchemaNames {
     const channel = `${schemaName}.wakeup`;
     this.channel = Buffer.byteLength(channel) <= 63 ? channel : `switchboard.${hash.slice(0, 32)}`;
     this.statementPrefix = `sb_${hash.slice(0, 12)}_`;
+  }
+
+  /**
+   * The text `build` makes of these names, made once: the append, run for every batch, is ~5.6 KB of
+   * nested templates, and building it per call was most of what a sending node allocated.
+   */
+  text(build: (names: SchemaNames) => string): string {
+    let text = this.texts.get(build);
+    if (text === undefined) {
+      text = build(this);
+      this.texts.set(build, text);
+    }
+    return text;
   }
 
   /** A function of the schema, quoted. */
