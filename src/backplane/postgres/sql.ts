@@ -64,16 +64,31 @@ export function emptyStats(): PostgresBackplaneStats {
   };
 }
 
+/**
+ * The text of each named statement, as first used. pg compares a named statement's text with the one
+ * it prepared on every call, which flattens the caller's freshly built text (an append is ~5.6 KB): that
+ * copy per call outlived young-generation collections and kept the sending node in major GCs. Passing
+ * the same string each time makes the comparison an identity check. A name stands for one text (names
+ * carry their schema's hash, names.ts); a different length under a known name is a bug.
+ */
+export class StatementTexts {
+  private readonly texts = new Map<string, string>();
+
+  /** The query config for pg; an Error when `name` was used before with a text of another length. */
+  config(text: string, values: unknown[] | undefined, name: string | undefined): pg.QueryConfig | Error {
+    if (name === undefined) return { text, values };
+    const known = this.texts.get(name);
+    if (known === undefined) this.texts.set(name, text);
+    else if (known.length !== text.length) {
+      return new Error(`The statement '${name}' was prepared with a different text.`);
+    }
+    return { text: known ?? text, values, name };
+  }
+}
+
 /** The pool, with every statement counted. Named statements are prepared once per connection. */
 export class Sql {
-  /**
-   * The text of each named statement, as first used. pg compares a named statement's text with the one
-   * it prepared on every call, which flattens the caller's freshly built text (an append is ~5.6 KB): that
-   * copy per call outlived young-generation collections and kept the sending node in major GCs. Passing
-   * the same string each time makes the comparison an identity check. A name stands for one text (names
-   * carry their schema's hash, names.ts); a different length under a known name is a bug, and throws.
-   */
-  private readonly namedTexts = new Map<string, string>();
+  private readonly texts = new StatementTexts();
 
   constructor(
     readonly pool: pg.Pool,
@@ -87,13 +102,8 @@ export class Sql {
     name?: string,
   ): Promise<pg.QueryResult<R>> => {
     this.stats.statements++;
-    if (name === undefined) return this.pool.query<R>({ text, values });
-    const known = this.namedTexts.get(name);
-    if (known === undefined) this.namedTexts.set(name, text);
-    else if (known.length !== text.length) {
-      return Promise.reject(new Error(`The statement '${name}' was prepared with a different text.`));
-    }
-    return this.pool.query<R>({ text: known ?? text, values, name });
+    const config = this.texts.config(text, values, name);
+    return config instanceof Error ? Promise.reject(config) : this.pool.query<R>(config);
   };
 
   /** Runs `work` on one connection inside BEGIN … COMMIT (ROLLBACK on error). */
@@ -120,27 +130,38 @@ export class Sql {
   }
 }
 
-/** A pool for one backplane or publisher: server-side statement timeout, TCP keep-alive, named. */
-export function createPool(options: {
+/** What every connection of a backplane or publisher is made with. */
+export interface ConnectionOptions {
   connectionString: string;
-  poolSize: number;
   statementTimeoutMs: number;
   applicationName: string;
-  onError: (err: unknown) => void;
-}): pg.Pool {
-  const pool = new pg.Pool({
+}
+
+/** A connection's settings: server-side statement timeout, TCP keep-alive, a name in pg_stat_activity. */
+export function clientConfig(options: ConnectionOptions): pg.ClientConfig {
+  return {
     connectionString: options.connectionString,
-    max: options.poolSize,
     // The database cancels a statement that runs too long, so a timed-out publish rolls back: the caller's
     // rejection then means "not written", never "written but reported failed".
     statement_timeout: options.statementTimeoutMs,
     connectionTimeoutMillis: options.statementTimeoutMs,
-    // A client-side bound too: on a silently dropped TCP connection the server's statement_timeout never
-    // answers, and a query would otherwise wait for TCP keep-alive (minutes), stalling the reader or writer.
-    query_timeout: options.statementTimeoutMs + 5000,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     application_name: options.applicationName,
+  };
+}
+
+/** A pool for one backplane or publisher (see {@link clientConfig}). */
+export function createPool(
+  options: ConnectionOptions & { poolSize: number; onError: (err: unknown) => void },
+): pg.Pool {
+  const pool = new pg.Pool({
+    ...clientConfig(options),
+    max: options.poolSize,
+    // A client-side bound too: on a silently dropped TCP connection the server's statement_timeout never
+    // answers, and a query would otherwise wait for TCP keep-alive (minutes), stalling the reader. (The
+    // log writer appends on a connection of its own and bounds its batches itself: writer-connection.ts.)
+    query_timeout: options.statementTimeoutMs + 5000,
   });
   // An idle client whose backend dies emits 'error' on the pool; unhandled, it would crash the process.
   pool.on("error", options.onError);
