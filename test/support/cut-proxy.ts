@@ -11,6 +11,11 @@ export interface CutProxy {
   readonly open: number;
   /** Cuts every open connection (both sides destroyed at once). @returns how many were cut. */
   cutAll(): number;
+  /**
+   * Stops carrying bytes on every open connection without closing it, as a network that drops packets
+   * silently would: neither side learns anything. New connections still go through. @returns how many.
+   */
+  silenceAll(): number;
   /** Cuts `fraction` of the open connections, picked at random. @returns how many were cut. */
   cutSome(fraction: number): number;
   /** Sends new connections to other targets from now on (a client that comes back lands elsewhere). */
@@ -58,6 +63,15 @@ export async function startCutProxy(targets: string | string[]): Promise<CutProx
       const all = [...pipes];
       all.forEach(cut);
       return all.length;
+    },
+    silenceAll() {
+      for (const { client, upstream } of pipes) {
+        client.unpipe(upstream);
+        upstream.unpipe(client);
+        client.pause();
+        upstream.pause();
+      }
+      return pipes.size;
     },
     cutSome(fraction) {
       const chosen = [...pipes].filter(() => Math.random() < fraction);

@@ -9,7 +9,6 @@ import type { SchemaNames } from "./names.js";
 import type { Log } from "./postgres.log.js";
 import { encodeInvocation, TargetKind, targetParts, type DecodedTarget } from "./protocol.js";
 import type { Sql } from "./sql.js";
-import type { WriterConnection } from "./writer-connection.js";
 import { contextOf, inSpan, spanContextOf, SpanKind, TraceAttributes } from "../../tracing.js";
 
 interface Pending extends AppendEntry {
@@ -74,10 +73,7 @@ export class LogWriter {
   private readonly idleWaiters: (() => void)[] = [];
 
   constructor(
-    /** For the tasks, and the counters. */
     private readonly sql: Sql,
-    /** Where the appends go (the writer closes it). */
-    private readonly connection: WriterConnection,
     private readonly names: SchemaNames,
     private readonly limits: LogWriterLimits,
     private readonly log: Log,
@@ -183,7 +179,6 @@ export class LogWriter {
     if (drain) await this.idle();
     for (const entry of this.queue.splice(0)) settle(entry, new BackplaneUnavailableError(reason));
     clearTimeout(this.expiryTimer);
-    await this.connection.close();
   }
 
   private scheduleFlush(): void {
@@ -213,12 +208,8 @@ export class LogWriter {
 
   private async writeBatch(batch: Pending[]): Promise<void> {
     this.inFlight = batch;
-    // Backstop for a connection that went silent: statement_timeout normally answers first. Giving up
-    // the connection rejects the append, so the next batch goes out on a new one.
-    const backstop = setTimeout(() => {
-      this.expire(batch, true);
-      this.connection.abandon();
-    }, this.limits.publishTimeoutMs + 5000);
+    // Backstop for a connection that went silent: statement_timeout normally answers first.
+    const backstop = setTimeout(() => this.expire(batch, true), this.limits.publishTimeoutMs + 5000);
     backstop.unref();
     const deadline = Date.now() + this.limits.publishTimeoutMs;
     try {
@@ -226,7 +217,7 @@ export class LogWriter {
         try {
           this.sql.stats.writeStatements++;
           const results = await this.traced(batch, () =>
-            append(this.connection.query, this.names, batch, this.originNodeId),
+            append(this.sql.query, this.names, batch, this.originNodeId),
           );
           this.committed(batch, results);
           return;

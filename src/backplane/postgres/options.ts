@@ -30,7 +30,7 @@ export interface LogWriterOptions {
    * enforces it too (`statement_timeout`), so a rejected publish was not written. @default 10_000
    */
   publishTimeoutMs?: number;
-  /** Connections in this process's pool; the log writer appends on one more of its own. @default 10 (publisher: 2) */
+  /** Connections in this process's pool. @default 10 (publisher: 2) */
   poolSize?: number;
   /** Where log events go. @default JSON lines on stdout at $LOG_LEVEL, else info (src/log.ts) */
   logger?: Logger;

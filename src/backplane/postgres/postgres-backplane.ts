@@ -62,7 +62,6 @@ import * as registry from "./registry.js";
 import * as directory from "./node-urls.js";
 import * as liveness from "./node-liveness.js";
 import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
-import { WriterConnection } from "./writer-connection.js";
 import { WakeupListener } from "./wakeup.js";
 import { GroupChanges } from "./group-changes.js";
 
@@ -193,16 +192,7 @@ export class PostgresBackplane
       this.arrivals,
       () => this.announceArrival(),
     );
-    const appendConnection = new WriterConnection(
-      {
-        connectionString: this.options.connectionString,
-        statementTimeoutMs: this.options.publishTimeoutMs,
-        applicationName: poolApplicationName(this.nodeId),
-      },
-      this.counters,
-      (err) => this.log.poolError(err),
-    );
-    this.writer = new LogWriter(this.sql, appendConnection, this.names, this.options, this.log, this.nodeId);
+    this.writer = new LogWriter(this.sql, this.names, this.options, this.log, this.nodeId);
     this.moves = new ConnectionMoves(
       this.nodeId,
       this.sql,

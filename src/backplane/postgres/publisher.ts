@@ -6,7 +6,6 @@ import { resolveWriterOptions, type LogWriterOptions } from "./options.js";
 import { createLog } from "./postgres.log.js";
 import * as presence from "./presence.js";
 import { createPool, emptyStats, Sql, type PostgresBackplaneStats } from "./sql.js";
-import { WriterConnection } from "./writer-connection.js";
 
 /** Options of {@link createPublisher}: where the cluster's log is, and how writes batch. */
 export type PublisherOptions = LogWriterOptions;
@@ -30,22 +29,16 @@ export function createPublisher(options: PublisherOptions): Publisher {
   const names = new SchemaNames(resolved.schema);
   const log = createLog(resolved.logger);
   const counters = emptyStats();
-  const connection = {
+  const pool = createPool({
     connectionString: resolved.connectionString,
+    poolSize: resolved.poolSize,
     statementTimeoutMs: resolved.publishTimeoutMs,
     applicationName: "switchboard publisher",
-  };
-  const onError = (err: unknown) => log.poolError(err);
-  const pool = createPool({ ...connection, poolSize: resolved.poolSize, onError });
+    onError: (err) => log.poolError(err),
+  });
   const sql = new Sql(pool, counters);
   const query = sql.query;
-  const writer = new LogWriter(
-    sql,
-    new WriterConnection(connection, counters, onError),
-    names,
-    resolved,
-    log,
-  );
+  const writer = new LogWriter(sql, names, resolved, log);
   let closing: Promise<void> | undefined;
 
   const guard = async <T>(run: () => Promise<T>): Promise<T> => {

@@ -1,8 +1,10 @@
 /**
- * Named statements keep the text of their first use: the same string goes to pg every time, so its
- * check of the prepared text is an identity comparison, and a name reused for another text is refused.
+ * The pool's statements: named ones keep the text of their first use (the same string goes to pg every
+ * time, so its check of the prepared text is an identity comparison, and a name reused for another text
+ * is refused), and one left unanswered by a silent network fails instead of waiting for TCP.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startCutProxy } from "../../../test/support/cut-proxy.js";
 import { getTestDatabaseUrl } from "../../../test/support/database.js";
 import { appendSql } from "./log.js";
 import { SchemaNames } from "./names.js";
@@ -36,6 +38,36 @@ describe("named statements", () => {
       "The statement 'sb_test_reused' was prepared with a different text.",
     );
   });
+});
+
+describe("a statement on a connection that went silent", () => {
+  it("fails once the connection has been out longer than the statement timeout and 5 s, and is reported", async () => {
+    const database = new URL(await getTestDatabaseUrl());
+    const proxy = await startCutProxy(`http://${database.hostname}:${database.port || 5432}`);
+    const viaProxy = new URL(database);
+    viaProxy.host = new URL(proxy.url).host;
+    const errors: unknown[] = [];
+    const pool = createPool({
+      connectionString: viaProxy.toString(),
+      poolSize: 1,
+      statementTimeoutMs: 200,
+      applicationName: "switchboard sql test, silent network",
+      onError: (err) => errors.push(err),
+    });
+    const silent = new Sql(pool, emptyStats());
+    try {
+      await silent.query("SELECT 1");
+      expect(proxy.silenceAll()).toBe(1);
+      // The server's statement_timeout cannot answer: nothing reaches the server, nothing comes back.
+      await expect(silent.query("SELECT 2")).rejects.toThrow();
+      expect(String(errors[0])).toContain("went unanswered");
+      // The next statement gets a new connection, which the network carries.
+      expect((await silent.query<{ n: number }>("SELECT 3 AS n")).rows[0]!.n).toBe(3);
+    } finally {
+      await pool.end();
+      await proxy.close();
+    }
+  }, 20_000);
 });
 
 describe("statement texts built from schema names", () => {
