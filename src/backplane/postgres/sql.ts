@@ -66,12 +66,12 @@ export function emptyStats(): PostgresBackplaneStats {
 
 /**
  * The text of each named statement, as first used. pg compares a named statement's text with the one
- * it prepared on every call, which flattens the caller's freshly built text (an append is ~5.6 KB): that
- * copy per call outlived young-generation collections and kept the sending node in major GCs. Passing
- * the same string each time makes the comparison an identity check. A name stands for one text (names
- * carry their schema's hash, names.ts); a different length under a known name is a bug.
+ * it prepared on every call, which flattened the caller's freshly built text (an append is ~5.6 KB) into
+ * a copy per call. Passing the same string each time makes the comparison an identity check. A name
+ * stands for one text (names carry their schema's hash, names.ts); a different length under a known name
+ * is a bug.
  */
-export class StatementTexts {
+class StatementTexts {
   private readonly texts = new Map<string, string>();
 
   /** The query config for pg; an Error when `name` was used before with a text of another length. */
@@ -159,7 +159,8 @@ export function createPool(options: {
  * A client-side bound on every statement: on a silently dropped TCP connection the server's
  * statement_timeout never answers, and a statement would wait for TCP keep-alive (minutes), stalling the
  * reader or the writer. A client checked out for longer than `limitMs` is ended, which fails its
- * statement (pg destroys the socket of a client ending with a statement running).
+ * statement (pg destroys the socket of a client ending with a statement running). A transaction is one
+ * checkout: its statements together get the bound, each of them the server's statement_timeout too.
  *
  * One timer for the pool, not pg's `query_timeout`, which arms one per statement: with it, every
  * append's and every read's objects survived two young-generation collections and were promoted
