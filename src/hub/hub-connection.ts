@@ -575,8 +575,7 @@ export class HubConnection implements QueueOwner {
    */
   handOver(): ConnectionState | undefined {
     if (this.buffer === undefined || this.phase === "ended" || this.phase === "adopting") return undefined;
-    for (const [invocationId, cancellation] of this.invocationMap ?? []) {
-      cancellation.abort();
+    const canceled = (invocationId: string) =>
       this.writeFrame(
         {
           type: MessageType.Completion,
@@ -586,21 +585,16 @@ export class HubConnection implements QueueOwner {
         },
         undefined,
       );
+    for (const [invocationId, cancellation] of this.invocationMap ?? []) {
+      cancellation.abort();
+      canceled(invocationId);
     }
     this.invocationMap?.clear();
     // One the queue took but that waits for a slot: it will never start here, and its client's replay
     // of it will be dropped as already taken there.
     const waiting = this.inbox?.blockedOn;
     if (waiting?.type === MessageType.Invocation && waiting.invocationId !== undefined) {
-      this.writeFrame(
-        {
-          type: MessageType.Completion,
-          invocationId: waiting.invocationId,
-          error: "The invocation was canceled: the connection moved to another server.",
-          hasResult: false,
-        },
-        undefined,
-      );
+      canceled(waiting.invocationId);
     }
     const state: ConnectionState = {
       connectionId: this.connectionId,
