@@ -11,9 +11,9 @@ import { cliLog, createLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } f
 export const usage = `Usage: switchboard <command> [options]
 
 Commands:
-  demo      PostgreSQL (embedded unless --database-url), three nodes as separate processes and a
-            round-robin load balancer without sticky sessions in front; prints the URL to open.
-            This is what \`npm start\` runs.
+  demo      PostgreSQL (embedded unless --database-url or $DATABASE_URL), three nodes as separate
+            processes and a round-robin load balancer without sticky sessions in front; prints the URL
+            to open. This is what \`npm start\` runs.
   start     One node. With --database-url (or $DATABASE_URL) it joins that cluster; without, it starts
             an embedded PostgreSQL and prints the URL other nodes can join with; --memory runs it alone;
             --redis-url or --redis-cluster puts the cluster on Redis instead of PostgreSQL.
@@ -34,14 +34,16 @@ Options:
   --redis-cluster <a>  start: the Redis backplane on a Redis Cluster: some of its nodes, as
                        host:port,host:port,... (the rest are discovered).
   --redis-prefix <p>   start: the prefix of the Redis backplane's keys (default: switchboard).
-  --node-timeout <ms>  start: a node that hangs this long is swept with its connections (default: 10000);
+  --node-timeout <ms>  start: a node that hangs this long is swept with its connections (default: 10000
+                       on PostgreSQL, 5000 on Redis; the heartbeat runs at a fifth of it). On PostgreSQL,
                        a node whose process died is swept within about a second.
   --drain-timeout <ms> start: how long a stop (SIGTERM) waits for its drain (connections unregistered, what
                        was sent to them delivered) before closing the clients anyway (default: 10000).
   --nodes <n>          How many nodes the demo starts (default: 3).
   --memory             start: no PostgreSQL, a single node with the in-memory backplane.
   --no-migrate         start: do not create or upgrade the schema on start.
-  --hubs <module>      start: a module whose default export maps paths to hubs (default: the demo chat hub).
+  --hubs <module>      start: a module whose "hubs" (or default) export maps paths to hubs, with optional
+                       userIdProvider and authenticate exports (default: the demo chat hub).
   --page               start: also serve the demo page.
   --admin              start: serve the admin page at /admin (it uses the HTTP API, so it needs an API key
                        hash, or --demo-mode).

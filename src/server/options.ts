@@ -95,7 +95,8 @@ export interface ServerOptions extends Partial<HubOptions> {
    * inside the cluster's network, TLS ends at the balancer): a Server-Sent Events or
    * long-polling request that the balancer sends to another node than its connection's is forwarded
    * here. Default: the address the server listens on, or this machine's first external IPv4 address
-   * when it listens on all of them. Only with a backplane that keeps a node directory (PostgreSQL).
+   * when it listens on all of them. Only with a backplane that keeps a node directory (PostgreSQL or
+   * Redis).
    */
   nodeUrl?: string;
   /** Serves `GET /healthz`: 200 with the node's state, 503 when its backplane is degraded. Default true. */

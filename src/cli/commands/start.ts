@@ -54,6 +54,8 @@ export interface RunningNode {
 /** Starts one Switchboard node: the hubs, the notification service, and the demo page when asked. */
 export async function startNode(settings: NodeSettings): Promise<RunningNode> {
   const { log } = settings;
+  // Before anything starts: a missing package stops start-up with a message, not a half-started node.
+  const pageClient = settings.page ? browserClient() : undefined;
   const app = settings.hubsModule ? await loadApp(settings.hubsModule) : { hubs: { "/hubs/chat": ChatHub } };
   const timeout = settings.nodeTimeoutMs;
   const heartbeat = timeout
@@ -81,11 +83,8 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
     metrics: true,
     nodeUrl: settings.nodeUrl,
   });
-  const require = createRequire(import.meta.url);
-  const serveStatic = settings.page
-    ? staticFiles(join(settings.projectRoot, "web"), {
-        "/vendor/signalr.min.js": require.resolve("@microsoft/signalr/dist/browser/signalr.min.js"),
-      })
+  const serveStatic = pageClient
+    ? staticFiles(join(settings.projectRoot, "web"), { "/vendor/signalr.min.js": pageClient })
     : undefined;
   const http: Server = createHttpServer((req, res) => {
     void (serveStatic?.(req, res) ?? Promise.resolve(false)).then((served) => {
@@ -116,6 +115,17 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
       http.closeAllConnections();
     },
   };
+}
+
+/** The official browser client the demo page loads: a development dependency, so a library user may not have it. */
+function browserClient(): string {
+  try {
+    return createRequire(import.meta.url).resolve("@microsoft/signalr/dist/browser/signalr.min.js");
+  } catch {
+    throw new Error(
+      "--page serves the official browser client from the package @microsoft/signalr, which is not installed: run 'npm install @microsoft/signalr'.",
+    );
+  }
 }
 
 type App = Pick<ServerOptions, "hubs" | "userIdProvider" | "authenticate">;
