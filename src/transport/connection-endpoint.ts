@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Duplex } from "node:stream";
 import { WebSocketServer, type Server as WebSocketServerOf } from "ws";
 import type { BaseConnection, ConnectionInit, SharedConnectionSettings } from "./base-connection.js";
-import { ConnectionRegistry, type ConnectionEntry } from "./connection-registry.js";
+import { ConnectionRegistry, isSameUser, type ConnectionEntry } from "./connection-registry.js";
 import {
   isTokenFresh,
   newConnectionId,
@@ -18,43 +18,26 @@ import {
 } from "./endpoint-options.js";
 import {
   abortHandshake,
-  BodyTooLargeError,
   connectionRequest,
   queryValue,
-  readBody,
   splitUrl,
   writeJson,
   writeText,
 } from "./http-utils.js";
 import { FORWARDED_HEADER, RequestForwarder } from "./forwarding.js";
-import { LongPollingConnection } from "./long-polling-transport.js";
+import { HttpTransportRequests, type Answer, type Route } from "./http-transport-requests.js";
 import { negotiateConnection, parseNegotiateVersion, wantsStatefulReconnect } from "./negotiate.js";
-import {
-  BODY_TOO_LARGE,
-  CHANGE_TRANSPORT,
-  ID_REQUIRED,
-  NO_CONNECTION,
-  NO_DELETE,
-  NO_POST_ON_WEBSOCKET,
-  notSupported,
-  SEND_IN_PROGRESS,
-} from "./responses.js";
-import { ServerSentEventsConnection } from "./server-sent-events-transport.js";
+import { CHANGE_TRANSPORT, NO_CONNECTION, notSupported } from "./responses.js";
 import { transportLog } from "./transport.log.js";
 import type { ConnectionCallbacks, ResumeDecision, TransportName } from "./transport-connection.js";
 import { ServerWebSocket, WebSocketConnection } from "./websocket-transport.js";
 import { contextOfRequest, inSpan, SpanKind } from "../tracing.js";
 
-type Route = { kind: "negotiate" | "connection"; pathname: string; query: URLSearchParams };
-type Answer = (status: number, body?: string) => void;
-
-/** Empty and missing user ids both mean anonymous. */
-const sameUser = (a: string | undefined, b: string | undefined): boolean => (a ?? "") === (b ?? "");
-
 /**
- * One SignalR connection endpoint (`{path}` and `{path}/negotiate`): negotiate, the three transports,
- * sends and long polling stops. It turns each client connection into a {@link TransportConnection} for
- * the handler and knows nothing of hubs. It does not answer CORS preflights (the server layer does).
+ * One SignalR connection endpoint (`{path}` and `{path}/negotiate`): negotiate, the WebSocket upgrade,
+ * and routing for the HTTP transports' requests (http-transport-requests.ts). It turns each client
+ * connection into a {@link TransportConnection} for the handler and knows nothing of hubs. It does not
+ * answer CORS preflights (the server layer does).
  *
  * Clustering: connection tokens (negotiate version 1) are signed, so a WebSocket upgrade may reach any
  * node that shares the token secret, even one that never saw the negotiate. A Server-Sent Events or
@@ -79,7 +62,7 @@ export class ConnectionEndpoint {
   private readonly registry = new ConnectionRegistry();
   /** Connections whose `onClose` has not run yet, with their registry entry (none without negotiation). */
   private readonly live = new Map<BaseConnection, ConnectionEntry | undefined>();
-  private readonly sending = new Set<BaseConnection>();
+  private readonly httpTransports: HttpTransportRequests;
   private readonly webSockets: WebSocketServerOf<typeof ServerWebSocket>;
   private readonly shared: SharedConnectionSettings;
   private readonly forwarder: RequestForwarder | undefined;
@@ -116,6 +99,13 @@ export class ConnectionEndpoint {
         },
       },
     };
+    this.httpTransports = new HttpTransportRequests({
+      options: this.options,
+      registry: this.registry,
+      authenticate: (req) => this.authenticate(req),
+      connectionInit: (...args) => this.connectionInit(...args),
+      adopt: (entry, connection) => this.adopt(entry, connection),
+    });
   }
 
   /**
@@ -264,13 +254,13 @@ export class ConnectionEndpoint {
           return reject(400, "Expected a WebSocket upgrade request.");
         }
         if ((req.headers.accept ?? "").includes("text/event-stream")) {
-          return this.startOrPoll("ServerSentEvents", req, res, route, reject);
+          return this.httpTransports.startOrPoll("ServerSentEvents", req, res, route, reject);
         }
-        return this.startOrPoll("LongPolling", req, res, route, reject);
+        return this.httpTransports.startOrPoll("LongPolling", req, res, route, reject);
       case "POST":
-        return this.receive(req, res, route, reject);
+        return this.httpTransports.receive(req, res, route, reject);
       case "DELETE":
-        return this.stopLongPolling(route, res, reject);
+        return this.httpTransports.stopLongPolling(route, res, reject);
       default:
         return this.rejecter(method, (status) => writeText(res, status, "", { Allow: "GET, POST, DELETE" }))(
           405,
@@ -308,113 +298,6 @@ export class ConnectionEndpoint {
     });
   }
 
-  /** The event-stream GET, and every long polling GET (the first one starts the connection). */
-  private async startOrPoll(
-    transport: "ServerSentEvents" | "LongPolling",
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: Route,
-    reject: Answer,
-  ): Promise<void> {
-    if (!this.options.transports.includes(transport)) return reject(404, notSupported(transport));
-    const id = queryValue(route.query, "id");
-    if (!id) return reject(400, ID_REQUIRED);
-    const entry = this.registry.get(id);
-    if (entry === undefined) return reject(404, NO_CONNECTION);
-    if (entry.state === "closed") {
-      // A long polling connection that ended drains its buffer, then answers 204.
-      if (entry.connection instanceof LongPollingConnection && transport === "LongPolling") {
-        return entry.connection.poll(res);
-      }
-      return reject(404, NO_CONNECTION);
-    }
-    if (entry.state !== "pending") {
-      if (entry.transport !== transport) return reject(400, CHANGE_TRANSPORT);
-      if (entry.connection instanceof LongPollingConnection) return entry.connection.poll(res);
-      return reject(409);
-    }
-
-    const user = await this.authenticate(req);
-    if (typeof user === "number") return reject(user);
-    if (!sameUser(user.userId, entry.userId)) return reject(404, NO_CONNECTION);
-    // While we waited, the entry may have expired, or another request may have started it.
-    if (this.registry.get(id) !== entry) return reject(404, NO_CONNECTION);
-    if (entry.state !== "pending") return reject(409);
-
-    this.registry.claim(entry, "active", transport);
-    // The official clients resume WebSockets only: these transports never come back for their connection.
-    const init = this.connectionInit(entry.connectionId, transport, req, route, user, entry, false);
-    const connection =
-      transport === "LongPolling"
-        ? new LongPollingConnection(init, {
-            pollTimeoutMs: this.options.longPollingTimeoutMs,
-            disconnectTimeoutMs: this.options.disconnectTimeoutMs,
-          })
-        : new ServerSentEventsConnection(init, res);
-    this.adopt(entry, connection);
-    // The stream opens first so the handler may send from inside onConnected; if onConnected then
-    // throws, the client sees the stream end. A first poll is answered after onConnected succeeded.
-    if (connection instanceof ServerSentEventsConnection) connection.open();
-    try {
-      connection.start(this.options.handler);
-    } catch {
-      return writeText(res, 500);
-    }
-    if (connection instanceof LongPollingConnection) connection.answerFirstPoll(res);
-  }
-
-  /** A POST: bytes from an SSE or long polling client. */
-  private async receive(
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: Route,
-    reject: Answer,
-  ): Promise<void> {
-    const id = queryValue(route.query, "id");
-    if (!id) return reject(400, ID_REQUIRED);
-    const entry = this.registry.get(id);
-    if (entry?.transport === "WebSockets" && entry.state !== "closed") {
-      return reject(405, NO_POST_ON_WEBSOCKET);
-    }
-    const connection = entry?.state === "active" ? entry.connection : undefined;
-    if (connection === undefined) return reject(404, NO_CONNECTION);
-    // The official client never overlaps sends; refusing overlaps keeps the bytes in order.
-    if (this.sending.has(connection)) {
-      transportLog.concurrentSend(this.log, connection.connectionId);
-      return reject(409, SEND_IN_PROGRESS);
-    }
-    this.sending.add(connection);
-    let body: Buffer;
-    try {
-      body = await readBody(req, this.options.maxRequestBodyBytes);
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        transportLog.requestBodyTooLarge(this.log, connection.connectionId, error.limit);
-        transportLog.requestRejected(this.log, "POST", 413, BODY_TOO_LARGE);
-        return writeText(res, 413, BODY_TOO_LARGE, { Connection: "close" });
-      }
-      return reject(400, "The request body could not be read.");
-    } finally {
-      this.sending.delete(connection);
-    }
-    if (!connection.isOpen) return reject(404, NO_CONNECTION);
-    // The official clients mark a binary send (an ArrayBuffer) so, and text as text/plain.
-    const binary = req.headers["content-type"]?.startsWith("application/octet-stream") === true;
-    connection.receive(body, binary ? "Binary" : "Text");
-    writeText(res, 200);
-  }
-
-  /** DELETE: the long polling client stops. */
-  private stopLongPolling(route: Route, res: ServerResponse, reject: Answer): void {
-    const id = queryValue(route.query, "id");
-    if (!id) return reject(400, ID_REQUIRED);
-    const entry = this.registry.get(id);
-    if (entry === undefined || entry.state === "closed") return reject(404, NO_CONNECTION);
-    if (!(entry.connection instanceof LongPollingConnection)) return reject(400, NO_DELETE);
-    entry.connection.stopByClient();
-    writeText(res, 202);
-  }
-
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: Route): Promise<void> {
     const reject = this.rejecter("GET", (status, body) => abortHandshake(socket, status, body));
     if (req.method !== "GET") return reject(405);
@@ -434,7 +317,7 @@ export class ConnectionEndpoint {
     }
     const known = this.registry.get(id);
     if (known?.state === "pending" && !known.resumable) {
-      if (!sameUser(user.userId, known.userId)) return reject(404, NO_CONNECTION);
+      if (!isSameUser(user.userId, known.userId)) return reject(404, NO_CONNECTION);
       this.registry.claim(known, "starting", "WebSockets");
       return this.accept(req, socket, head, route, user, known.connectionId, known, undefined);
     }

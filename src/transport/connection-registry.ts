@@ -25,6 +25,11 @@ export interface ConnectionEntry {
   timer: NodeJS.Timeout | undefined;
 }
 
+/** Whether two user ids are the same user: empty and missing both mean anonymous. */
+export function isSameUser(a: string | undefined, b: string | undefined): boolean {
+  return (a ?? "") === (b ?? "");
+}
+
 /** The connections of one endpoint, by key, with their expiry timers. Single-threaded: no locking needed. */
 export class ConnectionRegistry {
   private readonly entries = new Map<string, ConnectionEntry>();
