@@ -1,3 +1,7 @@
+/**
+ * The requests of the Server-Sent Events and long polling transports, once routed to the node that holds
+ * their connection: the GET that starts or polls one, the POSTs that carry the client's bytes, the DELETE.
+ */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { BaseConnection, ConnectionInit } from "./base-connection.js";
 import { isSameUser, type ConnectionEntry, type ConnectionRegistry } from "./connection-registry.js";
