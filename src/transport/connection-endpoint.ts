@@ -103,7 +103,9 @@ export class ConnectionEndpoint {
       options: this.options,
       registry: this.registry,
       authenticate: (req) => this.authenticate(req),
-      connectionInit: (...args) => this.connectionInit(...args),
+      // The official clients resume WebSockets only: these transports never come back for their connection.
+      connectionInit: (entry, transport, req, route, user) =>
+        this.connectionInit(entry.connectionId, transport, req, route, user, entry, false),
       adopt: (entry, connection) => this.adopt(entry, connection),
     });
   }

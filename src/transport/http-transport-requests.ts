@@ -33,14 +33,13 @@ export interface HttpTransportHost {
   readonly registry: ConnectionRegistry;
   /** Who made the request, or the status that refuses it. */
   authenticate(req: IncomingMessage): Promise<AuthenticatedUser | 401 | 403>;
+  /** What a connection started for `entry` on one of these transports is made from. */
   connectionInit(
-    connectionId: string,
+    entry: ConnectionEntry,
     transport: TransportName,
     req: IncomingMessage,
     route: Route,
     user: AuthenticatedUser,
-    entry: ConnectionEntry | undefined,
-    statefulReconnect: boolean,
   ): ConnectionInit;
   /** Tracks a new connection until it finishes. */
   adopt(entry: ConnectionEntry | undefined, connection: BaseConnection): void;
@@ -96,8 +95,7 @@ export class HttpTransportRequests {
     if (entry.state !== "pending") return reject(409);
 
     registry.claim(entry, "active", transport);
-    // The official clients resume WebSockets only: these transports never come back for their connection.
-    const init = this.host.connectionInit(entry.connectionId, transport, req, route, user, entry, false);
+    const init = this.host.connectionInit(entry, transport, req, route, user);
     const connection =
       transport === "LongPolling"
         ? new LongPollingConnection(init, {
