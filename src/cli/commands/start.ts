@@ -117,7 +117,10 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
   };
 }
 
-/** The official browser client the demo page loads: a development dependency, so a library user may not have it. */
+/**
+ * The official browser client the demo page loads. It is a development dependency of this package, so
+ * a library user may not have it.
+ */
 function browserClient(): string {
   try {
     return createRequire(import.meta.url).resolve("@microsoft/signalr/dist/browser/signalr.min.js");
