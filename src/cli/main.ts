@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { migrate } from "../backplane/postgres/migrations.js";
-import { startNode } from "./commands/start.js";
+import { browserClient, startNode } from "./commands/start.js";
 import { openDatabase } from "./database.js";
 import { cliLog, createLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from "./log.js";
 
@@ -138,6 +138,7 @@ export async function main(argv: string[]): Promise<number> {
         if (redisSettings && (values.memory || values["database-url"])) {
           throw new UsageError("--redis-url and --redis-cluster go without --memory and --database-url.");
         }
+        const pageClient = values.page ? browserClient("--page") : undefined;
         const database =
           values.memory || redisSettings ? undefined : await openDatabase(values["database-url"], dataDir);
         if (database?.embedded) {
@@ -161,7 +162,7 @@ export async function main(argv: string[]): Promise<number> {
             drainTimeoutMs,
             migrate: !values["no-migrate"],
             hubsModule: values.hubs,
-            page: values.page ?? false,
+            pageClient,
             admin: values.admin ?? false,
             demoMode: values["demo-mode"] ?? false,
             apiKeyHashes:
@@ -186,6 +187,7 @@ export async function main(argv: string[]): Promise<number> {
         const nodes = Number(values.nodes ?? "3");
         if (!Number.isInteger(nodes) || nodes < 1 || nodes > 16)
           throw new UsageError(`--nodes must be a whole number from 1 to 16, not '${values.nodes}'.`);
+        browserClient("switchboard demo"); // its nodes serve the page: a missing package is said here, once
         // The demo's balancer needs http-proxy-3, an optional peer: loaded only for this command.
         const { runDemo } = await import("./commands/demo.js").catch((err: unknown) => {
           if (!String(err).includes("'http-proxy-3'")) throw err;

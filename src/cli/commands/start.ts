@@ -33,8 +33,8 @@ export interface NodeSettings {
    * or `authenticate`; default: the demo chat hub.
    */
   hubsModule: string | undefined;
-  /** Serve the demo page from web/. */
-  page: boolean;
+  /** Serve the demo page from web/, with the official browser client at this path ({@link browserClient}). */
+  pageClient?: string;
   /** Serve the admin page at /admin. */
   admin: boolean;
   /** Anyone may register any identifier, and the HTTP API needs no key (demo mode). */
@@ -53,9 +53,7 @@ export interface RunningNode {
 
 /** Starts one Switchboard node: the hubs, the notification service, and the demo page when asked. */
 export async function startNode(settings: NodeSettings): Promise<RunningNode> {
-  const { log } = settings;
-  // Before anything starts: a missing package stops start-up with a message, not a half-started node.
-  const pageClient = settings.page ? browserClient() : undefined;
+  const { log, pageClient } = settings;
   const app = settings.hubsModule ? await loadApp(settings.hubsModule) : { hubs: { "/hubs/chat": ChatHub } };
   const timeout = settings.nodeTimeoutMs;
   const heartbeat = timeout
@@ -118,15 +116,18 @@ export async function startNode(settings: NodeSettings): Promise<RunningNode> {
 }
 
 /**
- * The official browser client the demo page loads. It is a development dependency of this package, so
- * a library user may not have it.
+ * The path of the official browser client that the demo page loads. `@microsoft/signalr` is an optional
+ * peer dependency, so a library user may not have it: `command` (what needs it) is named in the error.
  */
-function browserClient(): string {
+export function browserClient(command: string): string {
   try {
     return createRequire(import.meta.url).resolve("@microsoft/signalr/dist/browser/signalr.min.js");
-  } catch {
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== "MODULE_NOT_FOUND") throw err;
     throw new Error(
-      "--page serves the official browser client from the package @microsoft/signalr, which is not installed: run 'npm install @microsoft/signalr'.",
+      `${command} serves the official browser client from the package '@microsoft/signalr', which is ` +
+        "not installed: install it next to switchboard (npm install @microsoft/signalr).",
+      { cause: err },
     );
   }
 }
