@@ -67,19 +67,19 @@ export function emptyStats(): PostgresBackplaneStats {
 /**
  * The text of each named statement, as first used. pg compares a named statement's text with the one
  * it prepared on every call, which flattened the caller's freshly built text (an append is ~5.6 KB) into
- * a copy per call. Passing the same string each time makes the comparison an identity check. A name
- * stands for one text (names carry their schema's hash, names.ts); a different length under a known name
- * is a bug.
+ * a copy per call. Passing the same string each time makes pg's comparison an identity check. A name
+ * stands for one text (names carry their schema's hash, names.ts): another text under a known name is a
+ * bug, refused here. (Comparing costs nothing for a text built once, as the append's is: names.ts.)
  */
 class StatementTexts {
   private readonly texts = new Map<string, string>();
 
-  /** The query config for pg; an Error when `name` was used before with a text of another length. */
+  /** The query config for pg; an Error when `name` was used before with another text. */
   config(text: string, values: unknown[] | undefined, name: string | undefined): pg.QueryConfig | Error {
     if (name === undefined) return { text, values };
     const known = this.texts.get(name);
     if (known === undefined) this.texts.set(name, text);
-    else if (known.length !== text.length) {
+    else if (known !== text) {
       return new Error(`The statement '${name}' was prepared with a different text.`);
     }
     return { text: known ?? text, values, name };

@@ -76,10 +76,11 @@ export interface Notice {
 /**
  * The CTEs that send the wake-ups of a log-writing statement. `written` names a CTE with the rows the
  * statement inserted (`seq, hub, node_ids, payload`, and the `snapshot` and `writer_xid` they share);
- * `channel` is the parameter holding the shared channel's name. The statement must select `(SELECT count(*) FROM wake)` (the notifications sent):
- * PostgreSQL skips a CTE nobody reads. The rows go into the notice only when they fit; the size is checked
- * on the finished text, because NOTIFY's limit failing would roll back the whole write. Each node woken gets
- * the same notice (it names the nodes of every row).
+ * `channel` is the parameter holding the shared channel's name. The statement must select
+ * `(SELECT count(*) FROM wake)` (the notifications sent): PostgreSQL skips a CTE nobody reads. The rows go
+ * into the notice only when they fit; the size is checked on the finished text, because NOTIFY's limit
+ * failing would roll back the whole write. Each node woken gets the same notice (it names the nodes of
+ * every row).
  */
 export function wakeupCtes(written: string, channel: string): string {
   return `wake_range AS (
