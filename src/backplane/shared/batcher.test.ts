@@ -93,10 +93,11 @@ describe("Batcher", () => {
         10,
         gather,
       );
-      // Two timers due together run in one turn, one callback after the other (two handshakes read at once).
+      // Two callbacks of one turn, one after the other (two handshakes read at once). Immediates queued
+      // together run in the same turn; two timers might not (the second can come due a millisecond later).
       await new Promise((resolve) => {
-        setTimeout(() => void batcher.submit("a"), 0);
-        setTimeout(() => void batcher.submit("b").then(resolve), 0);
+        setImmediate(() => void batcher.submit("a"));
+        setImmediate(() => void batcher.submit("b").then(resolve));
       });
       return batches;
     };
