@@ -1,7 +1,7 @@
 /** Group changes across nodes, connection removal, presence, the cluster secret and closing. */
 import { randomUUID } from "node:crypto";
 import { expect, it } from "vitest";
-import type { SpecConn, SpecKit } from "./backplane.case.js";
+import type { SpecConn, SpecKit } from "./backplane-spec-kit.js";
 import {
   BackplaneUnavailableError,
   hasNodeDirectory,
