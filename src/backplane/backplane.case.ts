@@ -89,6 +89,27 @@ function sendingCases({ cluster, on, connect, fence, got, msg, upTo }: SpecKit):
     expect([got(u1), got(v1)]).toEqual([["both"], ["both"]]);
   });
 
+  it("sends to a user reach the connections she holds at each send, as they come and go across nodes, in order", async () => {
+    const nodes = await cluster(upTo(3));
+    const toAlice = (text: string) =>
+      nodes[0]!.backplane.publish({ kind: "users", hub: HUB, userIds: ["alice"] }, msg(text));
+    // A backplane may remember where a user was (Redis does): what it remembered must neither miss her
+    // new connections nor reach the ones she closed.
+    const b1 = await connect(on(nodes, 1), "b1", "alice");
+    expect(await toAlice("1")).toEqual({ connections: 1, nodes: 1 });
+    const c1 = await connect(on(nodes, 2), "c1", "alice");
+    const bothNodes = new Set([on(nodes, 1), on(nodes, 2)]).size;
+    expect(await toAlice("2")).toEqual({ connections: 2, nodes: bothNodes });
+    await on(nodes, 1).backplane.removeConnection(HUB, "b1");
+    expect(await toAlice("3")).toEqual({ connections: 1, nodes: 1 });
+    const b2 = await connect(on(nodes, 1), "b2", "alice");
+    const burst = ["4", "5", "6", "7", "8"];
+    const results = await Promise.all(burst.map(toAlice));
+    expect(results).toEqual(burst.map(() => ({ connections: 2, nodes: bothNodes })));
+    await fence(nodes, [c1, b2]);
+    expect([got(b1), got(c1), got(b2)]).toEqual([["1", "2"], ["2", "3", ...burst], burst]);
+  });
+
   it("sending to a group reaches its members on every node and nobody else", async () => {
     const nodes = await cluster(upTo(3));
     const [a1, b1, c1, c2] = [

@@ -4,7 +4,8 @@
  * Redis failover costs a re-read, never an entry.
  *
  * Each entry has one field, `b`: a MessagePack array of items, in the order the writer made them. The
- * items of one writer reach the inbox in its order (one batch at a time, one entry per batch per node).
+ * items of one writer reach the inbox in its order (one batch at a time; within a batch, each connection's
+ * items are in one entry: see sends.ts).
  * - `[0, hub, envelope, ids]`: a shared envelope (../shared/envelopes.ts) for the hub: a send, a client
  *   result, a disconnect. `ids`: for a send resolved by its sender (to connections, users or groups), the
  *   ids of this node's recipients; nil for a send to all (resolved here, with its exclusions).

@@ -56,7 +56,8 @@ import { SendWriter } from "./sends.js";
  *   that node has registered (registrations and removals change those sets together with a marker in the
  *   inbox, and the node delivers to a connection exactly the entries between its two markers). So what a
  *   publish counts, it delivers, and a connection never gets a send that came before it.
- * - Order: one batch at a time, one entry per node per batch, so each node's inbox has a sender's sends
+ * - Order: one batch at a time, and each connection's sends of a batch in one entry (two entries for a
+ *   node only when a batch to users finds them moved: sends.ts), so each connection gets a sender's sends
  *   in call order.
  * - Durable: a node reads its inbox from its own cursor; a dropped connection, a failover or a Redis
  *   restart is a re-read. What Redis itself keeps through a crash depends on its persistence (AOF with

@@ -4,6 +4,11 @@
  * nodes of a hub), then each receiving node gets one inbox entry with its share, through sendScript,
  * which counts exactly the recipients that node holds at that moment. One batch at a time, so each
  * node's inbox gets this node's sends in call order.
+ *
+ * A batch of sends to users only does not wait for its lookups: it writes at once to the connections
+ * the last lookups named (the early wave), while the lookups run, then writes to the connections only
+ * the new lookups name (the late wave). Both waves are counted by sendScript, so a connection that left
+ * counts nothing and one that arrived is reached; see {@link SendWriter.writeNow} for why the order holds.
  */
 import { BackplaneUnavailableError } from "../backplane.js";
 import { Batcher } from "../shared/batcher.js";
@@ -36,6 +41,44 @@ interface Share {
   ids: string[];
 }
 
+/** A batch's lookups: each key once (`list`), and the indexes in it that each send needs (`perSend`). */
+interface BatchLookups {
+  list: Lookup[];
+  perSend: number[][];
+}
+
+/** How many users' last lookups a node keeps for the early wave (~250 bytes each). */
+const KNOWN_USERS_MAX = 10_000;
+
+/** The reply for a user with no connection. */
+const NO_MEMBERS: Reply = [];
+
+/** Whether two replies of a user's key name the same members, in the same order. */
+function sameMembers(a: Reply, b: Reply): boolean {
+  if (!Array.isArray(a) || !Array.isArray(b)) return a === b;
+  if (a.length !== b.length) return false;
+  return a.every((member, i) => {
+    const other = b[i];
+    return Buffer.isBuffer(member) && Buffer.isBuffer(other) ? member.equals(other) : member === other;
+  });
+}
+
+/** `shares` without the connections `written` already has for the same node and send. */
+function withoutShares(shares: Map<string, Share[]>, written: Map<string, Share[]>): Map<string, Share[]> {
+  const rest = new Map<string, Share[]>();
+  for (const [nodeId, list] of shares) {
+    const before = new Map(written.get(nodeId)?.map((share) => [share.send, new Set(share.ids)]));
+    const left: Share[] = [];
+    for (const share of list) {
+      const done = before.get(share.send);
+      const ids = done === undefined ? share.ids : share.ids.filter((id) => !done.has(id));
+      if (ids.length > 0) left.push(ids === share.ids ? share : { ...share, ids });
+    }
+    if (left.length > 0) rest.set(nodeId, left);
+  }
+  return rest;
+}
+
 export class SendWriter {
   private readonly batcher: Batcher<Send, RemoteCount>;
   private queued = 0;
@@ -44,6 +87,11 @@ export class SendWriter {
   private last: Promise<unknown> | undefined;
   /** A batch rejected at its deadline whose commands may still run: the next batch waits for it. */
   private abandoned: Promise<unknown> | undefined;
+  /**
+   * What the last lookup of each user's key replied (its members as `node\nconnection`), for the early
+   * wave. Users with no connection left are dropped; the oldest go first past {@link KNOWN_USERS_MAX}.
+   */
+  private readonly knownUsers = new Map<string, Reply>();
 
   constructor(
     private readonly link: RedisLink,
@@ -128,20 +176,54 @@ export class SendWriter {
     }
   }
 
+  /**
+   * Writes a batch. A batch of sends to users only goes in two waves: the early one, to the members the
+   * last lookups named, starts with the new lookups; the late one then goes to the members only the new
+   * lookups name. No connection gets a send in both (the late wave leaves out what the early one named),
+   * and each connection's sends of a batch are all in one wave: a connection belongs to one user, and
+   * that user's members all come from the same reply. So each connection still gets this node's sends in
+   * call order, and the next batch starts only once both waves are written.
+   */
   private async writeNow(sends: Send[]): Promise<RemoteCount[]> {
-    const shares = await this.resolve(sends);
-    const counts = sends.map(() => ({ connections: 0, nodes: 0 }));
-    await Promise.all(
-      [...shares].map(async ([nodeId, list]) => {
-        const perSend = await this.writeTo(nodeId, list, sends);
-        list.forEach((share, i) => {
-          const count = perSend[i] ?? 0;
-          counts[share.send]!.connections += count;
-          if (count > 0) counts[share.send]!.nodes++;
-        });
-      }),
-    );
-    return counts;
+    const counts = sends.map(() => ({ connections: 0, reached: new Set<string>() }));
+    const writeShares = (shares: Map<string, Share[]>) =>
+      Promise.all(
+        [...shares].map(async ([nodeId, list]) => {
+          const perSend = await this.writeTo(nodeId, list, sends);
+          list.forEach((share, i) => {
+            const count = perSend[i] ?? 0;
+            counts[share.send]!.connections += count;
+            if (count > 0) counts[share.send]!.reached.add(nodeId);
+          });
+        }),
+      );
+    const lookups = this.lookupsOf(sends);
+    if (!sends.every((send) => send.target.kind === TargetKind.users)) {
+      await writeShares(this.sharesOf(sends, lookups, await this.lookUp(lookups)));
+    } else {
+      const remembered = lookups.list.map((lookup) => this.knownUsers.get(lookup.key) ?? NO_MEMBERS);
+      const early = this.sharesOf(sends, lookups, remembered);
+      // Both settle before the batch ends, so no write of this batch is still running when the next starts.
+      const [looked, written] = await Promise.allSettled([this.lookUp(lookups), writeShares(early)]);
+      if (written.status === "rejected") throw written.reason;
+      if (looked.status === "rejected") {
+        const reason = (looked.reason as Error)?.message ?? String(looked.reason);
+        throw new BackplaneUnavailableError(
+          `Redis did not answer the send's lookups (it may have reached some recipients already): ${reason}`,
+          { cause: looked.reason },
+        );
+      }
+      const replies = looked.value;
+      // Only a send whose users' members changed since they were remembered can have a late share.
+      const changed = lookups.perSend.map((indexes) =>
+        indexes.some((r) => !sameMembers(remembered[r]!, replies[r]!)),
+      );
+      if (changed.includes(true)) {
+        const late = withoutShares(this.sharesOf(sends, lookups, replies, changed), early);
+        if (late.size > 0) await writeShares(late);
+      }
+    }
+    return counts.map(({ connections, reached }) => ({ connections, nodes: reached.size }));
   }
 
   /** One entry in `nodeId`'s inbox with its shares; resolves with each share's count (0s when the node is gone). */
@@ -183,22 +265,21 @@ export class SendWriter {
     }
   }
 
-  /** Each node's shares of the batch, in send order; this node and dead ones left out. */
-  private async resolve(sends: Send[]): Promise<Map<string, Share[]>> {
-    // Every lookup of the batch, each key once, in one script per master (lookups.ts).
+  /** The registry lookups of a batch, each key once, and which of them each send needs. */
+  private lookupsOf(sends: Send[]): BatchLookups {
     const reads = new Map<string, number>();
-    const lookupList: Lookup[] = [];
+    const list: Lookup[] = [];
     const read = (kind: LookupKind, key: string) => {
       const id = `${kind}\n${key}`;
       let index = reads.get(id);
       if (index === undefined) {
-        reads.set(id, (index = lookupList.length));
-        lookupList.push({ kind, key });
+        reads.set(id, (index = list.length));
+        list.push({ kind, key });
       }
       return index;
     };
     const k = this.keys;
-    const lookups = sends.map(({ hub, target }) => {
+    const perSend = sends.map(({ hub, target }) => {
       switch (target.kind) {
         case TargetKind.all:
           return [read(LookupKind.hubNodes, k.hubNodes(hub))];
@@ -212,12 +293,41 @@ export class SendWriter {
           return [];
       }
     });
-    const replies = await lookUp(this.link, lookupList);
+    return { list, perSend };
+  }
+
+  /** Runs the lookups (one script per master, lookups.ts), keeping what users' keys replied. */
+  private async lookUp(lookups: BatchLookups): Promise<Reply[]> {
+    const replies = await lookUp(this.link, lookups.list);
+    lookups.list.forEach((lookup, i) => {
+      if (lookup.kind !== LookupKind.members) return;
+      const reply = replies[i]!;
+      this.knownUsers.delete(lookup.key); // set again below, as the newest
+      if (!Array.isArray(reply) || reply.length === 0) return;
+      this.knownUsers.set(lookup.key, reply);
+      if (this.knownUsers.size > KNOWN_USERS_MAX) {
+        this.knownUsers.delete(this.knownUsers.keys().next().value as string);
+      }
+    });
+    return replies;
+  }
+
+  /**
+   * Each node's shares of the batch from the lookups' replies, in send order (of the sends marked in
+   * `only`, when given); this node and dead ones left out.
+   */
+  private sharesOf(
+    sends: Send[],
+    lookups: BatchLookups,
+    replies: Reply[],
+    only?: boolean[],
+  ): Map<string, Share[]> {
     const shares = new Map<string, Share[]>();
     sends.forEach((send, i) => {
+      if (only !== undefined && !only[i]) return;
       for (const [nodeId, ids] of this.recipients(
         send,
-        lookups[i]!.map((r) => replies[r]!),
+        lookups.perSend[i]!.map((r) => replies[r]!),
       )) {
         if (nodeId === this.nodeId || !this.isLive(nodeId)) continue;
         let list = shares.get(nodeId);
