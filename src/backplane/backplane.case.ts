@@ -100,6 +100,8 @@ function sendingCases({ cluster, on, connect, fence, got, msg, upTo }: SpecKit):
     const c1 = await connect(on(nodes, 2), "c1", "alice");
     const bothNodes = new Set([on(nodes, 1), on(nodes, 2)]).size;
     expect(await toAlice("2")).toEqual({ connections: 2, nodes: bothNodes });
+    // A publish counts at once and delivers a moment later: b1 ends only once it has what it was counted for.
+    await fence(nodes, [b1, c1]);
     await on(nodes, 1).backplane.removeConnection(HUB, "b1");
     expect(await toAlice("3")).toEqual({ connections: 1, nodes: 1 });
     const b2 = await connect(on(nodes, 1), "b2", "alice");
