@@ -50,29 +50,43 @@ interface BatchLookups {
 /** How many users' last lookups a node keeps for the early wave (~250 bytes each). */
 const KNOWN_USERS_MAX = 10_000;
 
-/** The reply for a user with no connection. */
-const NO_MEMBERS: Reply = [];
-
-/** Whether two replies of a user's key name the same members, in the same order. */
-function sameMembers(a: Reply, b: Reply): boolean {
-  if (!Array.isArray(a) || !Array.isArray(b)) return a === b;
-  if (a.length !== b.length) return false;
-  return a.every((member, i) => {
-    const other = b[i];
-    return Buffer.isBuffer(member) && Buffer.isBuffer(other) ? member.equals(other) : member === other;
-  });
+/** Whether a user's remembered members (as text) are what a fresh reply names, in the same order. */
+function sameMembers(remembered: readonly string[], reply: Reply): boolean {
+  const fresh = texts(reply);
+  return fresh.length === remembered.length && fresh.every((member, i) => member === remembered[i]);
 }
 
-/** `shares` without the connections `written` already has for the same node and send. */
-function withoutShares(shares: Map<string, Share[]>, written: Map<string, Share[]>): Map<string, Share[]> {
+/** The early wave's shares, one connection each, so that each share's count says whether its connection counted. */
+function oneConnectionEach(shares: Map<string, Share[]>): Map<string, Share[]> {
+  const split = new Map<string, Share[]>();
+  for (const [nodeId, list] of shares) {
+    split.set(
+      nodeId,
+      list.flatMap((share) => share.ids.map((id) => ({ send: share.send, all: false, ids: [id] }))),
+    );
+  }
+  return split;
+}
+
+/**
+ * The late wave: `shares` without the connections the early wave named on the same node (they have had
+ * their chance there), nor those it counted on any node (a connection counted on the node it was leaving
+ * gets the send from there, with its state: counting it on its new node too would deliver it twice).
+ */
+function lateShares(
+  shares: Map<string, Share[]>,
+  early: Map<string, Share[]>,
+  countedEarly: readonly Set<string>[],
+): Map<string, Share[]> {
   const rest = new Map<string, Share[]>();
   for (const [nodeId, list] of shares) {
-    const before = new Map(written.get(nodeId)?.map((share) => [share.send, new Set(share.ids)]));
+    const namedHere = new Set(early.get(nodeId)?.map((share) => `${share.send}\n${share.ids[0]}`));
     const left: Share[] = [];
     for (const share of list) {
-      const done = before.get(share.send);
-      const ids = done === undefined ? share.ids : share.ids.filter((id) => !done.has(id));
-      if (ids.length > 0) left.push(ids === share.ids ? share : { ...share, ids });
+      const ids = share.ids.filter(
+        (id) => !namedHere.has(`${share.send}\n${id}`) && !countedEarly[share.send]?.has(id),
+      );
+      if (ids.length > 0) left.push(ids.length === share.ids.length ? share : { ...share, ids });
     }
     if (left.length > 0) rest.set(nodeId, left);
   }
@@ -91,7 +105,7 @@ export class SendWriter {
    * What the last lookup of each user's key replied (its members as `node\nconnection`), for the early
    * wave. Users with no connection left are dropped; the oldest go first past {@link KNOWN_USERS_MAX}.
    */
-  private readonly knownUsers = new Map<string, Reply>();
+  private readonly knownUsers = new Map<string, string[]>();
 
   constructor(
     private readonly link: RedisLink,
@@ -179,32 +193,42 @@ export class SendWriter {
   /**
    * Writes a batch. A batch of sends to users only goes in two waves: the early one, to the members the
    * last lookups named, starts with the new lookups; the late one then goes to the members only the new
-   * lookups name. No connection gets a send in both (the late wave leaves out what the early one named),
-   * and each connection's sends of a batch are all in one wave: a connection belongs to one user, and
-   * that user's members all come from the same reply. So each connection still gets this node's sends in
-   * call order, and the next batch starts only once both waves are written.
+   * lookups name. No connection gets a send in both: the late wave leaves out what the early one named on
+   * the same node, and what it counted anywhere (a connection moving to another node meanwhile may be
+   * counted where it was, and then gets the send from there, with its state). Each connection's sends of a
+   * batch are all in one wave: a connection belongs to one user, whose members all come from the same
+   * reply, and a node counts all of one entry's shares for a connection or none. So each connection still
+   * gets this node's sends in call order, and the next batch starts only once both waves are written.
    */
   private async writeNow(sends: Send[]): Promise<RemoteCount[]> {
     const counts = sends.map(() => ({ connections: 0, reached: new Set<string>() }));
-    const writeShares = (shares: Map<string, Share[]>) =>
-      Promise.all(
+    // Which connections the early wave counted, per send (its shares name one connection each).
+    const countedEarly: Set<string>[] = [];
+    const writeShares = async (shares: Map<string, Share[]>, early = false) => {
+      // Every write settles before this resolves or rejects, so none runs on into the next batch.
+      const outcomes = await Promise.allSettled(
         [...shares].map(async ([nodeId, list]) => {
           const perSend = await this.writeTo(nodeId, list, sends);
           list.forEach((share, i) => {
             const count = perSend[i] ?? 0;
+            if (count === 0) return;
             counts[share.send]!.connections += count;
-            if (count > 0) counts[share.send]!.reached.add(nodeId);
+            counts[share.send]!.reached.add(nodeId);
+            if (early) (countedEarly[share.send] ??= new Set()).add(share.ids[0]!);
           });
         }),
       );
+      const failed = outcomes.find((outcome) => outcome.status === "rejected");
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+    };
     const lookups = this.lookupsOf(sends);
     if (!sends.every((send) => send.target.kind === TargetKind.users)) {
       await writeShares(this.sharesOf(sends, lookups, await this.lookUp(lookups)));
     } else {
-      const remembered = lookups.list.map((lookup) => this.knownUsers.get(lookup.key) ?? NO_MEMBERS);
-      const early = this.sharesOf(sends, lookups, remembered);
-      // Both settle before the batch ends, so no write of this batch is still running when the next starts.
-      const [looked, written] = await Promise.allSettled([this.lookUp(lookups), writeShares(early)]);
+      const remembered = lookups.list.map((lookup) => this.knownUsers.get(lookup.key) ?? []);
+      const early = oneConnectionEach(this.sharesOf(sends, lookups, remembered));
+      // Both settle before the batch goes on, so no write of this batch is still running when the next starts.
+      const [looked, written] = await Promise.allSettled([this.lookUp(lookups), writeShares(early, true)]);
       if (written.status === "rejected") throw written.reason;
       if (looked.status === "rejected") {
         const reason = (looked.reason as Error)?.message ?? String(looked.reason);
@@ -219,7 +243,7 @@ export class SendWriter {
         indexes.some((r) => !sameMembers(remembered[r]!, replies[r]!)),
       );
       if (changed.includes(true)) {
-        const late = withoutShares(this.sharesOf(sends, lookups, replies, changed), early);
+        const late = lateShares(this.sharesOf(sends, lookups, replies, changed), early, countedEarly);
         if (late.size > 0) await writeShares(late);
       }
     }
@@ -248,8 +272,9 @@ export class SendWriter {
     const reply = await sendScript.run(this.link, [inbox, ...setKeys.keys()], args);
     if (!Array.isArray(reply)) return [];
     if (this.options.waitForReplicas > 0) await this.untilReplicated(inbox);
-    this.counted(1);
-    return reply.map((count) => Number(count));
+    const counts = reply.map((count) => Number(count));
+    if (counts.some((count) => count > 0)) this.counted(1); // the script appends nothing when all are 0
+    return counts;
   }
 
   /** Waits until enough replicas of the inbox's master have everything written to it so far. */
@@ -304,7 +329,8 @@ export class SendWriter {
       const reply = replies[i]!;
       this.knownUsers.delete(lookup.key); // set again below, as the newest
       if (!Array.isArray(reply) || reply.length === 0) return;
-      this.knownUsers.set(lookup.key, reply);
+      // Copied as text: a reply's buffers are views of the socket's read chunk, which they would keep.
+      this.knownUsers.set(lookup.key, texts(reply));
       if (this.knownUsers.size > KNOWN_USERS_MAX) {
         this.knownUsers.delete(this.knownUsers.keys().next().value as string);
       }
