@@ -50,9 +50,9 @@ interface BatchLookups {
 /** How many users' last lookups a node keeps for the early wave (~250 bytes each). */
 const KNOWN_USERS_MAX = 10_000;
 
-/** Whether a user's remembered members (as text) are what a fresh reply names, in the same order. */
-function sameMembers(remembered: readonly string[], reply: Reply): boolean {
-  const fresh = texts(reply);
+/** Whether two lookups of a user named the same members, in the same order (both as text: see lookUp). */
+function sameMembers(remembered: Reply, fresh: Reply): boolean {
+  if (!Array.isArray(remembered) || !Array.isArray(fresh)) return remembered === fresh;
   return fresh.length === remembered.length && fresh.every((member, i) => member === remembered[i]);
 }
 
@@ -321,16 +321,20 @@ export class SendWriter {
     return { list, perSend };
   }
 
-  /** Runs the lookups (one script per master, lookups.ts), keeping what users' keys replied. */
+  /**
+   * Runs the lookups (one script per master, lookups.ts), keeping what users' keys replied. Users'
+   * replies come back as text, the form they are kept in: node-redis's buffers are views of the socket's
+   * read chunk, which a kept reply would keep alive.
+   */
   private async lookUp(lookups: BatchLookups): Promise<Reply[]> {
     const replies = await lookUp(this.link, lookups.list);
     lookups.list.forEach((lookup, i) => {
       if (lookup.kind !== LookupKind.members) return;
-      const reply = replies[i]!;
+      const members = texts(replies[i]!);
+      replies[i] = members;
       this.knownUsers.delete(lookup.key); // set again below, as the newest
-      if (!Array.isArray(reply) || reply.length === 0) return;
-      // Copied as text: a reply's buffers are views of the socket's read chunk, which they would keep.
-      this.knownUsers.set(lookup.key, texts(reply));
+      if (members.length === 0) return;
+      this.knownUsers.set(lookup.key, members);
       if (this.knownUsers.size > KNOWN_USERS_MAX) {
         this.knownUsers.delete(this.knownUsers.keys().next().value as string);
       }
