@@ -401,11 +401,14 @@ export class HubEndpoint implements ConnectionHandler, HubConnectionHost {
       { timeoutMs: options.timeoutMs ?? this.options.clientResultTimeoutMs, signal: options.signal },
     );
 
-  private readonly publish = (target: SendTarget, message: BackplaneMessage): Promise<PublishResult> =>
-    this.backplane.publish(target, message).catch((err: unknown) => {
-      hubLog.sendFailed(this.log, this.hub, message.target, err);
+  private readonly publish = (target: SendTarget, message: BackplaneMessage): Promise<PublishResult> => {
+    // Only the method's name waits with the send: the message itself can go as soon as it is encoded.
+    const method = message.target;
+    return this.backplane.publish(target, message).catch((err: unknown) => {
+      hubLog.sendFailed(this.log, this.hub, method, err);
       throw err;
     });
+  };
 
   /** The lifecycle's steps that reach outside the connection: the registry and the hub's hooks. */
   private readonly lifecycle: LifecycleHost = {

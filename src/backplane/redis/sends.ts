@@ -96,7 +96,6 @@ function lateShares(
 export class SendWriter {
   private readonly batcher: Batcher<Send, RemoteCount>;
   private queued = 0;
-  private sequence = 0;
   /** The send submitted last: batches run one at a time in submission order, so it settles last. */
   private last: Promise<unknown> | undefined;
   /** A batch rejected at its deadline whose commands may still run: the next batch waits for it. */
@@ -123,12 +122,8 @@ export class SendWriter {
     },
     private readonly counted: (entries: number) => void,
   ) {
-    // Every send has a key of its own: none waits for a later batch because of another.
-    this.batcher = new Batcher(
-      (sends) => this.write(sends),
-      () => String(++this.sequence),
-      options.maxBatchMessages,
-    );
+    // No key: sends never collide, so none waits for a later batch because of another.
+    this.batcher = new Batcher((sends) => this.write(sends), undefined, options.maxBatchMessages);
   }
 
   /** Resolves with what the other nodes counted; rejects with BackplaneUnavailableError. */

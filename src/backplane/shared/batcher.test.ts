@@ -49,6 +49,21 @@ describe("Batcher", () => {
     ]);
   });
 
+  it("without a key, takes the oldest calls up to the limit, in order, equal items included", async () => {
+    const batches: string[][] = [];
+    const batcher = new Batcher<string, string>(
+      async (items) => {
+        batches.push(items);
+        return items;
+      },
+      undefined,
+      2,
+    );
+    const items = ["a", "a", "b", "c", "c"];
+    expect(await Promise.all(items.map((item) => batcher.submit(item)))).toEqual(items);
+    expect(batches).toEqual([["a", "a"], ["b", "c"], ["c"]]);
+  });
+
   it("rejects every call of a batch whose statement fails, and goes on with the next", async () => {
     let fail = true;
     const batcher = new Batcher<string, string>(

@@ -3,7 +3,8 @@
  * connects (a node restarting, clients reconnecting after a deploy) then costs a few statements and
  * commits instead of one each. At most one statement is in flight, so calls run in the order they came,
  * except that a call whose key is already in the batch waits for the next one (one statement must not
- * touch the same row twice).
+ * touch the same row twice). Without a key, a batch is simply the oldest calls: a send queue thousands
+ * long is then not walked again for every batch.
  */
 export class Batcher<T, R> {
   private queue: Pending<T, R>[] = [];
@@ -14,7 +15,8 @@ export class Batcher<T, R> {
   constructor(
     /** Runs one batch; returns, in order, each call's result or the error that call alone gets. */
     private readonly run: (items: T[]) => Promise<(R | Error)[]>,
-    private readonly key: (item: T) => string,
+    /** What one statement must not touch twice; undefined when no two calls collide. */
+    private readonly key: ((item: T) => string) | undefined,
     private readonly maxBatch: number,
     /**
      * When the first statement after a quiet spell goes out. "microtask": once the current callback is
@@ -69,6 +71,7 @@ export class Batcher<T, R> {
   }
 
   private take(): Pending<T, R>[] {
+    if (this.key === undefined) return this.queue.splice(0, this.maxBatch);
     const batch: Pending<T, R>[] = [];
     const keys = new Set<string>();
     const later: Pending<T, R>[] = [];
