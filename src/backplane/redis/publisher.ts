@@ -76,7 +76,7 @@ export function createPublisher(options: RedisPublisherOptions): RedisPublisher 
     guard(async () => {
       const parts = targetParts(target);
       const envelope = encodeInvocation(parts, message);
-      return writer.submit({ hub: target.hub, target: parts, envelope });
+      return writer.submit({ hub: target.hub, target: parts, envelope, localConnections: 0 });
     });
 
   return {

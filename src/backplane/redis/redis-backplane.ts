@@ -382,12 +382,10 @@ export class RedisBackplane
         this.log.handlerThrew(err);
       }
     }
-    const here = { connections: local.length, nodes: local.length > 0 ? 1 : 0 };
-    if (envelope === undefined) return Promise.resolve(here);
-    return this.writer.submit({ hub: target.hub, target: parts, envelope }).then((remote) => ({
-      connections: here.connections + remote.connections,
-      nodes: here.nodes + remote.nodes,
-    }));
+    if (envelope === undefined) {
+      return Promise.resolve({ connections: local.length, nodes: local.length > 0 ? 1 : 0 });
+    }
+    return this.writer.submit({ hub: target.hub, target: parts, envelope, localConnections: local.length });
   }
 
   async sendClientResult(nodeId: string, result: ClientResult): Promise<void> {

@@ -10,7 +10,7 @@
  * the new lookups name (the late wave). Both waves are counted by sendScript, so a connection that left
  * counts nothing and one that arrived is reached; see {@link SendWriter.writeNow} for why the order holds.
  */
-import { BackplaneUnavailableError } from "../backplane.js";
+import { BackplaneUnavailableError, type PublishResult } from "../backplane.js";
 import { Batcher } from "../shared/batcher.js";
 import { TargetKind, type DecodedTarget } from "../shared/targets.js";
 import { splitMember, type RedisKeys } from "./keys.js";
@@ -26,12 +26,11 @@ export interface Send {
   target: DecodedTarget;
   /** The shared envelope, encoded once. */
   envelope: Uint8Array;
-}
-
-/** What the other nodes hold of a send's recipients. */
-export interface RemoteCount {
-  connections: number;
-  nodes: number;
+  /**
+   * The recipients the sending node reached itself, added to the count here: a send waiting in the queue
+   * then holds one promise, not a second one to add them.
+   */
+  localConnections: number;
 }
 
 /** One node's share of a send: all (but the excluded), or the ids named. */
@@ -94,7 +93,7 @@ function lateShares(
 }
 
 export class SendWriter {
-  private readonly batcher: Batcher<Send, RemoteCount>;
+  private readonly batcher: Batcher<Send, PublishResult>;
   private queued = 0;
   /** The send submitted last: batches run one at a time in submission order, so it settles last. */
   private last: Promise<unknown> | undefined;
@@ -126,8 +125,8 @@ export class SendWriter {
     this.batcher = new Batcher((sends) => this.write(sends), undefined, options.maxBatchMessages);
   }
 
-  /** Resolves with what the other nodes counted; rejects with BackplaneUnavailableError. */
-  submit(send: Send): Promise<RemoteCount> {
+  /** Resolves with what this node and the others counted; rejects with BackplaneUnavailableError. */
+  submit(send: Send): Promise<PublishResult> {
     if (this.queued >= this.options.maxQueuedMessages) {
       this.log.queueFull(this.options.maxQueuedMessages);
       return Promise.reject(
@@ -151,7 +150,7 @@ export class SendWriter {
    * One batch, with one deadline for all of it (a timer per batch, not per send). A batch past its
    * deadline is rejected whole; its commands may still run later, so a rejected send may yet arrive.
    */
-  private async write(sends: Send[]): Promise<RemoteCount[]> {
+  private async write(sends: Send[]): Promise<PublishResult[]> {
     let timer: NodeJS.Timeout | undefined;
     // Made only when the deadline passes: an error's stack trace costs more than the rest of a small batch.
     let deadlineError: BackplaneUnavailableError | undefined;
@@ -195,7 +194,7 @@ export class SendWriter {
    * reply, and a node counts all of one entry's shares for a connection or none. So each connection still
    * gets this node's sends in call order, and the next batch starts only once both waves are written.
    */
-  private async writeNow(sends: Send[]): Promise<RemoteCount[]> {
+  private async writeNow(sends: Send[]): Promise<PublishResult[]> {
     const counts = sends.map(() => ({ connections: 0, reached: new Set<string>() }));
     // Which connections the early wave counted, per send (its shares name one connection each).
     const countedEarly: Set<string>[] = [];
@@ -242,7 +241,10 @@ export class SendWriter {
         if (late.size > 0) await writeShares(late);
       }
     }
-    return counts.map(({ connections, reached }) => ({ connections, nodes: reached.size }));
+    return counts.map(({ connections, reached }, i) => {
+      const local = sends[i]!.localConnections;
+      return { connections: local + connections, nodes: (local > 0 ? 1 : 0) + reached.size };
+    });
   }
 
   /** One entry in `nodeId`'s inbox with its shares; resolves with each share's count (0s when the node is gone). */
