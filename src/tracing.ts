@@ -1,9 +1,9 @@
 /**
  * OpenTelemetry tracing, through `@opentelemetry/api` only: the application chooses and registers an SDK
  * (docs/tracing.md); without one every span here is a no-op. The spans are negotiate, HTTP API requests,
- * hub invocations, sends, the backplane's append and the receiving node's delivery. A send's trace context
- * travels with the message (in the PostgreSQL log row), so one trace runs from the HTTP API or the hub
- * method through PostgreSQL to the node that writes to the client.
+ * hub invocations, sends, the PostgreSQL backplane's append and the receiving node's delivery. A send's trace
+ * context travels with the message (in the PostgreSQL log row or the Redis inbox entry), so one trace runs
+ * from the HTTP API or the hub method through the backplane to the node that writes to the client.
  *
  * Between nodes and in SignalR message headers the context is a W3C `traceparent` string, whatever
  * propagator the application configured for HTTP: it is the format the .NET client sends.
@@ -126,6 +126,37 @@ export function inSpanSync<T>(
   } finally {
     span.end();
   }
+}
+
+/** The attributes of a send's span: the sending node, the hub, the target's kind. */
+export function sendAttributes(nodeId: string, target: { hub: string; kind: string }): Attributes {
+  return {
+    [TraceAttributes.node]: nodeId,
+    [TraceAttributes.hub]: target.hub,
+    [TraceAttributes.target]: target.kind,
+  };
+}
+
+/**
+ * A send made inside a trace (call it only when {@link activeTraceparent} is set): `send` runs in a
+ * `switchboard send` producer span and gets that span's traceparent, for the message to carry to the nodes
+ * that deliver it. Every backplane's sends are traced this way.
+ */
+export function sendInSpan<R extends { connections: number }>(
+  attributes: Attributes,
+  send: (traceparent: string | undefined) => Promise<R>,
+): Promise<R> {
+  const options = { kind: SpanKind.PRODUCER, attributes };
+  return inSpan("switchboard send", options, context.active(), async (span) => {
+    const result = await send(activeTraceparent());
+    span.setAttribute(TraceAttributes.recipients, result.connections);
+    return result;
+  });
+}
+
+/** A node's delivery of a traced send, in a `switchboard deliver` consumer span that is the send's child. */
+export function deliverInSpan(attributes: Attributes, traceparent: string, deliver: () => void): void {
+  inSpanSync("switchboard deliver", { kind: SpanKind.CONSUMER, attributes }, contextOf(traceparent), deliver);
 }
 
 /** Marks the active span failed: a hub method's error, caught where the client is answered. */

@@ -1,7 +1,7 @@
 // OpenTelemetry tracing across two nodes on one PostgreSQL, collected in-process by an in-memory exporter:
 // an HTTP API send on node A with a `traceparent` header, and a hub method called with the .NET client's
 // `traceparent` message header, each make one trace from the request through the append on A to the
-// delivery on B, where the official client receives the message.
+// delivery on B, where the official client receives the message. Then the same trace through Redis.
 import { context, propagation, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
@@ -13,13 +13,17 @@ import {
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgres } from "../../src/backplane/postgres/index.js";
+import { redis } from "../../src/backplane/redis/index.js";
 import { runTracingExample } from "../../examples/tracing.js";
 import { ClusterHub, userIdProvider } from "../hubs/cluster-hubs.js";
 import { createTestSchema, type TestSchema } from "../support/database.js";
 import { connectClient, eventually, type TestClient } from "../support/hub-client.js";
 import { openRaw } from "../support/raw-client.js";
+import { findRedisServer } from "../support/redis-program.js";
+import { startRedisServers, type RedisServers } from "../support/redis-servers.js";
 import { startServer, type RunningServer } from "../support/test-server.js";
 
+const redisServer = await findRedisServer();
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 let schema: TestSchema;
@@ -161,5 +165,63 @@ describe("tracing across nodes", () => {
     expect(names).toEqual(
       expect.arrayContaining(["POST /api/users/{userId}/messages", "switchboard send", "switchboard append"]),
     );
+  });
+});
+
+describe.skipIf(!redisServer.path)("tracing across nodes on Redis", () => {
+  let servers: RedisServers;
+  let ra: RunningServer;
+  let rb: RunningServer;
+
+  beforeAll(async () => {
+    servers = await startRedisServers({ binary: redisServer.path });
+    const node = () =>
+      startServer({
+        hubs: { "/hub": ClusterHub },
+        userIdProvider,
+        api: { allowWithoutKey: true },
+        backplane: redis({ url: servers.url, prefix: "sb-tracing" }),
+      });
+    ra = await node();
+    rb = await node();
+  });
+
+  afterAll(async () => {
+    await ra?.close();
+    await rb?.close();
+    await servers?.stop();
+  });
+
+  it("an API send: one trace from the request on node A through Redis to the delivery on node B", async () => {
+    const wes = await connectClient(rb.url("/hub?user=wes"), ["msg"]);
+    clients.push(wes);
+    const traceId = randomBytes(16).toString("hex");
+    const response = await fetch(ra.url("/api/users/wes/messages"), {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01`,
+      },
+      body: JSON.stringify({ hub: "/hub", method: "msg", arguments: ["traced"] }),
+    });
+    expect(response.status).toBe(202);
+    await eventually(() => wes.received("msg").length > 0, 10_000, "the message");
+    await eventually(
+      () => spansOf(traceId).some((s) => s.name === "switchboard deliver"),
+      10_000,
+      "the spans",
+    );
+
+    const spans = spansOf(traceId);
+    const request = spans.find((s) => s.name === "POST /api/users/{userId}/messages")!;
+    const send = spans.find((s) => s.name === "switchboard send")!;
+    const deliver = spans.find((s) => s.name === "switchboard deliver")!;
+    expect([request, send, deliver].every(Boolean)).toBe(true);
+    expect(send.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
+    expect(deliver.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
+    expect(node(send)).toBe(ra.server.nodeId);
+    expect(send.attributes["switchboard.recipients"]).toBe(1);
+    expect(node(deliver)).toBe(rb.server.nodeId);
+    expect(deliver.attributes["switchboard.recipients"]).toBe(1);
   });
 });

@@ -7,7 +7,7 @@ import { decodeEnvelope, EnvelopeType, type ControlEnvelope } from "./protocol.j
 import type { Sql } from "./sql.js";
 import type { Notice } from "./wakeup.js";
 import { WriterSnapshot } from "./writer-snapshot.js";
-import { contextOf, inSpanSync, SpanKind, TraceAttributes } from "../../tracing.js";
+import { deliverInSpan, TraceAttributes } from "../../tracing.js";
 
 /** What the reader tells its node, and asks of it. */
 export interface LogReaderHooks {
@@ -211,12 +211,7 @@ export class LogReader {
       [TraceAttributes.recipients]: connections,
       "switchboard.seq": row.seq,
     };
-    inSpanSync(
-      "switchboard deliver",
-      { kind: SpanKind.CONSUMER, attributes },
-      contextOf(traceparent),
-      deliver,
-    );
+    deliverInSpan(attributes, traceparent, deliver);
   }
 
   /**

@@ -44,8 +44,7 @@ import {
 } from "./protocol.js";
 import { NodeUrls } from "./node-urls.js";
 import { declareHubs, OutboxRelay } from "./sql-publishing.js";
-import { context } from "@opentelemetry/api";
-import { activeTraceparent, inSpan, SpanKind, TraceAttributes } from "../../tracing.js";
+import { activeTraceparent, sendInSpan, sendAttributes } from "../../tracing.js";
 import * as presence from "./presence.js";
 import * as pending from "./pending-notifications.js";
 import * as stored from "./stored-messages.js";
@@ -473,17 +472,9 @@ export class PostgresBackplane
   publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
     // Traced only inside a trace (a hub method, an API request): the span's context goes with the message.
     if (activeTraceparent() === undefined) return this.publishNow(target, message);
-    const attributes = { [TraceAttributes.node]: this.nodeId, [TraceAttributes.hub]: target.hub };
-    const kind = {
-      kind: SpanKind.PRODUCER,
-      attributes: { ...attributes, [TraceAttributes.target]: target.kind },
-    };
-    return inSpan("switchboard send", kind, context.active(), async (span) => {
-      const traceparent = activeTraceparent();
-      const result = await this.publishNow(target, traceparent ? { ...message, traceparent } : message);
-      span.setAttribute(TraceAttributes.recipients, result.connections);
-      return result;
-    });
+    return sendInSpan(sendAttributes(this.nodeId, target), (traceparent) =>
+      this.publishNow(target, traceparent ? { ...message, traceparent } : message),
+    );
   }
 
   private publishNow(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {

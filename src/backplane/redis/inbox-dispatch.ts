@@ -4,6 +4,7 @@
  * in a connection's move, make or answer a group change, note one of its own markers. Each entry gets the
  * next seq, the row order the local index uses to tell which entries are a connection's own.
  */
+import { deliverInSpan, TraceAttributes } from "../../tracing.js";
 import type { BackplaneEventHandler, BackplaneMessage } from "../backplane.js";
 import { decodeEnvelope, EnvelopeType } from "../shared/envelopes.js";
 import type { LocalConnection, LocalIndex } from "../shared/local-index.js";
@@ -16,6 +17,7 @@ import type { Registrations } from "./registrations.js";
 
 /** What the dispatch needs of the node. */
 export interface DispatchNode {
+  readonly nodeId: string;
   handler(): BackplaneEventHandler | undefined;
   /** Delivers to connections of this node (the handler's throws logged, not thrown). */
   deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage): void;
@@ -80,8 +82,17 @@ export class InboxDispatch {
         const target = ids ? { kind: TargetKind.connections, ids, excluded: [] } : envelope.target;
         const waiting: LocalConnection[] = [];
         const recipients = this.index.resolve(seq, hub, target, waiting);
-        for (const connection of waiting) this.index.park(connection, { seq, message: envelope.message });
-        if (recipients.length > 0) this.node.deliver(hub, recipients, envelope.message);
+        const message = envelope.message;
+        for (const connection of waiting) this.index.park(connection, { seq, message });
+        if (recipients.length === 0) return;
+        if (message.traceparent === undefined) return this.node.deliver(hub, recipients, message);
+        // A traced send: the delivery is a span of its trace (the writes to the connections are queued in it).
+        const attributes = {
+          [TraceAttributes.node]: this.node.nodeId,
+          [TraceAttributes.hub]: hub,
+          [TraceAttributes.recipients]: recipients.length,
+        };
+        deliverInSpan(attributes, message.traceparent, () => this.node.deliver(hub, recipients, message));
         return;
       }
       case EnvelopeType.ClientResult:

@@ -29,6 +29,7 @@ import {
 import { encodeClientResult, encodeDisconnect, encodeInvocation } from "../shared/envelopes.js";
 import { LocalIndex, type LocalConnection } from "../shared/local-index.js";
 import { TargetKind, targetParts } from "../shared/targets.js";
+import { activeTraceparent, sendAttributes, sendInSpan } from "../../tracing.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
 import { ConnectionMoves } from "./connection-moves.js";
 import { GroupChanges } from "./group-changes.js";
@@ -173,6 +174,7 @@ export class RedisBackplane
     this.kept = new KeptMessages(this.link, this.keys, (commands) => this.run(commands));
     this.dispatch = new InboxDispatch(
       {
+        nodeId: this.nodeId,
         handler: () => this.handler,
         deliver: (hub, ids, message) => this.deliver(hub, ids, message),
         totals: this.totals,
@@ -351,6 +353,14 @@ export class RedisBackplane
   // ---- sending ----
 
   publish(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
+    // Traced only inside a trace (a hub method, an API request): the span's context goes with the message.
+    if (activeTraceparent() === undefined) return this.publishNow(target, message);
+    return sendInSpan(sendAttributes(this.nodeId, target), (traceparent) =>
+      this.publishNow(target, traceparent ? { ...message, traceparent } : message),
+    );
+  }
+
+  private publishNow(target: SendTarget, message: BackplaneMessage): Promise<PublishResult> {
     if (this.state !== "started") {
       return Promise.reject(new BackplaneUnavailableError(`The Redis backplane is ${this.state}.`));
     }
