@@ -61,29 +61,32 @@ const spansOf = (traceId: string) =>
   exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
 const node = (span: { attributes: Record<string, unknown> }) => span.attributes["switchboard.node_id"];
 
+/**
+ * Sends to `user` (connected to node `to`) through node `from`'s HTTP API with a traceparent; resolves once
+ * the message and the delivery's span have arrived, with a finder for the trace's spans by name.
+ */
+async function tracedApiSend(from: RunningServer, to: RunningServer, user: string) {
+  const client = await connectClient(to.url(`/hub?user=${user}`), ["msg"]);
+  clients.push(client);
+  const traceId = randomBytes(16).toString("hex");
+  const response = await fetch(from.url(`/api/users/${user}/messages`), {
+    method: "POST",
+    headers: {
+      "Content-Type": "application/json",
+      traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01`,
+    },
+    body: JSON.stringify({ hub: "/hub", method: "msg", arguments: ["traced"] }),
+  });
+  expect(response.status).toBe(202);
+  await eventually(() => client.received("msg").length > 0, 10_000, "the message");
+  await eventually(() => spansOf(traceId).some((s) => s.name === "switchboard deliver"), 10_000, "the spans");
+  const spans = spansOf(traceId);
+  return (name: string) => spans.find((s) => s.name === name)!;
+}
+
 describe("tracing across nodes", () => {
   it("an API send: one trace from the request on node A through the append to the delivery on node B", async () => {
-    const tina = await connectClient(b.url("/hub?user=tina"), ["msg"]);
-    clients.push(tina);
-    const traceId = randomBytes(16).toString("hex");
-    const response = await fetch(a.url("/api/users/tina/messages"), {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01`,
-      },
-      body: JSON.stringify({ hub: "/hub", method: "msg", arguments: ["traced"] }),
-    });
-    expect(response.status).toBe(202);
-    await eventually(() => tina.received("msg").length > 0, 10_000, "the message");
-    await eventually(
-      () => spansOf(traceId).some((s) => s.name === "switchboard deliver"),
-      10_000,
-      "the spans",
-    );
-
-    const spans = spansOf(traceId);
-    const byName = (name: string) => spans.find((s) => s.name === name)!;
+    const byName = await tracedApiSend(a, b, "tina");
     const request = byName("POST /api/users/{userId}/messages");
     const send = byName("switchboard send");
     const append = byName("switchboard append");
@@ -193,29 +196,10 @@ describe.skipIf(!redisServer.path)("tracing across nodes on Redis", () => {
   });
 
   it("an API send: one trace from the request on node A through Redis to the delivery on node B", async () => {
-    const wes = await connectClient(rb.url("/hub?user=wes"), ["msg"]);
-    clients.push(wes);
-    const traceId = randomBytes(16).toString("hex");
-    const response = await fetch(ra.url("/api/users/wes/messages"), {
-      method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        traceparent: `00-${traceId}-${randomBytes(8).toString("hex")}-01`,
-      },
-      body: JSON.stringify({ hub: "/hub", method: "msg", arguments: ["traced"] }),
-    });
-    expect(response.status).toBe(202);
-    await eventually(() => wes.received("msg").length > 0, 10_000, "the message");
-    await eventually(
-      () => spansOf(traceId).some((s) => s.name === "switchboard deliver"),
-      10_000,
-      "the spans",
-    );
-
-    const spans = spansOf(traceId);
-    const request = spans.find((s) => s.name === "POST /api/users/{userId}/messages")!;
-    const send = spans.find((s) => s.name === "switchboard send")!;
-    const deliver = spans.find((s) => s.name === "switchboard deliver")!;
+    const byName = await tracedApiSend(ra, rb, "wes");
+    const request = byName("POST /api/users/{userId}/messages");
+    const send = byName("switchboard send");
+    const deliver = byName("switchboard deliver");
     expect([request, send, deliver].every(Boolean)).toBe(true);
     expect(send.parentSpanContext?.spanId).toBe(request.spanContext().spanId);
     expect(deliver.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
