@@ -33,7 +33,9 @@ export class Heartbeat {
   /** Nodes whose heartbeat is older than the timeout, as of the last heartbeat. */
   private dead = new Set<string>();
   /** Why the last heartbeat failed; undefined once one succeeds. */
-  problem: string | undefined;
+  private failure: string | undefined;
+  /** When the last heartbeat went through (ms, this process's monotonic clock). */
+  private lastBeatAt = performance.now();
 
   constructor(
     private readonly node: HeartbeatNode,
@@ -45,6 +47,17 @@ export class Heartbeat {
     private readonly log: RedisLog,
     private readonly nodeTimeoutMs: number,
   ) {}
+
+  /**
+   * What is wrong, if anything: the last heartbeat failed, or none has gone through for the node timeout
+   * (a Redis that hangs fails no command, and the other nodes count this one dead by then).
+   */
+  get problem(): string | undefined {
+    if (this.failure !== undefined) return this.failure;
+    const silentMs = performance.now() - this.lastBeatAt;
+    if (silentMs <= this.nodeTimeoutMs) return undefined;
+    return `no heartbeat has reached Redis for ${Math.round(silentMs)} ms`;
+  }
 
   isLive(nodeId: string): boolean {
     return !this.dead.has(nodeId);
@@ -74,14 +87,15 @@ export class Heartbeat {
         await this.link.send(inbox, ["XTRIM", inbox, "MINID", cursor]);
       }
       await this.registrations.retryRemovals();
-      this.problem = undefined;
+      this.failure = undefined;
+      this.lastBeatAt = performance.now();
       this.node.beaten();
       for (const dead of this.dead) await this.sweep(dead);
     } catch (err) {
       if (first) throw err;
       this.node.failed();
-      if (this.problem === undefined) this.log.heartbeatFailed(nodeId, err);
-      this.problem = (err as Error)?.message ?? String(err);
+      if (this.failure === undefined) this.log.heartbeatFailed(nodeId, err);
+      this.failure = (err as Error)?.message ?? String(err);
     }
   }
 

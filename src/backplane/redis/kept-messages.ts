@@ -22,6 +22,12 @@ const CONFIRMED_KEPT_MS = 10 * 60_000;
 const encoder = new Encoder();
 const decoder = new Decoder();
 
+/** A time to live as Redis takes it (whole milliseconds), checked before anything is written. */
+function wholeMs(ttlMs: number): number {
+  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new RangeError("ttlMs must be a positive number.");
+  return Math.ceil(ttlMs);
+}
+
 export class KeptMessages {
   constructor(
     private readonly link: RedisLink,
@@ -30,7 +36,8 @@ export class KeptMessages {
     private readonly unavailableOnErrorFn: <T>(commands: () => Promise<T>) => Promise<T>,
   ) {}
 
-  async store(hub: string, key: string, message: BackplaneMessage, ttlMs: number): Promise<void> {
+  async store(hub: string, key: string, message: BackplaneMessage, ttl: number): Promise<void> {
+    const ttlMs = wholeMs(ttl);
     const listKey = this.keys.stored(hub, key);
     const envelope = encodeInvocation({ kind: TargetKind.connections, ids: [], excluded: [] }, message);
     const entry = Buffer.from(encoder.encode([Date.now() + ttlMs, envelope]));
@@ -57,8 +64,9 @@ export class KeptMessages {
     key: string,
     id: string,
     message: BackplaneMessage,
-    ttlMs: number,
+    ttl: number,
   ): Promise<void> {
+    const ttlMs = wholeMs(ttl);
     const now = preciseNow();
     const envelope = Buffer.from(
       encodeInvocation({ kind: TargetKind.connections, ids: [], excluded: [] }, message),

@@ -45,9 +45,18 @@ export function createPublisher(options: RedisPublisherOptions): RedisPublisher 
   let checkedAt = 0;
   let connected: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
+  /** Calls made and not yet settled: close() lets them finish first. */
+  const unsettled = new Set<Promise<unknown>>();
 
-  const guard = async <T>(run: () => Promise<T>): Promise<T> => {
-    if (closing) throw new BackplaneUnavailableError("The publisher is closed.");
+  const guard = <T>(run: () => Promise<T>): Promise<T> => {
+    if (closing) return Promise.reject(new BackplaneUnavailableError("The publisher is closed."));
+    const call = guarded(run);
+    unsettled.add(call);
+    const settle = () => unsettled.delete(call);
+    call.then(settle, settle);
+    return call;
+  };
+  const guarded = async <T>(run: () => Promise<T>): Promise<T> => {
     try {
       connected ??= link.connect();
       await connected;
@@ -70,7 +79,10 @@ export function createPublisher(options: RedisPublisherOptions): RedisPublisher 
     }
   };
   const isLive = (nodeId: string) => !dead.has(nodeId);
-  const writer = new SendWriter(link, keys, self, isLive, log, resolved, () => undefined);
+  const writer = new SendWriter(link, keys, self, isLive, log, resolved, {
+    written: () => undefined,
+    failed: () => undefined,
+  });
   const kept = new KeptMessages(link, keys, (commands) => commands());
   const send = (target: SendTarget, message: BackplaneMessage) =>
     guard(async () => {
@@ -89,7 +101,8 @@ export function createPublisher(options: RedisPublisherOptions): RedisPublisher 
     storeMessage: (hub, key, message, ttlMs) => guard(() => kept.store(hub, key, message, ttlMs)),
     takeStoredMessages: (hub, key) => guard(() => kept.take(hub, key)),
     close() {
-      closing ??= connected ? link.close() : Promise.resolve();
+      // What was sent before close() is written first (each batch within its deadline).
+      closing ??= Promise.allSettled([...unsettled]).then(() => (connected ? link.close() : undefined));
       return closing;
     },
   };

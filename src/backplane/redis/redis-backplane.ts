@@ -134,7 +134,10 @@ export class RedisBackplane
       (nodeId) => this.isLive(nodeId),
       this.log,
       this.options,
-      (entries) => (this.totals.messagesOut += entries),
+      {
+        written: (entries) => (this.totals.messagesOut += entries),
+        failed: () => this.totals.errors++,
+      },
     );
     this.registrations = new Registrations(this.nodeId, this.link, this.keys, this.index, this.options);
     this.groups = new GroupChanges(
@@ -429,6 +432,9 @@ export class RedisBackplane
     if (this.state !== "started") {
       return Promise.reject(new ConnectionMoveError(`The Redis backplane is ${this.state}.`));
     }
+    if (this.draining) {
+      return Promise.reject(new ConnectionMoveError("This node is stopping: it takes no connection over."));
+    }
     return this.moves.takeOver(hub, connectionId, from);
   }
 
@@ -517,8 +523,11 @@ export class RedisBackplane
   }
 
   health(): { status: "ok" | "degraded"; reason?: string } {
+    if (this.state !== "started") {
+      return { status: "degraded", reason: `The Redis backplane is ${this.state}.` };
+    }
     const problem = this.heartbeat.problem ?? this.problems.read;
-    if (this.state === "started" && problem !== undefined) {
+    if (problem !== undefined) {
       return {
         status: "degraded",
         reason: `Redis is unreachable (${problem}); sends reach this node's connections only.`,
@@ -595,6 +604,8 @@ export class RedisBackplane
     this.state = "closed";
     for (const timer of this.timers) clearInterval(timer);
     this.moves.stop();
+    // Sends already made are written first (each batch within its deadline), as on PostgreSQL.
+    await this.writer.settled();
     await this.reader?.stop();
     if (wasStarted) {
       try {

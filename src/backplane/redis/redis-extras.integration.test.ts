@@ -2,7 +2,7 @@
 // on), the dead-node sweep, and clear errors for bad options and an unreachable Redis.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../log.js";
-import { BackplaneUnavailableError, type BackplaneMessage } from "../backplane.js";
+import { BackplaneUnavailableError, type BackplaneMessage, type SendTarget } from "../backplane.js";
 import { eventually } from "../../../test/support/hub-client.js";
 import { findRedisServer } from "../../../test/support/redis-program.js";
 import { startRedisServers, type RedisServers } from "../../../test/support/redis-servers.js";
@@ -150,6 +150,70 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
     await eventually(() => b.received.values.includes("after"), 60_000, "the send after the outage");
     expect(b.received.values.filter((v) => v === "after")).toHaveLength(1);
   }, 60_000);
+
+  it("while Redis hangs: each batch fails at its deadline, none unhandled, health says why; then all is well", async () => {
+    prefixes++;
+    const [a, b] = [await node(), await node()];
+    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "ann" });
+    const toAnn = (n: number) =>
+      a.backplane.publish({ kind: "users", hub: HUB, userIds: ["ann"] }, { target: "n", arguments: [n] });
+    const redisProcess = redis.servers[0]!.process!;
+    redisProcess.kill("SIGSTOP"); // answers nothing, fails nothing
+    try {
+      const first = toAnn(1);
+      await new Promise((resolve) => setImmediate(resolve)); // the first batch is in flight
+      // The next batch waits for the first, which is abandoned at its deadline but never ends: the second
+      // must fail at its own deadline too (a rejection nobody listened to would end the process).
+      const second = toAnn(2);
+      await expect(first).rejects.toThrow(/did not accept the send within 2000 ms/);
+      await expect(second).rejects.toThrow(/did not accept the send within 2000 ms/);
+      expect(a.backplane.health()).toMatchObject({ status: "degraded" });
+      expect(a.backplane.health().reason).toMatch(/no heartbeat has reached Redis for \d+ ms/);
+    } finally {
+      redisProcess.kill("SIGCONT");
+    }
+    await eventually(() => a.backplane.health().status === "ok", 60_000, "health ok again");
+    // b may have been counted dead meanwhile (its heartbeats hung too): it registers again.
+    await eventually(async () => (await toAnn(3)).connections === 1, 60_000, "sends to reach ann again");
+  }, 60_000);
+
+  it("a send made just before close() is written, from a node and from a publisher", async () => {
+    prefixes++;
+    const [a, b] = [await node(), await node()];
+    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "bob" });
+    const toBob: SendTarget = { kind: "users", hub: HUB, userIds: ["bob"] };
+    const fromNode = a.backplane.publish(toBob, { target: "n", arguments: ["from a node"] });
+    await a.backplane.close();
+    expect(await fromNode).toEqual({ connections: 1, nodes: 1 });
+    expect(a.backplane.health()).toEqual({ status: "degraded", reason: "The Redis backplane is closed." });
+    const publisher = createPublisher({ url: redis.url, prefix: `x${prefixes}`, logger: silentLogger });
+    const fromPublisher = publisher.send(toBob, { target: "n", arguments: ["from a publisher"] });
+    await publisher.close();
+    expect(await fromPublisher).toEqual({ connections: 1, nodes: 1 });
+    await eventually(() => b.received.values.length === 2, 60_000, "both sends");
+    expect(b.received.values).toEqual(["from a node", "from a publisher"]);
+  });
+
+  it("a message stored with a fractional time to live is kept, and a bad one refused before anything is written", async () => {
+    prefixes++;
+    const { backplane } = await node();
+    const message = { target: "n", arguments: ["kept"] };
+    await backplane.storeMessage(HUB, "ida", message, 60_000.5);
+    await expect(backplane.storeMessage(HUB, "ida", message, -1)).rejects.toThrow(
+      "ttlMs must be a positive number.",
+    );
+    expect(await backplane.takeStoredMessages(HUB, "ida")).toEqual([message]);
+  });
+
+  it("a draining node takes no connection over", async () => {
+    prefixes++;
+    const [a, b] = [await node(), await node()];
+    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "", resumable: true });
+    await a.backplane.drain();
+    await expect(a.backplane.takeOverConnection(HUB, "b1", b.backplane.nodeId)).rejects.toThrow(
+      "This node is stopping: it takes no connection over.",
+    );
+  });
 
   it("starting against a Redis that does not answer rejects with BackplaneUnavailableError naming it", async () => {
     const backplane = new RedisBackplane({

@@ -119,7 +119,8 @@ export class SendWriter {
       waitForReplicas: number;
       nodeTimeoutMs: number;
     },
-    private readonly counted: (entries: number) => void,
+    /** The node's totals: inbox entries written, and batches that failed. */
+    private readonly totals: { written(entries: number): void; failed(): void },
   ) {
     // No key: sends never collide, so none waits for a later batch because of another.
     this.batcher = new Batcher((sends) => this.write(sends), undefined, options.maxBatchMessages);
@@ -163,14 +164,15 @@ export class SendWriter {
       }, this.options.publishTimeoutMs);
     });
     // A batch given up on may still be writing: this one starts after it, so no inbox gets them out of order.
-    await this.abandoned;
-    const writing = this.writeNow(sends);
+    // The wait is inside the race, so the deadline covers it and its rejection always has a listener.
+    const writing = this.afterAbandoned(sends);
     try {
       return await Promise.race([writing, deadline]);
     } catch (err) {
       if (deadlineError !== undefined && err === deadlineError)
         this.abandoned = writing.catch(() => undefined);
       this.log.batchFailed(sends.length, err);
+      this.totals.failed();
       if (err instanceof BackplaneUnavailableError) throw err;
       throw new BackplaneUnavailableError(
         `Redis did not accept the send: ${(err as Error)?.message ?? String(err)}`,
@@ -182,6 +184,11 @@ export class SendWriter {
       clearTimeout(timer);
       this.queued -= sends.length;
     }
+  }
+
+  private async afterAbandoned(sends: Send[]): Promise<PublishResult[]> {
+    await this.abandoned;
+    return this.writeNow(sends);
   }
 
   /**
@@ -270,7 +277,7 @@ export class SendWriter {
     if (!Array.isArray(reply)) return [];
     if (this.options.waitForReplicas > 0) await this.untilReplicated(inbox);
     const counts = reply.map((count) => Number(count));
-    if (counts.some((count) => count > 0)) this.counted(1); // the script appends nothing when all are 0
+    if (counts.some((count) => count > 0)) this.totals.written(1); // the script appends nothing when all are 0
     return counts;
   }
 
