@@ -218,18 +218,26 @@ export const openApiSchemas = {
         description:
           "Where the other nodes forward this node's Server-Sent Events and long-polling requests.",
       },
-      version: { type: "string", description: "The node's Switchboard version (PostgreSQL backplane)." },
+      version: { type: "string", description: "The node's Switchboard version." },
       logLag: {
         type: "integer",
         minimum: 0,
-        description: "Log rows the node had still to read at its last heartbeat.",
+        description: "Log rows the node had still to read at its last heartbeat (PostgreSQL backplane).",
       },
-      messagesIn: { type: "integer", minimum: 0, description: "Log rows read since the node started." },
-      messagesOut: { type: "integer", minimum: 0, description: "Log rows written since it started." },
+      messagesIn: {
+        type: "integer",
+        minimum: 0,
+        description: "Log rows (Redis: inbox messages) read since the node started.",
+      },
+      messagesOut: {
+        type: "integer",
+        minimum: 0,
+        description: "Log rows (Redis: inbox entries) written since it started.",
+      },
       errors: {
         type: "integer",
         minimum: 0,
-        description: "Failed log reads and writes since it started.",
+        description: "Failed reads and writes of the backplane since it started.",
       },
     },
   },

@@ -15,6 +15,12 @@ import type { Registrations } from "./registrations.js";
 import * as registry from "./registry.js";
 import { heartbeatScript } from "./scripts.js";
 
+/**
+ * How long a swept node's inbox is kept: a process that was only paused (a long GC, a frozen VM) and
+ * runs again within it still delivers what was counted for its connections before the sweep.
+ */
+const SWEPT_INBOX_KEPT_MS = 5 * 60_000;
+
 /** What the heartbeat needs of the node. */
 export interface HeartbeatNode {
   readonly nodeId: string;
@@ -101,7 +107,13 @@ export class Heartbeat {
 
   private async sweep(nodeId: string): Promise<void> {
     this.node.gone(nodeId);
-    const swept = await registry.sweepNode(this.link, this.keys, nodeId, this.nodeTimeoutMs);
+    const swept = await registry.sweepNode(
+      this.link,
+      this.keys,
+      nodeId,
+      this.nodeTimeoutMs,
+      SWEPT_INBOX_KEPT_MS,
+    );
     if (swept !== undefined) this.log.nodeSwept(nodeId, this.node.nodeId, swept);
   }
 
@@ -111,6 +123,9 @@ export class Heartbeat {
    */
   private async reregister(): Promise<void> {
     const { nodeId } = this.node;
+    // The sweep left the inbox to expire, with the sends counted here before it: it is ours again.
+    const inbox = this.keys.inbox(nodeId);
+    await this.link.send(inbox, ["PERSIST", inbox]);
     const connections = this.index.all().filter((c) => c.state === "ready");
     this.registrations.clearCounts();
     this.groups.clearCounts();

@@ -44,16 +44,17 @@ export class KeptMessages {
     await this.unavailableOnErrorFn(async () => {
       await this.link.send(listKey, ["RPUSH", listKey, entry]);
       await this.extendExpiry(listKey, ttlMs);
-      await this.link.send(this.keys.storedKeys(hub), ["SADD", this.keys.storedKeys(hub), key]);
+      // The list of identifiers lives as long as its longest-lived message could (and list() prunes it).
+      const storedKeys = this.keys.storedKeys(hub);
+      await this.link.send(storedKeys, ["SADD", storedKeys, key]);
+      await this.extendExpiry(storedKeys, ttlMs);
     });
   }
 
   async take(hub: string, key: string): Promise<BackplaneMessage[]> {
     const listKey = this.keys.stored(hub, key);
     const entries = await this.unavailableOnErrorFn(() => takeScript.run(this.link, [listKey], []));
-    await this.link
-      .send(this.keys.storedKeys(hub), ["SREM", this.keys.storedKeys(hub), key])
-      .catch(() => undefined);
+    await this.forget(hub, key);
     return storedEntries(entries)
       .filter((e) => e.expiresAt > Date.now())
       .map((e) => e.message);
@@ -132,7 +133,10 @@ export class KeptMessages {
       await Promise.all(
         identifiers.map(async (identifier) => {
           const listKey = this.keys.stored(hub, identifier);
-          return storedEntries(await this.link.send(listKey, ["LRANGE", listKey, "0", "-1"])).map((e) => ({
+          const entries = storedEntries(await this.link.send(listKey, ["LRANGE", listKey, "0", "-1"]));
+          // Its list expired: the identifier leaves the list of identifiers too.
+          if (entries.length === 0) await this.forget(hub, identifier);
+          return entries.map((e) => ({
             identifier,
             method: e.message.target,
             expiresAt: new Date(e.expiresAt),
@@ -153,6 +157,12 @@ export class KeptMessages {
       ...(n.confirmedAt === undefined ? {} : { confirmedAt: new Date(n.confirmedAt) }),
     }));
     return { stored, pending };
+  }
+
+  /** Takes an identifier off the hub's list of identifiers with stored messages (best effort). */
+  private async forget(hub: string, key: string): Promise<void> {
+    const storedKeys = this.keys.storedKeys(hub);
+    await this.link.send(storedKeys, ["SREM", storedKeys, key]).catch(() => undefined);
   }
 
   /** A key lives at least `ttlMs` from now (never shorter than it was). */

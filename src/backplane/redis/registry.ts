@@ -148,14 +148,17 @@ export async function writeNodeInfo(
 }
 
 /**
- * Removes a dead node with its connections, memberships and inbox; one node does it (a lock). Resolves
- * with the number of connections removed, or undefined when another node is at it.
+ * Removes a dead node with its connections and memberships; one node does it (a lock). Resolves with the
+ * number of connections removed, or undefined when another node is at it. Its inbox goes too, or, with
+ * `keepInboxMs`, expires after that long: a node swept while its process was only paused then still
+ * delivers, once it runs again, the sends counted for its connections before the sweep.
  */
 export async function sweepNode(
   link: RedisLink,
   keys: RedisKeys,
   deadNodeId: string,
   lockMs: number,
+  keepInboxMs?: number,
 ): Promise<number | undefined> {
   const lock = keys.sweepLock(deadNodeId);
   if ((await link.send(lock, ["SET", lock, "1", "NX", "PX", String(lockMs)])) === null) return undefined;
@@ -177,7 +180,12 @@ export async function sweepNode(
       link.send(setKey, ["DEL", setKey]),
     ]);
   }
-  await link.send(keys.inbox(deadNodeId), ["DEL", keys.inbox(deadNodeId), keys.nodeHubs(deadNodeId)]);
+  const inbox = keys.inbox(deadNodeId);
+  if (keepInboxMs === undefined) await link.send(inbox, ["DEL", inbox, keys.nodeHubs(deadNodeId)]);
+  else {
+    await link.send(inbox, ["PEXPIRE", inbox, String(keepInboxMs)]);
+    await link.send(inbox, ["DEL", keys.nodeHubs(deadNodeId)]);
+  }
   await link.send(keys.node(deadNodeId), ["DEL", keys.node(deadNodeId)]);
   await link.send(keys.nodes, ["ZREM", keys.nodes, deadNodeId]);
   return swept;
