@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { migrate } from "../backplane/postgres/migrations.js";
-import { browserClient, startNode } from "./commands/start.js";
+import { browserClient, startNode, type RedisSettings } from "./commands/start.js";
 import { openDatabase } from "./database.js";
 import { cliLog, createLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from "./log.js";
 
@@ -32,8 +32,12 @@ Options:
   --schema <name>      The backplane's schema, so several apps can share a database (default: switchboard).
   --redis-url <url>    start: the Redis backplane on a standalone Redis (redis://[user:pass@]host:port).
   --redis-cluster <a>  start: the Redis backplane on a Redis Cluster: some of its nodes, as
-                       host:port,host:port,... (the rest are discovered).
+                       host:port,host:port,... (the rest are discovered; credentials from $REDIS_USERNAME
+                       and $REDIS_PASSWORD).
   --redis-prefix <p>   start: the prefix of the Redis backplane's keys (default: switchboard).
+  --redis-wait-for-replicas <n>
+                       start: replicas of a Redis master that must have a send before it is confirmed,
+                       so that a failover loses no confirmed send (default: 0).
   --node-timeout <ms>  start: a node that hangs this long is swept with its connections (default: 10000
                        on PostgreSQL, 5000 on Redis; the heartbeat runs at a fifth of it). On PostgreSQL,
                        a node whose process died is swept within about a second.
@@ -77,6 +81,7 @@ export async function main(argv: string[]): Promise<number> {
         "redis-url": { type: "string" },
         "redis-cluster": { type: "string" },
         "redis-prefix": { type: "string" },
+        "redis-wait-for-replicas": { type: "string" },
         nodes: { type: "string" },
         "node-timeout": { type: "string" },
         "drain-timeout": { type: "string" },
@@ -137,6 +142,11 @@ export async function main(argv: string[]): Promise<number> {
         const redisSettings = redisOptions(values);
         if (redisSettings && (values.memory || values["database-url"])) {
           throw new UsageError("--redis-url and --redis-cluster go without --memory and --database-url.");
+        }
+        if (redisSettings && (values.schema !== undefined || values["no-migrate"])) {
+          throw new UsageError(
+            "--schema and --no-migrate are for PostgreSQL: the Redis backplane's keys take --redis-prefix.",
+          );
         }
         const pageClient = values.page ? browserClient("--page") : undefined;
         const database =
@@ -229,17 +239,23 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** The Redis backplane's settings from --redis-url / --redis-cluster, or undefined for PostgreSQL. */
+/**
+ * The Redis backplane's settings from --redis-url / --redis-cluster (a cluster's credentials from the
+ * environment, not the command line, which `ps` shows), or undefined for PostgreSQL.
+ */
 function redisOptions(values: {
   "redis-url"?: string;
   "redis-cluster"?: string;
   "redis-prefix"?: string;
-}): { url?: string; nodes?: string[]; prefix?: string } | undefined {
+  "redis-wait-for-replicas"?: string;
+}): RedisSettings | undefined {
   const url = values["redis-url"];
   const cluster = values["redis-cluster"];
   if (url === undefined && cluster === undefined) {
-    if (values["redis-prefix"] !== undefined)
-      throw new UsageError("--redis-prefix needs --redis-url or --redis-cluster.");
+    for (const option of ["redis-prefix", "redis-wait-for-replicas"] as const) {
+      if (values[option] !== undefined)
+        throw new UsageError(`--${option} needs --redis-url or --redis-cluster.`);
+    }
     return undefined;
   }
   if (url !== undefined && cluster !== undefined) {
@@ -254,8 +270,20 @@ function redisOptions(values: {
   if (nodes && nodes.some((node) => !/^[^\s/:]+:\d{1,5}$/.test(node))) {
     throw new UsageError(`--redis-cluster takes host:port,host:port,..., not '${cluster}'.`);
   }
-  const prefix = values["redis-prefix"];
-  return { ...(url ? { url } : { nodes }), ...(prefix === undefined ? {} : { prefix }) };
+  const settings: RedisSettings = url ? { url } : { nodes };
+  if (values["redis-prefix"] !== undefined) settings.prefix = values["redis-prefix"];
+  const replicas = values["redis-wait-for-replicas"];
+  if (replicas !== undefined) {
+    if (!/^\d+$/.test(replicas)) {
+      throw new UsageError(`--redis-wait-for-replicas must be a whole number, not '${replicas}'.`);
+    }
+    settings.waitForReplicas = Number(replicas);
+  }
+  if (nodes) {
+    if (process.env.REDIS_USERNAME) settings.username = process.env.REDIS_USERNAME;
+    if (process.env.REDIS_PASSWORD) settings.password = process.env.REDIS_PASSWORD;
+  }
+  return settings;
 }
 
 /** parseArgs's complaint in a line a person can act on. */

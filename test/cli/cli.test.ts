@@ -61,6 +61,16 @@ describe("switchboard", () => {
       "switchboard: --redis-url and --redis-cluster go without --memory and --database-url.\n",
     ],
     [
+      "PostgreSQL's schema with the Redis backplane",
+      ["start", "--redis-url", "redis://127.0.0.1:6379", "--schema", "app"],
+      "switchboard: --schema and --no-migrate are for PostgreSQL: the Redis backplane's keys take --redis-prefix.\n",
+    ],
+    [
+      "a replica count that is not a whole number",
+      ["start", "--redis-cluster", "10.0.0.1:7000", "--redis-wait-for-replicas", "one"],
+      "switchboard: --redis-wait-for-replicas must be a whole number, not 'one'.\n",
+    ],
+    [
       "a port out of range",
       ["start", "--memory", "--port", "70000"],
       "switchboard: --port must be a port number (0-65535), not '70000'.\n",

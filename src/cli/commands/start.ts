@@ -5,6 +5,7 @@ import { pathToFileURL } from "node:url";
 import type { Logger as PinoLogger } from "pino";
 import { cliLog } from "../log.js";
 import { postgres } from "../../backplane/postgres/postgres-backplane.js";
+import type { RedisBackplaneOptions } from "../../backplane/redis/options.js";
 import { redis } from "../../backplane/redis/redis-backplane.js";
 import type { HubDefinition } from "../../hub/hub.js";
 import { createServer, LISTEN_BACKLOG, type SwitchboardServer } from "../../server/create-server.js";
@@ -12,6 +13,12 @@ import type { ServerOptions } from "../../server/options.js";
 import { staticFiles } from "../../server/static-files.js";
 import { ChatHub } from "../demo/chat-hub.js";
 import { listenFailure } from "../listen-failure.js";
+
+/** What the command line sets of the Redis backplane. */
+export type RedisSettings = Pick<
+  RedisBackplaneOptions,
+  "url" | "nodes" | "prefix" | "waitForReplicas" | "username" | "password"
+>;
 
 export interface NodeSettings {
   port: number;
@@ -23,7 +30,7 @@ export interface NodeSettings {
   /** The backplane's schema; default "switchboard". */
   schema: string | undefined;
   /** A Redis backplane instead of PostgreSQL: a standalone Redis (`url`) or a Redis Cluster (`nodes`). */
-  redis?: { url?: string; nodes?: string[]; prefix?: string };
+  redis?: RedisSettings;
   /** How long a silent node lives before it is swept; the heartbeat runs five times as often. */
   nodeTimeoutMs: number | undefined;
   drainTimeoutMs: number | undefined;
