@@ -5,7 +5,7 @@ import type { HubMetrics } from "../hub/hub-metrics.js";
 
 /**
  * Prometheus metrics of one node, served at `GET /metrics`: connections, messages received, invocations,
- * failed deliveries, the backplane's own counters when it has any (the PostgreSQL one does), and Node's
+ * failed deliveries, the backplane's own counters when it has any (PostgreSQL's and Redis's do), and Node's
  * process metrics. One registry per server, so several servers in one process do not collide.
  */
 export function createMetrics(backplane: Backplane) {

@@ -10,6 +10,7 @@
  * ```
  */
 export { RedisBackplane, redis } from "./redis-backplane.js";
+export type { RedisBackplaneStats } from "./redis-backplane.js";
 export type { RedisBackplaneOptions } from "./options.js";
 
 // Publishing from a process that is not a node.

@@ -536,6 +536,18 @@ export class RedisBackplane
     return { status: "ok" };
   }
 
+  /**
+   * A snapshot of this node's counters (also at /metrics): inbox messages read, inbox entries written,
+   * errors, send batches, and the batches that needed a late wave.
+   */
+  stats(): RedisBackplaneStats {
+    return {
+      ...this.totals,
+      sendBatches: this.writer.counters.batches,
+      lateWaves: this.writer.counters.lateWaves,
+    };
+  }
+
   // ---- inside: the inbox ----
 
   private deliver(hub: string, connectionIds: readonly string[], message: BackplaneMessage): void {
@@ -653,6 +665,18 @@ export class RedisBackplane
 /** Creates a Redis backplane (standalone or Cluster); see {@link RedisBackplaneOptions}. */
 export function redis(options: RedisBackplaneOptions): RedisBackplane {
   return new RedisBackplane(options);
+}
+
+export interface RedisBackplaneStats {
+  /** Messages read from this node's inbox. */
+  messagesIn: number;
+  /** Entries this node wrote to other nodes' inboxes. */
+  messagesOut: number;
+  /** Failures: inbox reads, undecodable entries, send batches, group changes, heartbeats (each also logged). */
+  errors: number;
+  sendBatches: number;
+  /** Send batches whose lookups named connections the early wave had not (a user connected elsewhere). */
+  lateWaves: number;
 }
 
 /** The name of a node's connections to Redis (CLIENT SETNAME), by which others see its process alive. */

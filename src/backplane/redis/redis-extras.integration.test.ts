@@ -205,6 +205,19 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
     expect(await backplane.takeStoredMessages(HUB, "ida")).toEqual([message]);
   });
 
+  it("stats() counts send batches, and a late wave only for a user whose connections changed", async () => {
+    prefixes++;
+    const [a, b] = [await node(), await node()];
+    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "uli" });
+    const toUli = (n: number) =>
+      a.backplane.publish({ kind: "users", hub: HUB, userIds: ["uli"] }, { target: "n", arguments: [n] });
+    expect(await toUli(1)).toEqual({ connections: 1, nodes: 1 }); // not known yet: the late wave
+    expect(await toUli(2)).toEqual({ connections: 1, nodes: 1 }); // known: the early wave alone
+    expect(a.backplane.stats()).toMatchObject({ sendBatches: 2, lateWaves: 1, messagesOut: 2, errors: 0 });
+    await eventually(() => b.received.values.length === 2, 60_000, "both sends");
+    expect(b.backplane.stats()).toMatchObject({ messagesIn: 2 });
+  });
+
   it("a draining node takes no connection over", async () => {
     prefixes++;
     const [a, b] = [await node(), await node()];

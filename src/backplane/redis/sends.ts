@@ -104,6 +104,8 @@ export class SendWriter {
    * wave. Users with no connection left are dropped; the oldest go first past {@link KNOWN_USERS_MAX}.
    */
   private readonly knownUsers = new Map<string, string[]>();
+  /** Batches written, and those of them that needed a late wave (a user's connections had changed). */
+  readonly counters = { batches: 0, lateWaves: 0 };
 
   constructor(
     private readonly link: RedisLink,
@@ -202,6 +204,7 @@ export class SendWriter {
    * gets this node's sends in call order, and the next batch starts only once both waves are written.
    */
   private async writeNow(sends: Send[]): Promise<PublishResult[]> {
+    this.counters.batches++;
     const counts = sends.map(() => ({ connections: 0, reached: new Set<string>() }));
     // Which connections the early wave counted, per send (its shares name one connection each).
     const countedEarly: Set<string>[] = [];
@@ -245,7 +248,10 @@ export class SendWriter {
       );
       if (changed.includes(true)) {
         const late = lateShares(this.sharesOf(sends, lookups, replies, changed), early, countedEarly);
-        if (late.size > 0) await writeShares(late);
+        if (late.size > 0) {
+          this.counters.lateWaves++;
+          await writeShares(late);
+        }
       }
     }
     return counts.map(({ connections, reached }, i) => {
