@@ -1,0 +1,11 @@
+// The rolling restart (see rolling-restart.case.ts) on a Redis Cluster of three masters started by this file.
+import { describe } from "vitest";
+import { rollingRestartCases } from "./rolling-restart.case.js";
+import { findRedisServer } from "../support/redis-program.js";
+import { redisClusterBackplane } from "../support/test-backplanes.js";
+
+const redisServer = await findRedisServer();
+
+describe.skipIf(!redisServer.path)("on a Redis Cluster", () => {
+  rollingRestartCases(redisClusterBackplane(redisServer.path!, "sbrolling"));
+});
