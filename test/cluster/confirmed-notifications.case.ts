@@ -5,9 +5,9 @@
 // once with the confirming connection, the store holds one confirmation, the client's id-deduplicating
 // handler shows it once, and a later registration gets nothing. The cases run on PostgreSQL
 // (confirmed-notifications.test.ts) and on a Redis Cluster (redis-confirmed-notifications.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { connectClient, eventually, type TestClient } from "../support/hub-client.js";
-import { startCluster, type Cluster } from "../support/cluster.js";
+import { clusterOn } from "../support/cluster.js";
 import type { TestBackplane } from "../support/test-backplanes.js";
 
 const hubPath = "/hubs/notifications";
@@ -18,24 +18,12 @@ export interface NotificationStore extends TestBackplane {
 }
 
 export function confirmedNotificationCases(store: NotificationStore): void {
-  let cluster: Cluster;
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    const { backplaneArgs } = await store.start();
-    cluster = await startCluster({
-      nodes: 3,
-      backplaneArgs,
-      hubs: false,
-      args: ["--demo-mode", "--node-timeout", "3000"],
-    });
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.stop()));
-    await cluster?.stop();
-    await store.stop();
+  const file = clusterOn(store, {
+    nodes: 3,
+    hubs: false,
+    args: ["--demo-mode", "--node-timeout", "3000"],
   });
+  const { clients } = file;
 
   /** A client as an app would write one: it shows each notification id once, and confirms every delivery. */
   async function app(
@@ -62,7 +50,7 @@ export function confirmedNotificationCases(store: NotificationStore): void {
     ((await client.connection.invoke("whereAmI")) as { nodeId: string }).nodeId;
 
   const notify = (node: number, identifier: string) =>
-    fetch(cluster.nodeUrl(node, `/api/notifications/${identifier}`), {
+    fetch(file.cluster.nodeUrl(node, `/api/notifications/${identifier}`), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ status: "Confirmed", confirm: true, confirmTimeoutMs: 60_000 }),
@@ -70,7 +58,7 @@ export function confirmedNotificationCases(store: NotificationStore): void {
 
   describe("confirmed notifications across nodes", () => {
     it("a client on node 1 confirms what node 0 sent; node 0's answer names its connection", async () => {
-      const a = await app(cluster.nodeUrl(1, hubPath), "order-n1", async () => true);
+      const a = await app(file.cluster.nodeUrl(1, hubPath), "order-n1", async () => true);
       const response = await notify(0, "order-n1");
       expect(response.status).toBe(200);
       const body = (await response.json()) as { confirmedBy: string; notificationId: string };
@@ -82,17 +70,17 @@ export function confirmedNotificationCases(store: NotificationStore): void {
       let release!: () => void;
       const held = new Promise((resolve) => (release = () => resolve(true)));
       // The first delivery waits (the client is slow to answer); later ones answer at once.
-      const b = await app(cluster.url(hubPath), "order-n2", (_id, call) =>
+      const b = await app(file.cluster.url(hubPath), "order-n2", (_id, call) =>
         call === 1 ? held : Promise.resolve(true),
       );
       const holding = await nodeOf(b.client);
-      const index = cluster.nodes.findIndex((n) => n.nodeId === holding);
+      const index = file.cluster.nodes.findIndex((n) => n.nodeId === holding);
       const asker = (index + 1) % 3;
 
       const answered = notify(asker, "order-n2");
       await eventually(() => b.calls.length === 1, 10_000, "the first delivery");
       const firstConnection = b.client.connection.connectionId;
-      await cluster.kill(index);
+      await file.cluster.kill(index);
 
       const response = await answered;
       release(); // the first delivery's answer would go to a connection that no longer exists
@@ -106,7 +94,7 @@ export function confirmedNotificationCases(store: NotificationStore): void {
       expect(await store.confirmations(body.notificationId)).toEqual([body.confirmedBy]);
 
       // Confirmed: a later registration of the identifier, on any node, gets nothing.
-      const late = await app(cluster.url(hubPath), "order-n2", async () => true);
+      const late = await app(file.cluster.url(hubPath), "order-n2", async () => true);
       await nodeOf(late.client);
       expect(late.calls).toEqual([]);
     }, 60_000);

@@ -1,25 +1,21 @@
 // Confirmed notifications across nodes (see confirmed-notifications.case.ts) on PostgreSQL.
 import pg from "pg";
 import { confirmedNotificationCases } from "./confirmed-notifications.case.js";
-import { createTestSchema, withClient, type TestSchema } from "../support/database.js";
+import { withClient } from "../support/database.js";
+import { postgresBackplane } from "../support/test-backplanes.js";
 
-let schema: TestSchema | undefined;
+const backplane = postgresBackplane("sb_confirmed");
 
-confirmedNotificationCases({
-  async start() {
-    schema = await createTestSchema("sb_confirmed");
-    return { backplaneArgs: ["--database-url", schema.url, "--schema", schema.schema] };
-  },
-  async stop() {
-    await schema?.drop();
-  },
-  async confirmations(notificationId) {
-    const rows = await withClient(schema!.url, (db) =>
-      db.query<{ confirmed_by: string | null }>(
-        `SELECT confirmed_by FROM ${pg.escapeIdentifier(schema!.schema)}.pending_notifications WHERE id = $1`,
-        [notificationId],
-      ),
-    );
-    return rows.rows.map((row) => row.confirmed_by);
-  },
-});
+confirmedNotificationCases(
+  Object.assign(backplane, {
+    async confirmations(notificationId: string) {
+      const rows = await withClient(backplane.schema.url, (db) =>
+        db.query<{ confirmed_by: string | null }>(
+          `SELECT confirmed_by FROM ${pg.escapeIdentifier(backplane.schema.schema)}.pending_notifications WHERE id = $1`,
+          [notificationId],
+        ),
+      );
+      return rows.rows.map((row) => row.confirmed_by);
+    },
+  }),
+);

@@ -3,8 +3,8 @@
 // online/offline events, debounced; and a SIGKILLed node's users and members gone from every answer. The
 // cases run on PostgreSQL (presence.test.ts, with its SQL views) and on a Redis Cluster
 // (redis-presence.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startCluster, type Cluster } from "../support/cluster.js";
+import { describe, expect, it } from "vitest";
+import { clusterOn } from "../support/cluster.js";
 import { connectClient, eventually, type TestClient } from "../support/hub-client.js";
 import type { TestBackplane } from "../support/test-backplanes.js";
 
@@ -21,33 +21,18 @@ export interface PresenceBackplane extends TestBackplane {
 }
 
 export function presenceCases(backplane: PresenceBackplane): void {
-  let cluster: Cluster;
-  const clients: TestClient[] = [];
-
-  beforeAll(async () => {
-    const { backplaneArgs } = await backplane.start();
-    cluster = await startCluster({
-      nodes: 3,
-      backplaneArgs,
-      args: ["--demo-mode", "--node-timeout", "3000"],
-    });
-  }, 120_000);
-
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.stop()));
-    await cluster?.stop();
-    await backplane.stop();
-  });
+  const file = clusterOn(backplane, { nodes: 3, args: ["--demo-mode", "--node-timeout", "3000"] });
+  const { clients } = file;
 
   async function connect(node: number, user?: string) {
     const query = user === undefined ? "" : `?user=${user}`;
-    const client = await connectClient(cluster.nodeUrl(node, `/hub${query}`), ["msg"]);
+    const client = await connectClient(file.cluster.nodeUrl(node, `/hub${query}`), ["msg"]);
     clients.push(client);
     return client;
   }
 
   async function get<T>(node: number, path: string): Promise<{ status: number; body: T }> {
-    const response = await fetch(cluster.nodeUrl(node, path));
+    const response = await fetch(file.cluster.nodeUrl(node, path));
     return { status: response.status, body: (await response.json()) as T };
   }
 
@@ -170,7 +155,7 @@ export function presenceCases(backplane: PresenceBackplane): void {
       await eventually(async () => (await events()).includes("online kim"), 15_000, "online kim");
       expect((await user(0, "kim")).body.online).toBe(true);
 
-      await cluster.kill(2);
+      await file.cluster.kill(2);
       await eventually(
         async () => !(await user(0, "kim")).body.online,
         15_000,

@@ -1,39 +1,30 @@
 // A node process frozen (SIGSTOP) past the node timeout on the Redis backplane: the other node sweeps it, yet
 // the sends it confirmed for the frozen node's client before the sweep wait in that node's inbox and reach
 // the client, once each and in order, when the process runs again (as the PostgreSQL log's rows do).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startCluster, type Cluster } from "../support/cluster.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { clusterOn } from "../support/cluster.js";
 import { connectClient, eventually, type TestClient } from "../support/hub-client.js";
 import { findRedisServer } from "../support/redis-program.js";
-import { startRedisServers, type RedisServers } from "../support/redis-servers.js";
+import { redisStandaloneBackplane } from "../support/test-backplanes.js";
 
 const redisServer = await findRedisServer();
 const NODE_TIMEOUT_MS = 2000;
 
 describe.skipIf(!redisServer.path)("a node frozen past the node timeout, on Redis", () => {
-  let servers: RedisServers;
-  let cluster: Cluster;
+  const file = clusterOn(redisStandaloneBackplane(redisServer.path!, "frozen"), {
+    nodes: 2,
+    args: ["--demo-mode", "--node-timeout", String(NODE_TIMEOUT_MS)],
+  });
   let pat: TestClient;
 
   beforeAll(async () => {
-    servers = await startRedisServers({ binary: redisServer.path! });
-    cluster = await startCluster({
-      nodes: 2,
-      backplaneArgs: ["--redis-url", servers.url, "--redis-prefix", "frozen"],
-      args: ["--demo-mode", "--node-timeout", String(NODE_TIMEOUT_MS)],
-    });
-    pat = await connectClient(cluster.nodeUrl(1, "/hub?user=pat"), ["seq"]);
-  }, 60_000);
-
-  afterAll(async () => {
-    await pat?.stop();
-    await cluster?.stop();
-    await servers?.stop();
+    pat = await connectClient(file.cluster.nodeUrl(1, "/hub?user=pat"), ["seq"]);
+    file.clients.push(pat);
   });
 
   /** One numbered send to pat through node 0's API; resolves with the connections it counted. */
   const send = async (seq: number) => {
-    const response = await fetch(cluster.nodeUrl(0, "/api/users/pat/messages"), {
+    const response = await fetch(file.cluster.nodeUrl(0, "/api/users/pat/messages"), {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ method: "seq", arguments: [seq], hub: "/hub" }),
@@ -42,31 +33,31 @@ describe.skipIf(!redisServer.path)("a node frozen past the node timeout, on Redi
     return ((await response.json()) as { connections: number }).connections;
   };
   const nodesSeenBy0 = async () => {
-    const { nodes } = (await (await fetch(cluster.nodeUrl(0, "/api/nodes"))).json()) as {
+    const { nodes } = (await (await fetch(file.cluster.nodeUrl(0, "/api/nodes"))).json()) as {
       nodes: { nodeId: string }[];
     };
     return nodes.map((n) => n.nodeId);
   };
 
   it("delivers what was confirmed for its client before the sweep, once each, when it runs again", async () => {
-    const frozen = cluster.nodes[1]!;
+    const frozen = file.cluster.nodes[1]!;
     frozen.child.kill("SIGSTOP");
     const confirmed: number[] = [];
     try {
       for (let seq = 1; seq <= 5; seq++) if ((await send(seq)) === 1) confirmed.push(seq);
       await eventually(
-        () => cluster.logLines().some((line) => line.includes('"RedisNodeSwept"')),
+        () => file.cluster.logLines().some((line) => line.includes('"RedisNodeSwept"')),
         30_000,
         "the frozen node to be swept",
       );
-      expect(await nodesSeenBy0()).toEqual([cluster.nodes[0]!.nodeId]);
+      expect(await nodesSeenBy0()).toEqual([file.cluster.nodes[0]!.nodeId]);
       expect(await send(6)).toBe(0); // swept: its connection counts nowhere now
     } finally {
       frozen.child.kill("SIGCONT");
     }
     expect(confirmed).toEqual([1, 2, 3, 4, 5]);
     await eventually(
-      () => cluster.logLines().some((line) => line.includes('"RedisNodeReregistered"')),
+      () => file.cluster.logLines().some((line) => line.includes('"RedisNodeReregistered"')),
       30_000,
       "the node to register again",
     );

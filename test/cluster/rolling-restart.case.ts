@@ -3,45 +3,33 @@
 // balancer). A stopping node unregisters its connections and delivers what counted them before it tells
 // its clients to reconnect, so every send the API confirmed (it counted a connection) reaches its user, once.
 // The cases run on PostgreSQL (rolling-restart.test.ts) and on a Redis Cluster (redis-rolling-restart.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { HubConnectionState } from "@microsoft/signalr";
-import { connectClient, eventually, type TestClient } from "../support/hub-client.js";
-import { startCluster, type Cluster } from "../support/cluster.js";
+import { connectClient, eventually } from "../support/hub-client.js";
+import { clusterOn } from "../support/cluster.js";
 import type { TestBackplane } from "../support/test-backplanes.js";
 
 const USERS = 30;
 
 export function rollingRestartCases(backplane: TestBackplane): void {
-  let cluster: Cluster;
-  const clients: TestClient[] = [];
+  const file = clusterOn(backplane, { nodes: 3, args: ["--demo-mode", "--node-timeout", "3000"] });
+  const { clients } = file;
 
   beforeAll(async () => {
-    const { backplaneArgs } = await backplane.start();
-    cluster = await startCluster({
-      nodes: 3,
-      backplaneArgs,
-      args: ["--demo-mode", "--node-timeout", "3000"],
-    });
     for (let u = 0; u < USERS; u++) {
       clients.push(
-        await connectClient(cluster.url(`/hub?user=u${u}`), ["seq"], {
+        await connectClient(file.cluster.url(`/hub?user=u${u}`), ["seq"], {
           reconnectDelays: [0, 100, 250, 500, 1000, 2000, 2000, 2000],
         }),
       );
     }
   }, 120_000);
 
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.stop()));
-    await cluster?.stop();
-    await backplane.stop();
-  });
-
   /** One numbered send through the API; resolves with whether it was confirmed (a connection counted). */
   async function send(seq: number): Promise<boolean> {
     const user = `u${seq % USERS}`;
     try {
-      const response = await fetch(cluster.url(`/api/users/${user}/messages`), {
+      const response = await fetch(file.cluster.url(`/api/users/${user}/messages`), {
         method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ method: "seq", arguments: [seq], hub: "/hub" }),
@@ -68,7 +56,7 @@ export function rollingRestartCases(backplane: TestBackplane): void {
         }
       });
       for (let index = 0; index < 3; index++) {
-        await cluster.restartNode(index);
+        await file.cluster.restartNode(index);
         await eventually(
           () => clients.every((c) => c.connection.state === HubConnectionState.Connected),
           30_000,
@@ -87,7 +75,7 @@ export function rollingRestartCases(backplane: TestBackplane): void {
       // The test measured something: sends were confirmed all along, and every stop drained.
       expect(confirmed.length).toBeGreaterThan(100);
       expect(all.length).toBeGreaterThanOrEqual(confirmed.length);
-      const drains = cluster.logLines().filter((line) => line.includes('"event":"Drained"'));
+      const drains = file.cluster.logLines().filter((line) => line.includes('"event":"Drained"'));
       expect(drains).toHaveLength(3);
       console.log(
         `rolling restart: sent ${confirmed.length + unconfirmed}, confirmed ${confirmed.length}, delivered ${all.length}, ` +

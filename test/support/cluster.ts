@@ -4,6 +4,7 @@ import { startLoadBalancer, type LoadBalancer } from "../../src/cli/load-balance
 import { spawnNode, type NodeProcess } from "../../src/cli/node-process.js";
 import { createTestSchema, type TestSchema } from "./database.js";
 import type { TestClient } from "./hub-client.js";
+import type { TestBackplane } from "./test-backplanes.js";
 
 export interface Cluster {
   nodes: NodeProcess[];
@@ -126,6 +127,31 @@ export function clusterForFile(
     },
     get schema(): TestSchema {
       return ready(schema);
+    },
+    clients,
+  };
+}
+
+/**
+ * A cluster for a file of cases on any backplane: the backplane's store and the node processes on it,
+ * started before the file's tests and stopped after them, with the clients the cases put in `clients`.
+ */
+export function clusterOn(backplane: TestBackplane, options: Omit<ClusterOptions, "backplaneArgs">) {
+  let cluster: Cluster | undefined;
+  const clients: TestClient[] = [];
+  beforeAll(async () => {
+    const { backplaneArgs } = await backplane.start();
+    cluster = await startCluster({ ...options, backplaneArgs });
+  }, 120_000);
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.stop()));
+    await cluster?.stop();
+    await backplane.stop();
+  });
+  return {
+    get cluster(): Cluster {
+      if (cluster === undefined) throw new Error("The cluster exists only while the file's tests run.");
+      return cluster;
     },
     clients,
   };

@@ -1,6 +1,7 @@
 /**
  * The backplanes a cluster test file can run its nodes on: a schema of its own in the test PostgreSQL, or
- * a Redis Cluster of three masters started from the redis-server binary on ports of its own.
+ * a Redis Cluster of three masters (or one standalone Redis) started from the redis-server binary on ports
+ * of its own.
  */
 import type { ClusterOptions } from "./cluster.js";
 import { createTestSchema, type TestSchema } from "./database.js";
@@ -12,7 +13,8 @@ export interface TestBackplane {
   stop(): Promise<void>;
 }
 
-export function postgresBackplane(schemaPrefix: string): TestBackplane {
+/** A schema of its own in the test PostgreSQL; `schema` is there once started, for tests that read it. */
+export function postgresBackplane(schemaPrefix: string): TestBackplane & { readonly schema: TestSchema } {
   let schema: TestSchema | undefined;
   return {
     async start() {
@@ -21,6 +23,10 @@ export function postgresBackplane(schemaPrefix: string): TestBackplane {
     },
     async stop() {
       await schema?.drop();
+    },
+    get schema() {
+      if (schema === undefined) throw new Error("The schema exists only once the backplane has started.");
+      return schema;
     },
   };
 }
@@ -31,6 +37,19 @@ export function redisClusterBackplane(binary: string, prefix: string): TestBackp
     async start() {
       servers = await startRedisServers({ binary, cluster: true, replicas: 0 });
       return { backplaneArgs: ["--redis-cluster", servers.addresses.join(","), "--redis-prefix", prefix] };
+    },
+    async stop() {
+      await servers?.stop();
+    },
+  };
+}
+
+export function redisStandaloneBackplane(binary: string, prefix: string): TestBackplane {
+  let servers: RedisServers | undefined;
+  return {
+    async start() {
+      servers = await startRedisServers({ binary });
+      return { backplaneArgs: ["--redis-url", servers.url, "--redis-prefix", prefix] };
     },
     async stop() {
       await servers?.stop();

@@ -50,6 +50,16 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
     return { backplane, received: handler };
   };
 
+  /** Two nodes of a fresh prefix, a connection "b1" of `user` on the second, and sends to her from the first. */
+  const pairWithUser = async (user: string) => {
+    prefixes++;
+    const [a, b] = [await node(), await node()];
+    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: user });
+    const sendTo = (n: number) =>
+      a.backplane.publish({ kind: "users", hub: HUB, userIds: [user] }, { target: "n", arguments: [n] });
+    return { a, b, sendTo };
+  };
+
   beforeAll(async () => {
     redis = await startRedisServers({ binary: redisServer.path! });
   }, 30_000);
@@ -152,11 +162,7 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
   }, 60_000);
 
   it("while Redis hangs: each batch fails at its deadline, none unhandled, health says why; then all is well", async () => {
-    prefixes++;
-    const [a, b] = [await node(), await node()];
-    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "ann" });
-    const toAnn = (n: number) =>
-      a.backplane.publish({ kind: "users", hub: HUB, userIds: ["ann"] }, { target: "n", arguments: [n] });
+    const { a, sendTo: toAnn } = await pairWithUser("ann");
     const redisProcess = redis.servers[0]!.process!;
     redisProcess.kill("SIGSTOP"); // answers nothing, fails nothing
     try {
@@ -206,11 +212,7 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
   });
 
   it("stats() counts send batches, and a late wave only for a user whose connections changed", async () => {
-    prefixes++;
-    const [a, b] = [await node(), await node()];
-    await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "uli" });
-    const toUli = (n: number) =>
-      a.backplane.publish({ kind: "users", hub: HUB, userIds: ["uli"] }, { target: "n", arguments: [n] });
+    const { a, b, sendTo: toUli } = await pairWithUser("uli");
     expect(await toUli(1)).toEqual({ connections: 1, nodes: 1 }); // not known yet: the late wave
     expect(await toUli(2)).toEqual({ connections: 1, nodes: 1 }); // known: the early wave alone
     expect(a.backplane.stats()).toMatchObject({ sendBatches: 2, lateWaves: 1, messagesOut: 2, errors: 0 });
