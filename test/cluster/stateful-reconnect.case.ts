@@ -58,6 +58,7 @@ export function statefulReconnectCases(backplane: Omit<ClusterBackplane, "regist
         const travellers = `travellers-${protocol}`;
         await roamer.connection.invoke("Join", travellers);
         const nodes = new Set<string>([await roamer.connection.invoke<string>("Node")]);
+        const connectedAt = await roamer.connection.invoke<number>("myConnectedAt");
         const before = sender.received("relayed").length;
         const count = 300;
         for (let i = 1; i <= count; i++) {
@@ -107,6 +108,8 @@ export function statefulReconnectCases(backplane: Omit<ClusterBackplane, "regist
         expect(roamer.connection.connectionId).toBe(id);
         expect(roamer.connection.state).toBe(HubConnectionState.Connected);
         expect(roamer.reconnecting()).toBe(0);
+        // Its user's list of connections still says when it connected, not when it last moved.
+        expect(await roamer.connection.invoke<number>("myConnectedAt")).toBe(connectedAt);
         await roamer.connection.stop();
       });
     }

@@ -133,6 +133,11 @@ export class ClusterHub extends Hub {
   myPresence() {
     return this.presence.connection(this.context.connectionId);
   }
+  /** When this connection connected, as its user's list of connections says (ms since the epoch). */
+  async myConnectedAt() {
+    const { connections } = await this.presence.user(this.context.userId ?? "");
+    return connections.find((c) => c.connectionId === this.context.connectionId)?.connectedAt.getTime();
+  }
   /** The write-up's notify: a status to a user id, wherever that user is connected; a clear error when nobody is. */
   async notifyUser(user: string, status: string) {
     const texts: Record<string, string> = {

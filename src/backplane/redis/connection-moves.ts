@@ -298,12 +298,13 @@ export class ConnectionMoves {
     const writes: Promise<unknown>[] = [this.link.send(connKey, ["HSET", connKey, "node", toNode])];
     if (userId !== "") {
       const userKey = this.keys.user(hub, userId);
-      const at = String(Date.now());
-      writes.push(
-        this.link
-          .send(userKey, ["ZREM", userKey, from])
-          .then(() => this.link.send(userKey, ["ZADD", userKey, at, to])),
-      );
+      // The user's connections are ordered by when each connected: a move keeps that time.
+      const move = async () => {
+        const at = text(await this.link.send(userKey, ["ZSCORE", userKey, from])) ?? String(Date.now());
+        await this.link.send(userKey, ["ZREM", userKey, from]);
+        await this.link.send(userKey, ["ZADD", userKey, at, to]);
+      };
+      writes.push(move());
     }
     for (const group of local.groups) {
       const groupKey = this.keys.group(hub, group);
