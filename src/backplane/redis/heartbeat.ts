@@ -42,6 +42,9 @@ export class Heartbeat {
   private failure: string | undefined;
   /** When the last heartbeat went through (ms, this process's monotonic clock). */
   private lastBeatAt = performance.now();
+  private beating = false;
+  /** Our node entry was found gone, and registering everything again has not gone through yet. */
+  private mustReregister = false;
 
   constructor(
     private readonly node: HeartbeatNode,
@@ -59,18 +62,31 @@ export class Heartbeat {
    * (a Redis that hangs fails no command, and the other nodes count this one dead by then).
    */
   get problem(): string | undefined {
-    if (this.failure !== undefined) return this.failure;
+    if (this.failure !== undefined) return `Redis is unreachable (${this.failure})`;
     const silentMs = performance.now() - this.lastBeatAt;
     if (silentMs <= this.nodeTimeoutMs) return undefined;
-    return `no heartbeat has reached Redis for ${Math.round(silentMs)} ms`;
+    return `no heartbeat has gone through for ${Math.round(silentMs)} ms (Redis hangs, or this process stalled), so the other nodes count this one dead`;
   }
 
   isLive(nodeId: string): boolean {
     return !this.dead.has(nodeId);
   }
 
-  /** One heartbeat; the first (at start) throws when it fails, later ones report it. */
+  /**
+   * One heartbeat; the first (at start) throws when it fails, later ones report it. A beat still waiting
+   * (Redis hangs) makes the next ones skip, so they do not pile up and all run at once when it answers.
+   */
   async beat(first: boolean): Promise<void> {
+    if (this.beating) return;
+    this.beating = true;
+    try {
+      await this.beatOnce(first);
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  private async beatOnce(first: boolean): Promise<void> {
     const { nodeId } = this.node;
     try {
       const reply = (await heartbeatScript.run(
@@ -86,7 +102,12 @@ export class Heartbeat {
         this.node.info(),
         this.nodeTimeoutMs * 3,
       );
-      if (!existed && !first) await this.reregister();
+      // Until it has all gone through: the entry written above would hide a second try.
+      if (!existed && !first) this.mustReregister = true;
+      if (this.mustReregister) {
+        await this.reregister();
+        this.mustReregister = false;
+      }
       const cursor = this.node.readerCursor();
       if (cursor !== undefined) {
         const inbox = this.keys.inbox(nodeId);
@@ -123,9 +144,8 @@ export class Heartbeat {
    */
   private async reregister(): Promise<void> {
     const { nodeId } = this.node;
-    // The sweep left the inbox to expire, with the sends counted here before it: it is ours again.
-    const inbox = this.keys.inbox(nodeId);
-    await this.link.send(inbox, ["PERSIST", inbox]);
+    // The sweep set the inbox aside, with the sends counted here before it: it is ours again.
+    await registry.takeBackInbox(this.link, this.keys, nodeId);
     const connections = this.index.all().filter((c) => c.state === "ready");
     this.registrations.clearCounts();
     this.groups.clearCounts();

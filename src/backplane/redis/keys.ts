@@ -27,6 +27,13 @@ export class RedisKeys {
   inbox(nodeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:in`;
   }
+  /**
+   * Stream, expiring: a swept node's inbox, set aside (other nodes see the node gone), until the node runs
+   * again and takes it back, or it expires.
+   */
+  sweptInbox(nodeId: string): string {
+    return `${this.prefix}:node:{${nodeId}}:in:swept`;
+  }
   /** Set: the hubs in which the node has (or had) connections. */
   nodeHubs(nodeId: string): string {
     return `${this.prefix}:node:{${nodeId}}:hubs`;

@@ -11,6 +11,7 @@ import {
   type SendTarget,
 } from "../backplane.js";
 import { encodeInvocation } from "../shared/envelopes.js";
+import { settledWithin } from "../shared/settled-within.js";
 import { targetParts } from "../shared/targets.js";
 import { KeptMessages } from "./kept-messages.js";
 import { RedisKeys } from "./keys.js";
@@ -101,8 +102,11 @@ export function createPublisher(options: RedisPublisherOptions): RedisPublisher 
     storeMessage: (hub, key, message, ttlMs) => guard(() => kept.store(hub, key, message, ttlMs)),
     takeStoredMessages: (hub, key) => guard(() => kept.take(hub, key)),
     close() {
-      // What was sent before close() is written first (each batch within its deadline).
-      closing ??= Promise.allSettled([...unsettled]).then(() => (connected ? link.close() : undefined));
+      // What was sent before close() is written first, for at most one publish timeout: a Redis that cannot
+      // be reached keeps a connect retrying until the link closes.
+      closing ??= settledWithin(Promise.allSettled([...unsettled]), resolved.publishTimeoutMs).then(() =>
+        connected ? link.close() : undefined,
+      );
       return closing;
     },
   };

@@ -28,6 +28,7 @@ import {
 } from "../backplane.js";
 import { encodeClientResult, encodeDisconnect, encodeInvocation } from "../shared/envelopes.js";
 import { LocalIndex, type LocalConnection } from "../shared/local-index.js";
+import { settledWithin } from "../shared/settled-within.js";
 import { TargetKind, targetParts } from "../shared/targets.js";
 import { activeTraceparent, sendAttributes, sendInSpan } from "../../tracing.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
@@ -526,12 +527,11 @@ export class RedisBackplane
     if (this.state !== "started") {
       return { status: "degraded", reason: `The Redis backplane is ${this.state}.` };
     }
-    const problem = this.heartbeat.problem ?? this.problems.read;
+    const problem =
+      this.heartbeat.problem ??
+      (this.problems.read === undefined ? undefined : `Redis is unreachable (${this.problems.read})`);
     if (problem !== undefined) {
-      return {
-        status: "degraded",
-        reason: `Redis is unreachable (${problem}); sends reach this node's connections only.`,
-      };
+      return { status: "degraded", reason: `${problem}; sends reach this node's connections only.` };
     }
     return { status: "ok" };
   }
@@ -616,8 +616,9 @@ export class RedisBackplane
     this.state = "closed";
     for (const timer of this.timers) clearInterval(timer);
     this.moves.stop();
-    // Sends already made are written first (each batch within its deadline), as on PostgreSQL.
-    await this.writer.settled();
+    // Sends already made are written first, as on PostgreSQL, for at most one publish timeout (a Redis that
+    // hangs would otherwise hold the close for a deadline per queued batch).
+    await settledWithin(this.writer.settled(), this.options.publishTimeoutMs);
     await this.reader?.stop();
     if (wasStarted) {
       try {

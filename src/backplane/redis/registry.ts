@@ -150,8 +150,9 @@ export async function writeNodeInfo(
 /**
  * Removes a dead node with its connections and memberships; one node does it (a lock). Resolves with the
  * number of connections removed, or undefined when another node is at it. Its inbox goes too, or, with
- * `keepInboxMs`, expires after that long: a node swept while its process was only paused then still
- * delivers, once it runs again, the sends counted for its connections before the sweep.
+ * `keepInboxMs`, is set aside for that long (other nodes find no inbox, so the node is gone for them): a
+ * node swept while its process was only paused takes it back when it runs again (takeBackInbox), and
+ * delivers the sends counted for its connections before the sweep.
  */
 export async function sweepNode(
   link: RedisLink,
@@ -183,12 +184,37 @@ export async function sweepNode(
   const inbox = keys.inbox(deadNodeId);
   if (keepInboxMs === undefined) await link.send(inbox, ["DEL", inbox, keys.nodeHubs(deadNodeId)]);
   else {
-    await link.send(inbox, ["PEXPIRE", inbox, String(keepInboxMs)]);
-    await link.send(inbox, ["DEL", keys.nodeHubs(deadNodeId)]);
+    const swept = keys.sweptInbox(deadNodeId);
+    if (await renamed(link, inbox, swept, false))
+      await link.send(swept, ["PEXPIRE", swept, String(keepInboxMs)]);
+    await link.send(keys.nodeHubs(deadNodeId), ["DEL", keys.nodeHubs(deadNodeId)]);
   }
   await link.send(keys.node(deadNodeId), ["DEL", keys.node(deadNodeId)]);
   await link.send(keys.nodes, ["ZREM", keys.nodes, deadNodeId]);
   return swept;
+}
+
+/**
+ * A node swept while it was paused takes its inbox back, before anything of its own recreates it: the
+ * sends counted for its connections before the sweep are read from its cursor on. False when there was
+ * none to take (it expired, or the node was swept for good).
+ */
+export async function takeBackInbox(link: RedisLink, keys: RedisKeys, nodeId: string): Promise<boolean> {
+  const inbox = keys.inbox(nodeId);
+  if (!(await renamed(link, keys.sweptInbox(nodeId), inbox, true))) return false;
+  await link.send(inbox, ["PERSIST", inbox]);
+  return true;
+}
+
+/** RENAME (or RENAMENX) that resolves false when the source key does not exist. */
+async function renamed(link: RedisLink, from: string, to: string, unlessTaken: boolean): Promise<boolean> {
+  try {
+    const reply = await link.send(from, [unlessTaken ? "RENAMENX" : "RENAME", from, to]);
+    return reply !== 0;
+  } catch (err) {
+    if (err instanceof Error && /no such key/i.test(err.message)) return false;
+    throw err;
+  }
 }
 
 /** Removes the `node\n…` fields of one node from a hub's hash. */

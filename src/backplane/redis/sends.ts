@@ -166,8 +166,9 @@ export class SendWriter {
       }, this.options.publishTimeoutMs);
     });
     // A batch given up on may still be writing: this one starts after it, so no inbox gets them out of order.
-    // The wait is inside the race, so the deadline covers it and its rejection always has a listener.
-    const writing = this.afterAbandoned(sends);
+    // The wait is inside the race, so the deadline covers it and its rejection always has a listener; a
+    // batch whose deadline passed while it waited is never written.
+    const writing = this.afterAbandoned(sends, () => deadlineError !== undefined);
     try {
       return await Promise.race([writing, deadline]);
     } catch (err) {
@@ -188,8 +189,9 @@ export class SendWriter {
     }
   }
 
-  private async afterAbandoned(sends: Send[]): Promise<PublishResult[]> {
+  private async afterAbandoned(sends: Send[], givenUp: () => boolean): Promise<PublishResult[]> {
     await this.abandoned;
+    if (givenUp()) throw new BackplaneUnavailableError("The batch was given up before it was written.");
     return this.writeNow(sends);
   }
 
