@@ -62,6 +62,27 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
     return { a, b, sendTo };
   };
 
+  /**
+   * With Redis frozen (SIGSTOP: it answers nothing and fails nothing), sends 1 and 2 in two batches, the
+   * second queued behind the first, which is abandoned at its deadline but never ends: the second must
+   * fail at its own deadline too (a rejection nobody listened to would end the process). `whileHung` runs
+   * before Redis goes on.
+   */
+  const twoBatchesWhileHung = async (sendTo: (n: number) => Promise<unknown>, whileHung = () => {}) => {
+    const redisProcess = redis.servers[0]!.process!;
+    redisProcess.kill("SIGSTOP");
+    try {
+      const first = sendTo(1);
+      await new Promise((resolve) => setImmediate(resolve)); // the first batch is in flight
+      const second = sendTo(2);
+      await expect(first).rejects.toThrow(/did not accept the send within 2000 ms/);
+      await expect(second).rejects.toThrow(/did not accept the send within 2000 ms/);
+      whileHung();
+    } finally {
+      redisProcess.kill("SIGCONT");
+    }
+  };
+
   beforeAll(async () => {
     redis = await startRedisServers({ binary: redisServer.path! });
   }, 30_000);
@@ -165,21 +186,10 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
 
   it("while Redis hangs: each batch fails at its deadline, none unhandled, health says why; then all is well", async () => {
     const { a, sendTo: toAnn } = await pairWithUser("ann");
-    const redisProcess = redis.servers[0]!.process!;
-    redisProcess.kill("SIGSTOP"); // answers nothing, fails nothing
-    try {
-      const first = toAnn(1);
-      await new Promise((resolve) => setImmediate(resolve)); // the first batch is in flight
-      // The next batch waits for the first, which is abandoned at its deadline but never ends: the second
-      // must fail at its own deadline too (a rejection nobody listened to would end the process).
-      const second = toAnn(2);
-      await expect(first).rejects.toThrow(/did not accept the send within 2000 ms/);
-      await expect(second).rejects.toThrow(/did not accept the send within 2000 ms/);
+    await twoBatchesWhileHung(toAnn, () => {
       expect(a.backplane.health()).toMatchObject({ status: "degraded" });
       expect(a.backplane.health().reason).toMatch(/no heartbeat has gone through for \d+ ms/);
-    } finally {
-      redisProcess.kill("SIGCONT");
-    }
+    });
     await eventually(() => a.backplane.health().status === "ok", 60_000, "health ok again");
     // b may have been counted dead meanwhile (its heartbeats hung too): it registers again.
     await eventually(async () => (await toAnn(3)).connections === 1, 60_000, "sends to reach ann again");
@@ -188,17 +198,7 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
   it("a batch given up while it waited for an abandoned one is never written", async () => {
     // Nobody is counted dead during this hang: what b receives afterwards says what was written.
     const { b, sendTo } = await pairWithUser("eve", { nodeTimeoutMs: 30_000, heartbeatIntervalMs: 1000 });
-    const redisProcess = redis.servers[0]!.process!;
-    redisProcess.kill("SIGSTOP");
-    try {
-      const first = sendTo(1);
-      await new Promise((resolve) => setImmediate(resolve)); // the first batch is in flight
-      const second = sendTo(2);
-      await expect(first).rejects.toThrow(/did not accept the send within 2000 ms/);
-      await expect(second).rejects.toThrow(/did not accept the send within 2000 ms/);
-    } finally {
-      redisProcess.kill("SIGCONT");
-    }
+    await twoBatchesWhileHung(sendTo);
     expect(await sendTo(3)).toEqual({ connections: 1, nodes: 1 });
     await eventually(() => b.received.values.includes(3), 60_000, "the send after the hang");
     // The first batch's commands had gone out when Redis stopped: it may arrive ("may still be delivered").
