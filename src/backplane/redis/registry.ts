@@ -184,9 +184,9 @@ export async function sweepNode(
   const inbox = keys.inbox(deadNodeId);
   if (keepInboxMs === undefined) await link.send(inbox, ["DEL", inbox, keys.nodeHubs(deadNodeId)]);
   else {
-    const swept = keys.sweptInbox(deadNodeId);
-    if (await renamed(link, inbox, swept, false))
-      await link.send(swept, ["PEXPIRE", swept, String(keepInboxMs)]);
+    const setAside = keys.sweptInbox(deadNodeId);
+    if (await renamed(link, inbox, setAside, false))
+      await link.send(setAside, ["PEXPIRE", setAside, String(keepInboxMs)]);
     await link.send(keys.nodeHubs(deadNodeId), ["DEL", keys.nodeHubs(deadNodeId)]);
   }
   await link.send(keys.node(deadNodeId), ["DEL", keys.node(deadNodeId)]);
