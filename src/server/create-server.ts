@@ -34,6 +34,7 @@ import { createMetrics } from "./metrics.js";
 import { serveAdminPage } from "./admin-page.js";
 import { defaultNodeUrl } from "./node-url.js";
 import { resolveOptions, type Identity, type ServerOptions } from "./options.js";
+import { withDeadline } from "../deadline.js";
 
 /**
  * The listen backlog of the HTTP servers we create. When a node dies, its clients all reconnect at once
@@ -364,14 +365,6 @@ export function createServer(options: ServerOptions): SwitchboardServer {
     },
   };
   return server;
-}
-
-function withDeadline<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms);
-  });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
 
 /** Hub paths match case-insensitively, as ASP.NET Core's routes do. */

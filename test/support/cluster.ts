@@ -2,9 +2,9 @@
 import { afterAll, beforeAll } from "vitest";
 import { startLoadBalancer, type LoadBalancer } from "../../src/cli/load-balancer.js";
 import { spawnNode, type NodeProcess } from "../../src/cli/node-process.js";
-import { createTestSchema, type TestSchema } from "./database.js";
+import type { TestSchema } from "./database.js";
 import type { TestClient } from "./hub-client.js";
-import type { TestBackplane } from "./test-backplanes.js";
+import { postgresBackplane, type TestBackplane } from "./test-backplanes.js";
 
 export interface Cluster {
   nodes: NodeProcess[];
@@ -97,38 +97,23 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 }
 
 /**
- * A cluster for one test file: a schema of its own and the node processes on it, started before the
- * file's tests and stopped after them, with the clients the file put in `clients`. Call it at the top
- * level of the file; `cluster` and `schema` are there once the tests run.
+ * A cluster for one test file on a schema of its own in the test PostgreSQL (see clusterOn); `cluster` and
+ * `schema` are there once the tests run. Call it at the top level of the file.
  */
 export function clusterForFile(
   schemaPrefix: string,
-  options: Omit<ClusterOptions, "databaseUrl" | "schema">,
+  options: Omit<ClusterOptions, "databaseUrl" | "schema" | "backplaneArgs">,
 ) {
-  let schema: TestSchema | undefined;
-  let cluster: Cluster | undefined;
-  const clients: TestClient[] = [];
-  beforeAll(async () => {
-    schema = await createTestSchema(schemaPrefix);
-    cluster = await startCluster({ ...options, databaseUrl: schema.url, schema: schema.schema });
-  }, 120_000);
-  afterAll(async () => {
-    await Promise.all(clients.map((c) => c.stop()));
-    await cluster?.stop();
-    await schema?.drop();
-  });
-  const ready = <T>(value: T | undefined): T => {
-    if (value === undefined) throw new Error("The cluster exists only while the file's tests run.");
-    return value;
-  };
+  const backplane = postgresBackplane(schemaPrefix);
+  const file = clusterOn(backplane, options);
   return {
     get cluster(): Cluster {
-      return ready(cluster);
+      return file.cluster;
     },
     get schema(): TestSchema {
-      return ready(schema);
+      return backplane.schema;
     },
-    clients,
+    clients: file.clients,
   };
 }
 

@@ -11,6 +11,7 @@ import type {
 } from "../backplane.js";
 import type { Query } from "./log.js";
 import type { SchemaNames } from "./names.js";
+import { checkedTtlMs } from "../shared/ttl.js";
 
 const encoder = new Encoder();
 const decoder = new Decoder();
@@ -27,7 +28,7 @@ export async function addPendingNotification(
   message: BackplaneMessage,
   ttlMs: number,
 ): Promise<void> {
-  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new RangeError("ttlMs must be a positive number.");
+  checkedTtlMs(ttlMs);
   await query(
     `INSERT INTO ${n.pendingNotifications} (id, hub, key, payload, expires_at)
      VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5::double precision / 1000))`,

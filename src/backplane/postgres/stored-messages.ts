@@ -6,6 +6,7 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 import type { BackplaneMessage } from "../backplane.js";
 import type { Query } from "./log.js";
 import type { SchemaNames } from "./names.js";
+import { checkedTtlMs } from "../shared/ttl.js";
 
 const encoder = new Encoder();
 const decoder = new Decoder();
@@ -18,7 +19,7 @@ export async function storeMessage(
   message: BackplaneMessage,
   ttlMs: number,
 ): Promise<void> {
-  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new RangeError("ttlMs must be a positive number.");
+  checkedTtlMs(ttlMs);
   const payload = encoder.encode([message.target, message.arguments]);
   await query(
     `INSERT INTO ${n.storedMessages} (hub, key, payload, expires_at)

@@ -12,6 +12,7 @@ import type {
 } from "../backplane.js";
 import { decodeEnvelope, encodeInvocation, EnvelopeType } from "../shared/envelopes.js";
 import { TargetKind } from "../shared/targets.js";
+import { checkedTtlMs } from "../shared/ttl.js";
 import type { RedisKeys } from "./keys.js";
 import { hash, text, texts, type RedisLink, type Reply } from "./link.js";
 import { confirmScript, takeScript } from "./scripts.js";
@@ -22,12 +23,6 @@ const CONFIRMED_KEPT_MS = 10 * 60_000;
 const encoder = new Encoder();
 const decoder = new Decoder();
 
-/** A time to live as Redis takes it (whole milliseconds), checked before anything is written. */
-function wholeMs(ttlMs: number): number {
-  if (!(Number.isFinite(ttlMs) && ttlMs > 0)) throw new RangeError("ttlMs must be a positive number.");
-  return Math.ceil(ttlMs);
-}
-
 export class KeptMessages {
   constructor(
     private readonly link: RedisLink,
@@ -37,7 +32,7 @@ export class KeptMessages {
   ) {}
 
   async store(hub: string, key: string, message: BackplaneMessage, ttl: number): Promise<void> {
-    const ttlMs = wholeMs(ttl);
+    const ttlMs = checkedTtlMs(ttl);
     const listKey = this.keys.stored(hub, key);
     const envelope = encodeInvocation({ kind: TargetKind.connections, ids: [], excluded: [] }, message);
     const entry = Buffer.from(encoder.encode([Date.now() + ttlMs, envelope]));
@@ -67,7 +62,7 @@ export class KeptMessages {
     message: BackplaneMessage,
     ttl: number,
   ): Promise<void> {
-    const ttlMs = wholeMs(ttl);
+    const ttlMs = checkedTtlMs(ttl);
     const now = preciseNow();
     const envelope = Buffer.from(
       encodeInvocation({ kind: TargetKind.connections, ids: [], excluded: [] }, message),

@@ -11,7 +11,7 @@ import {
   type SendTarget,
 } from "../backplane.js";
 import { encodeInvocation } from "../shared/envelopes.js";
-import { settledWithin } from "../shared/settled-within.js";
+import { settledWithin } from "../../deadline.js";
 import { targetParts } from "../shared/targets.js";
 import { KeptMessages } from "./kept-messages.js";
 import { RedisKeys } from "./keys.js";

@@ -28,7 +28,7 @@ import {
 } from "../backplane.js";
 import { encodeClientResult, encodeDisconnect, encodeInvocation } from "../shared/envelopes.js";
 import { LocalIndex, type LocalConnection } from "../shared/local-index.js";
-import { settledWithin } from "../shared/settled-within.js";
+import { settledWithin } from "../../deadline.js";
 import { TargetKind, targetParts } from "../shared/targets.js";
 import { activeTraceparent, sendAttributes, sendInSpan } from "../../tracing.js";
 import { SWITCHBOARD_VERSION } from "../../version.js";
