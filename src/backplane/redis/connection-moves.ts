@@ -315,6 +315,8 @@ export class ConnectionMoves {
       );
     }
     await Promise.all(writes);
+    // The user's entry names the new node now: lookups other nodes remember are out of date (sends.ts).
+    if (userId !== "") await registry.markUsersChanged(this.link, this.keys, [hub]);
   }
 
   /** New node: entries after the marker are the connection's; those read meanwhile follow. */

@@ -70,6 +70,13 @@ export class RedisKeys {
   hubNodes(hub: string): string {
     return `${this.prefix}:hub:{${hub}}:nodes`;
   }
+  /**
+   * String: a token that changes whenever a connection is added to a user of the hub (registered, or moved
+   * to another node). A sending node trusts the user lookups it remembers while this has not changed.
+   */
+  usersVersion(hub: string): string {
+    return `${this.prefix}:hub:{${hub}}:users-version`;
+  }
   /** Hash: `node\nuser` → that user's connections on that node (online users). */
   hubUsers(hub: string): string {
     return `${this.prefix}:hub:{${hub}}:users`;

@@ -538,13 +538,14 @@ export class RedisBackplane
 
   /**
    * A snapshot of this node's counters (also at /metrics): inbox messages read, inbox entries written,
-   * errors, send batches, and the batches that needed a late wave.
+   * errors, send batches, the batches that needed a late wave, and the user lookups a remembered one stood in for.
    */
   stats(): RedisBackplaneStats {
     return {
       ...this.totals,
       sendBatches: this.writer.counters.batches,
       lateWaves: this.writer.counters.lateWaves,
+      lookupsSaved: this.writer.counters.lookupsSaved,
     };
   }
 
@@ -678,6 +679,8 @@ export interface RedisBackplaneStats {
   sendBatches: number;
   /** Send batches whose lookups named connections the early wave had not (a user connected elsewhere). */
   lateWaves: number;
+  /** User lookups a remembered one stood in for: no user of the hub had gained a connection since it was made. */
+  lookupsSaved: number;
 }
 
 /** The name of a node's connections to Redis (CLIENT SETNAME), by which others see its process alive. */

@@ -253,6 +253,24 @@ describe.skipIf(!redisServer.path)("Redis backplane, beyond the shared suite", (
     expect(b.backplane.stats()).toMatchObject({ messagesIn: 2 });
   });
 
+  it("a remembered lookup stands in for a new one until a user of the hub gains a connection", async () => {
+    const { a, b, sendTo: toUma } = await pairWithUser("uma");
+    // 1 is looked up with no users version read yet, 2 under the one read by 1, 3 is remembered.
+    for (const n of [1, 2, 3]) expect(await toUma(n)).toEqual({ connections: 1, nodes: 1 });
+    expect(a.backplane.stats()).toMatchObject({ lookupsSaved: 1, lateWaves: 1 });
+    const c = await node();
+    await c.backplane.addConnection({ hub: HUB, connectionId: "c1", userId: "uma" });
+    expect(await toUma(4)).toEqual({ connections: 2, nodes: 2 });
+    expect(a.backplane.stats()).toMatchObject({ lookupsSaved: 1, lateWaves: 2 });
+    // A connection that left needs no new lookup: the send names it where it was, and it counts 0 there.
+    await b.backplane.removeConnection(HUB, "b1");
+    expect(await toUma(5)).toEqual({ connections: 1, nodes: 1 });
+    expect(a.backplane.stats()).toMatchObject({ lookupsSaved: 2 });
+    await eventually(() => c.received.values.length === 2, 60_000, "sends 4 and 5 on c");
+    expect(b.received.values).toEqual([1, 2, 3, 4]);
+    expect(c.received.values).toEqual([4, 5]);
+  });
+
   it("a draining node takes no connection over", async () => {
     prefixes++;
     const [a, b] = [await node(), await node()];

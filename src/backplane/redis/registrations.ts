@@ -110,8 +110,15 @@ export class Registrations {
             : registry.eraseConnection(this.link, this.keys, this.nodeId, c.hub, c.connectionId, c.userId),
         ),
       );
-      await this.writeCounts(real);
+      // Nodes trust the user lookups they remember until a user gains a connection (sends.ts).
+      const usersGained = new Set(real.filter((c) => c.add && c.userId !== "").map((c) => c.hub));
+      const [countsWritten, marked] = await Promise.allSettled([
+        this.writeCounts(real),
+        registry.markUsersChanged(this.link, this.keys, usersGained),
+      ]);
+      if (countsWritten.status === "rejected") throw countsWritten.reason;
       counted = true;
+      if (marked.status === "rejected") throw marked.reason;
       const seq = await marker.seen;
       return changes.map(() => seq);
     } catch (err) {

@@ -7,6 +7,7 @@
  * registryScript); a connection's hash and groups; each user's and group's members as `node\nconnection`;
  * per hub, how many connections, users' connections and group members each node has.
  */
+import { randomUUID } from "node:crypto";
 import { member, splitMember, type RedisKeys } from "./keys.js";
 import { text, texts, type RedisLink } from "./link.js";
 import { encodeEntry, markerItem } from "./protocol.js";
@@ -82,6 +83,23 @@ export async function writeConnection(
     writes.push(link.send(key, ["ZADD", key, String(c.connectedAt), member(nodeId, c.connectionId)]));
   }
   await Promise.all(writes);
+}
+
+/**
+ * Marks the users of `hubs` changed (usersVersion), once a connection was added to one of them: called
+ * after the user's entry is written and before the change is said to be done, so a node that reads the
+ * version after that sees it changed. Each change sets a new random token: a version lost with its
+ * key (a restart without the AOF) reads as none, which no node trusts.
+ */
+export async function markUsersChanged(
+  link: RedisLink,
+  keys: RedisKeys,
+  hubs: Iterable<string>,
+): Promise<void> {
+  const token = randomUUID();
+  await Promise.all(
+    [...hubs].map((hub) => link.send(keys.usersVersion(hub), ["SET", keys.usersVersion(hub), token])),
+  );
 }
 
 /** Erases a connection's entries, its group memberships included. */

@@ -40,17 +40,38 @@ interface Share {
   ids: string[];
 }
 
-/** A batch's lookups: each key once (`list`), and the indexes in it that each send needs (`perSend`). */
+/**
+ * A batch's lookups: each key once (`list`, with the hub of each in `hubs`), and the indexes in it that
+ * each send needs (`perSend`).
+ */
 interface BatchLookups {
   list: Lookup[];
+  hubs: string[];
   perSend: number[][];
 }
 
-/** How many users' last lookups a node keeps for the early wave (~250 bytes each). */
+/** What the last lookup of a user's key replied, and what it can be trusted for. */
+interface KnownUser {
+  /** Its members as `node\nconnection`. */
+  members: string[];
+  /** The hub's users version read before the lookup was sent (undefined: none, never trusted). */
+  version: string | undefined;
+  /** When the lookup was sent (ms). */
+  at: number;
+}
+
+/** How many users' last lookups a node keeps for the early wave (~300 bytes each). */
 const KNOWN_USERS_MAX = 10_000;
+
+/**
+ * How long a remembered lookup stands in for a new one while its hub's users version holds. It bounds
+ * what a lost version change could hide: a failover to a replica that had not received it.
+ */
+const TRUST_MS = 2_000;
 
 /** Whether two lookups of a user named the same members, in the same order (both as text: see lookUp). */
 function sameMembers(remembered: Reply, fresh: Reply): boolean {
+  if (remembered === fresh) return true;
   if (!Array.isArray(remembered) || !Array.isArray(fresh)) return remembered === fresh;
   return fresh.length === remembered.length && fresh.every((member, i) => member === remembered[i]);
 }
@@ -100,12 +121,18 @@ export class SendWriter {
   /** A batch rejected at its deadline whose commands may still run: the next batch waits for it. */
   private abandoned: Promise<unknown> | undefined;
   /**
-   * What the last lookup of each user's key replied (its members as `node\nconnection`), for the early
-   * wave. Users with no connection left are dropped; the oldest go first past {@link KNOWN_USERS_MAX}.
+   * What the last lookup of each user's key replied, for the early wave and, while it can be trusted, in
+   * place of a new lookup. Users with no connection left are dropped; the oldest go first past
+   * {@link KNOWN_USERS_MAX}.
    */
-  private readonly knownUsers = new Map<string, string[]>();
-  /** Batches written, and those of them that needed a late wave (a user's connections had changed). */
-  readonly counters = { batches: 0, lateWaves: 0 };
+  private readonly knownUsers = new Map<string, KnownUser>();
+  /** The users version of each hub, as last read (registry.markUsersChanged). */
+  private readonly usersVersions = new Map<string, string | undefined>();
+  /**
+   * Batches written, those of them that needed a late wave (a user's connections had changed), and the
+   * user lookups that a remembered one stood in for.
+   */
+  readonly counters = { batches: 0, lateWaves: 0, lookupsSaved: 0 };
 
   constructor(
     private readonly link: RedisLink,
@@ -231,10 +258,14 @@ export class SendWriter {
     if (!sends.every((send) => send.target.kind === TargetKind.users)) {
       await writeShares(this.sharesOf(sends, lookups, await this.lookUp(lookups)));
     } else {
-      const remembered = lookups.list.map((lookup) => this.knownUsers.get(lookup.key) ?? []);
+      const known = lookups.list.map((lookup) => this.knownUsers.get(lookup.key));
+      const remembered = known.map((user) => user?.members ?? []);
       const early = oneConnectionEach(this.sharesOf(sends, lookups, remembered));
       // Both settle before the batch goes on, so no write of this batch is still running when the next starts.
-      const [looked, written] = await Promise.allSettled([this.lookUp(lookups), writeShares(early, true)]);
+      const [looked, written] = await Promise.allSettled([
+        this.currentMembers(lookups, known),
+        writeShares(early, true),
+      ]);
       if (written.status === "rejected") throw written.reason;
       if (looked.status === "rejected") {
         const reason = (looked.reason as Error)?.message ?? String(looked.reason);
@@ -306,12 +337,14 @@ export class SendWriter {
   private lookupsOf(sends: Send[]): BatchLookups {
     const reads = new Map<string, number>();
     const list: Lookup[] = [];
-    const read = (kind: LookupKind, key: string) => {
+    const hubs: string[] = [];
+    const read = (hub: string, kind: LookupKind, key: string) => {
       const id = `${kind}\n${key}`;
       let index = reads.get(id);
       if (index === undefined) {
         reads.set(id, (index = list.length));
         list.push({ kind, key });
+        hubs.push(hub);
       }
       return index;
     };
@@ -319,34 +352,88 @@ export class SendWriter {
     const perSend = sends.map(({ hub, target }) => {
       switch (target.kind) {
         case TargetKind.all:
-          return [read(LookupKind.hubNodes, k.hubNodes(hub))];
+          return [read(hub, LookupKind.hubNodes, k.hubNodes(hub))];
         case TargetKind.connections:
-          return target.ids.map((id) => read(LookupKind.connectionNode, k.connection(hub, id)));
+          return target.ids.map((id) => read(hub, LookupKind.connectionNode, k.connection(hub, id)));
         case TargetKind.users:
-          return target.ids.map((user) => read(LookupKind.members, k.user(hub, user)));
+          return target.ids.map((user) => read(hub, LookupKind.members, k.user(hub, user)));
         case TargetKind.groups:
-          return target.ids.map((group) => read(LookupKind.setMembers, k.group(hub, group)));
+          return target.ids.map((group) => read(hub, LookupKind.setMembers, k.group(hub, group)));
         default:
           return [];
       }
     });
-    return { list, perSend };
+    return { list, hubs, perSend };
   }
 
   /**
-   * Runs the lookups (one script per master, lookups.ts), keeping what users' keys replied. Users'
-   * replies come back as text, the form they are kept in: node-redis's buffers are views of the socket's
-   * read chunk, which a kept reply would keep alive.
+   * The members of a batch's users as the batch must see them: each user's connections registered before
+   * the batch started. A remembered lookup stands in for a new one while it is recent and its hub's users
+   * version (read after the batch started) is the one read before that lookup was sent: then no user of
+   * the hub has gained a connection since (registrations.ts and connection-moves.ts change the version
+   * before they are done). A connection lost since needs no new lookup: where a send names it, it counts 0.
+   * The other users are looked up at once, beside the version's read.
    */
-  private async lookUp(lookups: BatchLookups): Promise<Reply[]> {
-    const replies = await lookUp(this.link, lookups.list);
-    lookups.list.forEach((lookup, i) => {
+  private async currentMembers(lookups: BatchLookups, known: (KnownUser | undefined)[]): Promise<Reply[]> {
+    const now = Date.now();
+    const atOnce: number[] = [];
+    const ifUnchanged: number[] = [];
+    known.forEach((user, i) => {
+      const trusted = user?.version !== undefined && now - user.at < TRUST_MS;
+      (trusted ? ifUnchanged : atOnce).push(i);
+    });
+    const [versions, first] = await Promise.all([
+      // Read even when nothing is trusted: the lookups of the next batches are filed under it.
+      this.readUsersVersions(lookups.hubs),
+      this.lookUp(lookups, atOnce),
+    ]);
+    const changed = ifUnchanged.filter((i) => versions.get(lookups.hubs[i]!) !== known[i]!.version);
+    const second = await this.lookUp(lookups, changed);
+    this.counters.lookupsSaved += ifUnchanged.length - changed.length;
+    const replies: Reply[] = known.map((user) => user?.members ?? []);
+    atOnce.forEach((r, j) => (replies[r] = first[j]!));
+    changed.forEach((r, j) => (replies[r] = second[j]!));
+    return replies;
+  }
+
+  /** The users version of each hub named (usually one), kept for the lookups sent after this read. */
+  private async readUsersVersions(hubs: string[]): Promise<Map<string, string | undefined>> {
+    const unique = [...new Set(hubs)];
+    const read = await Promise.all(
+      unique.map((hub) => this.link.send(this.keys.usersVersion(hub), ["GET", this.keys.usersVersion(hub)])),
+    );
+    const versions = new Map<string, string | undefined>();
+    unique.forEach((hub, i) => {
+      const version = text(read[i]!);
+      versions.set(hub, version);
+      this.usersVersions.set(hub, version);
+    });
+    return versions;
+  }
+
+  /**
+   * Runs the lookups `only` names (else all; one script per master, lookups.ts), keeping what users' keys
+   * replied, filed under the users version read before they were sent. Resolves with their replies, in
+   * that order. Users' replies come back as text, the form they are kept in: node-redis's buffers are
+   * views of the socket's read chunk, which a kept reply would keep alive.
+   */
+  private async lookUp(lookups: BatchLookups, only?: number[]): Promise<Reply[]> {
+    const indexes = only ?? lookups.list.map((_, i) => i);
+    if (indexes.length === 0) return [];
+    const versions = indexes.map((i) => this.usersVersions.get(lookups.hubs[i]!));
+    const at = Date.now();
+    const replies = await lookUp(
+      this.link,
+      indexes.map((i) => lookups.list[i]!),
+    );
+    indexes.forEach((i, j) => {
+      const lookup = lookups.list[i]!;
       if (lookup.kind !== LookupKind.members) return;
-      const members = texts(replies[i]!);
-      replies[i] = members;
+      const members = texts(replies[j]!);
+      replies[j] = members;
       this.knownUsers.delete(lookup.key); // set again below, as the newest
       if (members.length === 0) return;
-      this.knownUsers.set(lookup.key, members);
+      this.knownUsers.set(lookup.key, { members, version: versions[j], at });
       if (this.knownUsers.size > KNOWN_USERS_MAX) {
         this.knownUsers.delete(this.knownUsers.keys().next().value as string);
       }
