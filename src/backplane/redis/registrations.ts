@@ -92,6 +92,7 @@ export class Registrations {
     const marker = this.markerRead(token);
     const real = changes.filter((c) => c.connectionId !== "");
     let setsChanged = false;
+    // Whether writeCounts has counted the batch in this node's totals (it does so before it writes them).
     let counted = false;
     try {
       await registry.changeConnectionSets(
@@ -112,13 +113,11 @@ export class Registrations {
       );
       // Nodes trust the user lookups they remember until a user gains a connection (sends.ts).
       const usersGained = new Set(real.filter((c) => c.add && c.userId !== "").map((c) => c.hub));
-      const [countsWritten, marked] = await Promise.allSettled([
+      counted = true;
+      await Promise.all([
         this.writeCounts(real),
         registry.markUsersChanged(this.link, this.keys, usersGained),
       ]);
-      if (countsWritten.status === "rejected") throw countsWritten.reason;
-      counted = true;
-      if (marked.status === "rejected") throw marked.reason;
       const seq = await marker.seen;
       return changes.map(() => seq);
     } catch (err) {
@@ -139,14 +138,13 @@ export class Registrations {
     const hubs = new Set<string>();
     const users = new Set<string>();
     for (const c of changes) {
+      hubs.add(c.hub);
+      if (c.userId !== "") users.add(`${c.hub}\n${c.userId}`);
+      // Counted already: its counts are written again (the write that failed), not changed.
       if (c.countDone) continue;
       const delta = c.add ? 1 : -1;
-      hubs.add(c.hub);
       bump(this.counts.hubs, c.hub, delta);
-      if (c.userId !== "") {
-        users.add(`${c.hub}\n${c.userId}`);
-        bump(this.counts.users, `${c.hub}\n${c.userId}`, delta);
-      }
+      if (c.userId !== "") bump(this.counts.users, `${c.hub}\n${c.userId}`, delta);
     }
     const writes: Promise<void>[] = [];
     for (const hub of hubs) {
@@ -210,7 +208,7 @@ export interface RegistryChange {
   userId: string;
   add: boolean;
   info?: registry.RegisteredConnection;
-  /** Its count was written already (a change done again after its batch failed). */
+  /** Counted in this node's totals already (a change done again after its batch failed). */
   countDone?: boolean;
 }
 

@@ -56,7 +56,7 @@ interface KnownUser {
   members: string[];
   /** The hub's users version read before the lookup was sent (undefined: none, never trusted). */
   version: string | undefined;
-  /** When the lookup was sent (ms). */
+  /** When the lookup was sent (performance.now(): a clock that never steps back). */
   at: number;
 }
 
@@ -372,21 +372,31 @@ export class SendWriter {
    * version (read after the batch started) is the one read before that lookup was sent: then no user of
    * the hub has gained a connection since (registrations.ts and connection-moves.ts change the version
    * before they are done). A connection lost since needs no new lookup: where a send names it, it counts 0.
-   * The other users are looked up at once, beside the version's read.
+   * The other users are looked up at once, beside the version's read: those never looked up, looked up
+   * too long ago, or filed under a version the last read already found changed (in a hub where users
+   * connect all the time, waiting for the read first would add a round trip to every batch).
    */
   private async currentMembers(lookups: BatchLookups, known: (KnownUser | undefined)[]): Promise<Reply[]> {
-    const now = Date.now();
+    const now = performance.now();
     const atOnce: number[] = [];
     const ifUnchanged: number[] = [];
     known.forEach((user, i) => {
-      const trusted = user?.version !== undefined && now - user.at < TRUST_MS;
+      const trusted =
+        user?.version !== undefined &&
+        user.version === this.usersVersions.get(lookups.hubs[i]!) &&
+        now - user.at < TRUST_MS;
       (trusted ? ifUnchanged : atOnce).push(i);
     });
-    const [versions, first] = await Promise.all([
+    // Both settle before this goes on: a lookup still running would file its reply after a newer one.
+    const [read, looked] = await Promise.allSettled([
       // Read even when nothing is trusted: the lookups of the next batches are filed under it.
       this.readUsersVersions(lookups.hubs),
       this.lookUp(lookups, atOnce),
     ]);
+    if (looked.status === "rejected") throw looked.reason;
+    const first = looked.value;
+    // Without a version read, nothing remembered is trusted: those users are looked up too.
+    const versions = read.status === "fulfilled" ? read.value : new Map<string, string>();
     const changed = ifUnchanged.filter((i) => versions.get(lookups.hubs[i]!) !== known[i]!.version);
     const second = await this.lookUp(lookups, changed);
     this.counters.lookupsSaved += ifUnchanged.length - changed.length;
@@ -421,7 +431,7 @@ export class SendWriter {
     const indexes = only ?? lookups.list.map((_, i) => i);
     if (indexes.length === 0) return [];
     const versions = indexes.map((i) => this.usersVersions.get(lookups.hubs[i]!));
-    const at = Date.now();
+    const at = performance.now();
     const replies = await lookUp(
       this.link,
       indexes.map((i) => lookups.list[i]!),
