@@ -315,7 +315,7 @@ export class ConnectionMoves {
       );
     }
     await Promise.all(writes);
-    // The user's entry names the new node now: lookups other nodes remember are out of date (sends.ts).
+    // The user's entry names the new node now: lookups other nodes remember are out of date (batch-lookups.ts).
     if (userId !== "") await registry.markUsersChanged(this.link, this.keys, [hub]);
   }
 

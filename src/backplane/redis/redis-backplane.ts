@@ -545,7 +545,7 @@ export class RedisBackplane
       ...this.totals,
       sendBatches: this.writer.counters.batches,
       lateWaves: this.writer.counters.lateWaves,
-      lookupsSaved: this.writer.counters.lookupsSaved,
+      lookupsSaved: this.writer.lookups.saved,
     };
   }
 

@@ -111,7 +111,7 @@ export class Registrations {
             : registry.eraseConnection(this.link, this.keys, this.nodeId, c.hub, c.connectionId, c.userId),
         ),
       );
-      // Nodes trust the user lookups they remember until a user gains a connection (sends.ts).
+      // Nodes trust the user lookups they remember until a user gains a connection (batch-lookups.ts).
       const usersGained = new Set(real.filter((c) => c.add && c.userId !== "").map((c) => c.hub));
       counted = true;
       await Promise.all([

@@ -9,17 +9,18 @@
  * the last lookups named (the early wave), while the lookups run, then writes to the connections only
  * the new lookups name (the late wave). Both waves are counted by sendScript, so a connection that left
  * counts nothing and one that arrived is reached; see {@link SendWriter.writeNow} for why the order holds.
+ * The lookups, and when one a node remembers stands in for a new one, are in batch-lookups.ts.
  */
 import { BackplaneUnavailableError, type PublishResult } from "../backplane.js";
 import { Batcher } from "../shared/batcher.js";
 import { TargetKind, type DecodedTarget } from "../shared/targets.js";
+import { BatchLookups, type LookupList } from "./batch-lookups.js";
 import { splitMember, type RedisKeys } from "./keys.js";
 import { hash, text, texts, type RedisLink, type Reply } from "./link.js";
 import type { IsLive } from "./presence.js";
 import { encodeEntry, envelopeItem } from "./protocol.js";
 import type { RedisLog } from "./redis.log.js";
 import { sendScript } from "./scripts.js";
-import { lookUp, LookupKind, type Lookup } from "./lookups.js";
 
 export interface Send {
   hub: string;
@@ -39,35 +40,6 @@ interface Share {
   all: boolean;
   ids: string[];
 }
-
-/**
- * A batch's lookups: each key once (`list`, with the hub of each in `hubs`), and the indexes in it that
- * each send needs (`perSend`).
- */
-interface BatchLookups {
-  list: Lookup[];
-  hubs: string[];
-  perSend: number[][];
-}
-
-/** What the last lookup of a user's key replied, and what it can be trusted for. */
-interface KnownUser {
-  /** Its members as `node\nconnection`. */
-  members: string[];
-  /** The hub's users version read before the lookup was sent (undefined: none, never trusted). */
-  version: string | undefined;
-  /** When the lookup was sent (performance.now(): a clock that never steps back). */
-  at: number;
-}
-
-/** How many users' last lookups a node keeps for the early wave (~300 bytes each). */
-const KNOWN_USERS_MAX = 10_000;
-
-/**
- * How long a remembered lookup stands in for a new one while its hub's users version holds. It bounds
- * what a lost version change could hide: a failover to a replica that had not received it.
- */
-const TRUST_MS = 2_000;
 
 /** Whether two lookups of a user named the same members, in the same order (both as text: see lookUp). */
 function sameMembers(remembered: Reply, fresh: Reply): boolean {
@@ -120,19 +92,10 @@ export class SendWriter {
   private last: Promise<unknown> | undefined;
   /** A batch rejected at its deadline whose commands may still run: the next batch waits for it. */
   private abandoned: Promise<unknown> | undefined;
-  /**
-   * What the last lookup of each user's key replied, for the early wave and, while it can be trusted, in
-   * place of a new lookup. Users with no connection left are dropped; the oldest go first past
-   * {@link KNOWN_USERS_MAX}.
-   */
-  private readonly knownUsers = new Map<string, KnownUser>();
-  /** The users version of each hub, as last read (registry.markUsersChanged). */
-  private readonly usersVersions = new Map<string, string | undefined>();
-  /**
-   * Batches written, those of them that needed a late wave (a user's connections had changed), and the
-   * user lookups that a remembered one stood in for.
-   */
-  readonly counters = { batches: 0, lateWaves: 0, lookupsSaved: 0 };
+  /** Batches written, and those of them that needed a late wave (a user's connections had changed). */
+  readonly counters = { batches: 0, lateWaves: 0 };
+  /** The batches' registry lookups, and the user lookups this node remembers. */
+  readonly lookups: BatchLookups;
 
   constructor(
     private readonly link: RedisLink,
@@ -151,6 +114,7 @@ export class SendWriter {
     /** The node's totals: inbox entries written, and batches that failed. */
     private readonly totals: { written(entries: number): void; failed(): void },
   ) {
+    this.lookups = new BatchLookups(link, keys);
     // No key: sends never collide, so none waits for a later batch because of another.
     this.batcher = new Batcher((sends) => this.write(sends), undefined, options.maxBatchMessages);
   }
@@ -254,16 +218,16 @@ export class SendWriter {
       const failed = outcomes.find((outcome) => outcome.status === "rejected");
       if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
     };
-    const lookups = this.lookupsOf(sends);
+    const lookups = this.lookups.of(sends);
     if (!sends.every((send) => send.target.kind === TargetKind.users)) {
-      await writeShares(this.sharesOf(sends, lookups, await this.lookUp(lookups)));
+      await writeShares(this.sharesOf(sends, lookups, await this.lookups.run(lookups)));
     } else {
-      const known = lookups.list.map((lookup) => this.knownUsers.get(lookup.key));
+      const known = this.lookups.remembered(lookups);
       const remembered = known.map((user) => user?.members ?? []);
       const early = oneConnectionEach(this.sharesOf(sends, lookups, remembered));
       // Both settle before the batch goes on, so no write of this batch is still running when the next starts.
       const [looked, written] = await Promise.allSettled([
-        this.currentMembers(lookups, known),
+        this.lookups.current(lookups, known),
         writeShares(early, true),
       ]);
       if (written.status === "rejected") throw written.reason;
@@ -333,131 +297,13 @@ export class SendWriter {
     }
   }
 
-  /** The registry lookups of a batch, each key once, and which of them each send needs. */
-  private lookupsOf(sends: Send[]): BatchLookups {
-    const reads = new Map<string, number>();
-    const list: Lookup[] = [];
-    const hubs: string[] = [];
-    const read = (hub: string, kind: LookupKind, key: string) => {
-      const id = `${kind}\n${key}`;
-      let index = reads.get(id);
-      if (index === undefined) {
-        reads.set(id, (index = list.length));
-        list.push({ kind, key });
-        hubs.push(hub);
-      }
-      return index;
-    };
-    const k = this.keys;
-    const perSend = sends.map(({ hub, target }) => {
-      switch (target.kind) {
-        case TargetKind.all:
-          return [read(hub, LookupKind.hubNodes, k.hubNodes(hub))];
-        case TargetKind.connections:
-          return target.ids.map((id) => read(hub, LookupKind.connectionNode, k.connection(hub, id)));
-        case TargetKind.users:
-          return target.ids.map((user) => read(hub, LookupKind.members, k.user(hub, user)));
-        case TargetKind.groups:
-          return target.ids.map((group) => read(hub, LookupKind.setMembers, k.group(hub, group)));
-        default:
-          return [];
-      }
-    });
-    return { list, hubs, perSend };
-  }
-
-  /**
-   * The members of a batch's users as the batch must see them: each user's connections registered before
-   * the batch started. A remembered lookup stands in for a new one while it is recent and its hub's users
-   * version (read after the batch started) is the one read before that lookup was sent: then no user of
-   * the hub has gained a connection since (registrations.ts and connection-moves.ts change the version
-   * before they are done). A connection lost since needs no new lookup: where a send names it, it counts 0.
-   * The other users are looked up at once, beside the version's read: those never looked up, looked up
-   * too long ago, or filed under a version the last read already found changed (in a hub where users
-   * connect all the time, waiting for the read first would add a round trip to every batch).
-   */
-  private async currentMembers(lookups: BatchLookups, known: (KnownUser | undefined)[]): Promise<Reply[]> {
-    const now = performance.now();
-    const atOnce: number[] = [];
-    const ifUnchanged: number[] = [];
-    known.forEach((user, i) => {
-      const trusted =
-        user?.version !== undefined &&
-        user.version === this.usersVersions.get(lookups.hubs[i]!) &&
-        now - user.at < TRUST_MS;
-      (trusted ? ifUnchanged : atOnce).push(i);
-    });
-    // Both settle before this goes on: a lookup still running would file its reply after a newer one.
-    const [read, looked] = await Promise.allSettled([
-      // Read even when nothing is trusted: the lookups of the next batches are filed under it.
-      this.readUsersVersions(lookups.hubs),
-      this.lookUp(lookups, atOnce),
-    ]);
-    if (looked.status === "rejected") throw looked.reason;
-    const first = looked.value;
-    // Without a version read, nothing remembered is trusted: those users are looked up too.
-    const versions = read.status === "fulfilled" ? read.value : new Map<string, string>();
-    const changed = ifUnchanged.filter((i) => versions.get(lookups.hubs[i]!) !== known[i]!.version);
-    const second = await this.lookUp(lookups, changed);
-    this.counters.lookupsSaved += ifUnchanged.length - changed.length;
-    const replies: Reply[] = known.map((user) => user?.members ?? []);
-    atOnce.forEach((r, j) => (replies[r] = first[j]!));
-    changed.forEach((r, j) => (replies[r] = second[j]!));
-    return replies;
-  }
-
-  /** The users version of each hub named (usually one), kept for the lookups sent after this read. */
-  private async readUsersVersions(hubs: string[]): Promise<Map<string, string | undefined>> {
-    const unique = [...new Set(hubs)];
-    const read = await Promise.all(
-      unique.map((hub) => this.link.send(this.keys.usersVersion(hub), ["GET", this.keys.usersVersion(hub)])),
-    );
-    const versions = new Map<string, string | undefined>();
-    unique.forEach((hub, i) => {
-      const version = text(read[i]!);
-      versions.set(hub, version);
-      this.usersVersions.set(hub, version);
-    });
-    return versions;
-  }
-
-  /**
-   * Runs the lookups `only` names (else all; one script per master, lookups.ts), keeping what users' keys
-   * replied, filed under the users version read before they were sent. Resolves with their replies, in
-   * that order. Users' replies come back as text, the form they are kept in: node-redis's buffers are
-   * views of the socket's read chunk, which a kept reply would keep alive.
-   */
-  private async lookUp(lookups: BatchLookups, only?: number[]): Promise<Reply[]> {
-    const indexes = only ?? lookups.list.map((_, i) => i);
-    if (indexes.length === 0) return [];
-    const versions = indexes.map((i) => this.usersVersions.get(lookups.hubs[i]!));
-    const at = performance.now();
-    const replies = await lookUp(
-      this.link,
-      indexes.map((i) => lookups.list[i]!),
-    );
-    indexes.forEach((i, j) => {
-      const lookup = lookups.list[i]!;
-      if (lookup.kind !== LookupKind.members) return;
-      const members = texts(replies[j]!);
-      replies[j] = members;
-      this.knownUsers.delete(lookup.key); // set again below, as the newest
-      if (members.length === 0) return;
-      this.knownUsers.set(lookup.key, { members, version: versions[j], at });
-      if (this.knownUsers.size > KNOWN_USERS_MAX) {
-        this.knownUsers.delete(this.knownUsers.keys().next().value as string);
-      }
-    });
-    return replies;
-  }
-
   /**
    * Each node's shares of the batch from the lookups' replies, in send order (of the sends marked in
    * `only`, when given); this node and dead ones left out.
    */
   private sharesOf(
     sends: Send[],
-    lookups: BatchLookups,
+    lookups: LookupList,
     replies: Reply[],
     only?: boolean[],
   ): Map<string, Share[]> {
