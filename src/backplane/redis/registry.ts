@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { member, splitMember, type RedisKeys } from "./keys.js";
 import { text, texts, type RedisLink } from "./link.js";
 import { encodeEntry, markerItem } from "./protocol.js";
-import { registryScript } from "./scripts.js";
+import { nodeInfoScript, registryScript } from "./scripts.js";
 
 export interface ConnectionChange {
   hub: string;
@@ -150,7 +150,10 @@ export async function setCount(link: RedisLink, key: string, field: string, coun
   await link.send(key, count > 0 ? ["HSET", key, field, String(count)] : ["HDEL", key, field]);
 }
 
-/** Writes what this node says of itself, with an expiry so a node that vanished leaves nothing for long. */
+/**
+ * Writes what this node says of itself, with an expiry so a node that vanished leaves nothing for long.
+ * Resolves with whether the entry was there before (false: swept, expired, or Redis lost its data).
+ */
 export async function writeNodeInfo(
   link: RedisLink,
   keys: RedisKeys,
@@ -158,11 +161,8 @@ export async function writeNodeInfo(
   fields: Record<string, string>,
   ttlMs: number,
 ): Promise<boolean> {
-  const key = keys.node(nodeId);
-  const existed = (await link.send(key, ["PEXPIRE", key, String(ttlMs)])) === 1;
-  await link.send(key, ["HSET", key, ...Object.entries(fields).flat()]);
-  if (!existed) await link.send(key, ["PEXPIRE", key, String(ttlMs)]);
-  return existed;
+  const args = [String(ttlMs), ...Object.entries(fields).flat()];
+  return (await nodeInfoScript.run(link, [keys.node(nodeId)], args)) === 1;
 }
 
 /**

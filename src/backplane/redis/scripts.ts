@@ -102,6 +102,19 @@ redis.call('ZADD', KEYS[1], now, ARGV[1])
 return { now, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumber(ARGV[2]))) }
 `);
 
+/**
+ * Writes a node's entry and its expiry in one step, saying whether it was there: a sweep by another node
+ * can then never land between the check and the write, which would recreate the entry (without expiry)
+ * and hide from the node that it must register everything again. KEYS: the entry. ARGV: the expiry (ms),
+ * then field, value, ...
+ */
+export const nodeInfoScript = new Script(`
+local existed = redis.call('EXISTS', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return existed
+`);
+
 /** Redis's clock (ms) and the live nodes with their heartbeats. KEYS: the node list. ARGV: the timeout. */
 export const liveNodesScript = new Script(`
 local t = redis.call('TIME')
