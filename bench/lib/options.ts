@@ -91,7 +91,11 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     echoClients: 100,
     padBytes: 64,
     window: 5000,
-    profile: values.profile || values["profile-rate"] !== undefined || values["profile-single"],
+    profile:
+      values.profile ||
+      values["profile-rate"] !== undefined ||
+      values["profile-single"] ||
+      values["profile-connect"],
     profileSingle: values["profile-single"],
     profileConnect: values["profile-connect"],
     profileRate: values["profile-rate"] ? int("profile-rate", values["profile-rate"], 1, 1_000_000) : 0,
