@@ -5,7 +5,7 @@
  * A node whose own entry was gone (swept while paused, or Redis lost its data) registers everything again.
  * The heartbeat also trims the node's inbox to what it has read, and retries failed removals.
  */
-import type { LocalIndex } from "../shared/local-index.js";
+import type { LocalConnection, LocalIndex } from "../shared/local-index.js";
 import type { GroupChanges } from "./group-changes.js";
 import { preciseNow } from "./kept-messages.js";
 import type { RedisKeys } from "./keys.js";
@@ -128,13 +128,11 @@ export class Heartbeat {
 
   private async sweep(nodeId: string): Promise<void> {
     this.node.gone(nodeId);
-    const swept = await registry.sweepNode(
-      this.link,
-      this.keys,
-      nodeId,
-      this.nodeTimeoutMs,
-      SWEPT_INBOX_KEPT_MS,
-    );
+    const swept = await registry.sweepNode(this.link, this.keys, nodeId, {
+      lockMs: this.nodeTimeoutMs,
+      keepInboxMs: SWEPT_INBOX_KEPT_MS,
+      ifSilentForMs: this.nodeTimeoutMs,
+    });
     if (swept !== undefined) this.log.nodeSwept(nodeId, this.node.nodeId, swept);
   }
 
@@ -146,27 +144,34 @@ export class Heartbeat {
     const { nodeId } = this.node;
     // The sweep set the inbox aside, with the sends counted here before it: it is ours again.
     await registry.takeBackInbox(this.link, this.keys, nodeId);
-    const connections = this.index.all().filter((c) => c.state === "ready");
-    this.registrations.clearCounts();
-    this.groups.clearCounts();
+    // Those still registering too: a batch written before the sweep lost its sets to it. A sweep changes
+    // nothing of this node's own counts, so they are written again, not changed (countDone).
+    const connections = this.index.all().filter((c) => c.state === "ready" || c.state === "registering");
+    const again = (c: LocalConnection, add: boolean) =>
+      this.registrations.submit({
+        hub: c.hub,
+        connectionId: c.connectionId,
+        userId: c.userId,
+        add,
+        countDone: true,
+        info: add
+          ? {
+              hub: c.hub,
+              connectionId: c.connectionId,
+              userId: c.userId,
+              resumable: c.resumable,
+              connectedAt: preciseNow(),
+            }
+          : undefined,
+      });
+    await Promise.all(connections.map((c) => again(c, true)));
+    // One whose registration failed meanwhile left the index: what was just written for it goes again.
     await Promise.all(
-      connections.map((c) =>
-        this.registrations.submit({
-          hub: c.hub,
-          connectionId: c.connectionId,
-          userId: c.userId,
-          add: true,
-          info: {
-            hub: c.hub,
-            connectionId: c.connectionId,
-            userId: c.userId,
-            resumable: c.resumable,
-            connectedAt: preciseNow(),
-          },
-        }),
-      ),
+      connections.filter((c) => this.index.get(c.hub, c.connectionId) !== c).map((c) => again(c, false)),
     );
+    this.groups.clearCounts();
     for (const c of connections) {
+      if (c.state !== "ready") continue;
       for (const group of c.groups) {
         await registry.changeGroup(this.link, this.keys, nodeId, c.hub, c.connectionId, group, true);
         await this.groups.countMember(c.hub, group, 1);

@@ -509,9 +509,7 @@ export class RedisBackplane
   async advertiseUrl(url: string): Promise<void> {
     this.ensureStarted();
     this.advertisedUrl = url;
-    await this.run(() =>
-      this.link.send(this.keys.node(this.nodeId), ["HSET", this.keys.node(this.nodeId), "url", url]),
-    );
+    await this.run(() => registry.writeNodeField(this.link, this.keys, this.nodeId, "url", url));
   }
 
   async nodeUrl(nodeId: string): Promise<string | undefined> {
@@ -624,7 +622,7 @@ export class RedisBackplane
     if (wasStarted) {
       try {
         await this.link.send(this.keys.sweepLock(this.nodeId), ["DEL", this.keys.sweepLock(this.nodeId)]);
-        await registry.sweepNode(this.link, this.keys, this.nodeId, 60_000);
+        await registry.sweepNode(this.link, this.keys, this.nodeId, { lockMs: 60_000 });
       } catch (err) {
         this.log.unregisterFailed(this.nodeId, err);
       }

@@ -49,12 +49,6 @@ export class Registrations {
     this.markers.get(token)?.(seq);
   }
 
-  /** Forgets the counts (the node registers again from scratch). */
-  clearCounts(): void {
-    this.counts.hubs.clear();
-    this.counts.users.clear();
-  }
-
   /**
    * Resolves with the seq of the marker `token` once the reader has read it. `onSeen` runs at that moment,
    * synchronously, before the reader goes on to the next entry (a promise would let it read on first).
@@ -126,8 +120,8 @@ export class Registrations {
       // again, at the next heartbeat, each counted once.
       for (const c of real) {
         if (c.add && setsChanged)
-          this.failedRemovals.push({ ...c, add: false, info: undefined, countDone: !counted });
-        else if (!c.add) this.failedRemovals.push({ ...c, countDone: counted });
+          this.failedRemovals.push({ ...c, add: false, info: undefined, countDone: c.countDone || !counted });
+        else if (!c.add) this.failedRemovals.push({ ...c, countDone: c.countDone || counted });
       }
       throw err;
     }
@@ -164,14 +158,13 @@ export class Registrations {
       );
     }
     writes.push(
-      this.link
-        .send(this.keys.node(this.nodeId), [
-          "HSET",
-          this.keys.node(this.nodeId),
-          "connections",
-          String(this.connectionTotal()),
-        ])
-        .then(() => undefined),
+      registry.writeNodeField(
+        this.link,
+        this.keys,
+        this.nodeId,
+        "connections",
+        String(this.connectionTotal()),
+      ),
     );
     await Promise.all(writes);
   }

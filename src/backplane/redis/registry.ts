@@ -11,7 +11,13 @@ import { randomUUID } from "node:crypto";
 import { member, splitMember, type RedisKeys } from "./keys.js";
 import { text, texts, type RedisLink } from "./link.js";
 import { encodeEntry, markerItem } from "./protocol.js";
-import { nodeInfoScript, registryScript } from "./scripts.js";
+import {
+  deadNodesScript,
+  eraseIfOwnedScript,
+  nodeFieldScript,
+  nodeInfoScript,
+  registryScript,
+} from "./scripts.js";
 
 export interface ConnectionChange {
   hub: string;
@@ -30,7 +36,8 @@ export interface RegisteredConnection {
 
 /**
  * Adds or removes connections of `nodeId` in its connection sets, with a marker `token` after them in its
- * inbox (creating the inbox when it is missing). Resolves with the marker's entry id.
+ * inbox (taking back the inbox a sweep set aside, else creating it when it is missing). Resolves with the
+ * marker's entry id.
  */
 export async function changeConnectionSets(
   link: RedisLink,
@@ -45,12 +52,12 @@ export async function changeConnectionSets(
   for (const change of changes) {
     const setKey = keys.nodeConnections(nodeId, change.hub);
     let index = setKeys.get(setKey);
-    if (index === undefined) setKeys.set(setKey, (index = setKeys.size + 3));
+    if (index === undefined) setKeys.set(setKey, (index = setKeys.size + 4));
     args.push(String(index), change.hub, change.add ? "+" : "-", change.connectionId);
   }
   const reply = await registryScript.run(
     link,
-    [keys.inbox(nodeId), keys.nodeHubs(nodeId), ...setKeys.keys()],
+    [keys.inbox(nodeId), keys.nodeHubs(nodeId), keys.sweptInbox(nodeId), ...setKeys.keys()],
     args,
   );
   return text(reply)!;
@@ -118,10 +125,7 @@ export async function eraseConnection(
     link.send(keys.group(hub, group), ["SREM", keys.group(hub, group), self]),
   );
   // Only this node's entry: the same id registered since by another node (a move) is not ours to erase.
-  const connKey = keys.connection(hub, connectionId);
-  if (text(await link.send(connKey, ["HGET", connKey, "node"])) === nodeId) {
-    erasures.push(link.send(connKey, ["DEL", connKey, groupsKey]));
-  }
+  erasures.push(eraseIfOwnedScript.run(link, [keys.connection(hub, connectionId), groupsKey], [nodeId]));
   if (userId !== "") erasures.push(link.send(keys.user(hub, userId), ["ZREM", keys.user(hub, userId), self]));
   await Promise.all(erasures);
 }
@@ -152,7 +156,8 @@ export async function setCount(link: RedisLink, key: string, field: string, coun
 
 /**
  * Writes what this node says of itself, with an expiry so a node that vanished leaves nothing for long.
- * Resolves with whether the entry was there before (false: swept, expired, or Redis lost its data).
+ * Resolves with whether the node was registered there before (false: swept, expired, or Redis lost its
+ * data).
  */
 export async function writeNodeInfo(
   link: RedisLink,
@@ -165,22 +170,39 @@ export async function writeNodeInfo(
   return (await nodeInfoScript.run(link, [keys.node(nodeId)], args)) === 1;
 }
 
+/** Sets one field of this node's entry, unless the node was swept (the heartbeat then writes it all). */
+export async function writeNodeField(
+  link: RedisLink,
+  keys: RedisKeys,
+  nodeId: string,
+  field: string,
+  value: string,
+): Promise<void> {
+  await nodeFieldScript.run(link, [keys.node(nodeId)], [field, value]);
+}
+
 /**
- * Removes a dead node with its connections and memberships; one node does it (a lock). Resolves with the
- * number of connections removed, or undefined when another node is at it. Its inbox goes too, or, with
- * `keepInboxMs`, is set aside for that long (other nodes find no inbox, so the node is gone for them): a
- * node swept while its process was only paused takes it back when it runs again (takeBackInbox), and
- * delivers the sends counted for its connections before the sweep.
+ * Removes a dead node with its connections and memberships; one node does it (a lock, held `lockMs`).
+ * Resolves with the number of connections removed, or undefined when another node is at it. With
+ * `ifSilentForMs`, a node that has beaten within that time after all (it was only slow) is left alone.
+ * Its inbox goes too, or, with `keepInboxMs`, is set aside for that long (other nodes find no inbox, so
+ * the node is gone for them): a node swept while its process was only paused takes it back when it runs
+ * again (takeBackInbox, or its next registration), and delivers the sends counted for its connections
+ * before the sweep.
  */
 export async function sweepNode(
   link: RedisLink,
   keys: RedisKeys,
   deadNodeId: string,
-  lockMs: number,
-  keepInboxMs?: number,
+  options: { lockMs: number; keepInboxMs?: number; ifSilentForMs?: number },
 ): Promise<number | undefined> {
+  const { lockMs, keepInboxMs, ifSilentForMs } = options;
   const lock = keys.sweepLock(deadNodeId);
   if ((await link.send(lock, ["SET", lock, "1", "NX", "PX", String(lockMs)])) === null) return undefined;
+  if (ifSilentForMs !== undefined) {
+    const silent = texts(await deadNodesScript.run(link, [keys.nodes], [String(ifSilentForMs)]));
+    if (!silent.includes(deadNodeId)) return undefined;
+  }
   const hubs = texts(await link.send(keys.nodeHubs(deadNodeId), ["SMEMBERS", keys.nodeHubs(deadNodeId)]));
   let swept = 0;
   for (const hub of hubs) {

@@ -72,11 +72,18 @@ return counts
 
 /**
  * Registers and unregisters connections of one node, with a marker in its inbox after them. KEYS: the
- * inbox, the node's set of hubs, then its connection sets. ARGV: the inbox's length cap, the marker entry,
- * then per change: the index (in KEYS) of the set, the hub, `+` or `-`, the connection id. Returns the
- * marker's entry id.
+ * inbox, the node's set of hubs, its swept inbox, then its connection sets. ARGV: the inbox's length cap,
+ * the marker entry, then per change: the index (in KEYS) of the set, the hub, `+` or `-`, the connection
+ * id. Returns the marker's entry id.
+ *
+ * A node swept while it was only paused finds its inbox set aside: it is taken back before the marker
+ * would create a new one, so the sends counted for its connections before the sweep are still read.
  */
 export const registryScript = new Script(`
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[3]) == 1 then
+  redis.call('RENAME', KEYS[3], KEYS[1])
+  redis.call('PERSIST', KEYS[1])
+end
 local i = 3
 while i <= #ARGV do
   local set = KEYS[tonumber(ARGV[i])]
@@ -103,16 +110,39 @@ return { now, redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (now - tonumbe
 `);
 
 /**
- * Writes a node's entry and its expiry in one step, saying whether it was there: a sweep by another node
- * can then never land between the check and the write, which would recreate the entry (without expiry)
- * and hide from the node that it must register everything again. KEYS: the entry. ARGV: the expiry (ms),
- * then field, value, ...
+ * Writes a node's entry and its expiry in one step, saying whether the node was registered there: a
+ * sweep by another node can then never land between the check and the write. Only this script writes the
+ * `registered` field, so an entry that another write recreated after a sweep (a count, the URL) still
+ * reads as swept, and the node registers everything again. KEYS: the entry. ARGV: the expiry (ms), then
+ * field, value, ...
  */
 export const nodeInfoScript = new Script(`
-local existed = redis.call('EXISTS', KEYS[1])
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+local registered = redis.call('HEXISTS', KEYS[1], 'registered')
+redis.call('HSET', KEYS[1], 'registered', '1', unpack(ARGV, 2))
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return existed
+return registered
+`);
+
+/**
+ * Sets one field of a node's entry (its connection count, its URL) only while the node is registered
+ * there: a write after a sweep must not recreate the entry, without expiry. KEYS: the entry. ARGV: the
+ * field, the value. Returns 1 when it was set.
+ */
+export const nodeFieldScript = new Script(`
+if redis.call('HEXISTS', KEYS[1], 'registered') == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`);
+
+/**
+ * Deletes a connection's hash and its groups, only while the hash names `node`: checked and deleted in one
+ * step, so a move to another node between the two (the swept node was only paused) keeps its entries.
+ * KEYS: the hash, its groups. ARGV: the node. Returns 1 when it deleted them.
+ */
+export const eraseIfOwnedScript = new Script(`
+if redis.call('HGET', KEYS[1], 'node') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
 `);
 
 /** Redis's clock (ms) and the live nodes with their heartbeats. KEYS: the node list. ARGV: the timeout. */
