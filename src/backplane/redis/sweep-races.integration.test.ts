@@ -147,14 +147,18 @@ describe.skipIf(!redisServer.path)("Redis backplane: a sweep racing the swept no
   it("sends counted before the sweep are delivered when the paused node runs again, a registration first", async () => {
     const [a, b] = (await cluster(2)) as [Node, Node];
     await b.backplane.addConnection({ hub: HUB, connectionId: "b1", userId: "kim" });
-    // b's reader stops, as if its process were paused: the read in flight ends within its block time.
+    // b's reader stops, as if its process were paused: once its next read waits here, the one that was in
+    // flight has ended, and nothing sent from now on is read.
     let runReader = () => {};
     const readerRuns = new Promise<void>((resolve) => (runReader = resolve));
+    let readerWaits = () => {};
+    const readerStopped = new Promise<void>((resolve) => (readerWaits = resolve));
     const restoreReader = intercept(b.inside.readerLink, async (send, key, args) => {
+      readerWaits();
       await readerRuns;
       return send(key, args);
     });
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await readerStopped;
     for (const n of [1, 2, 3]) expect(await sendTo(a, "kim", n)).toEqual({ connections: 1, nodes: 1 });
     // b's heartbeat waits too; meanwhile it is swept, and a registration of its own runs first.
     const entry = b.inside.keys.node(b.backplane.nodeId);
